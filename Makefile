@@ -1,0 +1,41 @@
+# Switchboard: the project's vocabulary. `make run` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+GEN    := switchboard/.generated
+
+.PHONY: run test lint proto bench install clean
+
+run: $(STAMP) $(GEN)
+	$(BIN)/switchboard up
+
+test: $(STAMP) $(GEN) lint
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP) $(GEN)
+	$(BIN)/ruff check .
+	$(BIN)/mypy kernel services gateway launcher
+
+proto: $(GEN)
+
+bench: $(STAMP) $(GEN)
+	$(BIN)/python -m bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	touch $@
+
+# Generated code lives apart: ./switchboard/ (git-ignored), built from proto/ only.
+$(GEN): $(STAMP) $(PROTOS)
+	rm -rf switchboard
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	touch $@
+
+clean:
+	rm -rf switchboard var .pytest_cache .mypy_cache .ruff_cache

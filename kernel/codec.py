@@ -1,0 +1,75 @@
+"""Domain events are frozen dataclasses; on the wire and on disk they are protobuf.
+
+The codec copies fields by name between the two, so the domain never imports `_pb2`
+and each service only declares which protobuf message carries which event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kernel.eventstore import NewEvent, StoredEvent
+
+
+class UnknownEventError(Exception):
+    pass
+
+
+def to_proto(event: Any, pb_cls: type[Message]) -> Message:
+    msg = pb_cls()
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            getattr(msg, f.name).FromDatetime(value.astimezone(UTC))
+        elif isinstance(value, list | tuple):
+            getattr(msg, f.name).extend(value)
+        elif isinstance(value, dict):
+            getattr(msg, f.name).update(value)
+        else:
+            setattr(msg, f.name, value)
+    return msg
+
+
+def from_proto(msg: Message, event_cls: type[Any]) -> Any:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(event_cls):
+        value = getattr(msg, f.name)
+        if isinstance(value, Timestamp):
+            values[f.name] = value.ToDatetime(tzinfo=UTC) if msg.HasField(f.name) else None
+        elif hasattr(value, "items"):
+            values[f.name] = dict(value)
+        elif hasattr(value, "extend"):
+            values[f.name] = tuple(value)
+        else:
+            values[f.name] = value
+    return event_cls(**values)
+
+
+class EventCodec:
+    """Maps a service's domain event classes onto the protobuf messages that carry them."""
+
+    def __init__(self, mapping: dict[type[Any], type[Message]]) -> None:
+        self._pb = mapping
+        self._by_name = {cls.__name__: cls for cls in mapping}
+
+    def encode(self, event: Any) -> NewEvent:
+        cls = type(event)
+        if cls not in self._pb:
+            raise UnknownEventError(cls.__name__)
+        return NewEvent(cls.__name__, to_proto(event, self._pb[cls]).SerializeToString())
+
+    def decode(self, stored: StoredEvent) -> Any:
+        return self.decode_payload(stored.event_type, stored.payload)
+
+    def decode_payload(self, event_type: str, payload: bytes) -> Any:
+        cls = self._by_name.get(event_type)
+        if cls is None:
+            raise UnknownEventError(event_type)
+        return from_proto(self._pb[cls].FromString(payload), cls)

@@ -1,0 +1,126 @@
+"""Durable JetStream pull consumers that ack only after their own work is done.
+
+`tracked()` makes a handler idempotent by event id: the id is recorded in the
+consumer's store in the same transaction as the handler's writes, so a redelivered
+event changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel import context
+from kernel.bus import Envelope, stream_name
+from kernel.tables import processed_events
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+TrackedHandler = Callable[[Envelope, AsyncConnection], Awaitable[None]]
+
+
+def tracked(engine: AsyncEngine, consumer: str, handler: TrackedHandler) -> BatchHandler:
+    """Apply a batch in one transaction, skipping events this consumer already processed."""
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        async with engine.begin() as conn:
+            await apply_new(conn, consumer, batch, handler)
+
+    return handle
+
+
+async def apply_new(conn: AsyncConnection, consumer: str, batch: Sequence[Envelope],
+                    handler: TrackedHandler) -> int:
+    ids = [e.event_id for e in batch]
+    done = set((await conn.execute(
+        select(processed_events.c.event_id).where(processed_events.c.consumer == consumer,
+                                                  processed_events.c.event_id.in_(ids))
+    )).scalars())
+    fresh: dict[str, Envelope] = {}
+    for envelope in batch:
+        if envelope.event_id not in done:
+            fresh.setdefault(envelope.event_id, envelope)
+    if not fresh:
+        return 0
+    await conn.execute(insert(processed_events),
+                       [{"consumer": consumer, "event_id": i} for i in fresh])
+    for envelope in fresh.values():
+        context.caused_by(envelope.event_id, envelope.correlation_id)
+        await handler(envelope, conn)
+    return len(fresh)
+
+
+class DurableConsumer:
+    """Pulls one service's events (optionally filtered) under a durable name.
+
+    Several processes using the same durable name share the work, as a queue.
+    """
+
+    def __init__(self, js: JetStreamContext, service: str, durable: str,
+                 handler: BatchHandler, filter_subjects: Sequence[str] = (),
+                 batch: int = 64, ack_wait: float = 30.0, workers: int = 1) -> None:
+        self.js = js
+        self.service = service
+        self.durable = durable
+        self.handler = handler
+        self.filter_subjects = list(filter_subjects)
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self.workers = workers
+
+    def config(self) -> ConsumerConfig:
+        cfg = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
+                             deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
+                             max_ack_pending=10_000)
+        if len(self.filter_subjects) == 1:
+            cfg.filter_subject = self.filter_subjects[0]
+        elif self.filter_subjects:
+            cfg.filter_subjects = self.filter_subjects
+        return cfg
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._work(stop) for _ in range(self.workers)))
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        sub = None
+        while not stop.is_set():
+            try:
+                if sub is None:
+                    sub = await self.js.pull_subscribe_bind(
+                        durable=await self._ensure(), stream=stream_name(self.service))
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s: fetch failed; resubscribing", self.durable)
+                sub = None
+                await asyncio.sleep(0.5)
+                continue
+            await self._process(msgs)
+
+    async def _ensure(self) -> str:
+        await self.js.add_consumer(stream_name(self.service), self.config())
+        return self.durable
+
+    async def _process(self, msgs: list) -> None:
+        try:
+            await self.handler([Envelope.from_msg(m) for m in msgs])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("consumer %s: handler failed; will redeliver", self.durable)
+            for m in msgs:
+                await m.nak(delay=1.0)
+            return
+        for m in msgs:
+            await m.ack()

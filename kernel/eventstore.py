@@ -1,0 +1,143 @@
+"""The event store: every state change of an aggregate, appended; also the outbox.
+
+One table per service store. `UNIQUE(stream_id, stream_version)` is the whole
+concurrency control: two writers that read the same version cannot both append.
+On PostgreSQL, appends take an EXCLUSIVE table lock so positions become visible in
+commit order and the relay, which reads by position, never skips a late commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel import context
+from kernel.db import is_postgres, reading
+from kernel.tables import events_table, metadata
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the stream first: reload and decide again."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_type: str
+    payload: bytes
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class StreamWrite:
+    """Events for one stream, on condition that it is still at `expected_version`."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    event_type: str
+    payload: bytes
+    meta: dict[str, Any]
+    recorded_at: datetime
+
+
+def _row_to_event(row: Any) -> StoredEvent:
+    recorded_at = row.recorded_at
+    if recorded_at.tzinfo is None:
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    return StoredEvent(row.position, row.event_id, row.stream_id, row.stream_version,
+                       row.event_type, row.payload, dict(row.meta), recorded_at)
+
+
+class EventStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._appended = asyncio.Event()
+
+    async def create_tables(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def append(self, stream_id: str, expected_version: int,
+                     events: Sequence[NewEvent], conn: AsyncConnection | None = None) -> None:
+        await self.append_many([StreamWrite(stream_id, expected_version, events)], conn)
+
+    async def append_many(self, writes: Sequence[StreamWrite],
+                          conn: AsyncConnection | None = None) -> None:
+        """Append to several streams atomically; ConcurrencyError if any moved on."""
+        if conn is not None:
+            await self._insert(conn, writes)
+            # The caller commits; relays poll, and the nudge only shortens their wait.
+            self._appended.set()
+            return
+        try:
+            async with self.engine.begin() as own:
+                await self._insert(own, writes)
+        except IntegrityError as exc:
+            raise ConcurrencyError(str(exc.orig)) from exc
+        self._appended.set()
+
+    async def _insert(self, conn: AsyncConnection, writes: Sequence[StreamWrite]) -> None:
+        rows = []
+        now = datetime.now(UTC)
+        meta = context.current().as_metadata()
+        for write in writes:
+            for offset, new in enumerate(write.events, start=1):
+                rows.append({
+                    "event_id": new.event_id,
+                    "stream_id": write.stream_id,
+                    "stream_version": write.expected_version + offset,
+                    "event_type": new.event_type,
+                    "payload": new.payload,
+                    "meta": meta,
+                    "recorded_at": now,
+                })
+        if not rows:
+            return
+        if is_postgres(self.engine):
+            await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
+        try:
+            await conn.execute(insert(events_table), rows)
+        except IntegrityError as exc:
+            raise ConcurrencyError(str(exc.orig)) from exc
+
+    async def read_stream(self, stream_id: str, after_version: int = 0,
+                          conn: AsyncConnection | None = None) -> list[StoredEvent]:
+        query = (select(events_table)
+                 .where(events_table.c.stream_id == stream_id,
+                        events_table.c.stream_version > after_version)
+                 .order_by(events_table.c.stream_version))
+        if conn is not None:
+            return [_row_to_event(r) for r in (await conn.execute(query)).all()]
+        async with reading(self.engine) as own:
+            return [_row_to_event(r) for r in (await own.execute(query)).all()]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        query = (select(events_table)
+                 .where(events_table.c.position > after_position)
+                 .order_by(events_table.c.position)
+                 .limit(limit))
+        async with reading(self.engine) as conn:
+            return [_row_to_event(r) for r in (await conn.execute(query)).all()]
+
+    async def wait_for_append(self, seconds: float) -> None:
+        """Return when something was appended in this process, or after `seconds`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), seconds)
+        self._appended.clear()

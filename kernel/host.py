@@ -1,0 +1,145 @@
+"""The service host: one service's store, NATS link, relay, workers and gRPC server.
+
+Each service's composition root builds its parts from the host's infrastructure;
+`__main__` and the tests start it the same way, tests on port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel import bus, logs
+from kernel.config import Settings
+from kernel.db import engine_for
+from kernel.eventstore import EventStore
+from kernel.relay import OutboxRelay
+from kernel.rpc import Registrar, build_server
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Infra:
+    service: str
+    settings: Settings
+    engine: AsyncEngine
+    store: EventStore
+    nc: NATS
+    js: JetStreamContext
+
+
+@dataclass
+class Parts:
+    """What a service's composition root hands the host to run."""
+
+    registrars: Sequence[Registrar]
+    service_names: Sequence[str]
+    tables: Sequence[MetaData] = ()
+    workers: Sequence[Worker] = ()
+    on_ready: Sequence[Callable[[], Awaitable[None]]] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def open_infra(service: str, settings: Settings) -> Infra:
+    engine = await engine_for(service, settings)
+    store = EventStore(engine)
+    await store.create_tables()
+    nc = await bus.connect(settings.nats_url, name=service)
+    js = nc.jetstream()
+    await bus.ensure_stream(js, service, settings.stream_replicas)
+    return Infra(service, settings, engine, store, nc, js)
+
+
+class ServiceHost:
+    def __init__(self, service: str, settings: Settings,
+                 build: Callable[[Infra], Awaitable[Parts]]) -> None:
+        self.service = service
+        self.settings = settings
+        self.build = build
+        self.stop_event = asyncio.Event()
+        self.port = 0
+        self.infra: Infra | None = None
+        self.relay: OutboxRelay | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._parts: Parts | None = None
+
+    async def start(self, bind: str | None = None) -> int:
+        infra = self.infra = await open_infra(self.service, self.settings)
+        parts = self._parts = await self.build(infra)
+        for meta in parts.tables:
+            async with infra.engine.begin() as conn:
+                await conn.run_sync(meta.create_all)
+        self.relay = OutboxRelay(infra.store, infra.js, self.service, self.settings.relay_batch)
+        bind = bind or f"{self.settings.host}:{self.settings.service_port(self.service)}"
+        self._server, self.port, self._health = await build_server(
+            parts.registrars, parts.service_names, bind)
+        await self._server.start()
+        for ready in parts.on_ready:
+            await ready()
+        workers = [self.relay.run, *parts.workers]
+        self._tasks = [asyncio.create_task(self._supervise(w)) for w in workers]
+        log.info("%s listening on %s (grpc port %d)", self.service, bind, self.port)
+        return self.port
+
+    async def _supervise(self, worker: Worker) -> None:
+        while not self.stop_event.is_set():
+            try:
+                await worker(self.stop_event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: worker crashed; restarting it", self.service)
+                await asyncio.sleep(0.5)
+
+    async def stop(self, grace: float = 3.0) -> None:
+        self.stop_event.set()
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._parts is not None:
+            for hook in self._parts.on_stop:
+                await hook()
+        if self.infra is not None:
+            with contextlib.suppress(Exception):
+                await self.infra.nc.drain()
+            await self.infra.engine.dispose()
+
+    async def serve_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        await self.start()
+        await self.stop_event.wait()
+        log.info("%s stopping", self.service)
+        await self.stop()
+
+
+def main(service: str, build: Callable[[Infra], Awaitable[Parts]]) -> None:
+    settings = Settings()
+    logs.configure(service, settings.log_level)
+    asyncio.run(ServiceHost(service, settings, build).serve_forever())
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
