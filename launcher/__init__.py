@@ -1,0 +1,1 @@
+"""The embedded runtime: the `switchboard` CLI, nats-server and the process supervisor."""

