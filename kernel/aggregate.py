@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -57,16 +59,29 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class Repository(Generic[A]):
-    """Loads an aggregate by replaying its stream; saves its new events atomically."""
+    """Loads an aggregate by replaying its stream; saves its new events atomically.
 
-    def __init__(self, store: EventStore, codec: EventCodec, cls: type[A]) -> None:
+    With `cache_size`, loaded aggregates are kept and a later load reads only the events
+    appended since (by any writer): the stream stays the truth, the cache only saves
+    replaying it. A stale copy is harmless: saving it fails with ConcurrencyError.
+    """
+
+    def __init__(self, store: EventStore, codec: EventCodec, cls: type[A],
+                 cache_size: int = 0) -> None:
         self.store = store
         self.codec = codec
         self.cls = cls
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, A] = OrderedDict()
 
     async def get(self, aggregate_id: str, conn: AsyncConnection | None = None) -> A:
-        stored = await self.store.read_stream(stream_id_of(self.cls, aggregate_id), conn=conn)
-        aggregate: A = self.cls.rebuild(aggregate_id, (self.codec.decode(s) for s in stored))
+        cached = self._cache.get(aggregate_id)
+        aggregate: A = copy.deepcopy(cached) if cached else self.cls(aggregate_id)
+        stored = await self.store.read_stream(stream_id_of(self.cls, aggregate_id),
+                                              after_version=aggregate.version, conn=conn)
+        for event in stored:
+            aggregate._apply(self.codec.decode(event))
+        self._remember(aggregate)
         return aggregate
 
     async def save(self, *aggregates: Aggregate, conn: AsyncConnection | None = None) -> None:
@@ -74,3 +89,13 @@ class Repository(Generic[A]):
         await self.store.append_many(writes, conn)
         for aggregate in aggregates:
             aggregate.pending.clear()
+            if conn is None and isinstance(aggregate, self.cls):
+                self._remember(aggregate)
+
+    def _remember(self, aggregate: A) -> None:
+        if not self.cache_size or aggregate.pending:
+            return
+        self._cache[aggregate.id] = copy.deepcopy(aggregate)
+        self._cache.move_to_end(aggregate.id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)

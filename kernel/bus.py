@@ -8,6 +8,7 @@ from datetime import datetime
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
@@ -89,7 +90,7 @@ class Envelope:
     stream_sequence: int
 
     @classmethod
-    def from_msg(cls, msg: nats.aio.msg.Msg) -> Envelope:
+    def from_msg(cls, msg: Msg) -> Envelope:
         h = msg.headers or {}
         return cls(
             service=msg.subject.split(".")[1],

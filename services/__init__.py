@@ -1,0 +1,1 @@
+"""Switchboard's services: auth, billing, messaging, device. Each owns its event store."""
