@@ -1,0 +1,45 @@
+"""The gateway application: both REST APIs, one OpenAPI document, one error table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from gateway import errors
+from gateway.clients import Clients
+from gateway.routes import api
+from kernel import context
+from kernel.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.clients = clients or Clients.connect(settings)
+        yield
+        await app.state.clients.close()
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan,
+                  description="Self-hosted WhatsApp messaging gateway: the Messaging API "
+                              "(/api, JWT) and the Instance API (/api/v1/whatsapp, key pair).")
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(api)
+
+    @app.middleware("http")
+    async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                   ) -> Response:
+        context.begin(request.headers.get("x-correlation-id", ""))
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return errors.envelope(request, "PAYLOAD_TOO_LARGE", "Request body too large")
+        response = await call_next(request)
+        response.headers["X-Correlation-Id"] = context.current().correlation_id
+        return response
+
+    return app

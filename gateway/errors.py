@@ -1,0 +1,107 @@
+"""The one table from service error codes to HTTP, and each API's error envelope.
+
+Messaging API (seed 002): `{"error": CODE, "message": ..., "code": http_status}`.
+Instance API (seed 000): `{"success": false, "message": ..., "error": CODE, "data": null}`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kernel.errors import RemoteError, from_rpc_error
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    "INVALID_REQUEST": 400,
+    "UNAUTHORIZED": 401,
+    "INVALID_CREDENTIALS": 401,
+    "FORBIDDEN": 403,
+    "INSUFFICIENT_CREDITS": 403,
+    "QUOTA_EXCEEDED": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "CONFLICT": 409,
+    "ALREADY_CONNECTED": 409,
+    "INSTANCE_NOT_CONNECTED": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
+}
+
+_BY_HTTP = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
+
+V1_PREFIX = "/api/v1/whatsapp"
+
+
+class ApiError(Exception):
+    """Raised by routes for errors decided at the edge (auth header, validation)."""
+
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def envelope(request: Request, code: str, message: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    status = HTTP_STATUS.get(code, 500)
+    if request.url.path.startswith(V1_PREFIX):
+        body: dict[str, object] = {"success": False, "message": message, "error": code,
+                                   "data": None}
+    else:
+        body = {"error": code, "message": message, "code": status}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        if err.get("type") == "json_invalid":
+            return "Malformed JSON body"
+        return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg"))
+    return "Invalid request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return envelope(request, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return envelope(request, "INVALID_REQUEST", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _BY_HTTP.get(exc.status_code, "INTERNAL_ERROR")
+        return envelope(request, code, str(exc.detail))
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def _remote(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+        return remote_envelope(request, from_rpc_error(exc))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return envelope(request, "INTERNAL_ERROR", "Internal server error")
+
+
+def remote_envelope(request: Request, error: RemoteError) -> JSONResponse:
+    if error.reason == "SERVICE_UNAVAILABLE":
+        return envelope(request, "SERVICE_UNAVAILABLE",
+                        "Service temporarily unavailable, retry shortly",
+                        headers={"Retry-After": "1"})
+    if error.reason == "INTERNAL_ERROR":
+        log.error("service error: %s", error.message)
+        return envelope(request, "INTERNAL_ERROR", "Internal server error")
+    return envelope(request, error.reason, error.message)

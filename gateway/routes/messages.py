@@ -1,0 +1,69 @@
+"""Messaging API: /api/messages/* (seed 002), field for field."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway.deps import CurrentUser, ServiceClients
+from gateway.errors import ApiError
+from gateway.timefmt import iso_z
+from switchboard.messaging.v1 import messaging_pb2
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+STATUS_WORDS = {
+    messaging_pb2.STATUS_QUEUED: "Queued",
+    messaging_pb2.STATUS_SENDING: "Sending",
+    messaging_pb2.STATUS_SENT: "Sent",
+    messaging_pb2.STATUS_DELIVERED: "Delivered",
+    messaging_pb2.STATUS_READ: "Read",
+    messaging_pb2.STATUS_FAILED: "Failed",
+}
+COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
+
+
+class SendBody(BaseModel):
+    number: str = Field(max_length=64)
+    message: str | None = None
+    template_id: int | None = None
+    variables: dict[str, str] | None = None
+
+
+@router.post("/send-message")
+async def send_message(body: SendBody, user: CurrentUser,
+                       clients: ServiceClients) -> dict[str, object]:
+    if body.message is None and body.template_id is None:
+        raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
+    if body.template_id is not None:
+        raise ApiError("INVALID_REQUEST", "Templates are not available on this server yet")
+    queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
+        user_id=user.user_id, number=body.number, message=body.message or ""))
+    return {
+        "message": "Message queued successfully",
+        "queue_id": queued.queue_id,
+        "remaining_credits": queued.remaining_credits,
+        "queue_position": queued.queue_position,
+        "available_devices": queued.available_devices,
+        "total_devices": queued.total_devices,
+        "queue_type": queued.queue_type,
+    }
+
+
+@router.get("/message-status/{queue_id}")
+async def message_status(queue_id: str, user: CurrentUser,
+                         clients: ServiceClients) -> dict[str, object]:
+    found = await clients.messaging.GetMessageStatus(messaging_pb2.GetMessageStatusRequest(
+        user_id=user.user_id, queue_id=queue_id[:100]))
+    status = STATUS_WORDS.get(found.status, "Queued")
+    return {
+        "queue_id": found.queue_id,
+        "number": found.number,
+        "message": found.message,
+        "status": status,
+        "is_complete": status in COMPLETE,
+        "is_error": status == "Failed",
+        "error_message": found.error_message or None,
+        "created_at": iso_z(found.created_at),
+        "updated_at": iso_z(found.updated_at),
+    }

@@ -1,0 +1,32 @@
+"""Messaging API: /api/users/user/profile and /api/users/user/credits."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.deps import CurrentUser, ServiceClients
+from gateway.timefmt import iso_naive
+from switchboard.auth.v1 import auth_pb2
+from switchboard.billing.v1 import billing_pb2
+
+router = APIRouter(prefix="/api/users/user", tags=["users"])
+
+
+@router.get("/credits")
+async def credits(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))
+    return {"credits": balance.available, "username": user.username}
+
+
+@router.get("/profile")
+async def profile(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user.user_id))
+    balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))
+    return {
+        "id": found.user_id,
+        "username": found.username,
+        "email": found.email or None,
+        "credits": balance.available,
+        "is_admin": found.is_admin,
+        "created_at": iso_naive(found.created_at),
+    }

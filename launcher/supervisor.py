@@ -1,0 +1,122 @@
+"""Runs nats-server, the four services and the gateway as processes, and keeps them up.
+
+A child that exits while the stack is running is logged and restarted with backoff;
+stopping sends SIGTERM to every child (gateway first, nats-server last) and waits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernel.config import SERVICES, Settings
+from launcher import natsserver
+
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    backoff: float = 1.0
+    next_start: float = 0.0
+
+    def start(self, env: dict[str, str]) -> None:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, start_new_session=True)
+        self.started_at = time.monotonic()
+
+    def stop(self, timeout: float) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    say: Callable[[str], None] = print
+    children: list[Child] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.var_dir = self.settings.var_dir.resolve()
+        self.logs = self.var_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        py = sys.executable
+        nats_cmd = natsserver.command(self.settings.nats_port, self.var_dir / "nats")
+        self.children = [Child("nats", nats_cmd, self.logs / "nats.log")]
+        for name in SERVICES:
+            self.children.append(Child(name, [py, "-m", f"services.{name}"],
+                                       self.logs / f"{name}.log"))
+        self.children.append(Child("gateway", [py, "-m", "gateway"], self.logs / "gateway.log"))
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["SWITCHBOARD_VAR_DIR"] = str(self.var_dir)
+        env.setdefault("SWITCHBOARD_NATS_URL", f"nats://127.0.0.1:{self.settings.nats_port}")
+        return env
+
+    def start(self) -> None:
+        env = self.env()
+        (self.var_dir / "nats").mkdir(parents=True, exist_ok=True)
+        nats = self.children[0]
+        nats.start(env)
+        natsserver.wait_for_port("127.0.0.1", self.settings.nats_port, 10, nats.proc)
+        for child in self.children[1:]:
+            child.start(env)
+
+    def watch(self) -> None:
+        """Restart children that exit, until stop() is called."""
+        env = self.env()
+        while not self.stopping.wait(0.2):
+            now = time.monotonic()
+            for child in self.children:
+                self._tend(child, env, now)
+
+    def _tend(self, child: Child, env: dict[str, str], now: float) -> None:
+        if child.proc is None or child.proc.poll() is None:
+            if child.proc is not None and now - child.started_at > STABLE_AFTER:
+                child.backoff = 1.0
+            return
+        if child.next_start == 0.0:
+            code = child.proc.returncode
+            self.say(f"[switchboard] {child.name} exited with code {code}; restarting in "
+                     f"{child.backoff:.0f}s (log: {child.log_path})")
+            child.next_start = now + child.backoff
+            child.backoff = min(child.backoff * 2, MAX_BACKOFF)
+        elif now >= child.next_start:
+            child.next_start = 0.0
+            child.restarts += 1
+            child.start(env)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        for child in reversed(self.children):
+            child.stop(timeout)
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: object) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
