@@ -39,6 +39,11 @@ class Child:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
                                          env=env, start_new_session=True)
         self.started_at = time.monotonic()
+        self.pid_path.write_text(str(self.proc.pid))
+
+    @property
+    def pid_path(self) -> Path:
+        return self.log_path.parent.parent / "run" / f"{self.name}.pid"
 
     def stop(self, timeout: float) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -62,6 +67,7 @@ class Supervisor:
         self.var_dir = self.settings.var_dir.resolve()
         self.logs = self.var_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        (self.var_dir / "run").mkdir(parents=True, exist_ok=True)
         py = sys.executable
         nats_cmd = natsserver.command(self.settings.nats_port, self.var_dir / "nats")
         self.children = [Child("nats", nats_cmd, self.logs / "nats.log")]
