@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     sim_pool: int = 3
     sim_delivery_delay_ms: int = 200
     sim_read_delay_ms: int = 800
+    sim_failure_rate: float = 0.0
+    qr_ttl_seconds: int = 60
+    pool_owner_user_id: int = 0
+
+    # Dispatch: concurrent workers, and per-device pacing so numbers are not banned for
+    # bursts (a minimum gap plus jitter between sends, and a per-minute cap; 0 = none).
+    dispatch_workers: int = 4
+    dispatch_batch: int = 32
+    dispatch_min_gap_ms: int = 0
+    dispatch_jitter_ms: int = 0
+    dispatch_per_minute_cap: int = 0
 
     relay_batch: int = 256
     max_body_bytes: int = 1_048_576

@@ -8,6 +8,7 @@ event changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -91,22 +92,28 @@ class DurableConsumer:
 
     async def _work(self, stop: asyncio.Event) -> None:
         sub = None
-        while not stop.is_set():
-            try:
-                if sub is None:
-                    sub = await self.js.pull_subscribe_bind(
-                        durable=await self._ensure(), stream=stream_name(self.service))
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consumer %s: fetch failed; resubscribing", self.durable)
-                sub = None
-                await asyncio.sleep(0.5)
-                continue
-            await self._process(msgs)
+        try:
+            while not stop.is_set():
+                try:
+                    if sub is None:
+                        sub = await self.js.pull_subscribe_bind(
+                            durable=await self._ensure(), stream=stream_name(self.service))
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except (NatsTimeoutError, TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("consumer %s: fetch failed; resubscribing", self.durable)
+                    sub = None
+                    await asyncio.sleep(0.5)
+                    continue
+                await self._process(msgs)
+        finally:
+            # An open pull subscription would hold the connection's drain for its timeout.
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _ensure(self) -> str:
         await self.js.add_consumer(stream_name(self.service), self.config())

@@ -1,0 +1,23 @@
+"""Which protobuf message carries which domain event of the device service."""
+
+from __future__ import annotations
+
+from kernel.codec import EventCodec
+from services.device.domain import events as ev
+from switchboard.device.v1 import events_pb2 as pb
+
+
+def device_codec() -> EventCodec:
+    return EventCodec({
+        ev.DeviceRegistered: pb.DeviceRegistered,
+        ev.QrIssued: pb.QrIssued,
+        ev.DeviceConnected: pb.DeviceConnected,
+        ev.DeviceDisconnected: pb.DeviceDisconnected,
+        ev.DeviceBanned: pb.DeviceBanned,
+        ev.DeviceFailed: pb.DeviceFailed,
+        ev.MessageDispatched: pb.MessageDispatched,
+        ev.MessageSent: pb.MessageSent,
+        ev.MessageDelivered: pb.MessageDelivered,
+        ev.MessageRead: pb.MessageRead,
+        ev.MessageFailed: pb.MessageFailed,
+    })

@@ -1,0 +1,129 @@
+"""Devices: events in the store, and a directory row per device written in the same
+transaction, so listing devices and counting the pool never replays streams."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.aggregate import Repository
+from kernel.codec import EventCodec
+from kernel.db import reading
+from kernel.eventstore import EventStore
+from services.device.app.views import DeviceView, PoolCounts
+from services.device.domain.model import Device, DeviceStatus
+
+directory_metadata = MetaData()
+
+devices_table = Table(
+    "device_directory",
+    directory_metadata,
+    Column("device_id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner_user_id", BigInteger, nullable=False, index=True),
+    Column("pooled", Boolean, nullable=False),
+    Column("transport", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("phone_number", String(32), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("qr_expires_at", DateTime(timezone=True)),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _row(device: Device) -> dict[str, Any]:
+    return {
+        "device_id": device.id, "name": device.name, "owner_user_id": device.owner_user_id,
+        "pooled": device.pooled, "transport": device.transport, "status": device.status.value,
+        "phone_number": device.phone_number, "reason": device.reason[:500],
+        "qr_expires_at": device.qr_expires_at, "version": device.version,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _view(row: Any) -> DeviceView:
+    return DeviceView(row.device_id, row.name, row.owner_user_id, row.pooled, row.transport,
+                      DeviceStatus(row.status), row.phone_number, row.reason,
+                      _utc(row.qr_expires_at), _utc(row.updated_at))
+
+
+class DeviceStore:
+    """The device repository and the directory view, committed together."""
+
+    def __init__(self, store: EventStore, codec: EventCodec) -> None:
+        self.engine: AsyncEngine = store.engine
+        self.repo = Repository(store, codec, Device)
+
+    async def get(self, device_id: str) -> Device:
+        return await self.repo.get(device_id)
+
+    async def save(self, device: Device) -> None:
+        async with self.engine.begin() as conn:
+            await self.repo.save(device, conn=conn)
+            await conn.execute(delete(devices_table)
+                               .where(devices_table.c.device_id == device.id))
+            await conn.execute(insert(devices_table), [_row(device)])
+
+    async def list_devices(self, owner_user_id: int | None = None,
+                   pooled_only: bool = False) -> list[DeviceView]:
+        query = select(devices_table).order_by(devices_table.c.device_id)
+        if owner_user_id is not None:
+            query = query.where(devices_table.c.owner_user_id == owner_user_id)
+        if pooled_only:
+            query = query.where(devices_table.c.pooled.is_(True))
+        return await self._views(query)
+
+    async def connected(self) -> list[DeviceView]:
+        return await self._views(select(devices_table)
+                                 .where(devices_table.c.status == DeviceStatus.CONNECTED.value)
+                                 .order_by(devices_table.c.device_id))
+
+    async def pool_counts(self) -> PoolCounts:
+        connected = (devices_table.c.status == DeviceStatus.CONNECTED.value)
+        query = (select(func.count(), func.count().filter(connected))
+                 .where(devices_table.c.pooled.is_(True)))
+        async with reading(self.engine) as conn:
+            total, available = (await conn.execute(query)).one()
+        return PoolCounts(int(total), int(available or 0))
+
+    async def rebuild(self, page: int = 5000) -> int:
+        """Drop the directory and replay every device stream into it; returns devices."""
+        history: dict[str, list[Any]] = {}
+        position = 0
+        while events := await self.repo.store.read_all(position, limit=page):
+            position = events[-1].position
+            for stored in events:
+                if stored.stream_id.startswith(f"{Device.stream_prefix}-"):
+                    device_id = stored.stream_id.split("-", 1)[1]
+                    history.setdefault(device_id, []).append(self.repo.codec.decode(stored))
+        rows = [_row(Device.rebuild(i, events)) for i, events in history.items()]
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(devices_table))
+            if rows:
+                await conn.execute(insert(devices_table), rows)
+        return len(rows)
+
+    async def _views(self, query: Any) -> list[DeviceView]:
+        async with reading(self.engine) as conn:
+            return [_view(r) for r in (await conn.execute(query)).all()]

@@ -1,0 +1,140 @@
+"""Dispatch: one queued message, claimed once, sent through one connected device.
+
+The claim is the first event of the message's dispatch stream, appended at expected
+version 0, so one replica wins it. A claim that was never followed by a send (a crash
+mid-send) is sent again with the same transport message id, which the far side
+deduplicates. Receipts from the transport settle the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from kernel.eventstore import ConcurrencyError
+from services.device.app.changes import Repo, change
+from services.device.app.live import LiveDevice, LiveDevices
+from services.device.app.pacing import Pacer
+from services.device.app.transport import Receipt, ReceiptKind, Transport, TransportError
+from services.device.domain import errors
+from services.device.domain.commands import DispatchMessage
+from services.device.domain.dispatch import Dispatch, message_id_from
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class KeyedLocks:
+    """One lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class Dispatcher:
+    def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
+                 pacer: Pacer, clock: Callable[[], datetime], device_wait: float = 5.0,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.dispatches = dispatches
+        self.live = live
+        self.transport = transport
+        self.pacer = pacer
+        self.clock = clock
+        self.device_wait = device_wait
+        self.sleep = sleep
+        self.in_flight = KeyedLocks()
+
+    async def dispatch(self, cmd: DispatchMessage) -> None:
+        """Idempotent: a redelivered message waits for its twin here, then finds it done."""
+        async with self.in_flight.hold(cmd.message_id):
+            await self._dispatch(cmd)
+
+    async def _dispatch(self, cmd: DispatchMessage) -> None:
+        dispatch = await self.dispatches.get(cmd.message_id)
+        if dispatch.is_settled:
+            return
+        if dispatch.is_claimed_unsent:
+            await self._send(dispatch, cmd)
+            return
+        await self._claim_and_send(dispatch, cmd)
+
+    async def _claim_and_send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
+        device = await self._choose(cmd)
+        if device is None:
+            dispatch.fail(f"instance {cmd.instance_id} is not connected", cmd.user_id)
+        else:
+            dispatch.claim(device.device_id, cmd.user_id)
+        try:
+            await self.dispatches.save(dispatch)
+        except ConcurrencyError:
+            await self._dispatch(cmd)  # someone else claimed it first: decide on theirs
+            return
+        if device is not None:
+            await self._send(dispatch, cmd)
+
+    async def _choose(self, cmd: DispatchMessage) -> LiveDevice | None:
+        if cmd.pinned:
+            return self.live.get(cmd.instance_id)
+        await self.live.wait_for_pooled(self.device_wait)
+        pooled = {d.device_id: d for d in self.live.pooled()}
+        best = self.pacer.least_loaded(pooled)
+        if best is None:
+            raise errors.NoDeviceAvailableError("no pooled device is connected")
+        return pooled[best]
+
+    async def _send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
+        device = self.live.get(dispatch.device_id)
+        if device is None and not cmd.pinned:
+            device = await self._choose(cmd)
+        if device is None:
+            await self._fail(cmd, f"device {dispatch.device_id} is not connected")
+            return
+        await self.sleep(max(0.0, self.pacer.reserve(device.device_id)))
+        try:
+            sent = await self.transport.send(device.device_id, cmd.number, cmd.body,
+                                             dispatch.transport_message_id)
+        except TransportError as exc:
+            await self._fail(cmd, str(exc) or type(exc).__name__)
+            return
+        await change(self.dispatches, cmd.message_id,
+                     lambda d: d.mark_sent(device.device_id, sent.at))
+
+    async def _fail(self, cmd: DispatchMessage, reason: str) -> None:
+        log.info("message %s failed: %s", cmd.message_id, reason)
+        await change(self.dispatches, cmd.message_id, lambda d: d.fail(reason, cmd.user_id))
+
+
+async def record_receipt(dispatches: Repo[Dispatch], receipt: Receipt) -> None:
+    """Delivered / read, in any order and any number of times: the lattice keeps the max."""
+    message_id = message_id_from(receipt.transport_message_id)
+    if message_id is None:
+        return
+
+    def apply(dispatch: Dispatch) -> None:
+        if receipt.kind is ReceiptKind.READ:
+            dispatch.mark_read(receipt.at)
+        else:
+            dispatch.mark_delivered(receipt.at)
+
+    await change(dispatches, message_id, apply)

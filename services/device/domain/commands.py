@@ -1,0 +1,29 @@
+"""What callers ask the device service to do (imperative; handlers carry them out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RegisterDevice:
+    device_id: str
+    name: str
+    owner_user_id: int
+    pooled: bool = False
+
+
+@dataclass(frozen=True)
+class DispatchMessage:
+    """Send one queued message: through the pool, or pinned to one instance."""
+
+    message_id: str
+    user_id: int
+    number: str
+    body: str
+    channel: str
+    instance_id: str = ""
+
+    @property
+    def pinned(self) -> bool:
+        return self.channel == "instance"

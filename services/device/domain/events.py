@@ -1,0 +1,92 @@
+"""Past-tense facts of the device service. Field names match events.proto one for one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class DeviceRegistered:
+    device_id: str
+    name: str
+    owner_user_id: int
+    pooled: bool
+    transport: str
+
+
+@dataclass(frozen=True)
+class QrIssued:
+    device_id: str
+    pairing_ref: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeviceConnected:
+    device_id: str
+    phone_number: str
+
+
+@dataclass(frozen=True)
+class DeviceDisconnected:
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeviceBanned:
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeviceFailed:
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessageDispatched:
+    message_id: str
+    device_id: str
+    transport_message_id: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    message_id: str
+    device_id: str
+    transport_message_id: str
+    sent_at: datetime | None
+    user_id: int
+
+
+@dataclass(frozen=True)
+class MessageDelivered:
+    message_id: str
+    transport_message_id: str
+    delivered_at: datetime | None
+    user_id: int
+
+
+@dataclass(frozen=True)
+class MessageRead:
+    message_id: str
+    transport_message_id: str
+    read_at: datetime | None
+    user_id: int
+
+
+@dataclass(frozen=True)
+class MessageFailed:
+    message_id: str
+    reason: str
+    user_id: int
+
+
+DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,
+                 DeviceBanned, DeviceFailed)
+DISPATCH_EVENTS = (MessageDispatched, MessageSent, MessageDelivered, MessageRead,
+                   MessageFailed)

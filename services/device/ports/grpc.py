@@ -1,0 +1,102 @@
+"""DeviceService over gRPC: translates requests into handler calls and results back.
+
+Domain errors are turned into statuses by the kernel's edge interceptor (one table).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.device.adapters.directory import DeviceStore
+from services.device.adapters.simulator import SimulatorTransport
+from services.device.app import devices as handlers
+from services.device.app.queries import pool_status
+from services.device.app.views import DeviceView
+from services.device.domain.commands import RegisterDevice
+from services.device.domain.errors import SimulatorOnlyError
+from switchboard.device.v1 import device_pb2, device_pb2_grpc
+
+SERVICE_NAME = device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
+
+
+def device_message(view: DeviceView) -> device_pb2.Device:
+    status = device_pb2.DeviceStatus.Value(f"DEVICE_STATUS_{view.status.name}") \
+        if view.status.name != "NEW" else device_pb2.DEVICE_STATUS_UNSPECIFIED
+    return device_pb2.Device(
+        device_id=view.device_id, name=view.name, owner_user_id=view.owner_user_id,
+        pooled=view.pooled, transport=view.transport, status=status,
+        phone_number=view.phone_number, status_reason=view.reason,
+        qr_expires_at=_ts(view.qr_expires_at), updated_at=_ts(view.updated_at))
+
+
+class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
+    def __init__(self, deps: handlers.DeviceDeps, directory: DeviceStore,
+                 queue_depth: Callable[[], Awaitable[int]], render_qr: Callable[[str], str],
+                 simulator: SimulatorTransport | None) -> None:
+        self.deps = deps
+        self.directory = directory
+        self.queue_depth = queue_depth
+        self.render_qr = render_qr
+        self.simulator = simulator
+
+    def register(self, server: grpc.aio.Server) -> None:
+        device_pb2_grpc.add_DeviceServiceServicer_to_server(self, server)
+
+    async def GetPoolStatus(self, request: Any, context: Any) -> device_pb2.PoolStatus:
+        view = await pool_status(self.directory, self.queue_depth)
+        return device_pb2.PoolStatus(available_devices=view.available_devices,
+                                     total_devices=view.total_devices,
+                                     queue_depth=view.queue_depth, queue_type=view.queue_type)
+
+    async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.Device:
+        cmd = RegisterDevice(request.device_id or uuid.uuid4().hex, request.name,
+                             request.owner_user_id)
+        return device_message(DeviceView.of(await handlers.register_device(self.deps, cmd)))
+
+    async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
+        device = await handlers.get_device(self.deps, request.device_id)
+        return device_message(DeviceView.of(device))
+
+    async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
+        owner = request.owner_user_id if request.HasField("owner_user_id") else None
+        views = await self.directory.list_devices(owner, request.pooled_only)
+        return device_pb2.ListDevicesResponse(devices=[device_message(v) for v in views])
+
+    async def RequestQrCode(self, request: Any, context: Any) -> device_pb2.QrCode:
+        pairing = await handlers.request_qr(self.deps, request.device_id)
+        left = (pairing.expires_at - self.deps.clock()).total_seconds()
+        return device_pb2.QrCode(
+            device_id=request.device_id, pairing_ref=pairing.pairing_ref,
+            qr_png_data_url=self.render_qr(pairing.pairing_ref),
+            expires_at=_ts(pairing.expires_at), expires_in_seconds=max(0, round(left)))
+
+    async def SimulateScan(self, request: Any, context: Any) -> device_pb2.Device:
+        device_id = await self._simulator().scan(request.pairing_ref, request.phone_number)
+        return device_message(DeviceView.of(await handlers.get_device(self.deps, device_id)))
+
+    async def GetSimulatorInbox(self, request: Any, context: Any) -> device_pb2.SimulatorInbox:
+        messages = self._simulator().inbox(request.phone_number)
+        return device_pb2.SimulatorInbox(messages=[
+            device_pb2.InboxMessage(transport_message_id=m.transport_message_id,
+                                    from_number=m.from_number, body=m.body,
+                                    device_id=m.device_id, received_at=_ts(m.received_at))
+            for m in messages])
+
+    def _simulator(self) -> SimulatorTransport:
+        if self.simulator is None:
+            raise SimulatorOnlyError("this device service does not run the simulator")
+        return self.simulator

@@ -1,0 +1,69 @@
+"""The device service's parts wired over a real store (no NATS): for component tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from kernel.aggregate import Repository
+from kernel.db import create_engine
+from kernel.eventstore import EventStore
+from services.device.adapters.codec import device_codec
+from services.device.adapters.directory import DeviceStore, directory_metadata
+from services.device.adapters.simulator import SimulatorTransport
+from services.device.app.devices import DeviceDeps
+from services.device.app.dispatch import Dispatcher
+from services.device.app.far_side import FarSide
+from services.device.app.live import LiveDevices
+from services.device.app.pacing import Pacer, PacingPolicy
+from services.device.domain.dispatch import Dispatch
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Parts:
+    store: EventStore
+    devices: DeviceStore
+    dispatches: Repository[Dispatch]
+    sim: SimulatorTransport
+    deps: DeviceDeps
+    dispatcher: Dispatcher
+
+    async def types(self, stream_id: str) -> list[str]:
+        return [e.event_type for e in await self.store.read_stream(stream_id)]
+
+
+def wire(store: EventStore, sim: SimulatorTransport) -> Parts:
+    codec = device_codec()
+    devices = DeviceStore(store, codec)
+    dispatches = Repository(store, codec, Dispatch)
+    deps = DeviceDeps(devices, sim, LiveDevices(), utcnow)
+    sim.attach(FarSide(deps, dispatches))
+    dispatcher = Dispatcher(dispatches, deps.live, sim, Pacer(PacingPolicy(), time.monotonic),
+                            utcnow, device_wait=0.1)
+    return Parts(store, devices, dispatches, sim, deps, dispatcher)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[EventStore]:
+    engine = create_engine(database_url)
+    store = EventStore(engine)
+    await store.create_tables()
+    async with engine.begin() as conn:
+        await conn.run_sync(directory_metadata.create_all)
+    yield store
+    await engine.dispose()
+
+
+@pytest.fixture
+async def parts(store: EventStore) -> AsyncIterator[Parts]:
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0)
+    yield wire(store, sim)
+    await sim.close()

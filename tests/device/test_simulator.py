@@ -1,0 +1,146 @@
+"""The simulator transport against its contract: pairing, dedup, receipts, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from services.device.adapters.qr import qr_png, qr_png_data_url
+from services.device.adapters.simulator import SimulatorTransport, decode_pairing_ref
+from services.device.app.transport import Linked, Receipt, ReceiptKind, TransportError
+from services.device.domain.errors import InvalidPairingRefError
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.times: list[float] = []
+
+    async def __call__(self, event: object) -> None:
+        self.events.append(event)
+        self.times.append(time.monotonic())
+
+
+async def linked(sim: SimulatorTransport, device_id: str = "d1",
+                 phone: str = "+1 555 000 0001") -> Recorder:
+    recorder = Recorder()
+    sim.attach(recorder)
+    pairing = await sim.start_pairing(device_id)
+    await sim.scan(pairing.pairing_ref, phone)
+    return recorder
+
+
+async def test_pairing_reference_decodes_to_its_device_and_links_it():
+    sim = SimulatorTransport()
+    recorder = Recorder()
+    sim.attach(recorder)
+    pairing = await sim.start_pairing("inst-9")
+    assert decode_pairing_ref(pairing.pairing_ref)[0] == "inst-9"
+    assert await sim.scan(pairing.pairing_ref, "+1 555 000 0009") == "inst-9"
+    assert recorder.events == [Linked("inst-9", pairing.pairing_ref, "15550000009")]
+    assert sim.is_linked("inst-9")
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan(pairing.pairing_ref, "15550000009")  # a QR links once
+
+
+async def test_foreign_or_unknown_qr_is_refused():
+    sim = SimulatorTransport()
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan("2@not-ours,abc", "15550000001")
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan("sbsim://pair?device=d1&ref=never-issued", "15550000001")
+
+
+async def test_a_refused_link_leaves_no_session():
+    sim = SimulatorTransport()
+
+    async def refuse(event: object) -> None:
+        raise InvalidPairingRefError("replaced")
+
+    sim.attach(refuse)
+    pairing = await sim.start_pairing("d1")
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan(pairing.pairing_ref, "15550000001")
+    assert not sim.is_linked("d1")
+
+
+def test_qr_png_is_a_standard_qr_code_that_decodes_to_the_reference(tmp_path):
+    if shutil.which("zbarimg") is None:
+        pytest.skip("zbarimg (Debian zbar-tools) is not installed")
+    ref = "sbsim://pair?device=pool-1&ref=abc"
+    path = tmp_path / "qr.png"
+    path.write_bytes(qr_png(ref))
+    out = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == ref
+    assert qr_png_data_url(ref).startswith("data:image/png;base64,iVBOR")
+
+
+async def test_send_needs_a_linked_session():
+    sim = SimulatorTransport()
+    with pytest.raises(TransportError):
+        await sim.send("d1", "15550000002", "hi", "sb-1")
+
+
+async def test_inbox_keeps_a_message_once_per_transport_message_id():
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0)
+    await linked(sim)
+    await sim.send("d1", "+44 7700 900001", "hello", "sb-m1")
+    await sim.send("d1", "447700900001", "hello", "sb-m1")
+    await sim.send("d1", "447700900001", "again", "sb-m2")
+    inbox = sim.inbox("+447700900001")
+    assert [(m.transport_message_id, m.body, m.from_number) for m in inbox] == [
+        ("sb-m1", "hello", "15550000001"), ("sb-m2", "again", "15550000001")]
+    assert sim.inbox("447700900002") == []
+    await sim.close()
+
+
+async def test_receipts_arrive_after_the_configured_delays():
+    sim = SimulatorTransport(delivery_delay=0.15, read_delay=0.1)
+    recorder = await linked(sim)
+    start = time.monotonic()
+    sent = await sim.send("d1", "15550000002", "hi", "sb-m1")
+    assert sent.transport_message_id == "sb-m1"
+    assert [e for e in recorder.events if isinstance(e, Receipt)] == []
+    await asyncio.wait_for(sim.idle(), 2)
+    receipts = [(e, t) for e, t in zip(recorder.events, recorder.times, strict=True)
+                if isinstance(e, Receipt)]
+    assert [e.kind for e, _ in receipts] == [ReceiptKind.DELIVERED, ReceiptKind.READ]
+    assert receipts[0][1] - start >= 0.15
+    assert receipts[1][1] - start >= 0.25
+    assert all(e.transport_message_id == "sb-m1" and e.device_id == "d1" for e, _ in receipts)
+
+
+async def test_failure_rate_draws_from_the_injected_random():
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0, failure_rate=0.5,
+                             rng=random.Random(3))
+    await linked(sim)
+    outcomes = []
+    for n in range(20):
+        try:
+            await sim.send("d1", "15550000002", "hi", f"sb-{n}")
+            outcomes.append(True)
+        except TransportError:
+            outcomes.append(False)
+    draws = random.Random(3)
+    expected = [draws.random() >= 0.5 for _ in range(20)]
+    assert outcomes == expected and not all(outcomes) and any(outcomes)
+    assert len(sim.inbox("15550000002")) == sum(outcomes)
+    await sim.close()
+
+
+async def test_drop_and_ban_end_the_session_and_are_reported():
+    sim = SimulatorTransport()
+    recorder = await linked(sim)
+    await sim.drop("d1", "phone offline")
+    assert not sim.is_linked("d1")
+    await sim.resume("d1", "15550000001")
+    await sim.ban("d1")
+    assert [type(e).__name__ for e in recorder.events] == ["Linked", "Unlinked", "Banned"]
+    with pytest.raises(TransportError):
+        await sim.send("d1", "15550000002", "hi", "sb-x")
