@@ -1,0 +1,18 @@
+"""Which protobuf message carries each auth domain event."""
+
+from __future__ import annotations
+
+from kernel.codec import EventCodec
+from services.auth.domain import events
+from switchboard.auth.v1 import events_pb2
+
+
+def auth_codec() -> EventCodec:
+    return EventCodec({
+        events.UserIdAllocated: events_pb2.UserIdAllocated,
+        events.UsernameClaimed: events_pb2.UsernameClaimed,
+        events.UserRegistered: events_pb2.UserRegistered,
+        events.PasswordSet: events_pb2.PasswordSet,
+        events.AdminGranted: events_pb2.AdminGranted,
+        events.UserDisabled: events_pb2.UserDisabled,
+    })

@@ -1,0 +1,1 @@
+"""The billing service: credit ledgers and per-message reservations (Messaging API)."""

@@ -1,0 +1,236 @@
+"""A user's credit ledger, the per-message reservations against it, and the account that
+changes both together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kernel.aggregate import Aggregate
+from services.billing.domain.errors import (
+    InsufficientCreditsError,
+    InvalidBillingRequestError,
+    MessageIdTakenError,
+    ReservationClosedError,
+)
+from services.billing.domain.events import (
+    CreditsGranted,
+    CreditsReleased,
+    CreditsReserved,
+    CreditsSpent,
+    ReservationCommitted,
+    ReservationOpened,
+    ReservationRefunded,
+    SignupCreditsGranted,
+)
+
+CREDITS_PER_MESSAGE = 1
+OPEN, COMMITTED, REFUNDED = "open", "committed", "refunded"
+
+
+MAX_GRANT = 1_000_000_000
+MAX_MESSAGE_IDS = 1000
+MAX_MESSAGE_ID_LENGTH = 128
+
+
+def checked_user_id(user_id: int) -> int:
+    if user_id <= 0:
+        raise InvalidBillingRequestError("user_id must be a positive integer")
+    return user_id
+
+
+def checked_message_ids(message_ids: Sequence[str]) -> tuple[str, ...]:
+    if not 0 < len(message_ids) <= MAX_MESSAGE_IDS:
+        raise InvalidBillingRequestError(f"Give 1-{MAX_MESSAGE_IDS} message ids")
+    for message_id in message_ids:
+        if not message_id.strip() or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+            raise InvalidBillingRequestError(
+                f"Message ids must be 1-{MAX_MESSAGE_ID_LENGTH} characters")
+    return tuple(message_ids)
+
+
+@dataclass(frozen=True)
+class Balance:
+    user_id: int
+    available: int
+    reserved: int
+
+
+class Ledger(Aggregate):
+    """Stream "ledger-<user_id>": only numbers. Available never goes below zero."""
+
+    stream_prefix = "ledger"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.available = 0
+        self.reserved = 0
+        self.signup_granted = False
+
+    @property
+    def user_id(self) -> int:
+        return int(self.id)
+
+    def balance(self) -> Balance:
+        return Balance(self.user_id, self.available, self.reserved)
+
+    def grant(self, amount: int, reason: str, granted_by: int) -> None:
+        if not 0 < amount <= MAX_GRANT:
+            raise InvalidBillingRequestError(
+                f"Amount must be a whole number of credits from 1 to {MAX_GRANT}")
+        self._record(CreditsGranted(self.user_id, amount, reason, granted_by))
+
+    def grant_signup(self, amount: int) -> None:
+        if amount > 0 and not self.signup_granted:
+            self._record(SignupCreditsGranted(self.user_id, amount))
+
+    def reserve(self, message_ids: Sequence[str]) -> None:
+        required = len(message_ids) * CREDITS_PER_MESSAGE
+        if required == 0:
+            return
+        if self.available < required:
+            raise InsufficientCreditsError(required, self.available)
+        self._record(CreditsReserved(self.user_id, tuple(message_ids), required))
+
+    def spend(self, message_ids: Sequence[str]) -> None:
+        if message_ids:
+            amount = len(message_ids) * CREDITS_PER_MESSAGE
+            self._record(CreditsSpent(self.user_id, tuple(message_ids), amount))
+
+    def release(self, message_ids: Sequence[str], reason: str) -> None:
+        if message_ids:
+            amount = len(message_ids) * CREDITS_PER_MESSAGE
+            self._record(CreditsReleased(self.user_id, tuple(message_ids), amount, reason))
+
+    def when_CreditsGranted(self, event: CreditsGranted) -> None:
+        self.available += event.amount
+
+    def when_SignupCreditsGranted(self, event: SignupCreditsGranted) -> None:
+        self.available += event.amount
+        self.signup_granted = True
+
+    def when_CreditsReserved(self, event: CreditsReserved) -> None:
+        self.available -= event.amount
+        self.reserved += event.amount
+
+    def when_CreditsSpent(self, event: CreditsSpent) -> None:
+        self.reserved -= event.amount
+
+    def when_CreditsReleased(self, event: CreditsReleased) -> None:
+        self.reserved -= event.amount
+        self.available += event.amount
+
+
+class Reservation(Aggregate):
+    """Stream "reservation-<message_id>": opened once, then committed or refunded once."""
+
+    stream_prefix = "reservation"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.user_id = 0
+        self.amount = 0
+        self.state = ""
+
+    @property
+    def message_id(self) -> str:
+        return self.id
+
+    @property
+    def opened(self) -> bool:
+        return self.version > 0
+
+    def open(self, user_id: int) -> None:
+        if self.opened:
+            raise MessageIdTakenError(self.message_id)
+        self._record(ReservationOpened(self.message_id, user_id, CREDITS_PER_MESSAGE))
+
+    def commit(self) -> bool:
+        if self.state != OPEN:
+            return False
+        self._record(ReservationCommitted(self.user_id, self.message_id))
+        return True
+
+    def refund(self, reason: str) -> bool:
+        if self.state != OPEN:
+            return False
+        self._record(ReservationRefunded(self.user_id, self.message_id, self.amount, reason))
+        return True
+
+    def when_ReservationOpened(self, event: ReservationOpened) -> None:
+        self.user_id = event.user_id
+        self.amount = event.amount
+        self.state = OPEN
+
+    def when_ReservationCommitted(self, event: ReservationCommitted) -> None:
+        self.state = COMMITTED
+
+    def when_ReservationRefunded(self, event: ReservationRefunded) -> None:
+        self.state = REFUNDED
+
+
+@dataclass(frozen=True)
+class Reserved:
+    reserved: int
+    already_reserved: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Reservations committed or refunded by one change, and the credits left after it."""
+
+    count: int
+    remaining: int
+
+
+@dataclass
+class Account:
+    """One user's ledger with the reservations a change touches, changed together.
+
+    A message id is reserved once, ever: reserving an open or committed one again charges
+    nothing; reserving a refunded one is refused.
+
+    Every method checks its rules before it records anything, so a method that raises
+    leaves the account as it was.
+    """
+
+    ledger: Ledger
+    reservations: dict[str, Reservation]
+
+    def reservation(self, message_id: str) -> Reservation:
+        found = self.reservations.get(message_id)
+        if found is None:
+            found = self.reservations[message_id] = Reservation(message_id)
+        return found
+
+    def reserve(self, message_ids: Sequence[str]) -> Reserved:
+        wanted = list(dict.fromkeys(message_ids))
+        for message_id in wanted:
+            found = self.reservation(message_id)
+            if found.opened and found.user_id != self.ledger.user_id:
+                raise MessageIdTakenError(message_id)
+            if found.state == REFUNDED:
+                raise ReservationClosedError(message_id)
+        new = [m for m in wanted if not self.reservation(m).opened]
+        self.ledger.reserve(new)
+        for message_id in new:
+            self.reservation(message_id).open(self.ledger.user_id)
+        return Reserved(len(new), len(wanted) - len(new), self.ledger.available)
+
+    def commit(self, message_ids: Sequence[str]) -> Settled:
+        done = [m for m in self._own(message_ids) if self.reservation(m).commit()]
+        self.ledger.spend(done)
+        return Settled(len(done), self.ledger.available)
+
+    def refund(self, message_ids: Sequence[str], reason: str) -> Settled:
+        done = [m for m in self._own(message_ids) if self.reservation(m).refund(reason)]
+        self.ledger.release(done, reason)
+        return Settled(len(done), self.ledger.available)
+
+    def changed(self) -> list[Aggregate]:
+        return [a for a in (self.ledger, *self.reservations.values()) if a.pending]
+
+    def _own(self, message_ids: Sequence[str]) -> list[str]:
+        mine = self.ledger.user_id
+        return [m for m in dict.fromkeys(message_ids) if self.reservation(m).user_id == mine]

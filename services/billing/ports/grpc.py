@@ -1,0 +1,88 @@
+"""The gRPC edge of billing: protobuf in, commands to the handlers, protobuf out."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from kernel.errors import DomainError
+from services.billing.app import handlers
+from services.billing.app.accounts import Accounts
+from services.billing.domain import errors
+from services.billing.domain.commands import GrantCredits, ReleaseCredits, ReserveCredits
+from services.billing.domain.model import Balance
+from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
+
+SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+
+# The one table from billing's domain errors to gRPC status codes.
+GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
+    errors.InvalidBillingRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.MessageIdTakenError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InsufficientCreditsError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ReservationClosedError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.LedgerBusyError: grpc.StatusCode.UNAVAILABLE,
+}
+
+M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
+
+
+def mapped(method: M) -> M:
+    """Give a domain error raised by `method` its gRPC status from the table."""
+
+    @functools.wraps(method)
+    async def call(*args: Any) -> Any:
+        try:
+            return await method(*args)
+        except DomainError as exc:
+            exc.status = GRPC_STATUS.get(type(exc), exc.status)
+            raise
+
+    return call  # type: ignore[return-value]
+
+
+def balance_pb(balance: Balance) -> billing_pb2.Balance:
+    return billing_pb2.Balance(user_id=balance.user_id, available=balance.available,
+                               reserved=balance.reserved)
+
+
+class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+
+    @mapped
+    async def GrantCredits(self, request: billing_pb2.GrantCreditsRequest,
+                           context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
+        cmd = GrantCredits(request.user_id, request.amount, request.reason, request.granted_by)
+        return balance_pb(await handlers.grant_credits(cmd, self.accounts))
+
+    @mapped
+    async def ReserveCredits(self, request: billing_pb2.ReserveCreditsRequest,
+                             context: grpc.aio.ServicerContext
+                             ) -> billing_pb2.ReserveCreditsResponse:
+        cmd = ReserveCredits(request.user_id, tuple(request.message_ids))
+        done = await handlers.reserve_credits(cmd, self.accounts)
+        return billing_pb2.ReserveCreditsResponse(reserved=done.reserved,
+                                                  remaining_credits=done.remaining,
+                                                  already_reserved=done.already_reserved)
+
+    @mapped
+    async def ReleaseCredits(self, request: billing_pb2.ReleaseCreditsRequest,
+                             context: grpc.aio.ServicerContext
+                             ) -> billing_pb2.ReleaseCreditsResponse:
+        cmd = ReleaseCredits(request.user_id, tuple(request.message_ids),
+                             request.reason or "released")
+        done = await handlers.release_credits(cmd, self.accounts)
+        return billing_pb2.ReleaseCreditsResponse(released=done.count,
+                                                  remaining_credits=done.remaining)
+
+    @mapped
+    async def GetBalance(self, request: billing_pb2.GetBalanceRequest,
+                         context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
+        return balance_pb(await handlers.get_balance(request.user_id, self.accounts))
+
+    def register_on(self, server: grpc.aio.Server) -> None:
+        billing_pb2_grpc.add_BillingServiceServicer_to_server(self, server)

@@ -1,0 +1,118 @@
+"""Billing consumes real device and auth events from JetStream, published by a real relay."""
+
+import asyncio
+import time
+
+from kernel.bus import stream_name
+from services.billing.ports.events import SIGNUP_DURABLE
+from switchboard.auth.v1 import events_pb2 as auth_events
+from switchboard.device.v1 import events_pb2 as device_events
+from tests.billing.conftest import balance, grant, reserve
+
+WAIT_SECONDS = 20.0
+
+
+async def eventually(stub, user_id, expected):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (found := await balance(stub, user_id)) != expected:
+        assert time.monotonic() < deadline, f"balance {found}, expected {expected}"
+        await asyncio.sleep(0.05)
+
+
+def sent(message_id, user_id):
+    return device_events.MessageSent(message_id=message_id, user_id=user_id, device_id="d1",
+                                     transport_message_id=f"t-{message_id}")
+
+
+def failed(message_id, user_id, reason="number not on WhatsApp"):
+    return device_events.MessageFailed(message_id=message_id, user_id=user_id, reason=reason)
+
+
+async def test_message_sent_commits_the_reservation(billing, upstream, user_id, unique):
+    device = await upstream("device")
+    await grant(billing, user_id, 3)
+    await reserve(billing, user_id, f"{unique}-a", f"{unique}-b")
+    await device.emit("MessageSent", sent(f"{unique}-a", user_id))
+    await eventually(billing, user_id, (1, 1))
+
+
+async def test_message_failed_refunds_the_reservation(billing, upstream, user_id, unique):
+    device = await upstream("device")
+    await grant(billing, user_id, 3)
+    await reserve(billing, user_id, f"{unique}-a", f"{unique}-b")
+    await device.emit("MessageFailed", failed(f"{unique}-a", user_id))
+    await eventually(billing, user_id, (2, 1))
+
+
+async def settled(host, message_id):
+    """Wait until billing has closed this reservation (opened, then committed/refunded)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(await host.infra.store.read_stream(f"reservation-{message_id}")) < 2:
+        assert time.monotonic() < deadline, f"reservation {message_id} never settled"
+        await asyncio.sleep(0.05)
+
+
+async def test_settling_twice_or_refunding_after_commit_changes_nothing(start_billing, upstream,
+                                                                         user_id, unique):
+    running = await start_billing()
+    billing, device = running.stub, await upstream("device")
+    done, refunded, marker = f"{unique}-done", f"{unique}-refunded", f"{unique}-marker"
+    await grant(billing, user_id, 3)
+    await reserve(billing, user_id, done, refunded, marker)
+    await device.emit("MessageSent", sent(done, user_id))
+    await device.emit("MessageFailed", failed(refunded, user_id))
+    await eventually(billing, user_id, (1, 1))
+    # The same outcomes again (new event ids, so no broker dedup), the opposite outcomes,
+    # then a marker: once the marker is settled, everything before it was handled.
+    for message_id in (done, refunded):
+        await device.emit("MessageSent", sent(message_id, user_id))
+        await device.emit("MessageFailed", failed(message_id, user_id))
+    await device.emit("MessageFailed", failed(marker, user_id))
+    await settled(running.host, marker)
+    assert await balance(billing, user_id) == (2, 0)
+    assert len(await running.host.infra.store.read_stream(f"reservation-{done}")) == 2
+    assert len(await running.host.infra.store.read_stream(f"reservation-{refunded}")) == 2
+
+
+async def test_outcomes_of_unknown_messages_are_ignored(billing, upstream, user_id, unique):
+    device = await upstream("device")
+    await grant(billing, user_id, 2)
+    await reserve(billing, user_id, f"{unique}-mine")
+    await device.emit("MessageFailed", failed(f"{unique}-never-reserved", user_id))
+    await device.emit("MessageSent", sent(f"{unique}-mine", user_id))
+    await eventually(billing, user_id, (1, 0))
+
+
+async def test_consumer_waits_for_the_device_stream_then_settles(start_billing, upstream,
+                                                                 user_id, unique):
+    billing = (await start_billing()).stub  # the device stream may not exist yet
+    await grant(billing, user_id, 1)
+    await reserve(billing, user_id, f"{unique}-late")
+    device = await upstream("device")
+    await device.emit("MessageFailed", failed(f"{unique}-late", user_id))
+    await eventually(billing, user_id, (1, 0))
+
+
+async def consumed(js, service, durable):
+    """Wait until a durable consumer has everything in its stream delivered and acked."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        info = await js.consumer_info(stream_name(service), durable)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        assert time.monotonic() < deadline, f"{durable} still busy: {info}"
+        await asyncio.sleep(0.05)
+
+
+async def test_new_users_get_signup_credits_once(start_billing, upstream, user_id):
+    auth = await upstream("auth")
+    running = await start_billing(signup_credits=25)
+    registered = auth_events.UserRegistered(user_id=user_id, username=f"u{user_id}")
+    await auth.emit("UserRegistered", registered)
+    await eventually(running.stub, user_id, (25, 0))
+    await auth.emit("UserRegistered", registered)
+    await auth.emit("UserRegistered", auth_events.UserRegistered(user_id=user_id + 1))
+    await eventually(running.stub, user_id + 1, (25, 0))
+    await consumed(auth.relay.js, "auth", SIGNUP_DURABLE)
+    assert await balance(running.stub, user_id) == (25, 0)
+    assert len(await running.host.infra.store.read_stream(f"ledger-{user_id}")) == 1
