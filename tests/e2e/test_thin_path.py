@@ -33,16 +33,21 @@ def login(api: httpx.Client, username: str, password: str) -> dict:
     return response.json()
 
 
+LIFECYCLE = ["Queued", "Sending", "Sent", "Delivered", "Read"]
+
+
 def wait_for_status(api: httpx.Client, queue_id: str, wanted: str, timeout: float = 15) -> dict:
+    """Poll until the message has reached `wanted` or a later stage of its lifecycle."""
     deadline = time.monotonic() + timeout
     body: dict = {}
     while time.monotonic() < deadline:
         response = api.get(f"/api/messages/message-status/{queue_id}")
-        assert response.status_code in (200, 404), response.text
+        assert response.status_code == 200, response.text
         body = response.json()
-        if body.get("status") == wanted:
+        assert body["status"] != "Failed", body
+        if LIFECYCLE.index(body["status"]) >= LIFECYCLE.index(wanted):
             return body
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"{queue_id} never reached {wanted}: last {body}")
 
 
@@ -83,7 +88,8 @@ def test_register_login_topup_send_and_track(stack: Stack, unique: str) -> None:
     assert status["is_complete"] is True and status["is_error"] is False
     assert status["error_message"] is None
     assert status["created_at"].endswith("Z")
-    wait_for_status(api, body["queue_id"], "Read")
+    read = wait_for_status(api, body["queue_id"], "Read")
+    assert read["status"] == "Read" and read["updated_at"] >= read["created_at"]
     assert api.get("/api/users/user/credits").json() == {"credits": 4,
                                                          "username": f"user{unique}"}
 
