@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.codec import EventCodec
-from kernel.eventstore import EventStore, StreamWrite
+from kernel.eventstore import EventStore, StoredEvent, StreamWrite
 
 
 class Aggregate:
@@ -63,7 +63,9 @@ class Repository(Generic[A]):
 
     With `cache_size`, loaded aggregates are kept and a later load reads only the events
     appended since (by any writer): the stream stays the truth, the cache only saves
-    replaying it. A stale copy is harmless: saving it fails with ConcurrencyError.
+    replaying it. A stale copy is harmless: saving it fails with ConcurrencyError. A copy
+    read inside a transaction that then rolled back is noticed (its last event is no
+    longer the stream's) and replaced by a full replay.
     """
 
     def __init__(self, store: EventStore, codec: EventCodec, cls: type[A],
@@ -72,30 +74,42 @@ class Repository(Generic[A]):
         self.codec = codec
         self.cls = cls
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, A] = OrderedDict()
+        # aggregate id -> (copy, id of the last event applied to it)
+        self._cache: OrderedDict[str, tuple[A, str]] = OrderedDict()
 
     async def get(self, aggregate_id: str, conn: AsyncConnection | None = None) -> A:
-        cached = self._cache.get(aggregate_id)
-        aggregate: A = copy.deepcopy(cached) if cached else self.cls(aggregate_id)
-        stored = await self.store.read_stream(stream_id_of(self.cls, aggregate_id),
-                                              after_version=aggregate.version, conn=conn)
+        stream_id = stream_id_of(self.cls, aggregate_id)
+        cached = self._cache.pop(aggregate_id, None)
+        if cached is not None:
+            aggregate, last_id = copy.deepcopy(cached[0]), cached[1]
+            # Re-read the cached last event too: if it is gone or another took its
+            # version, the copy came from a rolled-back transaction.
+            stored = await self.store.read_stream(stream_id, aggregate.version - 1, conn)
+            if stored and stored[0].event_id == last_id:
+                return self._caught_up(aggregate, stored[1:], last_id)
+        stored = await self.store.read_stream(stream_id, conn=conn)
+        return self._caught_up(self.cls(aggregate_id), stored, "")
+
+    def _caught_up(self, aggregate: A, stored: list[StoredEvent], last_id: str) -> A:
         for event in stored:
             aggregate._apply(self.codec.decode(event))
-        self._remember(aggregate)
+        self._remember(aggregate, stored[-1].event_id if stored else last_id)
         return aggregate
 
     async def save(self, *aggregates: Aggregate, conn: AsyncConnection | None = None) -> None:
         writes = [a.pending_write(self.codec) for a in aggregates if a.pending]
         await self.store.append_many(writes, conn)
+        last_ids = {w.stream_id: w.events[-1].event_id for w in writes if w.events}
         for aggregate in aggregates:
             aggregate.pending.clear()
-            if conn is None and isinstance(aggregate, self.cls):
-                self._remember(aggregate)
+            written = last_ids.get(aggregate.stream_id)
+            if conn is None and written and isinstance(aggregate, self.cls):
+                self._remember(aggregate, written)
 
-    def _remember(self, aggregate: A) -> None:
-        if not self.cache_size or aggregate.pending:
+    def _remember(self, aggregate: A, last_id: str) -> None:
+        if not self.cache_size or aggregate.pending or not aggregate.version:
             return
-        self._cache[aggregate.id] = copy.deepcopy(aggregate)
+        self._cache[aggregate.id] = (copy.deepcopy(aggregate), last_id)
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

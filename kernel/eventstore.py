@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,13 +83,24 @@ class EventStore:
                           conn: AsyncConnection | None = None) -> None:
         """Append to several streams atomically; ConcurrencyError if any moved on."""
         if conn is not None:
+            # The caller commits: through transaction() the relay is nudged after it;
+            # otherwise the relay finds the events on its next poll.
             await self._insert(conn, writes)
-            # The caller commits; relays poll, and the nudge only shortens their wait.
-            self._appended.set()
             return
         try:
             async with self.engine.begin() as own:
                 await self._insert(own, writes)
+        except IntegrityError as exc:
+            raise ConcurrencyError(str(exc.orig)) from exc
+        self._appended.set()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for events and the caller's own rows, committed together;
+        the relay is nudged once it has committed."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
         except IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from exc
         self._appended.set()

@@ -73,13 +73,14 @@ class DeviceStore:
 
     def __init__(self, store: EventStore, codec: EventCodec) -> None:
         self.engine: AsyncEngine = store.engine
+        self.store = store
         self.repo = Repository(store, codec, Device)
 
     async def get(self, device_id: str) -> Device:
         return await self.repo.get(device_id)
 
     async def save(self, device: Device) -> None:
-        async with self.engine.begin() as conn:
+        async with self.store.transaction() as conn:
             await self.repo.save(device, conn=conn)
             await conn.execute(delete(devices_table)
                                .where(devices_table.c.device_id == device.id))

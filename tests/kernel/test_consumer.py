@@ -1,0 +1,210 @@
+"""Durable consumers and `tracked()`: idempotent by event id, ack only after commit,
+a failed batch nak'd and redelivered; real nats-server, real stores on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel import bus, context
+from kernel.consumer import DurableConsumer, TrackedHandler, tracked
+from kernel.eventstore import EventStore, NewEvent
+from kernel.relay import OutboxRelay
+from kernel.tables import processed_events
+from tests.kernel.conftest import wait_until
+
+log_meta = MetaData()
+applied = Table(
+    "applied_log", log_meta,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("consumer", String(100), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("causation_id", String(36), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+)
+
+
+@pytest.fixture
+async def log_table(engine: AsyncEngine, store: EventStore) -> Table:
+    async with engine.begin() as conn:
+        await conn.run_sync(log_meta.create_all)
+    return applied
+
+
+def writer(name: str) -> TrackedHandler:
+    """A handler that logs each application of an event: a double apply shows twice."""
+
+    async def handle(envelope: bus.Envelope, conn: AsyncConnection) -> None:
+        await conn.execute(insert(applied).values(
+            consumer=name, event_id=envelope.event_id,
+            causation_id=context.current().causation_id,
+            correlation_id=context.current().correlation_id))
+    return handle
+
+
+async def applied_ids(engine: AsyncEngine, consumer: str) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(
+            select(applied.c.event_id).where(applied.c.consumer == consumer)
+            .order_by(applied.c.n))).scalars())
+
+
+def envelope(n: int, unique: str) -> bus.Envelope:
+    return bus.Envelope(service="svc", event_id=f"{unique}-{n}", event_type="Happened",
+                        stream_id=f"s-{unique}", stream_version=n, payload=b"",
+                        correlation_id=f"corr-{unique}", causation_id="",
+                        recorded_at=datetime.now(UTC), stream_sequence=n)
+
+
+async def test_tracked_applies_a_duplicated_envelope_once(engine: AsyncEngine, log_table: Table,
+                                                          unique: str) -> None:
+    e1, e2, e3 = (envelope(n, unique) for n in (1, 2, 3))
+    handle = tracked(engine, "views", writer("views"))
+    await handle([e1, e1, e2])
+    await handle([e2, e3, e1])
+    await handle([e3])
+    assert await applied_ids(engine, "views") == [e1.event_id, e2.event_id, e3.event_id]
+
+    # Work caused by an event carries it as the cause (and keeps its correlation).
+    async with engine.connect() as conn:
+        traces = {tuple(r) for r in await conn.execute(
+            select(applied.c.causation_id, applied.c.correlation_id))}
+    assert traces == {(e.event_id, f"corr-{unique}") for e in (e1, e2, e3)}
+
+    # Another consumer has its own memory of what it processed.
+    await tracked(engine, "other", writer("other"))([e3, e1])
+    assert await applied_ids(engine, "other") == [e3.event_id, e1.event_id]
+    async with engine.connect() as conn:
+        tracked_ids = (await conn.execute(select(func.count()).select_from(processed_events)
+                                          .where(processed_events.c.consumer == "views"))
+                       ).scalar_one()
+    assert tracked_ids == 3
+
+
+async def test_tracked_batch_that_fails_leaves_nothing_behind(engine: AsyncEngine,
+                                                             log_table: Table,
+                                                             unique: str) -> None:
+    batch = [envelope(n, unique) for n in range(1, 6)]
+    inner = writer("flaky")
+
+    async def fails_on_the_fourth(e: bus.Envelope, conn: AsyncConnection) -> None:
+        await inner(e, conn)
+        if e.stream_version == 4:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await tracked(engine, "flaky", fails_on_the_fourth)(batch)
+    assert await applied_ids(engine, "flaky") == []
+    await tracked(engine, "flaky", inner)(batch)  # the redelivery, now that it works
+    assert await applied_ids(engine, "flaky") == [e.event_id for e in batch]
+
+
+async def _published(store: EventStore, js: JetStreamContext, service: str, unique: str,
+                     count: int) -> list[str]:
+    await store.append(f"c-{unique}", 0, [NewEvent("Happened", b"%d" % n) for n in range(count)])
+    relay = OutboxRelay(store, js, service)
+    while await relay.publish_pending():
+        pass
+    return [e.event_id for e in await store.read_all(limit=10_000)]
+
+
+async def _settled(js: JetStreamContext, service: str, durable: str) -> bool:
+    """Every message delivered and acked (False while the consumer does not exist yet)."""
+    try:
+        info = await js.consumer_info(bus.stream_name(service), durable)
+    except NotFoundError:
+        return False
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def _run(consumer: DurableConsumer) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    stop = asyncio.Event()
+    return stop, asyncio.create_task(consumer.run(stop))
+
+
+async def test_consumer_applies_broker_level_duplicates_once(
+        store: EventStore, engine: AsyncEngine, log_table: Table, js: JetStreamContext,
+        service: str, unique: str) -> None:
+    """The same event published again past the broker's dedup (a new Nats-Msg-Id, as after
+    the duplicate window) reaches the consumer twice and is applied once."""
+    ids = await _published(store, js, service, unique, 40)
+    for event in (await store.read_all(limit=10_000))[::4]:
+        headers = bus.headers_for(service, event) | {"Nats-Msg-Id": f"again-{event.event_id}"}
+        await js.publish(bus.subject(service, event.event_type), event.payload, headers=headers)
+    assert (await js.stream_info(bus.stream_name(service))).state.messages == 50
+
+    durable = f"dup-{unique}"
+    consumer = DurableConsumer(js, service, durable, tracked(engine, durable, writer(durable)),
+                               batch=7)
+    stop, task = await _run(consumer)
+    try:
+        await wait_until(lambda: _settled(js, service, durable), what="all 50 acked")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert await applied_ids(engine, durable) == ids
+
+
+async def test_handler_failure_naks_and_the_batch_is_applied_once_when_it_recovers(
+        store: EventStore, engine: AsyncEngine, log_table: Table, js: JetStreamContext,
+        service: str, unique: str) -> None:
+    ids = await _published(store, js, service, unique, 30)
+    poison = ids[12]
+    failures = collections.Counter[str]()
+    inner = writer(f"nak-{unique}")
+
+    async def recovers_after_two_failures(e: bus.Envelope, conn: AsyncConnection) -> None:
+        await inner(e, conn)  # written, then rolled back with the failed batch
+        if e.event_id == poison and failures[poison] < 2:
+            failures[poison] += 1
+            raise RuntimeError("transient")
+
+    durable = f"nak-{unique}"
+    consumer = DurableConsumer(js, service, durable,
+                               tracked(engine, durable, recovers_after_two_failures), batch=10)
+    stop, task = await _run(consumer)
+    try:
+        await wait_until(lambda: _settled(js, service, durable), timeout=15,
+                         what="the failed batch to be redelivered and acked")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert failures[poison] == 2
+    assert sorted(await applied_ids(engine, durable)) == sorted(ids)
+    info = await js.consumer_info(bus.stream_name(service), durable)
+    assert info.ack_floor.stream_seq == 30
+    assert info.delivered.consumer_seq > 30  # some were delivered more than once
+
+
+async def test_consumer_acks_only_after_the_handler_commits(
+        store: EventStore, engine: AsyncEngine, log_table: Table, js: JetStreamContext,
+        service: str, unique: str) -> None:
+    ids = await _published(store, js, service, unique, 5)
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def slow(batch: Sequence[bus.Envelope]) -> None:
+        entered.set()
+        await release.wait()
+
+    durable = f"slow-{unique}"
+    consumer = DurableConsumer(js, service, durable, slow, batch=10)
+    stop, task = await _run(consumer)
+    try:
+        await asyncio.wait_for(entered.wait(), 10)
+        info = await js.consumer_info(bus.stream_name(service), durable)
+        assert (info.num_ack_pending, info.ack_floor.stream_seq) == (len(ids), 0)
+        release.set()
+        await wait_until(lambda: _settled(js, service, durable), what="the acks")
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 5)

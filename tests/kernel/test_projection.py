@@ -1,0 +1,199 @@
+"""A toy projection fed live by ProjectionRunner, then dropped and rebuilt from the
+JetStream streams: the rebuilt view equals the live one, and replays change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from nats.js import JetStreamContext
+from sqlalchemy import Column, Integer, MetaData, String, Table, case, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel import bus
+from kernel.consumer import tracked
+from kernel.db import create_engine
+from kernel.eventstore import EventStore, NewEvent, StreamWrite
+from kernel.projection import Projection, ProjectionRunner
+from kernel.relay import OutboxRelay
+from tests.kernel.conftest import stream_messages, wait_until
+
+
+class EventsPerStream:
+    """Per source stream: how many events, the highest version, the sum of payload sizes."""
+
+    def __init__(self, name: str, sources: dict[str, Sequence[str]]) -> None:
+        self.name = name
+        self.sources = sources
+        self.view = MetaData()
+        self.table = Table(
+            f"view_{name}", self.view,
+            Column("stream_id", String(200), primary_key=True),
+            Column("events", Integer, nullable=False),
+            Column("last_version", Integer, nullable=False),
+            Column("payload_bytes", Integer, nullable=False),
+        )
+
+    async def apply(self, event: bus.Envelope, conn: AsyncConnection) -> None:
+        t = self.table
+        changed = await conn.execute(update(t).where(t.c.stream_id == event.stream_id).values(
+            events=t.c.events + 1,
+            last_version=case((t.c.last_version > event.stream_version, t.c.last_version),
+                              else_=event.stream_version),
+            payload_bytes=t.c.payload_bytes + len(event.payload)))
+        if changed.rowcount == 0:
+            await conn.execute(insert(t).values(stream_id=event.stream_id, events=1,
+                                                last_version=event.stream_version,
+                                                payload_bytes=len(event.payload)))
+
+    async def rows(self, engine: AsyncEngine) -> list[tuple]:
+        async with engine.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(
+                select(self.table).order_by(self.table.c.stream_id))).all()]
+
+
+def expected_rows(events: list, types: set[str]) -> list[tuple]:
+    """The view computed straight from the stores: the truth both views must match."""
+    by_stream: dict[str, list] = {}
+    for e in events:
+        if e.event_type in types:
+            by_stream.setdefault(e.stream_id, []).append(e)
+    return sorted((s, len(es), max(e.stream_version for e in es),
+                   sum(len(e.payload) for e in es)) for s, es in by_stream.items())
+
+
+class Source:
+    """A service of its own: its store and relay, feeding its JetStream stream."""
+
+    def __init__(self, store: EventStore, js: JetStreamContext, service: str) -> None:
+        self.store = store
+        self.service = service
+        self.relay = OutboxRelay(store, js, service)
+        self.versions: dict[str, int] = {}
+
+    async def emit(self, stream: str, *types: str) -> None:
+        version = self.versions.get(stream, 0)
+        await self.store.append_many([StreamWrite(stream, version, [
+            NewEvent(t, f"{t}:{stream}:{version + i}".encode()) for i, t in enumerate(types)])])
+        self.versions[stream] = version + len(types)
+
+    async def publish(self) -> None:
+        while await self.relay.publish_pending():
+            pass
+
+
+async def _view_is(projection: EventsPerStream, engine: AsyncEngine, rows: list) -> bool:
+    try:
+        return await projection.rows(engine) == rows
+    except Exception:  # the view may not exist yet
+        return False
+
+
+async def test_rebuilt_view_equals_the_live_one(
+        store: EventStore, engine: AsyncEngine, js: JetStreamContext, service: str,
+        unique: str, tmp_path: Path) -> None:
+    # Two source services: "orders" in the database under test, "billing" in another.
+    billing_service = f"{service}b"
+    await bus.ensure_stream(js, billing_service)
+    billing_store = EventStore(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"))
+    await billing_store.create_tables()
+    orders = Source(store, js, service)
+    billing = Source(billing_store, js, billing_service)
+    projection = EventsPerStream(f"per_stream_{unique}", {
+        service: ["Placed", "Paid"], billing_service: ["Charged"]})
+    wanted = {"Placed", "Paid", "Charged"}
+    _: Projection = projection  # it conforms to the kernel's protocol
+    runner = ProjectionRunner(js, engine, projection, batch=50)
+
+    async def truth() -> list[tuple]:
+        return expected_rows([*await store.read_all(limit=100_000),
+                              *await billing_store.read_all(limit=100_000)], wanted)
+
+    try:
+        for n in range(40):
+            await orders.emit(f"order-{n % 9}", "Placed", "Paid", "Ignored")
+            await billing.emit(f"invoice-{n % 4}", "Charged")
+        await orders.emit("order-0", "Ignored")  # the stream ends with an unread type
+        await orders.publish()
+        await billing.publish()
+
+        stop = asyncio.Event()
+        live = asyncio.create_task(runner.run(stop))
+        try:
+            expected = await truth()
+            await wait_until(lambda: _view_is(projection, engine, expected),
+                             what="the live view to catch up")
+            for n in range(15):  # events arriving while the projection runs
+                await orders.emit(f"order-new-{n % 3}", "Placed")
+                await billing.emit(f"invoice-{n % 2}", "Charged", "Refunded")
+            await orders.publish()
+            await billing.publish()
+            expected = await truth()
+            await wait_until(lambda: _view_is(projection, engine, expected),
+                             what="the live view to take the new events")
+        finally:
+            stop.set()
+            await asyncio.wait_for(live, 10)
+        live_rows = await projection.rows(engine)
+        assert live_rows == expected and len(live_rows) == 9 + 3 + 4
+
+        assert await runner.rebuild() == 40 * 2 + 40 + 15 + 15
+        assert await projection.rows(engine) == live_rows
+
+        # Applying everything again, as a redelivery would, changes nothing.
+        again = tracked(engine, projection.name, projection.apply)
+        for source, types in projection.sources.items():
+            read = [e for e in await stream_messages(js, source) if e.event_type in types]
+            assert read
+            await again(read)
+        assert await projection.rows(engine) == live_rows
+
+        # The live runner, started again, neither re-applies nor misses anything.
+        await orders.emit("order-late", "Paid")
+        await orders.publish()
+        expected = await truth()
+        stop = asyncio.Event()
+        live = asyncio.create_task(runner.run(stop))
+        try:
+            await wait_until(lambda: _view_is(projection, engine, expected),
+                             what="the late event")
+            await asyncio.sleep(0.3)
+        finally:
+            stop.set()
+            await asyncio.wait_for(live, 10)
+        live_rows = await projection.rows(engine)
+        assert live_rows == expected
+        assert await runner.rebuild() == 40 * 2 + 40 + 15 + 15 + 1
+        assert await projection.rows(engine) == live_rows
+    finally:
+        await billing_store.engine.dispose()
+        await js.delete_stream(bus.stream_name(billing_service))
+
+
+async def test_rebuild_of_an_empty_stream_gives_an_empty_view(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str) -> None:
+    projection = EventsPerStream(f"empty_{unique}", {service: ["Placed"]})
+    runner = ProjectionRunner(js, engine, projection)
+    await runner.create_view()
+    assert await runner.rebuild() == 0
+    assert await projection.rows(engine) == []
+
+
+async def test_rebuild_replays_streams_longer_than_one_fetch(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str) -> None:
+    source = Source(store, js, service)
+    for n in range(50):
+        await source.emit(f"bulk-{n % 25}", *(["Placed"] * 50))
+    await source.emit("bulk-0", "Ignored", "Ignored")
+    source.relay.batch = 1000
+    await source.publish()
+    projection = EventsPerStream(f"bulk_{unique}", {service: ["Placed"]})
+    runner = ProjectionRunner(js, engine, projection)
+    await runner.create_view()
+    assert await runner.rebuild() == 2500
+    rows = await projection.rows(engine)
+    assert rows == expected_rows(await store.read_all(limit=100_000), {"Placed"})
+    assert {r[1] for r in rows} == {100}

@@ -1,0 +1,181 @@
+"""The gRPC bootstrap over real sockets: health, reflection, domain errors as rich
+statuses, and the correlation id carried from a client's context into the server's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from kernel import context
+from kernel.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+    from_rpc_error,
+)
+from kernel.rpc import build_server, channel
+from switchboard.device.v1 import device_pb2, device_pb2_grpc
+
+DEVICE_SERVICE = "switchboard.device.v1.DeviceService"
+
+
+class InsufficientCreditsError(DomainError):
+    code = "INSUFFICIENT_CREDITS"
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PoolServicer(device_pb2_grpc.DeviceServiceServicer):
+    """Answers GetPoolStatus, or raises what the test told it to; notes each call's trace."""
+
+    def __init__(self) -> None:
+        self.raise_next: Exception | None = None
+        self.traces: list[context.Trace] = []
+
+    async def GetPoolStatus(self, request: device_pb2.GetPoolStatusRequest,
+                            ctx: grpc.aio.ServicerContext) -> device_pb2.PoolStatus:
+        self.traces.append(context.current())
+        if self.raise_next is not None:
+            error, self.raise_next = self.raise_next, None
+            raise error
+        return device_pb2.PoolStatus(available_devices=2, total_devices=3, queue_type="pool")
+
+
+@dataclass
+class Served:
+    servicer: PoolServicer
+    addr: str
+    health: object
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    servicer = PoolServicer()
+    server, port, health = await build_server(
+        [lambda s: device_pb2_grpc.add_DeviceServiceServicer_to_server(servicer, s)],
+        [DEVICE_SERVICE])
+    assert port > 0
+    await server.start()
+    yield Served(servicer, f"127.0.0.1:{port}", health)
+    await server.stop(0)
+
+
+async def test_serves_health_and_the_registered_service(served: Served) -> None:
+    async with grpc.aio.insecure_channel(served.addr) as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        for name in ("", DEVICE_SERVICE):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+        pool = await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
+            device_pb2.GetPoolStatusRequest())
+        assert (pool.available_devices, pool.total_devices, pool.queue_type) == (2, 3, "pool")
+
+
+async def test_serves_reflection(served: Served) -> None:
+    async with grpc.aio.insecure_channel(served.addr) as ch:
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        requests = [reflection_pb2.ServerReflectionRequest(list_services=""),
+                    reflection_pb2.ServerReflectionRequest(
+                        file_containing_symbol=DEVICE_SERVICE)]
+        replies = [r async for r in stub.ServerReflectionInfo(iter(requests))]
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert {DEVICE_SERVICE, "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection"} <= names
+    files = replies[1].file_descriptor_response.file_descriptor_proto
+    assert files, replies[1]
+
+
+ERRORS = [
+    (InsufficientCreditsError("Required: 5, Available: 3", required=5, available=3),
+     grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_CREDITS",
+     {"required": "5", "available": "3"}),
+    (InvalidRequestError("number must be E.164 digits", field="number"),
+     grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", {"field": "number"}),
+    (NotFoundError("no such message"), grpc.StatusCode.NOT_FOUND, "NOT_FOUND", {}),
+    (UnauthorizedError("bad token"), grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED", {}),
+    (ForbiddenError("not yours"), grpc.StatusCode.PERMISSION_DENIED, "FORBIDDEN", {}),
+    (ConflictError("already connected"), grpc.StatusCode.ALREADY_EXISTS, "CONFLICT", {}),
+    (UnavailableError("no device"), grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE", {}),
+    (InvalidRequestError("número inválido: «+55 11»"), grpc.StatusCode.INVALID_ARGUMENT,
+     "INVALID_REQUEST", {}),
+]
+
+
+@pytest.mark.parametrize(("error", "status", "reason", "metadata"), ERRORS,
+                         ids=[type(e[0]).__name__ + str(i) for i, e in enumerate(ERRORS)])
+async def test_domain_errors_arrive_as_status_with_error_info(
+        served: Served, error: DomainError, status: grpc.StatusCode, reason: str,
+        metadata: dict[str, str]) -> None:
+    served.servicer.raise_next = error
+    async with channel(served.addr) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
+                device_pb2.GetPoolStatusRequest())
+    remote = from_rpc_error(caught.value)
+    assert (remote.status, remote.reason, remote.message, remote.metadata) == (
+        status, reason, error.message, metadata)
+
+
+async def test_an_unexpected_exception_is_an_internal_error_without_its_text(
+        served: Served) -> None:
+    served.servicer.raise_next = RuntimeError("password=hunter2 in a stack trace")
+    async with channel(served.addr) as ch:
+        stub = device_pb2_grpc.DeviceServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest())
+        remote = from_rpc_error(caught.value)
+        assert (remote.status, remote.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL_ERROR")
+        assert "hunter2" not in remote.message
+        # The server goes on serving.
+        assert (await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest())).total_devices == 3
+
+
+async def test_a_dead_server_is_service_unavailable() -> None:
+    server, port, _ = await build_server([], [])
+    await server.start()
+    await server.stop(0)
+    async with channel(f"127.0.0.1:{port}") as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
+                device_pb2.GetPoolStatusRequest(), timeout=2)
+    assert from_rpc_error(caught.value).reason == "SERVICE_UNAVAILABLE"
+
+
+async def test_correlation_id_flows_from_client_context_to_server_context(
+        served: Served) -> None:
+    stub_request = device_pb2.GetPoolStatusRequest()
+    async with channel(served.addr) as ch:
+        stub = device_pb2_grpc.DeviceServiceStub(ch)
+        context.begin("corr-first")
+        await stub.GetPoolStatus(stub_request)
+        context.begin("corr-second")
+        served.servicer.raise_next = NotFoundError("gone")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetPoolStatus(stub_request)
+    async with grpc.aio.insecure_channel(served.addr) as plain:  # no correlation sent
+        await device_pb2_grpc.DeviceServiceStub(plain).GetPoolStatus(stub_request)
+
+    first, second, third = served.servicer.traces
+    assert (first.correlation_id, second.correlation_id) == ("corr-first", "corr-second")
+    assert third.correlation_id not in ("", "corr-first", "corr-second")
+    assert context.current().correlation_id == "corr-second"  # the client's is untouched
+
+
+async def test_graceful_shutdown_reports_not_serving(served: Served) -> None:
+    await served.health.enter_graceful_shutdown()  # type: ignore[attr-defined]
+    async with grpc.aio.insecure_channel(served.addr) as ch:
+        reply = await health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=DEVICE_SERVICE))
+    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
