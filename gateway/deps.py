@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import grpc
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from gateway.clients import Clients
 from gateway.errors import ApiError
@@ -50,3 +50,40 @@ async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Princ
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
+
+
+@dataclass(frozen=True)
+class InstancePrincipal:
+    """The instance whose key pair signed an Instance API call."""
+
+    instance_id: str
+    id: int
+    user_id: int
+    instance_name: str
+
+
+async def instance_caller(
+    clients: ServiceClients,
+    public_key: Annotated[str | None, Query(alias="publicKey", max_length=200)] = None,
+    secret_key: Annotated[str | None, Query(alias="secretKey", max_length=200)] = None,
+    x_public_key: Annotated[str | None, Header(max_length=200)] = None,
+    x_secret_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> InstancePrincipal:
+    """Instance API auth: `publicKey`/`secretKey` query parameters, as documented, or the
+    same pair in `X-Public-Key`/`X-Secret-Key` headers (kept out of URLs and logs)."""
+    public = x_public_key or public_key
+    secret = x_secret_key or secret_key
+    if not public or not secret:
+        raise ApiError("INVALID_CREDENTIALS", "Invalid or revoked API credentials")
+    try:
+        found = await clients.auth.AuthenticateInstance(
+            auth_pb2.AuthenticateInstanceRequest(public_key=public, secret_key=secret))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND,
+                          grpc.StatusCode.PERMISSION_DENIED):
+            raise ApiError("INVALID_CREDENTIALS", "Invalid or revoked API credentials") from exc
+        raise
+    return InstancePrincipal(found.instance_id, found.id, found.user_id, found.instance_name)
+
+
+InstanceCaller = Annotated[InstancePrincipal, Depends(instance_caller)]

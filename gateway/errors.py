@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.v1 import PREFIX as V1_PREFIX
 from kernel.errors import RemoteError, from_rpc_error
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ HTTP_STATUS = {
 _BY_HTTP = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
 
-V1_PREFIX = "/api/v1/whatsapp"
 
 
 class ApiError(Exception):
