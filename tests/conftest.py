@@ -27,6 +27,16 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
+@pytest.fixture
+def fresh_nats_url(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of the test's own, for services using their production durable names."""
+    port = natsserver.free_port()
+    proc = natsserver.start(port, tmp_path / "nats", tmp_path / "nats.log")
+    yield f"nats://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     try:
