@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# One image for every Switchboard process; the argument picks it:
+#   switchboard service gateway|auth|billing|messaging|device
+# Build: docker build -t REGISTRY/switchboard:VERSION .   (see docs/operations.md)
+
+# Pinned base for both stages (a digest can be appended: python:3.11.11-slim-bookworm@sha256:...).
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml ./
+COPY kernel/ kernel/
+COPY services/ services/
+COPY gateway/ gateway/
+COPY launcher/ launcher/
+COPY proto/ proto/
+# EXTRAS="[whatsmeow]" adds the WhatsApp Web transport's dependencies.
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS}"
+# `make proto`, into the virtualenv: code generated from proto/ only, never edited.
+RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && python -m grpc_tools.protoc -Iproto --python_out="$site" --pyi_out="$site" \
+      --grpc_python_out="$site" $(find proto -name '*.proto') \
+ && python -m compileall -q "$site/switchboard" \
+ && python -c "import gateway.app, kernel.host, launcher.cli, switchboard.auth.v1.auth_pb2_grpc"
+
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 switchboard \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/switchboard \
+      --create-home --shell /usr/sbin/nologin switchboard
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SWITCHBOARD_HOST=0.0.0.0 \
+    SWITCHBOARD_VAR_DIR=/var/lib/switchboard
+WORKDIR /var/lib/switchboard
+USER 10001:10001
+# gateway HTTP, gRPC of auth/billing/messaging/device, their /metrics
+EXPOSE 8080 50151 50152 50153 50154 9151 9152 9153 9154
+ENTRYPOINT ["switchboard"]
+CMD ["service", "gateway"]

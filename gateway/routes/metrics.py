@@ -1,0 +1,51 @@
+"""Prometheus metrics of the gateway, on its own port: GET /metrics, and HTTP requests and
+latencies by route template and status (recorded by `record`, a middleware of the app).
+
+The Ingress publishes /api only, so /metrics is reachable inside the cluster alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+
+from kernel.metrics import LATENCY_BUCKETS
+
+router = APIRouter(tags=["operations"])
+
+HTTP_REQUESTS = Counter("switchboard_http_requests",
+                        "HTTP requests answered by the gateway, by method, route and status",
+                        ["method", "route", "status"])
+HTTP_LATENCY = Histogram("switchboard_http_request_duration_seconds",
+                         "Time to answer an HTTP request, by method and route",
+                         ["method", "route"], buckets=LATENCY_BUCKETS)
+UNMATCHED = "<unmatched>"
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def record(request: Request,
+                 call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Count the request under its route template (never the raw path: ids would make
+    every message a series of its own) and the status it got; 500 if it raised."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = _route_template(request)
+        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+def _route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", UNMATCHED))
