@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import socket
 import time
 from datetime import UTC, datetime
 
@@ -9,8 +11,11 @@ from kernel.aggregate import Repository
 from kernel.bus import ensure_stream
 from kernel.config import Settings
 from kernel.host import Infra, Parts
+from kernel.rpc import channel
+from services.device.adapters.auth_users import AuthUsers
 from services.device.adapters.codec import device_codec
 from services.device.adapters.directory import DeviceStore, directory_metadata
+from services.device.adapters.leases import KvLeases
 from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import transport_from
@@ -19,11 +24,15 @@ from services.device.app.dispatch import Dispatcher
 from services.device.app.far_side import FarSide
 from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
-from services.device.app.pool import ensure_pool, resume_sessions
+from services.device.app.pool import ensure_pool
+from services.device.app.reconnect import Backoff, Reconnects
+from services.device.app.sessions import Sessions
 from services.device.app.transport import Transport
 from services.device.domain.dispatch import Dispatch
+from services.device.ports.cloud_webhook import cloud_parts
 from services.device.ports.consumers import DISPATCH_DURABLE, SOURCE, DispatchConsumer
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
+from services.device.ports.instances import INSTANCES_DURABLE, InstanceEvents
 
 
 def utcnow() -> datetime:
@@ -36,10 +45,24 @@ def pacing_policy(settings: Settings) -> PacingPolicy:
                         per_minute=settings.dispatch_per_minute_cap)
 
 
+def backoff(settings: Settings) -> Backoff:
+    return Backoff(base=settings.device_reconnect_base_ms / 1000,
+                   cap=settings.device_reconnect_max_ms / 1000,
+                   attempts=settings.device_reconnect_attempts)
+
+
+def replica_id(settings: Settings) -> str:
+    """Stable across restarts of the same replica (same host, same var dir), so it takes
+    its own leases back at once; in Kubernetes the host name is the pod name."""
+    home = hashlib.sha256(str(settings.var_dir.resolve()).encode()).hexdigest()[:8]
+    return settings.device_replica_id or f"{socket.gethostname()}-{home}"
+
+
 async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
-                only_new: bool = False, transport: Transport | None = None) -> Parts:
-    """Wire the service. Tests may name their own durable (and start it at new messages,
-    as the messaging stream is shared) and hand in their own transport."""
+                instances_durable: str = INSTANCES_DURABLE, only_new: bool = False,
+                transport: Transport | None = None) -> Parts:
+    """Wire the service. Tests may name their own durables (and start dispatch at new
+    messages, as the messaging stream is shared) and hand in their own transport."""
     settings = infra.settings
     await ensure_stream(infra.js, SOURCE, settings.stream_replicas)
     codec = device_codec()
@@ -47,23 +70,41 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     dispatches = Repository(infra.store, codec, Dispatch)
     transport = transport or transport_from(settings)
     deps = DeviceDeps(devices, transport, LiveDevices(), utcnow)
-    transport.attach(FarSide(deps, dispatches))
+    leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),
+                      settings.device_lease_ttl_seconds, settings.stream_replicas)
+    sessions = Sessions(deps, devices, leases, Reconnects(backoff(settings)))
+    transport.attach(FarSide(sessions, dispatches))
     dispatcher = Dispatcher(dispatches, deps.live, transport,
-                            Pacer(pacing_policy(settings), time.monotonic), utcnow)
+                            Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions)
     consumer = DispatchConsumer(infra.js, dispatcher, dispatch_durable,
                                 workers=settings.dispatch_workers,
-                                batch=settings.dispatch_batch,
-                                only_new=only_new)
+                                batch=settings.dispatch_batch, only_new=only_new,
+                                handback_delay=settings.dispatch_handback_delay_ms / 1000,
+                                ack_wait=settings.dispatch_ack_wait_seconds)
+    auth_channel = channel(settings.service_addr("auth"))
+    is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
+    instances = InstanceEvents(infra.js, deps, sessions, is_admin, instances_durable)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
-    servicer = DeviceServicer(deps, devices, consumer.queue_depth, qr_png_data_url, simulator)
+    servicer = DeviceServicer(deps, devices, sessions, consumer.queue_depth,
+                              qr_png_data_url, simulator)
 
     async def ready() -> None:
         await consumer.ensure()
-        await resume_sessions(deps, devices)
+        if await devices.is_empty():
+            await devices.rebuild()
+        await sessions.reconcile()
         if simulator is not None:
-            await ensure_pool(deps, settings.sim_pool,
-                              settings.pool_owner_user_id, simulator.scan)
+            await ensure_pool(deps, settings.sim_pool, settings.pool_owner_user_id,
+                              simulator.scan)
 
-    return Parts(registrars=[servicer.register], service_names=[SERVICE_NAME],
-                 tables=[directory_metadata], workers=[consumer.run], on_ready=[ready],
-                 on_stop=[transport.close])
+    async def stop() -> None:
+        await sessions.shutdown()
+        await transport.close()
+        await auth_channel.close()
+
+    cloud_registrars, cloud_services = cloud_parts(transport)  # cloud status webhooks
+    return Parts(registrars=[servicer.register, *cloud_registrars],
+                 service_names=[SERVICE_NAME, *cloud_services],
+                 tables=[directory_metadata],
+                 workers=[consumer.run, sessions.run, instances.run],
+                 on_ready=[ready], on_stop=[stop])

@@ -14,13 +14,18 @@ from kernel.db import create_engine
 from kernel.eventstore import EventStore
 from services.device.adapters.codec import device_codec
 from services.device.adapters.directory import DeviceStore, directory_metadata
+from services.device.adapters.leases import SoloLeases
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app.devices import DeviceDeps
 from services.device.app.dispatch import Dispatcher
 from services.device.app.far_side import FarSide
 from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
+from services.device.app.reconnect import Backoff, Reconnects
+from services.device.app.sessions import Sessions
 from services.device.domain.dispatch import Dispatch
+
+FAST_BACKOFF = Backoff(base=0.02, cap=0.05, attempts=3)
 
 
 def utcnow() -> datetime:
@@ -34,21 +39,26 @@ class Parts:
     dispatches: Repository[Dispatch]
     sim: SimulatorTransport
     deps: DeviceDeps
+    sessions: Sessions
     dispatcher: Dispatcher
 
     async def types(self, stream_id: str) -> list[str]:
         return [e.event_type for e in await self.store.read_stream(stream_id)]
 
 
-def wire(store: EventStore, sim: SimulatorTransport) -> Parts:
+def wire(store: EventStore, sim: SimulatorTransport,
+         policy: PacingPolicy | None = None) -> Parts:
+    """One replica's parts (leases in process), as bootstrap.build wires them."""
     codec = device_codec()
     devices = DeviceStore(store, codec)
     dispatches = Repository(store, codec, Dispatch)
     deps = DeviceDeps(devices, sim, LiveDevices(), utcnow)
-    sim.attach(FarSide(deps, dispatches))
-    dispatcher = Dispatcher(dispatches, deps.live, sim, Pacer(PacingPolicy(), time.monotonic),
-                            utcnow, device_wait=0.1)
-    return Parts(store, devices, dispatches, sim, deps, dispatcher)
+    sessions = Sessions(deps, devices, SoloLeases(), Reconnects(FAST_BACKOFF))
+    sim.attach(FarSide(sessions, dispatches))
+    dispatcher = Dispatcher(dispatches, deps.live, sim,
+                            Pacer(policy or PacingPolicy(), time.monotonic), utcnow, sessions,
+                            device_wait=0.1)
+    return Parts(store, devices, dispatches, sim, deps, sessions, dispatcher)
 
 
 @pytest.fixture
@@ -65,5 +75,7 @@ async def store(database_url: str) -> AsyncIterator[EventStore]:
 @pytest.fixture
 async def parts(store: EventStore) -> AsyncIterator[Parts]:
     sim = SimulatorTransport(delivery_delay=0, read_delay=0)
-    yield wire(store, sim)
+    parts = wire(store, sim)
+    yield parts
+    await parts.sessions.shutdown()
     await sim.close()

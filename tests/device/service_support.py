@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ async def messaging(nats_url: str, tmp_path: Path) -> AsyncIterator[Messaging]:
 def device_settings(database_url: str, nats_url: str, tmp_path: Path, **extra: object
                     ) -> Settings:
     values: dict[str, object] = {"sim_pool": 3, "sim_delivery_delay_ms": 30,
-                                 "sim_read_delay_ms": 30, **extra}
+                                 "sim_read_delay_ms": 30, "pool_admin_instances": False,
+                                 "device_lease_bucket": f"leases_{uuid.uuid4().hex[:10]}",
+                                 "device_reconnect_base_ms": 50,
+                                 "device_reconnect_max_ms": 200, **extra}
     return Settings(database_url=database_url, nats_url=nats_url, var_dir=tmp_path,
                     **values)
 
@@ -84,7 +88,8 @@ def device_settings(database_url: str, nats_url: str, tmp_path: Path, **extra: o
 async def device_service(settings: Settings, durable: str,
                          transport: Transport | None = None) -> AsyncIterator[ServiceHost]:
     host = ServiceHost("device", settings, functools.partial(
-        build, dispatch_durable=durable, only_new=True, transport=transport))
+        build, dispatch_durable=durable, instances_durable=f"instances-{durable}",
+        only_new=True, transport=transport))
     await host.start("127.0.0.1:0")
     try:
         yield host

@@ -51,7 +51,7 @@ async def test_the_same_message_twice_at_once_is_sent_once(parts, unique):
 async def test_two_replicas_racing_for_one_message_claim_it_once(parts, unique):
     await ensure_pool(parts.deps, 2, 0, parts.sim.scan)
     twin = Dispatcher(parts.dispatches, parts.deps.live, parts.sim,
-                      parts.dispatcher.pacer, parts.dispatcher.clock)
+                      parts.dispatcher.pacer, parts.dispatcher.clock, parts.sessions)
     await asyncio.gather(parts.dispatcher.dispatch(queued(unique)), twin.dispatch(queued(unique)))
     types = await settled(parts, unique)
     assert types == LIFECYCLE

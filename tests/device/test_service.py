@@ -98,7 +98,7 @@ async def test_queue_depth_counts_messages_waiting_for_a_device(database_url, na
     async with messaging(nats_url, tmp_path) as msg, \
             device_service(settings, f"dispatch-{unique}", sim) as host, stub(host) as api:
         for i in (1, 2, 3):
-            await sim.drop(f"pool-{i}", "phone offline")
+            await sim.logout_from_phone(f"pool-{i}", "phone offline")
         for n in range(2):
             await msg.queue(f"{unique}-{n}", number(unique, n))
 
@@ -174,7 +174,8 @@ async def test_stop_is_prompt_after_the_workers_have_polled(nats_url, tmp_path, 
     settings = device_settings(f"sqlite+aiosqlite:///{tmp_path / 'device.db'}", nats_url,
                                tmp_path)
     host = ServiceHost("device", settings, functools.partial(
-        build, dispatch_durable=f"dispatch-{unique}", only_new=True))
+        build, dispatch_durable=f"dispatch-{unique}", instances_durable=f"inst-{unique}",
+        only_new=True))
     await host.start("127.0.0.1:0")
     await asyncio.sleep(2.5)  # every worker has fetched, and timed out, at least twice
     started = time.monotonic()

@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import random
-import shutil
-import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import zxingcpp
+from PIL import Image
 
-from services.device.adapters.qr import qr_png, qr_png_data_url
+from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport, decode_pairing_ref
-from services.device.app.transport import Linked, Receipt, ReceiptKind, TransportError
+from services.device.adapters.simulator_far_side import SimulatedWhatsApp
+from services.device.app.transport import (
+    Linked,
+    NotConnectedError,
+    Receipt,
+    ReceiptKind,
+    TransportError,
+    Unlinked,
+)
 from services.device.domain.errors import InvalidPairingRefError
+
+
+def decode_qr_data_url(data_url: str) -> str:
+    """The text of the QR code in a `data:image/png;base64,...` URL, read by zxing."""
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix):])))
+    [found] = zxingcpp.read_barcodes(image)
+    assert found.format == zxingcpp.BarcodeFormat.QRCode
+    return str(found.text)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 class Recorder:
@@ -69,21 +101,35 @@ async def test_a_refused_link_leaves_no_session():
     assert not sim.is_linked("d1")
 
 
-def test_qr_png_is_a_standard_qr_code_that_decodes_to_the_reference(tmp_path):
-    if shutil.which("zbarimg") is None:
-        pytest.skip("zbarimg (Debian zbar-tools) is not installed")
+def test_qr_png_is_a_standard_qr_code_that_decodes_to_the_reference():
     ref = "sbsim://pair?device=pool-1&ref=abc"
-    path = tmp_path / "qr.png"
-    path.write_bytes(qr_png(ref))
-    out = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == ref
+    assert decode_qr_data_url(qr_png_data_url(ref)) == ref
     assert qr_png_data_url(ref).startswith("data:image/png;base64,iVBOR")
+
+
+async def test_qr_codes_rotate_like_whatsapp_and_only_the_latest_links():
+    clock = Clock()
+    sim = SimulatorTransport(qr_ttl=60, qr_refresh=20, clock=clock)
+    sim.attach(Recorder())
+    first = await sim.start_pairing("d1")
+    second = await sim.start_pairing("d1")
+    assert first.pairing_ref != second.pairing_ref
+    assert (first.expires_at - clock.now, second.expires_at - clock.now) == (
+        timedelta(seconds=60), timedelta(seconds=20))
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan(first.pairing_ref, "15550000001")  # replaced
+    clock.advance(21)
+    with pytest.raises(InvalidPairingRefError):
+        await sim.scan(second.pairing_ref, "15550000001")  # expired
+    third = await sim.start_pairing("d1")
+    assert await sim.scan(third.pairing_ref, "15550000001") == "d1"
+    again = await sim.start_pairing("d1")  # a new linking attempt starts at the full TTL
+    assert again.expires_at - clock.now == timedelta(seconds=60)
 
 
 async def test_send_needs_a_linked_session():
     sim = SimulatorTransport()
-    with pytest.raises(TransportError):
+    with pytest.raises(NotConnectedError):
         await sim.send("d1", "15550000002", "hi", "sb-1")
 
 
@@ -134,13 +180,43 @@ async def test_failure_rate_draws_from_the_injected_random():
     await sim.close()
 
 
-async def test_drop_and_ban_end_the_session_and_are_reported():
+async def test_a_drop_keeps_the_link_until_the_network_is_back():
+    clock = Clock()
+    sim = SimulatorTransport(clock=clock)
+    recorder = await linked(sim)
+    await sim.drop("d1", "network lost", outage=5)
+    assert recorder.events[-1] == Unlinked("d1", "network lost", logged_out=False)
+    with pytest.raises(NotConnectedError):
+        await sim.send("d1", "15550000002", "hi", "sb-x")
+    assert not await sim.resume("d1", "15550000001")
+    clock.advance(5)
+    assert await sim.resume("d1", "15550000001")
+    await sim.send("d1", "15550000002", "hi", "sb-x")
+    await sim.close()
+
+
+async def test_logout_and_ban_end_the_link_and_are_reported():
     sim = SimulatorTransport()
     recorder = await linked(sim)
-    await sim.drop("d1", "phone offline")
-    assert not sim.is_linked("d1")
-    await sim.resume("d1", "15550000001")
+    await sim.logout_from_phone("d1")
+    assert recorder.events[-1] == Unlinked("d1", "logged out from the phone", logged_out=True)
+    assert not await sim.resume("d1", "15550000001")
+    second = await linked(sim)
     await sim.ban("d1")
-    assert [type(e).__name__ for e in recorder.events] == ["Linked", "Unlinked", "Banned"]
+    assert [type(e).__name__ for e in second.events] == ["Linked", "Banned"]
     with pytest.raises(TransportError):
         await sim.send("d1", "15550000002", "hi", "sb-x")
+
+
+async def test_the_far_side_outlives_the_process_that_sent(tmp_path):
+    path = tmp_path / "far.db"
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0,
+                             far_side=SimulatedWhatsApp(path))
+    await linked(sim)
+    await sim.send("d1", "447700900001", "hello", "sb-m1")
+    await sim.close()
+    after_restart = SimulatorTransport(far_side=SimulatedWhatsApp(path))
+    assert await after_restart.resume("d1", "")
+    await after_restart.send("d1", "447700900001", "hello", "sb-m1")  # resent after a crash
+    assert [m.transport_message_id for m in after_restart.inbox("447700900001")] == ["sb-m1"]
+    await after_restart.close()

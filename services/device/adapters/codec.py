@@ -13,6 +13,8 @@ def device_codec() -> EventCodec:
         ev.QrIssued: pb.QrIssued,
         ev.DeviceConnected: pb.DeviceConnected,
         ev.DeviceDisconnected: pb.DeviceDisconnected,
+        ev.DeviceReconnected: pb.DeviceReconnected,
+        ev.DeviceRetired: pb.DeviceRetired,
         ev.DeviceBanned: pb.DeviceBanned,
         ev.DeviceFailed: pb.DeviceFailed,
         ev.MessageDispatched: pb.MessageDispatched,

@@ -1,5 +1,8 @@
 """Devices: events in the store, and a directory row per device written in the same
-transaction, so listing devices and counting the pool never replays streams."""
+transaction, so listing devices and counting the pool never replays streams.
+
+The table is `device_directory_v2` (v2 added the session and instance columns); it is
+rebuilt from the events at start when it is empty but devices exist."""
 
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     delete,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,7 +37,7 @@ from services.device.domain.model import Device, DeviceStatus
 directory_metadata = MetaData()
 
 devices_table = Table(
-    "device_directory",
+    "device_directory_v2",
     directory_metadata,
     Column("device_id", String(100), primary_key=True),
     Column("name", String(200), nullable=False),
@@ -45,6 +50,10 @@ devices_table = Table(
     Column("qr_expires_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("session_linked", Boolean, nullable=False),
+    Column("connected_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("instance_number", BigInteger, nullable=False),
 )
 
 
@@ -54,7 +63,9 @@ def _row(device: Device) -> dict[str, Any]:
         "pooled": device.pooled, "transport": device.transport, "status": device.status.value,
         "phone_number": device.phone_number, "reason": device.reason[:500],
         "qr_expires_at": device.qr_expires_at, "version": device.version,
-        "updated_at": datetime.now(UTC),
+        "updated_at": datetime.now(UTC), "session_linked": device.session_linked,
+        "connected_at": device.connected_at, "created_at": device.created_at,
+        "instance_number": device.instance_number,
     }
 
 
@@ -65,7 +76,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def _view(row: Any) -> DeviceView:
     return DeviceView(row.device_id, row.name, row.owner_user_id, row.pooled, row.transport,
                       DeviceStatus(row.status), row.phone_number, row.reason,
-                      _utc(row.qr_expires_at), _utc(row.updated_at))
+                      _utc(row.qr_expires_at), _utc(row.updated_at), row.session_linked,
+                      _utc(row.connected_at), _utc(row.created_at), row.instance_number)
 
 
 class DeviceStore:
@@ -84,7 +96,8 @@ class DeviceStore:
             await self.repo.save(device, conn=conn)
             await conn.execute(delete(devices_table)
                                .where(devices_table.c.device_id == device.id))
-            await conn.execute(insert(devices_table), [_row(device)])
+            if device.exists:
+                await conn.execute(insert(devices_table), [_row(device)])
 
     async def list_devices(self, owner_user_id: int | None = None,
                    pooled_only: bool = False) -> list[DeviceView]:
@@ -95,10 +108,24 @@ class DeviceStore:
             query = query.where(devices_table.c.pooled.is_(True))
         return await self._views(query)
 
-    async def connected(self) -> list[DeviceView]:
+    async def with_sessions(self) -> list[DeviceView]:
+        c = devices_table.c
+        reconnecting = and_(c.status == DeviceStatus.DISCONNECTED.value,
+                            c.session_linked.is_(True))
         return await self._views(select(devices_table)
-                                 .where(devices_table.c.status == DeviceStatus.CONNECTED.value)
-                                 .order_by(devices_table.c.device_id))
+                                 .where(or_(c.status == DeviceStatus.CONNECTED.value,
+                                            reconnecting))
+                                 .order_by(c.device_id))
+
+    async def find(self, device_id: str) -> DeviceView | None:
+        found = await self._views(select(devices_table)
+                                  .where(devices_table.c.device_id == device_id))
+        return found[0] if found else None
+
+    async def is_empty(self) -> bool:
+        async with reading(self.engine) as conn:
+            return not (await conn.execute(select(func.count()).select_from(devices_table)
+                                           )).scalar_one()
 
     async def pool_counts(self) -> PoolCounts:
         connected = (devices_table.c.status == DeviceStatus.CONNECTED.value)
@@ -118,7 +145,8 @@ class DeviceStore:
                 if stored.stream_id.startswith(f"{Device.stream_prefix}-"):
                     device_id = stored.stream_id.split("-", 1)[1]
                     history.setdefault(device_id, []).append(self.repo.codec.decode(stored))
-        rows = [_row(Device.rebuild(i, events)) for i, events in history.items()]
+        rebuilt = [Device.rebuild(i, events) for i, events in history.items()]
+        rows = [_row(device) for device in rebuilt if device.exists]
         async with self.engine.begin() as conn:
             await conn.execute(delete(devices_table))
             if rows:

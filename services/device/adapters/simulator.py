@@ -1,11 +1,14 @@
-"""The simulator transport: WhatsApp's far side, in memory, deterministic enough to test.
+"""The simulator transport: WhatsApp's far side simulated, deterministic enough to test.
 
-It hands out pairing references (the QR text), links a device when a simulated phone
-scans one, accepts sends at once and reports delivered and read receipts after the
-configured delays. Like WhatsApp, each recipient's inbox keeps a message once per
-transport message id, however often it is sent; a repeated send is accepted again and
-its receipts are reported again (the dispatch lattice ignores them). Failures come at a
-configured rate, drawn from an injectable random generator.
+It hands out pairing references (the QR text; rotated like WhatsApp's: the first QR of
+a linking attempt lives `qr_ttl`, each later one `qr_refresh`, and each new one
+replaces the last), links a device when a simulated phone scans one, accepts sends and
+reports delivered and read receipts after the configured delays. Each recipient's inbox
+keeps a message once per transport message id, however often it is sent. Failures come
+at a configured rate from an injectable random generator; a send can take
+`send_latency` to be acknowledged (the far side already has it: a crash in that window
+is the "killed mid-send" case). The phone side can drop the network for a while, log
+out, or ban the number.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from services.device.adapters.simulator_far_side import InboxMessage, SimulatedWhatsApp
 from services.device.app.transport import (
     Banned,
     Linked,
+    NotConnectedError,
     Pairing,
     Receipt,
     ReceiptKind,
@@ -38,15 +42,7 @@ from services.device.domain.errors import InvalidPairingRefError
 log = logging.getLogger(__name__)
 
 SCHEME = "sbsim"
-
-
-@dataclass(frozen=True)
-class InboxMessage:
-    transport_message_id: str
-    from_number: str
-    body: str
-    device_id: str
-    received_at: datetime
+__all__ = ["InboxMessage", "SimulatorTransport", "decode_pairing_ref", "pairing_ref_for"]
 
 
 def pairing_ref_for(device_id: str, nonce: str) -> str:
@@ -74,20 +70,22 @@ class SimulatorTransport:
     name = "simulator"
 
     def __init__(self, delivery_delay: float = 0.2, read_delay: float = 0.8,
-                 failure_rate: float = 0.0, qr_ttl: float = 60.0,
+                 failure_rate: float = 0.0, qr_ttl: float = 60.0, qr_refresh: float = 20.0,
+                 send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate
         self.qr_ttl = qr_ttl
+        self.qr_refresh = qr_refresh
+        self.send_latency = send_latency
+        self.far = far_side or SimulatedWhatsApp()
         self.rng = rng or random.Random()
         self.clock = clock
+        self.sends = 0  # sends this process handed to the far side
         self._sink: TransportSink | None = None
-        self._pending: dict[str, tuple[str, datetime]] = {}  # pairing_ref -> device, expiry
-        self._sessions: dict[str, str] = {}  # device_id -> phone number
-        self._inboxes: dict[str, list[InboxMessage]] = {}
-        self._seen: dict[str, set[str]] = {}
+        self._up: set[str] = set()  # sessions held by this process
         self._tasks: set[asyncio.Task[None]] = set()
 
     def attach(self, sink: TransportSink) -> None:
@@ -96,61 +94,82 @@ class SimulatorTransport:
     # Linking
 
     async def start_pairing(self, device_id: str) -> Pairing:
+        ttl = self.qr_refresh if self.far.has_pairing(device_id) else self.qr_ttl
         ref = pairing_ref_for(device_id, secrets.token_urlsafe(12))
-        expires_at = self.clock() + timedelta(seconds=self.qr_ttl)
-        self._pending[ref] = (device_id, expires_at)
+        expires_at = self.clock() + timedelta(seconds=ttl)
+        self.far.replace_pairing(device_id, ref, expires_at)
         return Pairing(ref, expires_at)
 
     async def scan(self, pairing_ref: str, phone_number: str) -> str:
         """A phone scans the QR: links its session and reports it; returns the device id."""
-        device_id, _ = decode_pairing_ref(pairing_ref)
-        if pairing_ref not in self._pending:
-            raise InvalidPairingRefError("unknown or already used QR code")
-        self._sessions[device_id] = digits(phone_number)
+        decode_pairing_ref(pairing_ref)
+        device_id = self.far.pairing_device(pairing_ref, self.clock())
+        self.far.link(device_id, digits(phone_number))
+        self._up.add(device_id)
         try:
             await self._emit(Linked(device_id, pairing_ref, digits(phone_number)))
         except BaseException:
-            self._sessions.pop(device_id, None)
+            self.far.unlink(device_id)
+            self._up.discard(device_id)
             raise
-        self._pending.pop(pairing_ref, None)
+        self.far.clear_pairings(device_id)
         return device_id
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
-        self._sessions[device_id] = digits(phone_number)
+        session = self.far.session(device_id)
+        if session is None or not session.online_at(self.clock()):
+            return False
+        self._up.add(device_id)
         return True
 
-    async def drop(self, device_id: str, reason: str = "connection lost") -> None:
-        """The far side closes the session (network loss, logout on the phone)."""
-        self._sessions.pop(device_id, None)
-        await self._emit(Unlinked(device_id, reason))
+    async def release(self, device_id: str) -> None:
+        self._up.discard(device_id)
 
-    async def ban(self, device_id: str, reason: str = "banned by WhatsApp") -> None:
-        self._sessions.pop(device_id, None)
-        await self._emit(Banned(device_id, reason))
+    async def logout(self, device_id: str) -> None:
+        self.far.unlink(device_id)
+        self._up.discard(device_id)
 
     def is_linked(self, device_id: str) -> bool:
-        return device_id in self._sessions
+        return device_id in self._up
+
+    # The phone's side
+
+    async def drop(self, device_id: str, reason: str = "connection lost",
+                   outage: float = 0.0) -> None:
+        """The network goes down for `outage` seconds; the link itself stays."""
+        self.far.set_offline(device_id, self.clock() + timedelta(seconds=outage))
+        self._up.discard(device_id)
+        await self._emit(Unlinked(device_id, reason, logged_out=False))
+
+    async def logout_from_phone(self, device_id: str,
+                                reason: str = "logged out from the phone") -> None:
+        await self.logout(device_id)
+        await self._emit(Unlinked(device_id, reason, logged_out=True))
+
+    async def ban(self, device_id: str, reason: str = "banned by WhatsApp") -> None:
+        await self.logout(device_id)
+        await self._emit(Banned(device_id, reason))
 
     # Messages
 
     async def send(self, device_id: str, to: str, body: str,
                    transport_message_id: str) -> Sent:
-        sender = self._sessions.get(device_id)
-        if sender is None:
-            raise TransportError(f"device {device_id} is not connected")
+        session = self.far.session(device_id) if device_id in self._up else None
+        if session is None:
+            raise NotConnectedError(f"device {device_id} is not connected")
         if self.failure_rate and self.rng.random() < self.failure_rate:
             raise TransportError("simulated delivery failure")
-        recipient, now = digits(to), self.clock()
-        seen = self._seen.setdefault(recipient, set())
-        if transport_message_id not in seen:
-            seen.add(transport_message_id)
-            self._inboxes.setdefault(recipient, []).append(
-                InboxMessage(transport_message_id, sender, body, device_id, now))
+        now = self.clock()
+        self.far.deliver(digits(to), InboxMessage(transport_message_id,
+                                                  session.phone_number, body, device_id, now))
+        self.sends += 1
+        if self.send_latency:
+            await asyncio.sleep(self.send_latency)
         self._spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
 
     def inbox(self, phone_number: str) -> list[InboxMessage]:
-        return list(self._inboxes.get(digits(phone_number), ()))
+        return self.far.inbox(digits(phone_number))
 
     async def _receipts(self, device_id: str, transport_message_id: str) -> None:
         await asyncio.sleep(self.delivery_delay)
@@ -187,3 +206,4 @@ class SimulatorTransport:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._up.clear()

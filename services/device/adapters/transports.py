@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from kernel.config import Settings
 from services.device.adapters.simulator import SimulatorTransport
+from services.device.adapters.simulator_far_side import SimulatedWhatsApp
 from services.device.app.transport import Transport
 
 
 class UnknownTransportError(ValueError):
     pass
+
+
+def simulator_state_path(settings: Settings) -> str:
+    return settings.sim_state_path or str(settings.var_dir / "simulator.db")
 
 
 def simulator_from(settings: Settings) -> SimulatorTransport:
@@ -17,10 +22,26 @@ def simulator_from(settings: Settings) -> SimulatorTransport:
         read_delay=settings.sim_read_delay_ms / 1000,
         failure_rate=settings.sim_failure_rate,
         qr_ttl=float(settings.qr_ttl_seconds),
+        qr_refresh=float(settings.qr_refresh_seconds),
+        send_latency=settings.sim_send_latency_ms / 1000,
+        far_side=SimulatedWhatsApp(simulator_state_path(settings)),
     )
 
 
 def transport_from(settings: Settings) -> Transport:
+    """The simulator by default; `whatsmeow` needs the optional neonize extra."""
     if settings.transport == "simulator":
         return simulator_from(settings)
-    raise UnknownTransportError(f"transport {settings.transport!r} is not available yet")
+    if settings.transport == "cloud":
+        from services.device.adapters.cloud import cloud_from
+
+        return cloud_from(settings)
+    if settings.transport == "whatsmeow":
+        try:
+            from services.device.adapters.whatsmeow import whatsmeow_from
+        except ImportError as exc:  # neonize is an optional extra
+            raise UnknownTransportError(
+                "the whatsmeow transport needs neonize: "
+                "pip install 'switchboard-gateway[whatsmeow]'") from exc
+        return whatsmeow_from(settings)
+    raise UnknownTransportError(f"transport {settings.transport!r} is not available")

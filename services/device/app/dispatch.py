@@ -3,7 +3,10 @@
 The claim is the first event of the message's dispatch stream, appended at expected
 version 0, so one replica wins it. A claim that was never followed by a send (a crash
 mid-send) is sent again with the same transport message id, which the far side
-deduplicates. Receipts from the transport settle the same stream.
+deduplicates. A message whose device is not live here (another replica holds it, it
+is reconnecting, or it dropped while the message waited for its pacing slot) is handed
+back to the queue (HandBackError: the consumer naks it) and is sent by another device,
+or by the same one once it is back. Receipts from the transport settle the same stream.
 """
 
 from __future__ import annotations
@@ -14,12 +17,20 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Protocol
 
 from kernel.eventstore import ConcurrencyError
 from services.device.app.changes import Repo, change
 from services.device.app.live import LiveDevice, LiveDevices
 from services.device.app.pacing import Pacer
-from services.device.app.transport import Receipt, ReceiptKind, Transport, TransportError
+from services.device.app.sessions import Placement
+from services.device.app.transport import (
+    NotConnectedError,
+    Receipt,
+    ReceiptKind,
+    Transport,
+    TransportError,
+)
 from services.device.domain import errors
 from services.device.domain.commands import DispatchMessage
 from services.device.domain.dispatch import Dispatch, message_id_from
@@ -27,6 +38,21 @@ from services.device.domain.dispatch import Dispatch, message_id_from
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+RECONNECT_WAIT = 2.0
+
+
+class HandBackError(Exception):
+    """Not sent, and not to be failed: put the message back on the queue for `delay` s."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class Whereabouts(Protocol):
+    async def placement(self, device_id: str) -> Placement: ...
+
+    async def pool_elsewhere(self) -> bool: ...
 
 
 class KeyedLocks:
@@ -54,13 +80,14 @@ class KeyedLocks:
 
 class Dispatcher:
     def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
-                 pacer: Pacer, clock: Callable[[], datetime], device_wait: float = 5.0,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 pacer: Pacer, clock: Callable[[], datetime], whereabouts: Whereabouts,
+                 device_wait: float = 5.0, sleep: Sleep = asyncio.sleep) -> None:
         self.dispatches = dispatches
         self.live = live
         self.transport = transport
         self.pacer = pacer
         self.clock = clock
+        self.whereabouts = whereabouts
         self.device_wait = device_wait
         self.sleep = sleep
         self.in_flight = KeyedLocks()
@@ -94,8 +121,22 @@ class Dispatcher:
             await self._send(dispatch, cmd)
 
     async def _choose(self, cmd: DispatchMessage) -> LiveDevice | None:
+        """A live device for the message; None when its instance is not linked at all."""
         if cmd.pinned:
-            return self.live.get(cmd.instance_id)
+            return await self._pinned(cmd.instance_id)
+        return await self._pooled()
+
+    async def _pinned(self, device_id: str) -> LiveDevice | None:
+        where = await self.whereabouts.placement(device_id)
+        if where is Placement.AWAY:
+            raise HandBackError(f"device {device_id} is served by another replica")
+        if where is Placement.RECONNECTING:
+            raise HandBackError(f"device {device_id} is reconnecting", RECONNECT_WAIT)
+        return self.live.get(device_id)
+
+    async def _pooled(self) -> LiveDevice:
+        if not self.live.pooled() and await self.whereabouts.pool_elsewhere():
+            raise HandBackError("the connected pooled devices are in other replicas")
         await self.live.wait_for_pooled(self.device_wait)
         pooled = {d.device_id: d for d in self.live.pooled()}
         best = self.pacer.least_loaded(pooled)
@@ -104,16 +145,18 @@ class Dispatcher:
         return pooled[best]
 
     async def _send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
-        device = self.live.get(dispatch.device_id)
-        if device is None and not cmd.pinned:
-            device = await self._choose(cmd)
+        device = self.live.get(dispatch.device_id) or await self._choose(cmd)
         if device is None:
             await self._fail(cmd, f"device {dispatch.device_id} is not connected")
             return
         await self.sleep(max(0.0, self.pacer.reserve(device.device_id)))
+        if self.live.get(device.device_id) is None:
+            raise HandBackError(f"device {device.device_id} dropped before sending")
         try:
             sent = await self.transport.send(device.device_id, cmd.number, cmd.body,
                                              dispatch.transport_message_id)
+        except NotConnectedError as exc:
+            raise HandBackError(str(exc)) from exc
         except TransportError as exc:
             await self._fail(cmd, str(exc) or type(exc).__name__)
             return

@@ -1,8 +1,13 @@
 """The one port every transport (simulator, whatsmeow, cloud) implements.
 
 Commands go in as calls; what the far side does on its own (a phone scanned the QR,
-the session dropped, the number was banned, a receipt arrived) comes back as
-TransportEvents through the sink the app attaches.
+the session dropped or came back, the number was banned, a receipt arrived) comes back
+as TransportEvents through the sink the app attaches. The simulator is the reference
+implementation.
+
+Sessions: `resume` takes a linked device's session up in this process (after a start,
+a lease take-over, or as one reconnect attempt); `release` puts it down without logging
+out (another replica may resume it); `logout` ends the link at the far side for good.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from typing import Protocol
 
 class TransportError(Exception):
     """The far side refused or failed a send; the reason is shown to the sender."""
+
+
+class NotConnectedError(TransportError):
+    """The device's session is not up here: nothing was sent. The message is handed back
+    to the queue (another device, or this one once it is back), never failed for it."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ class Sent:
 
 @dataclass(frozen=True)
 class Linked:
+    """A phone linked the device. `pairing_ref` is the scanned QR's text; empty when the
+    transport itself vouches for the link (a pairing code, or a QR it rotated itself)."""
+
     device_id: str
     pairing_ref: str
     phone_number: str
@@ -39,12 +52,31 @@ class Linked:
 
 @dataclass(frozen=True)
 class Unlinked:
+    """The session ended. `logged_out`: the link is gone (logout on the phone or here) and
+    only a new QR brings it back; otherwise a network loss, and the app reconnects."""
+
+    device_id: str
+    reason: str
+    logged_out: bool = False
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """The transport took a dropped session up again on its own."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class Banned:
     device_id: str
     reason: str
 
 
 @dataclass(frozen=True)
-class Banned:
+class SessionFailed:
+    """The session broke beyond a reconnect (client outdated, stream replaced, …)."""
+
     device_id: str
     reason: str
 
@@ -62,7 +94,7 @@ class Receipt:
     at: datetime
 
 
-TransportEvent = Linked | Unlinked | Banned | Receipt
+TransportEvent = Linked | Unlinked | Reconnected | Banned | SessionFailed | Receipt
 TransportSink = Callable[[TransportEvent], Awaitable[None]]
 
 
@@ -71,13 +103,26 @@ class Transport(Protocol):
 
     def attach(self, sink: TransportSink) -> None: ...
 
-    async def start_pairing(self, device_id: str) -> Pairing: ...
+    async def start_pairing(self, device_id: str) -> Pairing:
+        """A fresh QR for the device; the one issued before it stops working."""
+        ...
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
-        """Re-establish a linked device's session after a restart; False if it is gone."""
+        """Take a linked device's session up in this process; False if it cannot now."""
+        ...
+
+    async def release(self, device_id: str) -> None:
+        """Put this process's session down without logging out (idempotent)."""
+        ...
+
+    async def logout(self, device_id: str) -> None:
+        """End the link at the far side (idempotent); no event is needed for it."""
         ...
 
     async def send(self, device_id: str, to: str, body: str,
-                   transport_message_id: str) -> Sent: ...
+                   transport_message_id: str) -> Sent:
+        """Raises NotConnectedError when the session is not up, TransportError when the
+        far side refused the message."""
+        ...
 
     async def close(self) -> None: ...

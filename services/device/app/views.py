@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.device.domain.model import Device, DeviceStatus
+from services.device.domain.model import Device, DeviceStatus, effective_status
 
 
 @dataclass(frozen=True)
@@ -21,12 +21,20 @@ class DeviceView:
     reason: str
     qr_expires_at: datetime | None
     updated_at: datetime | None = None
+    session_linked: bool = False
+    connected_at: datetime | None = None
+    created_at: datetime | None = None
+    instance_number: int = 0
 
     @classmethod
     def of(cls, device: Device, updated_at: datetime | None = None) -> DeviceView:
         return cls(device.id, device.name, device.owner_user_id, device.pooled,
                    device.transport, device.status, device.phone_number, device.reason,
-                   device.qr_expires_at, updated_at)
+                   device.qr_expires_at, updated_at, device.session_linked,
+                   device.connected_at, device.created_at, device.instance_number)
+
+    def status_at(self, now: datetime) -> DeviceStatus:
+        return effective_status(self.status, self.qr_expires_at, now)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,12 @@ class DeviceDirectory(Protocol):
     """Every device's current state, kept beside its events (same transaction)."""
 
     async def list_devices(self, owner_user_id: int | None = None,
-                   pooled_only: bool = False) -> list[DeviceView]: ...
+                           pooled_only: bool = False) -> list[DeviceView]: ...
 
-    async def connected(self) -> list[DeviceView]: ...
+    async def with_sessions(self) -> list[DeviceView]:
+        """Devices some replica should hold a session for: connected or reconnecting."""
+        ...
+
+    async def find(self, device_id: str) -> DeviceView | None: ...
 
     async def pool_counts(self) -> PoolCounts: ...

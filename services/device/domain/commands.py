@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -11,6 +12,8 @@ class RegisterDevice:
     name: str
     owner_user_id: int
     pooled: bool = False
+    instance_number: int = 0
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

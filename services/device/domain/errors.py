@@ -73,3 +73,9 @@ class NoDeviceAvailableError(DeviceError, UnavailableError):
 
 class SimulatorOnlyError(DeviceError, InvalidRequestError):
     code = "SIMULATOR_ONLY"
+
+
+class DeviceElsewhereError(DeviceError, UnavailableError):
+    """Another replica holds the device's session lease; the call can be retried."""
+
+    code = "SERVICE_UNAVAILABLE"

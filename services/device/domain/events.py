@@ -13,6 +13,8 @@ class DeviceRegistered:
     owner_user_id: int
     pooled: bool
     transport: str
+    instance_number: int = 0
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,26 @@ class QrIssued:
 class DeviceConnected:
     device_id: str
     phone_number: str
+    connected_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class DeviceDisconnected:
+    """logged_out: the link is gone (a new QR is needed); else a network loss."""
+
+    device_id: str
+    reason: str
+    logged_out: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceReconnected:
+    device_id: str
+    connected_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeviceRetired:
     device_id: str
     reason: str
 
@@ -87,6 +105,6 @@ class MessageFailed:
 
 
 DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,
-                 DeviceBanned, DeviceFailed)
+                 DeviceReconnected, DeviceBanned, DeviceFailed, DeviceRetired)
 DISPATCH_EVENTS = (MessageDispatched, MessageSent, MessageDelivered, MessageRead,
                    MessageFailed)

@@ -1,14 +1,18 @@
 """The dispatch worker: a durable JetStream consumer of messaging's MessageQueued events.
 
 Several workers (and replicas) share one durable name, so each queued message goes to
-one of them; the dispatch stream's single claim makes a redelivery harmless.
+one of them; the dispatch stream's single claim makes a redelivery harmless. Each
+message is settled on its own: acked once handled, handed back (nak with a short delay)
+when its device is not live here, retried later (nak, 1 s) on any other error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -16,11 +20,14 @@ from nats.js.errors import NotFoundError
 from kernel import context
 from kernel.bus import Envelope, stream_name, subject
 from kernel.consumer import DurableConsumer
-from services.device.app.dispatch import Dispatcher
+from services.device.app.dispatch import Dispatcher, HandBackError
 from services.device.domain.commands import DispatchMessage
 from switchboard.messaging.v1 import events_pb2 as messaging_events
 
+log = logging.getLogger(__name__)
+
 SOURCE = "messaging"
+RETRY_DELAY = 1.0
 DISPATCH_DURABLE = "device-dispatch"
 QUEUED = subject(SOURCE, "MessageQueued")
 
@@ -35,11 +42,15 @@ class DispatchConsumer(DurableConsumer):
     """Feeds each batch of queued messages to the dispatcher, all of them at once."""
 
     def __init__(self, js: JetStreamContext, dispatcher: Dispatcher, durable: str,
-                 workers: int, batch: int, only_new: bool = False) -> None:
+                 workers: int, batch: int, only_new: bool = False,
+                 handback_delay: float = 0.1, ack_wait: float = 30.0) -> None:
         super().__init__(js, SOURCE, durable, self.handle_batch,
-                         filter_subjects=[QUEUED], batch=batch, workers=workers)
+                         filter_subjects=[QUEUED], batch=batch, workers=workers,
+                         ack_wait=ack_wait)
         self.dispatcher = dispatcher
         self.only_new = only_new
+        self.handback_delay = handback_delay
+        self.handed_back = 0
 
     def config(self) -> ConsumerConfig:
         cfg = super().config()
@@ -55,6 +66,24 @@ class DispatchConsumer(DurableConsumer):
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]  # the batch is redelivered; the finished ones are skipped
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        await asyncio.gather(*(self._settle(m) for m in msgs))
+
+    async def _settle(self, msg: Msg) -> None:
+        try:
+            await self._one(Envelope.from_msg(msg))
+        except HandBackError as back:
+            self.handed_back += 1
+            log.debug("handed back: %s", back)
+            await msg.nak(delay=back.delay or self.handback_delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dispatch of %s failed; will redeliver", msg.subject)
+            await msg.nak(delay=RETRY_DELAY)
+        else:
+            await msg.ack()
 
     async def _one(self, envelope: Envelope) -> None:
         context.caused_by(envelope.event_id, envelope.correlation_id)

@@ -17,9 +17,11 @@ from services.device.adapters.directory import DeviceStore
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app import devices as handlers
 from services.device.app.queries import pool_status
+from services.device.app.sessions import Sessions
 from services.device.app.views import DeviceView
 from services.device.domain.commands import RegisterDevice
-from services.device.domain.errors import SimulatorOnlyError
+from services.device.domain.errors import InvalidDeviceIdError, SimulatorOnlyError
+from services.device.domain.model import Device
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
 SERVICE_NAME = device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name
@@ -33,28 +35,36 @@ def _ts(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def device_message(view: DeviceView) -> device_pb2.Device:
-    status = device_pb2.DeviceStatus.Value(f"DEVICE_STATUS_{view.status.name}") \
-        if view.status.name != "NEW" else device_pb2.DEVICE_STATUS_UNSPECIFIED
+def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
+    """The device as callers see it: an AwaitingScan whose QR expired is Disconnected."""
+    shown = view.status_at(now)
+    status = device_pb2.DeviceStatus.Value(f"DEVICE_STATUS_{shown.name}") \
+        if shown.name not in ("NEW", "RETIRED") else device_pb2.DEVICE_STATUS_UNSPECIFIED
     return device_pb2.Device(
         device_id=view.device_id, name=view.name, owner_user_id=view.owner_user_id,
         pooled=view.pooled, transport=view.transport, status=status,
         phone_number=view.phone_number, status_reason=view.reason,
-        qr_expires_at=_ts(view.qr_expires_at), updated_at=_ts(view.updated_at))
+        qr_expires_at=_ts(view.qr_expires_at), updated_at=_ts(view.updated_at),
+        session_linked=view.session_linked, connected_at=_ts(view.connected_at),
+        created_at=_ts(view.created_at), instance_number=view.instance_number)
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
-    def __init__(self, deps: handlers.DeviceDeps, directory: DeviceStore,
+    def __init__(self, deps: handlers.DeviceDeps, directory: DeviceStore, sessions: Sessions,
                  queue_depth: Callable[[], Awaitable[int]], render_qr: Callable[[str], str],
                  simulator: SimulatorTransport | None) -> None:
         self.deps = deps
         self.directory = directory
+        self.sessions = sessions
         self.queue_depth = queue_depth
         self.render_qr = render_qr
         self.simulator = simulator
 
     def register(self, server: grpc.aio.Server) -> None:
         device_pb2_grpc.add_DeviceServiceServicer_to_server(self, server)
+
+    def _message(self, device: Device) -> device_pb2.Device:
+        return device_message(DeviceView.of(device), self.deps.clock())
 
     async def GetPoolStatus(self, request: Any, context: Any) -> device_pb2.PoolStatus:
         view = await pool_status(self.directory, self.queue_depth)
@@ -65,28 +75,48 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.Device:
         cmd = RegisterDevice(request.device_id or uuid.uuid4().hex, request.name,
                              request.owner_user_id)
-        return device_message(DeviceView.of(await handlers.register_device(self.deps, cmd)))
+        return self._message(await handlers.register_device(self.deps, cmd))
 
     async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
-        device = await handlers.get_device(self.deps, request.device_id)
-        return device_message(DeviceView.of(device))
+        return self._message(await handlers.get_device(self.deps, _device_id(request)))
 
     async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
         owner = request.owner_user_id if request.HasField("owner_user_id") else None
         views = await self.directory.list_devices(owner, request.pooled_only)
-        return device_pb2.ListDevicesResponse(devices=[device_message(v) for v in views])
+        now = self.deps.clock()
+        return device_pb2.ListDevicesResponse(devices=[device_message(v, now) for v in views])
 
     async def RequestQrCode(self, request: Any, context: Any) -> device_pb2.QrCode:
-        pairing = await handlers.request_qr(self.deps, request.device_id)
+        pairing = await handlers.request_qr(self.deps, _device_id(request))
         left = (pairing.expires_at - self.deps.clock()).total_seconds()
         return device_pb2.QrCode(
             device_id=request.device_id, pairing_ref=pairing.pairing_ref,
             qr_png_data_url=self.render_qr(pairing.pairing_ref),
-            expires_at=_ts(pairing.expires_at), expires_in_seconds=max(0, round(left)))
+            expires_at=_ts(pairing.expires_at), expires_in_seconds=max(0, int(left)))
+
+    async def LogoutDevice(self, request: Any, context: Any) -> device_pb2.Device:
+        return self._message(await self.sessions.logout(_device_id(request)))
+
+    async def RestartDevice(self, request: Any, context: Any) -> device_pb2.Device:
+        return self._message(await self.sessions.restart(_device_id(request)))
 
     async def SimulateScan(self, request: Any, context: Any) -> device_pb2.Device:
         device_id = await self._simulator().scan(request.pairing_ref, request.phone_number)
-        return device_message(DeviceView.of(await handlers.get_device(self.deps, device_id)))
+        return self._message(await handlers.get_device(self.deps, device_id))
+
+    async def SimulatePhoneEvent(self, request: Any, context: Any) -> device_pb2.Device:
+        sim, device_id = self._simulator(), _device_id(request)
+        await handlers.get_device(self.deps, device_id)
+        reason = request.reason or ""
+        if request.kind == "drop":
+            await sim.drop(device_id, reason or "connection lost", request.outage_seconds)
+        elif request.kind == "logout":
+            await sim.logout_from_phone(device_id, reason or "logged out from the phone")
+        elif request.kind == "ban":
+            await sim.ban(device_id, reason or "banned by WhatsApp")
+        else:
+            raise InvalidDeviceIdError("kind must be one of drop, logout, ban")
+        return self._message(await self.deps.devices.get(device_id))
 
     async def GetSimulatorInbox(self, request: Any, context: Any) -> device_pb2.SimulatorInbox:
         messages = self._simulator().inbox(request.phone_number)
@@ -100,3 +130,9 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         if self.simulator is None:
             raise SimulatorOnlyError("this device service does not run the simulator")
         return self.simulator
+
+
+def _device_id(request: Any) -> str:
+    if not request.device_id:
+        raise InvalidDeviceIdError("device_id is required")
+    return str(request.device_id)

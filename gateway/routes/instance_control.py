@@ -1,0 +1,49 @@
+"""Messaging API additions: the owner logs an instance out or restarts its session.
+
+POST /api/instances/{id}/logout and /restart (JWT). An instance that is not the caller's
+(admins may act on any) is NOT_FOUND, as auth answers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from gateway.deps import CurrentUser, Principal, ServiceClients
+from gateway.routes.v1_instance import device_call, status_word
+from switchboard.auth.v1 import auth_pb2
+from switchboard.device.v1 import device_pb2
+
+router = APIRouter(prefix="/api/instances", tags=["instances"])
+
+InstanceId = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+async def _owned(clients: ServiceClients, user: Principal, instance_id: str) -> None:
+    await clients.auth.GetInstance(auth_pb2.InstanceRef(
+        user_id=user.user_id, instance_id=instance_id, as_admin=user.is_admin))
+
+
+def _shown(message: str, device: device_pb2.Device) -> dict[str, object]:
+    return {"message": message, "instance_id": device.device_id,
+            "status": status_word(device), "is_connected":
+            device.status == device_pb2.DEVICE_STATUS_CONNECTED}
+
+
+@router.post("/{instance_id}/logout")
+async def logout(instance_id: InstanceId, user: CurrentUser,
+                 clients: ServiceClients) -> dict[str, object]:
+    await _owned(clients, user, instance_id)
+    device = await device_call(clients.device.LogoutDevice(
+        device_pb2.DeviceRef(device_id=instance_id)))
+    return _shown("Instance logged out successfully", device)
+
+
+@router.post("/{instance_id}/restart")
+async def restart(instance_id: InstanceId, user: CurrentUser,
+                  clients: ServiceClients) -> dict[str, object]:
+    await _owned(clients, user, instance_id)
+    device = await device_call(clients.device.RestartDevice(
+        device_pb2.DeviceRef(device_id=instance_id)))
+    return _shown("Instance restarted successfully", device)

@@ -1,0 +1,74 @@
+"""The simulator's phone side, for tests and demos: scan a QR, read a recipient's inbox,
+drop / log out / ban a device. Only when the simulator transport is on: otherwise
+every /simulator path answers 404 NOT_FOUND, as if absent. No authentication: these
+stand for the phones, not for an API client.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from gateway.deps import ServiceClients
+from gateway.errors import ApiError
+from gateway.routes.v1_instance import device_call, status_word
+from gateway.timefmt import iso_z
+from switchboard.device.v1 import device_pb2
+
+
+def simulator_only(request: Request) -> None:
+    if request.app.state.settings.transport != "simulator":
+        raise ApiError("NOT_FOUND", "Not Found")
+
+
+router = APIRouter(prefix="/simulator", tags=["simulator"],
+                   dependencies=[Depends(simulator_only)])
+
+PhoneNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
+
+
+class ScanBody(BaseModel):
+    qr: str = Field(min_length=1, max_length=2000)
+    phone_number: PhoneNumber
+
+
+class PhoneEventBody(BaseModel):
+    device_id: str = Field(min_length=1, max_length=100)
+    event: Literal["drop", "logout", "ban"]
+    outage_seconds: float = Field(default=0.0, ge=0, le=3600)
+    reason: str = Field(default="", max_length=200)
+
+
+def _device(device: device_pb2.Device) -> dict[str, object]:
+    return {"device_id": device.device_id, "status": status_word(device),
+            "phone_number": device.phone_number or None}
+
+
+@router.post("/scan")
+async def scan(body: ScanBody, clients: ServiceClients) -> dict[str, object]:
+    device = await device_call(clients.device.SimulateScan(device_pb2.SimulateScanRequest(
+        pairing_ref=body.qr, phone_number=body.phone_number)))
+    return {"message": "Device linked successfully", **_device(device)}
+
+
+@router.post("/phone-event")
+async def phone_event(body: PhoneEventBody, clients: ServiceClients) -> dict[str, object]:
+    device = await device_call(clients.device.SimulatePhoneEvent(
+        device_pb2.SimulatePhoneEventRequest(device_id=body.device_id, kind=body.event,
+                                             outage_seconds=body.outage_seconds,
+                                             reason=body.reason)))
+    return {"message": "Phone event simulated", **_device(device)}
+
+
+@router.get("/inbox/{phone_number}")
+async def inbox(phone_number: Annotated[str, Path(max_length=32, pattern=r"^\+?[0-9]+$")],
+                clients: ServiceClients) -> dict[str, object]:
+    found = await device_call(clients.device.GetSimulatorInbox(
+        device_pb2.GetSimulatorInboxRequest(phone_number=phone_number)))
+    messages = [{"message_id": m.transport_message_id, "from": m.from_number, "body": m.body,
+                 "device_id": m.device_id, "received_at": iso_z(m.received_at)}
+                for m in found.messages]
+    return {"phone_number": phone_number.lstrip("+"), "count": len(messages),
+            "messages": messages}

@@ -1,0 +1,112 @@
+"""Instance API: GET /api/v1/whatsapp/instance and /instance/qrcode (seed 000), field for
+field. Also the device status words and device error codes the other device routes use.
+
+Status words: "Connected", "Disconnected" (never linked, logged out, a network loss
+being reconnected, or a QR that expired unscanned), "AwaitingScan" (a QR is out and
+fresh), "Banned", "Failed" (a reconnect gave up or the session broke: restart or
+re-link).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import grpc
+from fastapi import APIRouter
+
+from gateway.billing_views import subscription_block
+from gateway.deps import InstanceCaller, ServiceClients
+from gateway.errors import ApiError
+from gateway.timefmt import iso_naive
+from gateway.v1 import PREFIX, ok
+from kernel.errors import from_rpc_error
+from switchboard.billing.v1 import billing_pb2
+from switchboard.device.v1 import device_pb2
+
+router = APIRouter(prefix=PREFIX, tags=["instance api"])
+
+T = TypeVar("T")
+
+STATUS_WORDS = {
+    device_pb2.DEVICE_STATUS_CONNECTED: "Connected",
+    device_pb2.DEVICE_STATUS_DISCONNECTED: "Disconnected",
+    device_pb2.DEVICE_STATUS_AWAITING_SCAN: "AwaitingScan",
+    device_pb2.DEVICE_STATUS_BANNED: "Banned",
+    device_pb2.DEVICE_STATUS_FAILED: "Failed",
+}
+
+# Device service reasons -> the API codes of gateway/errors.py.
+DEVICE_CODES = {
+    "DEVICE_NOT_FOUND": "NOT_FOUND",
+    "INVALID_PAIRING_REF": "INVALID_REQUEST",
+    "QR_EXPIRED": "INVALID_REQUEST",
+    "QR_NOT_ISSUED": "INVALID_REQUEST",
+    "SIMULATOR_ONLY": "NOT_FOUND",
+    "DEVICE_BANNED": "FORBIDDEN",
+    "DEVICE_FAILED": "CONFLICT",
+    "DEVICE_EXISTS": "CONFLICT",
+    "NOT_CONNECTED": "INSTANCE_NOT_CONNECTED",
+}
+SETTING_UP = ApiError("SERVICE_UNAVAILABLE", "The instance is being set up, retry shortly",
+                      headers={"Retry-After": "1"})
+
+
+def status_word(device: device_pb2.Device) -> str:
+    return STATUS_WORDS.get(device.status, "Disconnected")
+
+
+async def device_call(call: Awaitable[T], not_found: ApiError | None = None) -> T:
+    """A device service call whose refusals come back in the API's codes."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        error = from_rpc_error(exc)
+        if error.reason == "DEVICE_NOT_FOUND" and not_found is not None:
+            raise not_found from exc
+        code = DEVICE_CODES.get(error.reason)
+        if code is None:
+            raise
+        raise ApiError(code, error.message) from exc
+
+
+def _whatsapp_number(device: device_pb2.Device) -> str | None:
+    shown = device.session_linked or device.status == device_pb2.DEVICE_STATUS_BANNED
+    return device.phone_number if shown and device.phone_number else None
+
+
+async def _subscription(clients: ServiceClients, instance_id: str) -> Any:
+    """Billing's subscription of the instance; null until billing has started it."""
+    try:
+        quota = await clients.billing.GetQuota(
+            billing_pb2.GetQuotaRequest(instance_id=instance_id))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+    return subscription_block(quota)
+
+
+@router.get("/instance")
+async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    device = await device_call(clients.device.GetDevice(
+        device_pb2.GetDeviceRequest(device_id=caller.instance_id)), SETTING_UP)
+    return ok("Instance information retrieved successfully", {
+        "id": caller.id,
+        "instanceId": caller.instance_id,
+        "instanceName": caller.instance_name,
+        "status": status_word(device),
+        "isConnected": device.status == device_pb2.DEVICE_STATUS_CONNECTED,
+        "whatsappNumber": _whatsapp_number(device),
+        "createdAt": iso_naive(device.created_at),
+        "connectedAt": iso_naive(device.connected_at),
+        "subscription": await _subscription(clients, caller.instance_id),
+    })
+
+
+@router.get("/instance/qrcode")
+async def qrcode(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    qr = await device_call(clients.device.RequestQrCode(
+        device_pb2.RequestQrCodeRequest(device_id=caller.instance_id)), SETTING_UP)
+    return ok("QR code generated successfully",
+              {"qrCode": qr.qr_png_data_url, "expiresIn": qr.expires_in_seconds})

@@ -1,0 +1,220 @@
+"""The cloud transport: Meta's WhatsApp Business Cloud API (text and template sends,
+status webhooks).
+
+Devices: each device id maps to a Cloud API phone number id
+(`SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS`). There is no QR to scan: `start_pairing`
+activates the number — it looks the number up, which also checks the token — answers
+with a `https://wa.me/<number>` link as the QR text, and reports the device `Linked`
+(vouched: empty ref) a moment later, once that QR is recorded. `resume` repeats the
+look-up without reporting anything.
+
+Sends go through the send ledger (at most once per transport message id) and carry our
+transport message id as `biz_opaque_callback_data`. Errors: cloud_errors.
+
+Statuses: the gateway verifies each webhook's signature and forwards its statuses over
+gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (cloud_statuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kernel.config import Settings
+from kernel.errors import InvalidRequestError, UnavailableError
+from services.device.adapters.cloud_api import (
+    GraphApi,
+    RetryPolicy,
+    Template,
+    template_message,
+    text_message,
+)
+from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError, Handling
+from services.device.adapters.cloud_statuses import (
+    CloudStatus,
+    CloudStatusError,
+    StatusReceipts,
+    StatusTally,
+)
+from services.device.adapters.whatsmeow_ledger import SendLedger, send_once
+from services.device.app.transport import (
+    Linked,
+    NotConnectedError,
+    Pairing,
+    Sent,
+    SessionFailed,
+    TransportError,
+    TransportEvent,
+    TransportSink,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CloudStatus", "CloudStatusError", "CloudTransport", "StatusTally", "Template",
+           "cloud_from"]
+
+
+class CloudNotConfiguredError(InvalidRequestError):
+    code = "INVALID_REQUEST"
+
+
+class CloudActivationError(UnavailableError):
+    """Meta refused or could not answer the look-up of the device's phone number."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+class CloudTransport:
+    name = "cloud"
+
+    def __init__(self, api: GraphApi, ledger: SendLedger, phone_number_ids: Mapping[str, str],
+                 *, qr_ttl: float = 60.0, link_delay: float = 0.5,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.api = api
+        self.ledger = ledger
+        self.phone_number_ids = dict(phone_number_ids)
+        self.devices_by_number = {n: d for d, n in self.phone_number_ids.items()}
+        self.qr_ttl = qr_ttl
+        self.link_delay = link_delay
+        self.clock = clock
+        self.statuses = StatusReceipts(ledger, self.devices_by_number, self._emit, clock)
+        self._sink: TransportSink | None = None
+        self._up: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, sink: TransportSink) -> None:
+        self._sink = sink
+
+    # Linking: activation of a configured number
+
+    async def start_pairing(self, device_id: str) -> Pairing:
+        phone = await self._activate(device_id)
+        self._spawn(self._link_later(Linked(device_id, "", phone)))
+        return Pairing(f"https://wa.me/{phone}", self.clock() + timedelta(seconds=self.qr_ttl))
+
+    async def resume(self, device_id: str, phone_number: str) -> bool:
+        try:
+            await self._activate(device_id)
+        except (InvalidRequestError, UnavailableError) as exc:
+            log.warning("cloud %s: not resumed: %s", device_id, exc)
+            return False
+        return True
+
+    async def release(self, device_id: str) -> None:
+        self._up.discard(device_id)
+
+    async def logout(self, device_id: str) -> None:
+        self._up.discard(device_id)  # nothing is linked at Meta's side to log out of
+
+    async def _activate(self, device_id: str) -> str:
+        number_id = self.phone_number_ids.get(device_id)
+        if not number_id:
+            raise CloudNotConfiguredError(
+                f"device {device_id} has no Cloud API phone number id "
+                "(SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS)", device_id=device_id)
+        try:
+            found = await self.api.phone_number(number_id)
+        except GraphError as exc:
+            raise CloudActivationError(exc.reason, device_id=device_id) from exc
+        except CloudUnavailableError as exc:
+            raise CloudActivationError(str(exc), device_id=device_id) from exc
+        self._up.add(device_id)
+        return digits(str(found.get("display_phone_number", ""))) or number_id
+
+    # Messages
+
+    async def send(self, device_id: str, to: str, body: str,
+                   transport_message_id: str) -> Sent:
+        return await self._send(device_id, text_message(to, body, transport_message_id),
+                                transport_message_id)
+
+    async def send_template(self, device_id: str, to: str, template: Template,
+                            transport_message_id: str) -> Sent:
+        """Beyond the Transport port: a template (needed outside the 24-hour window)."""
+        return await self._send(device_id,
+                                template_message(to, template, transport_message_id),
+                                transport_message_id)
+
+    async def _send(self, device_id: str, payload: dict[str, Any],
+                    transport_message_id: str) -> Sent:
+        if device_id not in self._up:
+            raise NotConnectedError(f"device {device_id}: its Cloud API number is not active")
+        number_id = self.phone_number_ids[device_id]
+        return await send_once(self.ledger, self.name, device_id, transport_message_id,
+                               lambda: self._post(device_id, number_id, payload))
+
+    async def _post(self, device_id: str, number_id: str,
+                    payload: dict[str, Any]) -> tuple[str, datetime]:
+        try:
+            wamid = await self.api.send_message(number_id, payload)
+        except GraphError as exc:
+            if exc.handling is Handling.HALT:
+                await self._halt(device_id, exc.reason)
+                raise NotConnectedError(f"handed back, the sender is halted: {exc.reason}") \
+                    from exc
+            raise TransportError(exc.reason) from exc
+        return wamid, self.clock()
+
+    async def _halt(self, device_id: str, reason: str) -> None:
+        log.error("cloud %s: sender halted: %s", device_id, reason)
+        self._up.discard(device_id)
+        await self._emit(SessionFailed(device_id, f"sender halted: {reason}"))
+
+    # Status webhooks
+
+    async def accept_statuses(self, statuses: Sequence[CloudStatus]) -> StatusTally:
+        return await self.statuses.accept(statuses)
+
+    # Plumbing
+
+    async def _emit(self, event: TransportEvent) -> None:
+        if self._sink is not None:
+            await self._sink(event)
+
+    async def _link_later(self, event: Linked) -> None:
+        await asyncio.sleep(self.link_delay)
+        await self._emit(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cloud: link not recorded", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.api.close()
+        await self.ledger.close()
+
+
+def cloud_from(settings: Settings) -> CloudTransport:
+    if not settings.cloud_access_token or not settings.cloud_phone_number_ids:
+        raise ValueError("the cloud transport needs SWITCHBOARD_CLOUD_ACCESS_TOKEN and "
+                         "SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS")
+    api = GraphApi(settings.cloud_base_url, settings.cloud_api_version,
+                   settings.cloud_access_token, timeout=settings.cloud_timeout_seconds,
+                   policy=RetryPolicy(settings.cloud_max_retries,
+                                      settings.cloud_retry_base_ms / 1000))
+    return CloudTransport(api, SendLedger.for_settings(settings),
+                          settings.cloud_phone_number_ids, qr_ttl=float(settings.qr_ttl_seconds))

@@ -1,0 +1,126 @@
+"""WhatsApp's side of the simulator: linked sessions, pending QR pairings and every
+recipient's inbox, in a SQLite file so that it outlives a device-service process (a
+crash must not make the far side forget what it received) and is shared by replicas on
+one machine. ":memory:" keeps it in the process, for unit tests.
+
+Like WhatsApp, an inbox keeps a message once per transport message id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.device.domain.errors import InvalidPairingRefError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    device_id TEXT PRIMARY KEY, phone TEXT NOT NULL, offline_until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pairings (
+    ref TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, tmid TEXT NOT NULL,
+    from_number TEXT NOT NULL, body TEXT NOT NULL, device_id TEXT NOT NULL,
+    received_at REAL NOT NULL, UNIQUE (recipient, tmid));
+"""
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    transport_message_id: str
+    from_number: str
+    body: str
+    device_id: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class FarSession:
+    phone_number: str
+    offline_until: float
+
+    def online_at(self, now: datetime) -> bool:
+        return now.timestamp() >= self.offline_until
+
+
+class SimulatedWhatsApp:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    # Pairing
+
+    def has_pairing(self, device_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM pairings WHERE device_id = ?", (device_id,))
+        return row.fetchone() is not None
+
+    def replace_pairing(self, device_id: str, ref: str, expires_at: datetime) -> None:
+        """The new QR works; the ones before it for this device stop working."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("DELETE FROM pairings WHERE device_id = ?", (device_id,))
+            self._db.execute("INSERT INTO pairings VALUES (?, ?, ?)",
+                             (ref, device_id, expires_at.timestamp()))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def pairing_device(self, ref: str, now: datetime) -> str:
+        row = self._db.execute("SELECT device_id, expires_at FROM pairings WHERE ref = ?",
+                               (ref,)).fetchone()
+        if row is None:
+            raise InvalidPairingRefError("unknown, replaced or already used QR code")
+        if now.timestamp() > row[1]:
+            raise InvalidPairingRefError("the QR code has expired")
+        return str(row[0])
+
+    def clear_pairings(self, device_id: str) -> None:
+        self._db.execute("DELETE FROM pairings WHERE device_id = ?", (device_id,))
+
+    # Sessions
+
+    def link(self, device_id: str, phone_number: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, 0)",
+                         (device_id, phone_number))
+
+    def unlink(self, device_id: str) -> None:
+        self._db.execute("DELETE FROM sessions WHERE device_id = ?", (device_id,))
+
+    def session(self, device_id: str) -> FarSession | None:
+        row = self._db.execute("SELECT phone, offline_until FROM sessions WHERE device_id = ?",
+                               (device_id,)).fetchone()
+        return FarSession(row[0], row[1]) if row else None
+
+    def set_offline(self, device_id: str, until: datetime) -> None:
+        self._db.execute("UPDATE sessions SET offline_until = ? WHERE device_id = ?",
+                         (until.timestamp(), device_id))
+
+    # Inboxes
+
+    def deliver(self, recipient: str, message: InboxMessage) -> bool:
+        """Keep the message unless this recipient already has its transport id."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO inbox (recipient, tmid, from_number, body, device_id,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (recipient, message.transport_message_id, message.from_number, message.body,
+             message.device_id, message.received_at.timestamp()))
+        return cursor.rowcount == 1
+
+    def inbox(self, recipient: str) -> list[InboxMessage]:
+        rows = self._db.execute(
+            "SELECT tmid, from_number, body, device_id, received_at FROM inbox"
+            " WHERE recipient = ? ORDER BY seq", (recipient,)).fetchall()
+        return [InboxMessage(r[0], r[1], r[2], r[3], datetime.fromtimestamp(r[4], UTC))
+                for r in rows]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,297 @@
+"""The whatsmeow transport: real WhatsApp Web multi-device through neonize (optional
+extra `pip install 'switchboard-gateway[whatsmeow]'`).
+
+One neonize async client (`NewAClient`) per device, keyed by the device id. Its
+whatsmeow session store is `<var_dir>/whatsmeow/<device_id>.db` (SQLite), or, with
+`SWITCHBOARD_WHATSMEOW_DATABASE_URL=postgres://…`, one PostgreSQL database shared by
+every device, each picked out by the WhatsApp JID remembered in the send ledger.
+
+Linking: a QR (whatsmeow rotates it: 60 s, then 20 s per code; `start_pairing` shows the
+one on screen) or a pairing code (`start_phone_pairing`, neonize's `PairPhone`). A
+successful pairing is reported as `Linked` with an empty pairing ref: the transport
+vouches for it, since the phone may have scanned a code whatsmeow rotated in itself.
+
+Sending: neonize cannot send under our id, so the send ledger maps each transport
+message id to WhatsApp's id: a resend after a crash is answered from it, a send cut off
+mid-way is never repeated, and receipts find our id again. Events: whatsmeow_events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from neonize.aioze.client import NewAClient
+from neonize.exc import LogoutError, PairPhoneError, SendMessageError
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.utils.jid import build_jid
+
+from kernel.config import Settings
+from kernel.errors import UnavailableError
+from services.device.adapters.whatsmeow_events import (
+    Down,
+    Ended,
+    EndKind,
+    Paired,
+    Receipts,
+    Signal,
+    Up,
+    send_failure,
+)
+from services.device.adapters.whatsmeow_ledger import SendLedger, send_once
+from services.device.adapters.whatsmeow_session import (
+    NeonizeClient,
+    Session,
+    SessionStores,
+    State,
+    Timing,
+    digits,
+)
+from services.device.app.transport import (
+    Banned,
+    Linked,
+    NotConnectedError,
+    Pairing,
+    Receipt,
+    Reconnected,
+    Sent,
+    SessionFailed,
+    TransportEvent,
+    TransportSink,
+    Unlinked,
+)
+
+log = logging.getLogger(__name__)
+
+ClientMaker = Callable[..., NeonizeClient]
+
+
+class WhatsmeowUnavailableError(UnavailableError):
+    """WhatsApp could not be reached to link or pair a device right now."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WhatsmeowTransport:
+    name = "whatsmeow"
+
+    def __init__(self, sessions_dir: Path, ledger: SendLedger, *, database_url: str = "",
+                 make_client: ClientMaker = NewAClient, timing: Timing = Timing(),
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.ledger = ledger
+        self.stores = SessionStores(sessions_dir, ledger, database_url)
+        self.make_client = make_client
+        self.timing = timing
+        self.clock = clock
+        self._sink: TransportSink | None = None
+        self._sessions: dict[str, Session] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, sink: TransportSink) -> None:
+        self._sink = sink
+
+    def session(self, device_id: str) -> Session | None:
+        return self._sessions.get(device_id)
+
+    # Linking
+
+    async def start_pairing(self, device_id: str) -> Pairing:
+        async with self._lock(device_id):
+            current = self._sessions.get(device_id)
+            qr = current.live_qr() if current is not None else None
+            if qr is not None:
+                return Pairing(qr.code, qr.expires_at)
+            session = await self._open(device_id, fresh=True)
+            state = await session.wait_for({State.PAIRING, State.ONLINE},
+                                           self.timing.connect_wait)
+            return await self._pairing_for(session, state)
+
+    async def start_phone_pairing(self, device_id: str, phone_number: str) -> Pairing:
+        """Link by a pairing code typed on the phone instead of a QR (whatsmeow wants the
+        connection, and so its first QR, before it hands out a code)."""
+        pairing = await self.start_pairing(device_id)
+        session = self._sessions[device_id]
+        if session.state is not State.PAIRING:
+            return pairing  # already linked
+        try:
+            code = await session.client.PairPhone(digits(phone_number), True)
+        except PairPhoneError as exc:
+            raise WhatsmeowUnavailableError(f"WhatsApp refused a pairing code: {exc}") from exc
+        return Pairing(code, self.clock() + timedelta(seconds=self.timing.pair_code_ttl))
+
+    async def _pairing_for(self, session: Session, state: State) -> Pairing:
+        if state is State.PAIRING and session.qr is not None:
+            return Pairing(session.qr.code, session.qr.expires_at)
+        if state is State.ONLINE:  # the session store already held a linked device
+            linked = Linked(session.device_id, "", await self._phone_of(session))
+            self._spawn(self._emit_later(linked))
+            expires = self.clock() + timedelta(seconds=self.timing.qr.first)
+            return Pairing(f"whatsmeow://linked/{session.device_id}", expires)
+        reason = session.ended_reason or "no QR code from WhatsApp in time"
+        await self._close(session)
+        raise WhatsmeowUnavailableError(f"device {session.device_id}: {reason}")
+
+    # Sessions
+
+    async def resume(self, device_id: str, phone_number: str) -> bool:
+        async with self._lock(device_id):
+            current = self._sessions.get(device_id)
+            if current is not None and current.state is State.ONLINE:
+                return True
+            session = await self._open(device_id, fresh=False)
+            state = await session.wait_for({State.ONLINE, State.PAIRING},
+                                           self.timing.connect_wait)
+            if state is State.ONLINE:
+                return True
+            log.info("whatsmeow %s: not resumed (%s)", device_id,
+                     "no linked session" if state is State.PAIRING else state.value)
+            await self._close(session)
+            return False
+
+    async def release(self, device_id: str) -> None:
+        async with self._lock(device_id):
+            session = self._sessions.get(device_id)
+            if session is not None:
+                await self._close(session)
+
+    async def logout(self, device_id: str) -> None:
+        async with self._lock(device_id):
+            session = self._sessions.get(device_id)
+            if session is not None and session.state is State.ONLINE:
+                try:
+                    await session.client.logout()
+                except LogoutError:
+                    log.warning("whatsmeow %s: logout refused", device_id, exc_info=True)
+            if session is not None:
+                await self._close(session)
+            await self.stores.discard(device_id)
+
+    async def _open(self, device_id: str, fresh: bool) -> Session:
+        current = self._sessions.get(device_id)
+        if current is not None:
+            await self._close(current)
+        client = self.make_client(**await self.stores.client_args(device_id, fresh))
+        session = Session(device_id, client, self._on_signal, self.clock, self.timing.qr)
+        self._sessions[device_id] = session
+        try:
+            await session.start()
+        except Exception as exc:
+            await self._close(session)
+            raise WhatsmeowUnavailableError(f"whatsmeow did not start: {exc}") from exc
+        return session
+
+    async def _close(self, session: Session) -> None:
+        if self._sessions.get(session.device_id) is session:
+            del self._sessions[session.device_id]
+        await session.stop()
+
+    # Messages
+
+    async def send(self, device_id: str, to: str, body: str,
+                   transport_message_id: str) -> Sent:
+        session = self._sessions.get(device_id)
+        if session is None or session.state is not State.ONLINE:
+            raise NotConnectedError(f"device {device_id}: its WhatsApp session is not up here")
+        return await send_once(self.ledger, self.name, device_id, transport_message_id,
+                               lambda: self._send_now(session, to, body))
+
+    async def _send_now(self, session: Session, to: str, body: str) -> tuple[str, datetime]:
+        try:
+            response = await session.client.send_message(build_jid(digits(to)),
+                                                         Message(conversation=body))
+        except SendMessageError as exc:
+            raise send_failure(str(exc)) from exc
+        at = datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp \
+            else self.clock()
+        return response.ID, at
+
+    # What the sessions report
+
+    async def _on_signal(self, session: Session, signal: Signal, before: State) -> None:
+        device_id = session.device_id
+        if isinstance(signal, Receipts):
+            await self._receipts(device_id, signal)
+        elif isinstance(signal, Paired):
+            await self.stores.remember(device_id, signal.jid)
+            await self._emit(Linked(device_id, "", signal.jid.User))
+        elif isinstance(signal, Up) and before is State.OFFLINE:
+            await self._emit(Reconnected(device_id))
+        elif isinstance(signal, Up) and before is State.PAIRING:  # linked without a PairStatus
+            await self._emit(Linked(device_id, "", await self._phone_of(session)))
+        elif isinstance(signal, Down):
+            await self._emit(Unlinked(device_id, signal.reason, logged_out=False))
+        elif isinstance(signal, Ended):
+            await self._ended(session, signal)
+
+    async def _ended(self, session: Session, signal: Ended) -> None:
+        device_id = session.device_id
+        if self._sessions.get(device_id) is session:
+            del self._sessions[device_id]
+        if signal.kind is EndKind.LOGGED_OUT:
+            await self.stores.discard(device_id)
+            await self._emit(Unlinked(device_id, signal.reason, logged_out=True))
+        elif signal.kind is EndKind.BANNED:
+            await self._emit(Banned(device_id, signal.reason))
+        else:
+            await self._emit(SessionFailed(device_id, signal.reason))
+
+    async def _receipts(self, device_id: str, signal: Receipts) -> None:
+        known = await self.ledger.transport_ids(signal.message_ids)
+        for remote_id in signal.message_ids:
+            if remote_id in known:
+                await self._emit(Receipt(device_id, known[remote_id], signal.kind, signal.at))
+
+    async def _phone_of(self, session: Session) -> str:
+        me = await session.client.get_me()
+        return str(me.JID.User)
+
+    # Plumbing
+
+    def _lock(self, device_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(device_id, asyncio.Lock())
+
+    async def _emit(self, event: TransportEvent) -> None:
+        if self._sink is not None:
+            await self._sink(event)
+
+    async def _emit_later(self, event: TransportEvent) -> None:
+        await asyncio.sleep(self.timing.link_delay)
+        await self._emit(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("whatsmeow: event not recorded", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for session in list(self._sessions.values()):
+            await self._close(session)
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.ledger.close()
+
+
+def whatsmeow_from(settings: Settings) -> WhatsmeowTransport:
+    return WhatsmeowTransport(
+        settings.var_dir / "whatsmeow", SendLedger.for_settings(settings),
+        database_url=settings.whatsmeow_database_url,
+        timing=Timing(connect_wait=settings.whatsmeow_connect_wait_seconds))

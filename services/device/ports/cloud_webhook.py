@@ -1,0 +1,50 @@
+"""CloudWebhookService over gRPC: the statuses the gateway took from Meta's verified
+webhooks, handed to the cloud transport, which reports them as receipts.
+
+`cloud_parts(transport)` is what the composition root adds to its gRPC server: the
+servicer when the transport is the cloud one, nothing otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from kernel.rpc import Registrar
+from services.device.adapters.cloud import CloudStatus, CloudStatusError, CloudTransport
+from services.device.app.transport import Transport
+from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
+
+CLOUD_SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudWebhookService"].full_name
+
+
+def status_from(message: cloud_pb2.CloudStatus) -> CloudStatus:
+    return CloudStatus(
+        phone_number_id=message.phone_number_id, wamid=message.id, status=message.status,
+        timestamp=message.timestamp, recipient_id=message.recipient_id,
+        tracker=message.biz_opaque_callback_data,
+        errors=tuple(CloudStatusError(e.code, e.title, e.message, e.details)
+                     for e in message.errors))
+
+
+class CloudWebhookServicer(cloud_pb2_grpc.CloudWebhookServiceServicer):
+    def __init__(self, transport: CloudTransport) -> None:
+        self.transport = transport
+
+    def register(self, server: grpc.aio.Server) -> None:
+        cloud_pb2_grpc.add_CloudWebhookServiceServicer_to_server(self, server)
+
+    async def ReportStatuses(self, request: Any, context: Any
+                             ) -> cloud_pb2.ReportStatusesResponse:
+        tally = await self.transport.accept_statuses([status_from(s) for s in request.statuses])
+        return cloud_pb2.ReportStatusesResponse(receipts=tally.receipts,
+                                                duplicates=tally.duplicates,
+                                                failed=tally.failed, ignored=tally.ignored)
+
+
+def cloud_parts(transport: Transport) -> tuple[list[Registrar], list[str]]:
+    """(registrars, service names) to serve beside DeviceService."""
+    if not isinstance(transport, CloudTransport):
+        return [], []
+    return [CloudWebhookServicer(transport).register], [CLOUD_SERVICE_NAME]

@@ -1,0 +1,78 @@
+"""Instances come from auth: InstanceCreated registers the instance's device (device id =
+instance id, owned by the user; pooled too when the owner is an admin and
+`pool_admin_instances` is on), InstanceDeleted retires it. A durable consumer on auth's
+stream, started once that stream exists; both handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from kernel import context
+from kernel.bus import Envelope, stream_name, subject
+from kernel.consumer import DurableConsumer
+from services.device.app.devices import DeviceDeps, ensure_registered
+from services.device.app.sessions import Sessions
+from services.device.domain.commands import RegisterDevice
+from switchboard.auth.v1 import events_pb2 as auth_events
+
+log = logging.getLogger(__name__)
+
+AUTH = "auth"
+INSTANCES_DURABLE = "device-instances"
+CREATED, DELETED = "InstanceCreated", "InstanceDeleted"
+
+IsAdmin = Callable[[int], Awaitable[bool]]
+
+
+class InstanceEvents:
+    def __init__(self, js: JetStreamContext, deps: DeviceDeps, sessions: Sessions,
+                 is_admin: IsAdmin | None, durable: str = INSTANCES_DURABLE) -> None:
+        self.js = js
+        self.deps = deps
+        self.sessions = sessions
+        self.is_admin = is_admin
+        self.consumer = DurableConsumer(js, AUTH, durable, self.handle,
+                                        filter_subjects=[subject(AUTH, CREATED),
+                                                         subject(AUTH, DELETED)])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if await self._stream_exists(stop):
+            await self.consumer.run(stop)
+
+    async def _stream_exists(self, stop: asyncio.Event) -> bool:
+        """Wait (quietly) for the auth service to create its stream."""
+        while not stop.is_set():
+            try:
+                await self.js.stream_info(stream_name(AUTH))
+                return True
+            except NotFoundError:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        return False
+
+    async def handle(self, batch: Sequence[Envelope]) -> None:
+        for envelope in batch:
+            context.caused_by(envelope.event_id, envelope.correlation_id)
+            if envelope.event_type == CREATED:
+                await self.created(auth_events.InstanceCreated.FromString(envelope.payload))
+            elif envelope.event_type == DELETED:
+                await self.deleted(auth_events.InstanceDeleted.FromString(envelope.payload))
+
+    async def created(self, event: auth_events.InstanceCreated) -> None:
+        pooled = await self.is_admin(event.user_id) if self.is_admin else False
+        created_at = (event.created_at.ToDatetime(tzinfo=UTC)
+                      if event.HasField("created_at") else None)
+        await ensure_registered(self.deps, RegisterDevice(
+            event.instance_id, event.instance_name, event.user_id, pooled=pooled,
+            instance_number=event.id, created_at=created_at))
+
+    async def deleted(self, event: auth_events.InstanceDeleted) -> None:
+        await self.sessions.retire(event.instance_id, "instance deleted")

@@ -1,0 +1,284 @@
+"""A stand-in for neonize's async client (`NewAClient`) and, behind it, WhatsApp.
+
+It follows neonize 0.5's real interface, so that a drift breaks the tests:
+- the same constructor and method signatures as `NewAClient` (checked against it in
+  test_whatsmeow_transport), `is_connected` a property as there;
+- neonize's own `Event` class for `client.event(EvType)(handler)` and `client.qr(...)`;
+- events delivered as the Go core delivers them: the event's protobuf, serialized,
+  handed to `Event.execute(uuid, address, size, code)` from another thread (neonize
+  decodes it with its own EVENT_TO_INT table and schedules the handler on the loop),
+  only for the event types subscribed before `connect()`; QR codes through the `qr`
+  callback, scheduled the same way;
+- neonize's own exceptions (SendMessageError, PairPhoneError, LogoutError) with
+  whatsmeow's error texts.
+Behind it, `FakeWhatsApp` keeps each session store's linked devices as whatsmeow's
+store does (GetFirstDevice, GetDevice(jid), new_device), shows rotating QR codes, links
+a device when a phone scans one or types a pairing code, and records every send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import neonize.aioze.events as neonize_events
+from neonize._binder import ProxySettings
+from neonize.aioze.events import (
+    EVENT_TO_INT,
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    Event,
+    KeepAliveRestoredEv,
+    KeepAliveTimeoutEv,
+    LoggedOutEv,
+    PairStatusEv,
+    ReceiptEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.exc import LogoutError, PairPhoneError, SendMessageError
+from neonize.proto.Neonize_pb2 import (
+    JID,
+    ConnectFailureReason,
+    Device,
+    MessageDebugTimings,
+    MessageSource,
+    Node,
+    SendResponse,
+)
+from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+from neonize.utils.enum import ClientName, ClientType
+from neonize.utils.jid import build_jid
+
+from services.device.adapters.whatsmeow_events import jid_text
+
+
+def empty_jid() -> JID:
+    return JID(User="", RawAgent=0, Device=0, Integrator=0, Server="")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    device_id: str
+    to: JID
+    text: str
+    message_id: str
+
+
+@dataclass
+class FakeWhatsApp:
+    stores: dict[str, dict[str, JID]] = field(default_factory=dict)
+    clients: list[FakeNewAClient] = field(default_factory=list)
+    sent: list[Outgoing] = field(default_factory=list)
+    send_calls: int = 0
+    send_failures: list[Exception] = field(default_factory=list)
+    unreachable: bool = False  # connect() gets no answer at all
+    pair_codes: dict[str, tuple[FakeNewAClient, str]] = field(default_factory=dict)
+    _device_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(11))
+
+    @property
+    def NewAClient(self) -> type[FakeNewAClient]:  # noqa: N802 - neonize's name
+        return type("NewAClient", (FakeNewAClient,), {"far": self})
+
+    def client_for(self, device_id: str) -> FakeNewAClient:
+        return [c for c in self.clients if c.uuid == device_id.encode()][-1]
+
+    def stored_device(self, client: FakeNewAClient) -> JID | None:
+        store = self.stores.setdefault(client.name, {})
+        if client.jid is not None:
+            return store.get(jid_text(client.jid))
+        if client.new_device or not store:
+            return None
+        return next(iter(store.values()))
+
+    # The phone's side
+
+    async def scan(self, qr_code: str, phone: str) -> None:
+        client = next(c for c in self.clients if c.qr_codes[-1:] == [qr_code] and not c.stopped)
+        await self._pair(client, phone)
+
+    async def enter_code(self, code: str) -> None:
+        client, phone = self.pair_codes.pop(code)
+        await self._pair(client, phone)
+
+    async def _pair(self, client: FakeNewAClient, phone: str) -> None:
+        jid = JID(User="".join(c for c in phone if c.isdigit()), Device=next(self._device_numbers),
+                  Server="s.whatsapp.net", RawAgent=0, Integrator=0, IsEmpty=False)
+        self.stores.setdefault(client.name, {})[jid_text(jid)] = jid
+        client.linked = jid
+        await client.deliver(PairStatusEv(ID=jid, Status=PairStatusEv.SUCCESS,
+                                          BusinessName="", Platform="android"))
+        await self.come_back(client)
+
+    async def pairing_fails(self, client: FakeNewAClient, error: str) -> None:
+        await client.deliver(PairStatusEv(ID=empty_jid(), Status=PairStatusEv.ERROR,
+                                          BusinessName="", Platform="", Error=error))
+
+    async def rotate_qr(self, client: FakeNewAClient) -> str:
+        return await client.show_qr()
+
+    async def drop(self, client: FakeNewAClient) -> None:
+        client.online = False
+        await client.deliver(DisconnectedEv(status=True))
+
+    async def come_back(self, client: FakeNewAClient) -> None:
+        client.online = True
+        await client.deliver(ConnectedEv(status=True))
+
+    async def keepalive_timeout(self, client: FakeNewAClient, failures: int = 2) -> None:
+        await client.deliver(KeepAliveTimeoutEv(ErrorCount=failures,
+                                                LastSuccess=int(time.time()) - 30))
+
+    async def keepalive_restored(self, client: FakeNewAClient) -> None:
+        await client.deliver(KeepAliveRestoredEv())
+
+    async def log_out(self, client: FakeNewAClient, on_connect: bool = False) -> None:
+        await self.forget(client)
+        await client.deliver(LoggedOutEv(OnConnect=on_connect,
+                                         Reason=ConnectFailureReason.LOGGED_OUT))
+
+    async def temporary_ban(self, client: FakeNewAClient, code: int, expire: int) -> None:
+        client.online = False
+        await client.deliver(TemporaryBanEv(Code=code, Expire=expire))
+
+    async def connect_failure(self, client: FakeNewAClient, reason: int, message: str) -> None:
+        client.online = False
+        await client.deliver(ConnectFailureEv(Reason=reason, Message=message,
+                                              Raw=Node(Tag="failure")))
+
+    async def stream_replaced(self, client: FakeNewAClient) -> None:
+        client.online = False
+        await client.deliver(StreamReplacedEv())
+
+    async def client_outdated(self, client: FakeNewAClient) -> None:
+        client.online = False
+        await client.deliver(ClientOutdatedEv())
+
+    async def receipt(self, client: FakeNewAClient, message_ids: list[str], kind: int,
+                      at: int = 1_700_000_000) -> None:
+        """The recipient's phone acknowledges messages this client sent to it."""
+        recipient = next(m.to for m in self.sent if m.message_id in message_ids) \
+            if any(m.message_id in message_ids for m in self.sent) else build_jid("0")
+        empty = empty_jid()
+        source = MessageSource(Chat=recipient, Sender=recipient, IsFromMe=False, IsGroup=False,
+                               SenderAlt=empty, RecipientAlt=empty, BroadcastListOwner=empty)
+        await client.deliver(ReceiptEv(MessageSource=source, MessageIDs=message_ids,
+                                       Timestamp=at, Type=kind))
+
+    async def forget(self, client: FakeNewAClient) -> None:
+        """WhatsApp drops the link (logout, device removed): whatsmeow deletes its store."""
+        client.online = False
+        if client.linked is not None:
+            self.stores.get(client.name, {}).pop(jid_text(client.linked), None)
+
+
+class FakeNewAClient:
+    far: FakeWhatsApp
+
+    def __init__(self, name: str, jid: JID | None = None, props: DeviceProps | None = None,
+                 uuid: str | None = None, new_device: bool = False):
+        self.name, self.jid, self.props, self.new_device = name, jid, props, new_device
+        self.uuid = (jid.User if jid else (uuid or name)).encode()
+        self.event = Event(self)  # neonize's own subscription and dispatch
+        self.paircode = self.event.paircode
+        self.qr = self.event.qr
+        self.connected = False
+        self.me = None
+        self.connect_task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.linked: JID | None = None
+        self.online = self.stopped = self.logged_out = False
+        self.qr_codes: list[str] = []
+        self._stop = asyncio.Event()
+        self.far.clients.append(self)
+
+    async def connect(self, proxy_settings: ProxySettings | None = None):
+        self.loop = asyncio.get_running_loop()
+        # neonize keeps the first loop it sees for the whole process; each test has its own
+        neonize_events.event_global_loop = self.loop
+        self.connect_task = self.loop.create_task(self._run())
+        return self.connect_task
+
+    async def _run(self) -> None:
+        if not self.far.unreachable:
+            self.linked = self.far.stored_device(self)
+            if self.linked is not None:
+                await self.far.come_back(self)
+            else:
+                await self.show_qr()
+        await self._stop.wait()
+
+    async def disconnect(self) -> None:
+        self.online = False
+
+    async def stop(self):
+        self.stopped, self.online = True, False
+        self._stop.set()
+
+    async def logout(self):
+        if not self.online:
+            raise LogoutError("websocket not connected")
+        self.logged_out = True
+        await self.far.forget(self)
+
+    async def send_message(self, to: JID | str, message: Any, link_preview: bool = False,
+                           ghost_mentions: str | None = None, mentions_are_lids: bool = False,
+                           add_msg_secret: bool = False) -> SendResponse:
+        self.far.send_calls += 1
+        if self.far.send_failures:
+            raise self.far.send_failures.pop(0)
+        if not self.online:
+            raise SendMessageError("websocket not connected")
+        to = to if isinstance(to, JID) else build_jid(to)
+        text = message if isinstance(message, str) else message.conversation
+        message_id = "3EB0" + secrets.token_hex(8).upper()
+        self.far.sent.append(Outgoing(self.uuid.decode(), to, text, message_id))
+        timings = MessageDebugTimings(Queue=0, Marshal=0, GetParticipants=0, GetDevices=0,
+                                      GroupEncrypt=0, PeerEncrypt=0, Send=0, Resp=0, Retry=0)
+        return SendResponse(ID=message_id, Timestamp=int(time.time()), ServerID=0,
+                            DebugTimings=timings)
+
+    async def PairPhone(self, phone: str, show_push_notification: bool,  # noqa: N802
+                        client_name: ClientName = ClientName.LINUX,
+                        client_type: ClientType | None = None) -> str:
+        if not self.qr_codes or self.stopped:
+            raise PairPhoneError("must be connected and waiting for a QR scan")
+        code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
+        self.far.pair_codes[code] = (self, phone)
+        return code
+
+    async def get_me(self) -> Device:
+        return Device(JID=self.linked or empty_jid(), Platform="android", BussinessName="",
+                      PushName="", Initialized=self.linked is not None)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.online
+
+    # What the Go core does
+
+    async def show_qr(self) -> str:
+        ref, keys = secrets.token_urlsafe(18), [secrets.token_urlsafe(32) for _ in range(3)]
+        code = f"2@{ref},{','.join(keys)}"
+        self.qr_codes.append(code)
+        loop = self.loop
+        assert loop is not None
+        await asyncio.to_thread(lambda: asyncio.run_coroutine_threadsafe(
+            self.event._qr(self, code.encode()), loop))
+        return code
+
+    async def deliver(self, event: Any) -> None:
+        """Serialize and hand over as the Go core does; unsubscribed types are not sent."""
+        code = EVENT_TO_INT[type(event)]
+        if code not in self.event.list_func or self.stopped:
+            return
+        data = event.SerializeToString()
+        buffer = ctypes.create_string_buffer(data, len(data))
+        await asyncio.to_thread(self.event.execute, 0, ctypes.addressof(buffer), len(data), code)

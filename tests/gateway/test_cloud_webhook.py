@@ -1,0 +1,181 @@
+"""The Cloud API webhook route, served over real HTTP by the gateway, with the device
+service's CloudWebhookService (and its cloud transport) behind it over real gRPC. The
+Cloud API stand-in plays Meta: it accepts the sends and signs the status webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import uvicorn
+
+from gateway.app import create_app
+from kernel.config import Settings
+from kernel.rpc import build_server
+from services.device.adapters.cloud import CloudTransport
+from services.device.app.transport import Receipt, ReceiptKind
+from services.device.ports.cloud_webhook import cloud_parts
+from tests.device.transports.cloud_standin import FakeCloudApi, sign
+from tests.device.transports.cloud_support import NUMBER_ID, Sleeps, cloud_api, cloud_transport
+from tests.device.transports.conftest import Recorder, sqlite_ledger
+
+SECRET = "meta-app-secret"
+VERIFY = "my-verify-token"
+T0 = 1_717_400_000
+
+
+@dataclass
+class Stack:
+    url: str
+    meta: FakeCloudApi
+    transport: CloudTransport
+    recorder: Recorder
+    grpc: object
+
+    async def webhook(self, payload: object, **kwargs: str | None) -> httpx.Response:
+        return await self.meta.deliver(self.url, payload, SECRET, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: object) -> AsyncIterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the gateway did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/webhooks/whatsapp-cloud"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def stack(tmp_path, nats_url) -> AsyncIterator[Stack]:
+    recorder = Recorder()
+    async with cloud_api() as meta:
+        transport = cloud_transport(meta.url, sqlite_ledger(tmp_path / "device.db"), recorder,
+                                    Sleeps())
+        assert await transport.resume("dev-1", "")
+        registrars, names = cloud_parts(transport)
+        grpc_server, port, _ = await build_server(registrars, names, "127.0.0.1:0")
+        await grpc_server.start()
+        settings = Settings(device_addr=f"127.0.0.1:{port}", cloud_app_secret=SECRET,
+                            cloud_verify_token=VERIFY, var_dir=tmp_path, nats_url=nats_url)
+        try:
+            async with serving(create_app(settings)) as url:
+                yield Stack(url, meta, transport, recorder, grpc_server)
+        finally:
+            await grpc_server.stop(0)
+            await transport.close()
+
+
+async def handshake(stack: Stack, **params: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(stack.url, params=params)
+
+
+async def test_the_verification_handshake_echoes_the_raw_challenge(stack):
+    ok = await handshake(stack, **{"hub.mode": "subscribe", "hub.verify_token": VERIFY,
+                                   "hub.challenge": "1158201444"})
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    assert ok.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("params", [
+    {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+    {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"},
+    {"hub.mode": "subscribe", "hub.challenge": "1"},
+    {"hub.mode": "subscribe", "hub.verify_token": VERIFY},
+])
+async def test_a_bad_handshake_is_forbidden(stack, params):
+    refused = await handshake(stack, **params)
+    assert refused.status_code == 403 and "1" not in refused.text
+
+
+async def test_signed_statuses_become_receipts_in_order_once(stack):
+    await stack.transport.send("dev-1", "+1 555 0199", "Hello", "sb-m1")
+    wamid = stack.meta.accepted[0]["wamid"]
+    status = FakeCloudApi.status
+    body = FakeCloudApi.notification(NUMBER_ID, [
+        status(wamid, "read", T0 + 20, "sb-m1"), status(wamid, "sent", T0, "sb-m1"),
+        status(wamid, "delivered", T0 + 10, "sb-m1")])
+    answer = await stack.webhook(body)
+    assert answer.status_code == 200
+    assert answer.json() == {"statuses": 3, "receipts": 2, "duplicates": 0, "failed": 0,
+                             "ignored": 1}
+    assert stack.recorder.events == [
+        Receipt("dev-1", "sb-m1", ReceiptKind.DELIVERED, datetime.fromtimestamp(T0 + 10, UTC)),
+        Receipt("dev-1", "sb-m1", ReceiptKind.READ, datetime.fromtimestamp(T0 + 20, UTC))]
+    again = await stack.webhook(body)  # Meta redelivers the same notification
+    assert (again.status_code, again.json()["duplicates"]) == (200, 3)
+    assert len(stack.recorder.events) == 2
+
+
+async def test_out_of_order_webhooks_keep_the_highest_status(stack):
+    note = FakeCloudApi.notification
+    status = FakeCloudApi.status
+    await stack.webhook(note(NUMBER_ID, [status("wamid.A", "read", T0 + 20, "sb-m2")]))
+    late = await stack.webhook(note(NUMBER_ID, [status("wamid.A", "delivered", T0 + 10,
+                                                       "sb-m2")]))
+    assert late.json()["duplicates"] == 1
+    assert [e.kind for e in stack.recorder.events] == [ReceiptKind.READ]
+
+
+async def test_a_missing_signature_is_unauthorized(stack):
+    body = FakeCloudApi.notification(NUMBER_ID, [FakeCloudApi.status("w", "read", T0, "sb-1")])
+    answer = await stack.webhook(body, signature="")
+    assert answer.status_code == 401 and stack.recorder.events == []
+
+
+@pytest.mark.parametrize("signature", ["sha256=" + "0" * 64, "sha1=abc", "garbage",
+                                       "sha256=ünïcode"])
+async def test_a_wrong_signature_is_forbidden(stack, signature):
+    body = FakeCloudApi.notification(NUMBER_ID, [FakeCloudApi.status("w", "read", T0, "sb-1")])
+    answer = await stack.webhook(body, signature=signature)
+    assert answer.status_code == 403 and stack.recorder.events == []
+
+
+async def test_the_signature_is_checked_on_the_raw_body(stack):
+    status = FakeCloudApi.status("w", "read", T0, "sb-1")
+    raw = json.dumps(FakeCloudApi.notification(NUMBER_ID, [status]), indent=2).encode()
+    signed = await stack.webhook(raw)  # signed as sent, whitespace and all
+    assert signed.status_code == 200 and len(stack.recorder.events) == 1
+    tampered = raw.replace(b'"read"', b'"sent"')
+    refused = await stack.webhook(tampered, signature=sign(SECRET, raw))
+    assert refused.status_code == 403
+    compact = json.dumps(json.loads(raw)).encode()  # the same JSON, re-serialised
+    assert (await stack.webhook(compact, signature=sign(SECRET, raw))).status_code == 403
+
+
+async def test_a_signed_body_that_is_not_json_is_a_bad_request(stack):
+    assert (await stack.webhook(b"{not json")).status_code == 400
+
+
+async def test_a_notification_without_statuses_is_acknowledged(stack):
+    inbound = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "messages": [
+            {"from": "15550199", "id": "wamid.IN", "type": "text", "text": {"body": "hi"}}]}}]}]}
+    answer = await stack.webhook(inbound)
+    assert (answer.status_code, answer.json()) == (200, {"statuses": 0})
+
+
+async def test_while_the_device_service_is_down_meta_is_told_to_retry(stack):
+    await stack.grpc.stop(0)
+    body = FakeCloudApi.notification(NUMBER_ID, [FakeCloudApi.status("w", "read", T0, "sb-1")])
+    answer = await stack.webhook(body)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+
+
+async def test_without_secrets_the_route_does_not_exist(tmp_path, nats_url):
+    async with serving(create_app(Settings(var_dir=tmp_path, nats_url=nats_url))) as url, \
+            httpx.AsyncClient() as client:
+        assert (await client.get(url, params={"hub.mode": "subscribe"})).status_code == 404
+        assert (await client.post(url, content=b"{}")).status_code == 404
