@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ from google.protobuf.message import Message
 
 from kernel import bus
 from kernel.config import Settings
-from kernel.db import create_engine
+from kernel.db import create_engine, reading
 from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
 from kernel.relay import OutboxRelay
 from kernel.rpc import channel
+from services.billing.adapters.index import load_holds
 from services.billing.bootstrap import build
+from services.billing.domain.holds import CREDIT, Hold
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
 
@@ -32,13 +36,32 @@ class RunningBilling:
 StartBilling = Callable[..., Awaitable[RunningBilling]]
 
 
+class FakeClock:
+    """Billing's injectable clock, moved by the test."""
+
+    def __init__(self, now: datetime = datetime(2024, 1, 1, tzinfo=UTC)) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
-async def start_billing(database_url: str, nats_url: str) -> AsyncIterator[StartBilling]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def start_billing(database_url: str, nats_url: str,
+                        clock: FakeClock) -> AsyncIterator[StartBilling]:
     started: list[tuple[ServiceHost, Any]] = []
 
     async def start(**overrides: Any) -> RunningBilling:
         settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
-        host = ServiceHost("billing", settings, build)
+        host = ServiceHost("billing", settings, functools.partial(build, clock=clock))
         port = await host.start("127.0.0.1:0")
         chan = channel(f"127.0.0.1:{port}")
         started.append((host, chan))
@@ -111,3 +134,39 @@ async def balance(stub: billing_pb2_grpc.BillingServiceStub,
                   user_id: int) -> tuple[int, int]:
     found = await stub.GetBalance(billing_pb2.GetBalanceRequest(user_id=user_id))
     return found.available, found.reserved
+
+
+async def hold_of(host: ServiceHost, message_id: str, kind: str = CREDIT) -> Hold:
+    """The reservation index's row for a message id (a default one if there is none)."""
+    assert host.infra is not None
+    async with reading(host.infra.engine) as conn:
+        found = await load_holds(conn, kind, [message_id])
+    return found.get(message_id, Hold("", ""))
+
+
+async def reserve_quota(stub: billing_pb2_grpc.BillingServiceStub, instance_id: str,
+                        *message_ids: str) -> billing_pb2.QuotaStatus:
+    return await stub.ReserveQuota(billing_pb2.ReserveQuotaRequest(
+        instance_id=instance_id, message_ids=list(message_ids)))
+
+
+async def get_quota(stub: billing_pb2_grpc.BillingServiceStub,
+                    instance_id: str) -> billing_pb2.QuotaStatus:
+    return await stub.GetQuota(billing_pb2.GetQuotaRequest(instance_id=instance_id))
+
+
+async def renew(stub: billing_pb2_grpc.BillingServiceStub, instance_id: str,
+                **fields: Any) -> billing_pb2.QuotaStatus:
+    request = {"subscription_type": 3, "period": 1, "monthly_quota": 1000, "amount": 49.99,
+               "auto_renew": True, **fields}
+    return await stub.RenewSubscription(billing_pb2.RenewSubscriptionRequest(
+        instance_id=instance_id, **request))
+
+
+def stamp(ts: Any) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+async def event_types(host: ServiceHost, stream_id: str) -> list[str]:
+    assert host.infra is not None
+    return [e.event_type for e in await host.infra.store.read_stream(stream_id)]

@@ -1,4 +1,4 @@
-"""Unit tests of the ledger, reservation and account rules: no I/O."""
+"""Unit tests of the ledger, holds and account rules: no I/O."""
 
 import pytest
 
@@ -8,15 +8,27 @@ from services.billing.domain.errors import (
     MessageIdTakenError,
     ReservationClosedError,
 )
-from services.billing.domain.events import CreditsReleased, CreditsSpent
-from services.billing.domain.model import (
+from services.billing.domain.events import (
+    CreditsReleased,
+    CreditsReserved,
+    CreditsSpent,
+    ReservationOpened,
+    ReservationRefunded,
+)
+from services.billing.domain.holds import (
     COMMITTED,
+    CREDIT,
     OPEN,
     REFUNDED,
+    Hold,
+    HoldChange,
+    Holds,
+    hold_changes,
+)
+from services.billing.domain.model import (
     Account,
     Balance,
     Ledger,
-    Reservation,
     checked_message_ids,
     checked_user_id,
 )
@@ -26,7 +38,7 @@ def account(user_id=7, credits=0) -> Account:
     ledger = Ledger(str(user_id))
     if credits:
         ledger.grant(credits, "test", 0)
-    return Account(ledger, {})
+    return Account(ledger)
 
 
 def test_grant_adds_credits_and_refuses_non_positive_amounts():
@@ -54,7 +66,8 @@ def test_reserve_moves_credits_from_available_to_reserved():
     done = acc.reserve(["m1", "m2"])
     assert (done.reserved, done.already_reserved, done.remaining) == (2, 0, 1)
     assert acc.ledger.balance().reserved == 2
-    assert all(acc.reservations[m].state == OPEN for m in ("m1", "m2"))
+    assert all(acc.holds.get(m) == Hold("ledger-7", OPEN) for m in ("m1", "m2"))
+    assert acc.ledger.pending[-1] == CreditsReserved(7, ("m1", "m2"), 2)
 
 
 def test_insufficient_credits_reserves_nothing_and_says_how_many():
@@ -77,12 +90,11 @@ def test_reserving_the_same_ids_again_charges_only_the_new_ones():
 
 def test_an_id_reserved_by_another_user_is_refused():
     acc = account(user_id=7, credits=5)
-    theirs = Reservation("m1")
-    theirs.open(8)
-    acc.reservations["m1"] = theirs
+    acc.holds = Holds(CREDIT, {"m1": Hold("ledger-8", OPEN)})
+    acc.ledger.pending.clear()
     with pytest.raises(MessageIdTakenError):
         acc.reserve(["m2", "m1"])
-    assert acc.ledger.available == 5 and "m2" not in [r.id for r in acc.changed()]
+    assert acc.ledger.available == 5 and acc.changed() == [] and acc.holds.get("m2") is None
 
 
 def test_commit_spends_once_and_refund_after_commit_changes_nothing():
@@ -91,7 +103,7 @@ def test_commit_spends_once_and_refund_after_commit_changes_nothing():
     assert acc.commit(["a", "a"]).count == 1
     assert acc.commit(["a"]).count == 0
     assert acc.refund(["a"], "failed").count == 0
-    assert acc.reservations["a"].state == COMMITTED
+    assert acc.holds.get("a").state == COMMITTED
     assert acc.ledger.balance() == Balance(7, 1, 0)
 
 
@@ -102,17 +114,16 @@ def test_refund_gives_credits_back_once_and_commit_after_refund_changes_nothing(
     assert (settled.count, settled.remaining) == (1, 1)
     assert acc.refund(["a"], "failed").count == 0
     assert acc.commit(["a"]).count == 0
-    assert acc.reservations["a"].state == REFUNDED
+    assert acc.holds.get("a").state == REFUNDED
     assert (acc.ledger.available, acc.ledger.reserved) == (1, 1)
 
 
 def test_settling_another_users_reservation_changes_nothing():
     acc = account(user_id=7, credits=1)
-    theirs = Reservation("x")
-    theirs.open(8)
-    acc.reservations["x"] = theirs
+    acc.holds = Holds(CREDIT, {"x": Hold("ledger-8", OPEN)})
+    acc.ledger.pending.clear()
     assert acc.refund(["x"], "failed").count == 0 and acc.commit(["x"]).count == 0
-    assert theirs.state == OPEN and len(theirs.pending) == 1
+    assert acc.holds.get("x") == Hold("ledger-8", OPEN) and acc.changed() == []
 
 
 def test_ledger_events_replay_to_the_same_numbers():
@@ -127,14 +138,27 @@ def test_ledger_events_replay_to_the_same_numbers():
     assert (rebuilt.available, rebuilt.reserved) == (7, 1)
 
 
-def test_reservation_replays_to_its_state():
-    r = Reservation("m")
-    r.open(3)
-    r.refund("x")
-    rebuilt = Reservation.rebuild("m", r.pending)
-    assert (rebuilt.user_id, rebuilt.amount, rebuilt.state, rebuilt.version) == (3, 1, REFUNDED, 2)
-    with pytest.raises(MessageIdTakenError):
-        rebuilt.open(3)
+def test_ledger_events_name_the_holds_they_change():
+    acc = account(credits=10)
+    acc.reserve(["a", "b", "c"])
+    acc.commit(["a"])
+    acc.refund(["b"], "failed")
+    changes = [c for e in acc.ledger.pending for c in hold_changes("ledger-7", e)]
+    assert changes == [
+        HoldChange(CREDIT, "a", "ledger-7", OPEN, 0), HoldChange(CREDIT, "b", "ledger-7", OPEN, 0),
+        HoldChange(CREDIT, "c", "ledger-7", OPEN, 0),
+        HoldChange(CREDIT, "a", "ledger-7", COMMITTED, None),
+        HoldChange(CREDIT, "b", "ledger-7", REFUNDED, None)]
+    replayed = Holds(CREDIT)
+    replayed.absorb("ledger-7", acc.ledger.pending)
+    assert all(replayed.get(m) == acc.holds.get(m) for m in "abc")
+
+
+def test_legacy_per_message_events_still_name_their_holds():
+    opened = hold_changes("reservation-m", ReservationOpened("m", 7, 1))
+    refunded = hold_changes("reservation-m", ReservationRefunded(7, "m", 1, "failed"))
+    assert opened == [HoldChange(CREDIT, "m", "ledger-7", OPEN, 0)]
+    assert refunded == [HoldChange(CREDIT, "m", "ledger-7", REFUNDED, None)]
 
 
 @pytest.mark.parametrize("ids", [(), ("",), ("  ",), ("x" * 129,), tuple(map(str, range(1001)))])

@@ -146,3 +146,17 @@ async def test_ledger_survives_a_restart(start_billing, user_id):
     await reserve(running.stub, user_id, "k1")
     await running.host.stop()
     assert await balance((await start_billing()).stub, user_id) == (3, 1)
+
+
+async def test_one_id_reserved_at_once_by_two_users_goes_to_one_of_them(billing, user_id):
+    other = user_id + 1
+    await grant(billing, user_id, 5)
+    await grant(billing, other, 5)
+    results = await asyncio.gather(reserve(billing, user_id, "both", f"{user_id}-own"),
+                                   reserve(billing, other, "both", f"{other}-own"),
+                                   return_exceptions=True)
+    won = [r for r in results if isinstance(r, billing_pb2.ReserveCreditsResponse)]
+    lost = [from_rpc_error(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(won) == 1 and [e.reason for e in lost] == ["INVALID_REQUEST"]
+    balances = [await balance(billing, u) for u in (user_id, other)]
+    assert sorted(balances) == [(3, 2), (5, 0)]

@@ -4,10 +4,11 @@ import asyncio
 import time
 
 from kernel.bus import stream_name
+from services.billing.domain.holds import COMMITTED, CREDIT, OPEN, REFUNDED
 from services.billing.ports.events import SIGNUP_DURABLE
 from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.device.v1 import events_pb2 as device_events
-from tests.billing.conftest import balance, grant, reserve
+from tests.billing.conftest import balance, grant, hold_of, reserve
 
 WAIT_SECONDS = 20.0
 
@@ -44,10 +45,10 @@ async def test_message_failed_refunds_the_reservation(billing, upstream, user_id
     await eventually(billing, user_id, (2, 1))
 
 
-async def settled(host, message_id):
-    """Wait until billing has closed this reservation (opened, then committed/refunded)."""
+async def settled(host, message_id, kind=CREDIT):
+    """Wait until billing has closed this reservation (committed or refunded)."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while len(await host.infra.store.read_stream(f"reservation-{message_id}")) < 2:
+    while (await hold_of(host, message_id, kind)).state == OPEN:
         assert time.monotonic() < deadline, f"reservation {message_id} never settled"
         await asyncio.sleep(0.05)
 
@@ -70,8 +71,11 @@ async def test_settling_twice_or_refunding_after_commit_changes_nothing(start_bi
     await device.emit("MessageFailed", failed(marker, user_id))
     await settled(running.host, marker)
     assert await balance(billing, user_id) == (2, 0)
-    assert len(await running.host.infra.store.read_stream(f"reservation-{done}")) == 2
-    assert len(await running.host.infra.store.read_stream(f"reservation-{refunded}")) == 2
+    assert (await hold_of(running.host, done)).state == COMMITTED
+    assert (await hold_of(running.host, refunded)).state == REFUNDED
+    ledger = await running.host.infra.store.read_stream(f"ledger-{user_id}")
+    assert [e.event_type for e in ledger] == ["CreditsGranted", "CreditsReserved", "CreditsSpent",
+                                              "CreditsReleased", "CreditsReleased"]
 
 
 async def test_outcomes_of_unknown_messages_are_ignored(billing, upstream, user_id, unique):

@@ -49,3 +49,59 @@ class RefundReservations:
     user_id: int
     message_ids: tuple[str, ...]
     reason: str = "message failed"
+
+
+@dataclass(frozen=True)
+class StartSubscription:
+    """An instance appeared (auth's InstanceCreated): its free plan starts."""
+
+    instance_id: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class CancelSubscription:
+    """An instance was deleted (auth's InstanceDeleted): its subscription ends."""
+
+    instance_id: str
+    reason: str = "instance deleted"
+
+
+@dataclass(frozen=True)
+class ReserveQuota:
+    instance_id: str
+    message_ids: tuple[str, ...]
+    user_id: int = 0
+
+
+@dataclass(frozen=True)
+class ReleaseQuota:
+    """Give back quota reserved for messages that never got queued (a compensation)."""
+
+    instance_id: str
+    message_ids: tuple[str, ...]
+    reason: str = "released"
+
+
+@dataclass(frozen=True)
+class CommitQuota:
+    instance_id: str
+    message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RefundQuota:
+    instance_id: str
+    message_ids: tuple[str, ...]
+    reason: str = "message failed"
+
+
+@dataclass(frozen=True)
+class RenewSubscription:
+    instance_id: str
+    subscription_type: int
+    period: int
+    monthly_quota: int
+    amount: float
+    auto_renew: bool
+    user_id: int = 0

@@ -51,4 +51,31 @@ class LedgerBusyError(BillingError):
     code = "SERVICE_UNAVAILABLE"
 
     def __init__(self) -> None:
-        super().__init__("Credit ledger busy, retry shortly")
+        super().__init__("Account busy, retry shortly")
+
+
+class QuotaExceededError(BillingError):
+    """The Instance API's QUOTA_EXCEEDED: the month's quota is used up, or the
+    subscription has expired."""
+
+    code = "QUOTA_EXCEEDED"
+
+    @classmethod
+    def used_up(cls, required: int, remaining: int, monthly_quota: int) -> QuotaExceededError:
+        return cls(f"Monthly message quota exceeded. Required: {required}, "
+                   f"Remaining: {remaining}", required=required, remaining=remaining,
+                   monthly_quota=monthly_quota)
+
+    @classmethod
+    def expired(cls) -> QuotaExceededError:
+        return cls("Subscription expired. Renew the subscription to send messages.",
+                   expired="true")
+
+
+class SubscriptionEndedError(BillingError):
+    """The instance was deleted: its subscription cannot be renewed."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__("Instance not found", instance_id=instance_id)

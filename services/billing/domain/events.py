@@ -44,7 +44,8 @@ class CreditsReleased:
     reason: str
 
 
-# Stream "reservation-<message_id>".
+# Legacy: stream "reservation-<message_id>", no longer written. Read only when the
+# reservation index is rebuilt from the events (see domain/holds.py).
 
 
 @dataclass(frozen=True)

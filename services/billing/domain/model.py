@@ -1,31 +1,23 @@
-"""A user's credit ledger, the per-message reservations against it, and the account that
-changes both together."""
+"""A user's credit ledger, and the account that changes it together with the holds
+(reservations) of the message ids it names."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.aggregate import Aggregate
-from services.billing.domain.errors import (
-    InsufficientCreditsError,
-    InvalidBillingRequestError,
-    MessageIdTakenError,
-    ReservationClosedError,
-)
+from services.billing.domain.errors import InsufficientCreditsError, InvalidBillingRequestError
 from services.billing.domain.events import (
     CreditsGranted,
     CreditsReleased,
     CreditsReserved,
     CreditsSpent,
-    ReservationCommitted,
-    ReservationOpened,
-    ReservationRefunded,
     SignupCreditsGranted,
 )
+from services.billing.domain.holds import CREDIT, Holds
 
 CREDITS_PER_MESSAGE = 1
-OPEN, COMMITTED, REFUNDED = "open", "committed", "refunded"
 
 
 MAX_GRANT = 1_000_000_000
@@ -121,54 +113,6 @@ class Ledger(Aggregate):
         self.available += event.amount
 
 
-class Reservation(Aggregate):
-    """Stream "reservation-<message_id>": opened once, then committed or refunded once."""
-
-    stream_prefix = "reservation"
-
-    def __init__(self, aggregate_id: str) -> None:
-        super().__init__(aggregate_id)
-        self.user_id = 0
-        self.amount = 0
-        self.state = ""
-
-    @property
-    def message_id(self) -> str:
-        return self.id
-
-    @property
-    def opened(self) -> bool:
-        return self.version > 0
-
-    def open(self, user_id: int) -> None:
-        if self.opened:
-            raise MessageIdTakenError(self.message_id)
-        self._record(ReservationOpened(self.message_id, user_id, CREDITS_PER_MESSAGE))
-
-    def commit(self) -> bool:
-        if self.state != OPEN:
-            return False
-        self._record(ReservationCommitted(self.user_id, self.message_id))
-        return True
-
-    def refund(self, reason: str) -> bool:
-        if self.state != OPEN:
-            return False
-        self._record(ReservationRefunded(self.user_id, self.message_id, self.amount, reason))
-        return True
-
-    def when_ReservationOpened(self, event: ReservationOpened) -> None:
-        self.user_id = event.user_id
-        self.amount = event.amount
-        self.state = OPEN
-
-    def when_ReservationCommitted(self, event: ReservationCommitted) -> None:
-        self.state = COMMITTED
-
-    def when_ReservationRefunded(self, event: ReservationRefunded) -> None:
-        self.state = REFUNDED
-
-
 @dataclass(frozen=True)
 class Reserved:
     reserved: int
@@ -186,51 +130,39 @@ class Settled:
 
 @dataclass
 class Account:
-    """One user's ledger with the reservations a change touches, changed together.
+    """One user's ledger with the holds of the message ids a change touches.
 
     A message id is reserved once, ever: reserving an open or committed one again charges
-    nothing; reserving a refunded one is refused.
+    nothing; reserving a refunded one, or another user's, is refused.
 
     Every method checks its rules before it records anything, so a method that raises
     leaves the account as it was.
     """
 
     ledger: Ledger
-    reservations: dict[str, Reservation]
+    holds: Holds = field(default_factory=lambda: Holds(CREDIT))
 
-    def reservation(self, message_id: str) -> Reservation:
-        found = self.reservations.get(message_id)
-        if found is None:
-            found = self.reservations[message_id] = Reservation(message_id)
-        return found
+    @property
+    def owner(self) -> str:
+        return self.ledger.stream_id
 
     def reserve(self, message_ids: Sequence[str]) -> Reserved:
-        wanted = list(dict.fromkeys(message_ids))
-        for message_id in wanted:
-            found = self.reservation(message_id)
-            if found.opened and found.user_id != self.ledger.user_id:
-                raise MessageIdTakenError(message_id)
-            if found.state == REFUNDED:
-                raise ReservationClosedError(message_id)
-        new = [m for m in wanted if not self.reservation(m).opened]
-        self.ledger.reserve(new)
-        for message_id in new:
-            self.reservation(message_id).open(self.ledger.user_id)
-        return Reserved(len(new), len(wanted) - len(new), self.ledger.available)
+        new, already = self.holds.sort(self.owner, message_ids)
+        with self.holds.recording(self.ledger):
+            self.ledger.reserve(new)
+        return Reserved(len(new), already, self.ledger.available)
 
     def commit(self, message_ids: Sequence[str]) -> Settled:
-        done = [m for m in self._own(message_ids) if self.reservation(m).commit()]
-        self.ledger.spend(done)
+        done = self.holds.open_of(self.owner, message_ids)
+        with self.holds.recording(self.ledger):
+            self.ledger.spend(done)
         return Settled(len(done), self.ledger.available)
 
     def refund(self, message_ids: Sequence[str], reason: str) -> Settled:
-        done = [m for m in self._own(message_ids) if self.reservation(m).refund(reason)]
-        self.ledger.release(done, reason)
+        done = self.holds.open_of(self.owner, message_ids)
+        with self.holds.recording(self.ledger):
+            self.ledger.release(done, reason)
         return Settled(len(done), self.ledger.available)
 
     def changed(self) -> list[Aggregate]:
-        return [a for a in (self.ledger, *self.reservations.values()) if a.pending]
-
-    def _own(self, message_ids: Sequence[str]) -> list[str]:
-        mine = self.ledger.user_id
-        return [m for m in dict.fromkeys(message_ids) if self.reservation(m).user_id == mine]
+        return [self.ledger] if self.ledger.pending else []

@@ -1,30 +1,35 @@
 """The event edge of billing: device and auth events in, commands to the handlers.
 
-Device outcomes settle reservations (MessageSent commits, MessageFailed refunds); the
-reservation aggregates make that idempotent, so a redelivered event changes nothing.
-A new user (auth's UserRegistered) gets the sign-up credits, at most once per ledger.
+Device outcomes settle reservations of credits and of quota (MessageSent commits,
+MessageFailed refunds); holds that are no longer open are left alone, so a redelivered
+or contradicting outcome changes nothing. A new user (auth's UserRegistered) gets the
+sign-up credits, at most once per ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from kernel.bus import Envelope, stream_name, subject
+from kernel.bus import Envelope, subject
 from kernel.consumer import DurableConsumer
-from services.billing.adapters.reservations import ReservationReader
-from services.billing.app import handlers
+from services.billing.adapters.units import BillingStore
+from services.billing.app import handlers, quota_handlers
 from services.billing.app.accounts import Accounts
+from services.billing.app.subscriptions import Subscriptions
 from services.billing.domain.commands import (
+    CommitQuota,
     CommitReservations,
     GrantSignupCredits,
+    RefundQuota,
     RefundReservations,
 )
+from services.billing.domain.holds import CREDIT, OPEN, QUOTA
+from services.billing.domain.model import Ledger
+from services.billing.domain.subscription import Subscription
 from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.device.v1 import events_pb2 as device_events
 
@@ -34,25 +39,19 @@ SENT, FAILED = "MessageSent", "MessageFailed"
 OUTCOMES: dict[str, type[device_events.MessageSent] | type[device_events.MessageFailed]] = {
     SENT: device_events.MessageSent, FAILED: device_events.MessageFailed}
 BATCH = 256
+LEDGER, SUBSCRIPTION = f"{Ledger.stream_prefix}-", f"{Subscription.stream_prefix}-"
 
-Worker = Callable[[asyncio.Event], Awaitable[None]]
 
-
-def settlement_consumer(js: JetStreamContext, accounts: Accounts,
-                        reservations: ReservationReader) -> DurableConsumer:
+def settlement_consumer(js: JetStreamContext, accounts: Accounts, subscriptions: Subscriptions,
+                        index: BillingStore) -> DurableConsumer:
     async def handle(batch: Sequence[Envelope]) -> None:
         outcomes = first_outcomes(batch)
-        owners = await reservations.owners(outcomes)
-        sent: dict[int, list[str]] = defaultdict(list)
-        failed: dict[int, list[str]] = defaultdict(list)
-        for message_id, outcome in outcomes.items():
-            if message_id in owners:
-                (sent if outcome == SENT else failed)[owners[message_id]].append(message_id)
-        await asyncio.gather(
-            *(handlers.commit_reservations(CommitReservations(u, tuple(ids)), accounts)
-              for u, ids in sent.items()),
-            *(handlers.refund_reservations(RefundReservations(u, tuple(ids)), accounts)
-              for u, ids in failed.items()))
+        if not outcomes:
+            return
+        credits = await open_holds(index, CREDIT, outcomes)
+        quota = await open_holds(index, QUOTA, outcomes)
+        await asyncio.gather(*credit_settlements(credits, accounts),
+                             *quota_settlements(quota, subscriptions))
 
     return DurableConsumer(js, "device", SETTLEMENT_DURABLE, handle, batch=BATCH,
                            filter_subjects=[subject("device", t) for t in OUTCOMES])
@@ -69,6 +68,44 @@ def first_outcomes(batch: Sequence[Envelope]) -> dict[str, str]:
     return outcomes
 
 
+async def open_holds(index: BillingStore, kind: str,
+                     outcomes: dict[str, str]) -> dict[tuple[str, str], list[str]]:
+    """(owner stream, outcome) -> the open holds of `kind` it settles."""
+    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for message_id, hold in (await index.holds(kind, outcomes)).items():
+        if hold.state == OPEN:
+            grouped[(hold.owner, outcomes[message_id])].append(message_id)
+    return grouped
+
+
+def credit_settlements(grouped: dict[tuple[str, str], list[str]],
+                       accounts: Accounts) -> list[Awaitable[object]]:
+    settle: list[Awaitable[object]] = []
+    for (owner, outcome), ids in grouped.items():
+        user_id = int(owner.removeprefix(LEDGER))
+        if outcome == SENT:
+            settle.append(handlers.commit_reservations(
+                CommitReservations(user_id, tuple(ids)), accounts))
+        else:
+            settle.append(handlers.refund_reservations(
+                RefundReservations(user_id, tuple(ids)), accounts))
+    return settle
+
+
+def quota_settlements(grouped: dict[tuple[str, str], list[str]],
+                      subscriptions: Subscriptions) -> list[Awaitable[object]]:
+    settle: list[Awaitable[object]] = []
+    for (owner, outcome), ids in grouped.items():
+        instance_id = owner.removeprefix(SUBSCRIPTION)
+        if outcome == SENT:
+            settle.append(quota_handlers.commit_quota(
+                CommitQuota(instance_id, tuple(ids)), subscriptions))
+        else:
+            settle.append(quota_handlers.refund_quota(
+                RefundQuota(instance_id, tuple(ids)), subscriptions))
+    return settle
+
+
 def signup_consumer(js: JetStreamContext, accounts: Accounts, amount: int) -> DurableConsumer:
     async def handle(batch: Sequence[Envelope]) -> None:
         users = {auth_events.UserRegistered.FromString(e.payload).user_id for e in batch}
@@ -78,24 +115,3 @@ def signup_consumer(js: JetStreamContext, accounts: Accounts, amount: int) -> Du
 
     return DurableConsumer(js, "auth", SIGNUP_DURABLE, handle, batch=BATCH,
                            filter_subjects=[subject("auth", "UserRegistered")])
-
-
-def worker(js: JetStreamContext, consumer: DurableConsumer) -> Worker:
-    """Run `consumer` once its source stream exists (its own service creates it)."""
-
-    async def run(stop: asyncio.Event) -> None:
-        if await stream_ready(js, consumer.service, stop):
-            await consumer.run(stop)
-
-    return run
-
-
-async def stream_ready(js: JetStreamContext, service: str, stop: asyncio.Event) -> bool:
-    while not stop.is_set():
-        try:
-            await js.stream_info(stream_name(service))
-            return True
-        except NotFoundError:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
-    return False

@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 import grpc
 
-from kernel.errors import DomainError
 from services.billing.app import handlers
 from services.billing.app.accounts import Accounts
-from services.billing.domain import errors
+from services.billing.app.subscriptions import Subscriptions
 from services.billing.domain.commands import GrantCredits, ReleaseCredits, ReserveCredits
 from services.billing.domain.model import Balance
+from services.billing.ports.grpc_quota import QuotaRpcs, UsageSource
+from services.billing.ports.status import GRPC_STATUS, mapped
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
-
-# The one table from billing's domain errors to gRPC status codes.
-GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
-    errors.InvalidBillingRequestError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.MessageIdTakenError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.InsufficientCreditsError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.ReservationClosedError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.LedgerBusyError: grpc.StatusCode.UNAVAILABLE,
-}
-
-M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
-
-
-def mapped(method: M) -> M:
-    """Give a domain error raised by `method` its gRPC status from the table."""
-
-    @functools.wraps(method)
-    async def call(*args: Any) -> Any:
-        try:
-            return await method(*args)
-        except DomainError as exc:
-            exc.status = GRPC_STATUS.get(type(exc), exc.status)
-            raise
-
-    return call  # type: ignore[return-value]
+__all__ = ["GRPC_STATUS", "SERVICE_NAME", "BillingServicer"]
 
 
 def balance_pb(balance: Balance) -> billing_pb2.Balance:
@@ -49,9 +22,12 @@ def balance_pb(balance: Balance) -> billing_pb2.Balance:
                                reserved=balance.reserved)
 
 
-class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, accounts: Accounts) -> None:
+class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, accounts: Accounts, subscriptions: Subscriptions,
+                 usage: UsageSource) -> None:
         self.accounts = accounts
+        self.subscriptions = subscriptions
+        self.usage = usage
 
     @mapped
     async def GrantCredits(self, request: billing_pb2.GrantCreditsRequest,

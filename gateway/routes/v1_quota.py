@@ -1,0 +1,54 @@
+"""Instance API: GET /api/v1/whatsapp/quota and POST /api/v1/whatsapp/subscription/renew
+(seed 000), for the instance whose key pair signs the call.
+
+The renewal body is the documented one: subscriptionType (1 Basic, 2 Standard, 3 Premium,
+4 Enterprise), period (1 Monthly, 2 Yearly), monthlyQuota, amount, autoRenew. Types are
+checked here (whole numbers, a number, a boolean); ranges by billing.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+
+from gateway.billing_views import quota_block, subscription_block
+from gateway.deps import InstanceCaller, ServiceClients
+from gateway.v1 import PREFIX, ok
+from switchboard.billing.v1 import billing_pb2
+
+router = APIRouter(prefix=PREFIX, tags=["instance api"])
+
+INT64 = 2**63 - 1
+
+
+class RenewBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    subscription_type: StrictInt = Field(alias="subscriptionType")
+    period: StrictInt
+    monthly_quota: StrictInt = Field(alias="monthlyQuota", ge=-INT64, le=INT64)
+    amount: StrictFloat | StrictInt = 0
+    auto_renew: StrictBool = Field(default=False, alias="autoRenew")
+
+
+@router.get("/quota")
+async def quota(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    found = await clients.billing.GetQuota(billing_pb2.GetQuotaRequest(
+        instance_id=caller.instance_id, user_id=caller.user_id))
+    return ok("Quota status retrieved successfully", quota_block(found))
+
+
+@router.post("/subscription/renew")
+async def renew_subscription(body: RenewBody, caller: InstanceCaller,
+                             clients: ServiceClients) -> dict[str, object]:
+    renewed = await clients.billing.RenewSubscription(billing_pb2.RenewSubscriptionRequest(
+        instance_id=caller.instance_id, user_id=caller.user_id,
+        subscription_type=_int32(body.subscription_type), period=_int32(body.period),
+        monthly_quota=body.monthly_quota, amount=float(body.amount),
+        auto_renew=body.auto_renew))
+    return ok("Subscription renewed successfully", subscription_block(renewed))
+
+
+def _int32(value: int) -> int:
+    """Out of int32's range is out of billing's range too: keep it out of range."""
+    return max(min(value, 2**31 - 1), -(2**31))

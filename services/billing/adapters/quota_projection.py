@@ -1,0 +1,87 @@
+"""The quota view's projection: each instance's usage per quota period and each user's
+per calendar month (see quota_facts.py for what each event means).
+
+The live consumers and the rebuild (quota_rebuild.py) fold a whole batch's facts first,
+so a burst of messages from one user is one write; the live consumers also take the
+billing process's write lock, so they never make billing's own writers wait on SQLite's
+busy handler. `apply` (event by event) gives the same view: the merges are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel.bus import Envelope, subject
+from kernel.consumer import BatchHandler, DurableConsumer, apply_new
+from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
+from services.billing.adapters.quota_view import (
+    instance_periods,
+    merge,
+    merge_many,
+    user_months,
+    view_metadata,
+)
+
+QUOTA = "quota"
+BATCH = 512
+TABLES = {INSTANCE: instance_periods, "quota_user_months": user_months}
+
+
+async def merge_fact(conn: AsyncConnection, fact: Fact) -> None:
+    await merge(conn, TABLES[fact.table], fact.row())
+
+
+class QuotaProjection:
+    """`name` is also the durable consumer prefix; tests pass their own to stay apart."""
+
+    view = view_metadata
+
+    def __init__(self, name: str = QUOTA) -> None:
+        self.name = name
+        self.sources: dict[str, Sequence[str]] = {
+            "billing": BILLING_TYPES,
+            "messaging": ["MessageQueued"],
+        }
+
+    async def apply(self, event: Envelope, conn: AsyncConnection) -> None:
+        for fact in facts_of(event):
+            await merge_fact(conn, fact)
+
+    def consumers(self, js: JetStreamContext, engine: AsyncEngine,
+                  lock: asyncio.Lock) -> list[DurableConsumer]:
+        """The live consumers, one per source stream, with the same durable names a
+        ProjectionRunner would use."""
+        handler = folded(engine, self.name, lock)
+        return [DurableConsumer(js, service, f"{self.name}-{service}", handler,
+                                filter_subjects=[subject(service, t) for t in types],
+                                batch=BATCH)
+                for service, types in self.sources.items()]
+
+
+def folded(engine: AsyncEngine, name: str, lock: asyncio.Lock) -> BatchHandler:
+    """The live consumers' handler: a batch in one transaction, under the write lock."""
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        async with lock, engine.begin() as conn:
+            await apply_folded(conn, name, batch)
+
+    return handle
+
+
+async def apply_folded(conn: AsyncConnection, name: str, batch: Sequence[Envelope]) -> int:
+    """Apply a batch's new events as one merge per row, recording their ids in the same
+    transaction (so a redelivery changes nothing); returns the events applied."""
+    rows: dict[tuple[str, tuple[object, ...]], Fact] = {}
+
+    async def collect(envelope: Envelope, _: AsyncConnection) -> None:
+        for fact in facts_of(envelope):
+            rows.setdefault((fact.table, fact.key), Fact(fact.table, fact.key)).combine(fact)
+
+    applied = await apply_new(conn, name, batch, collect)
+    for table_name, table in TABLES.items():
+        await merge_many(conn, table, [f.row() for f in rows.values() if f.table == table_name])
+    return applied

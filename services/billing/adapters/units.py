@@ -1,0 +1,120 @@
+"""Accounts loaded with their holds, and saved with them: the events of every changed
+ledger or subscription and the index rows they imply, in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from kernel.aggregate import Aggregate
+from kernel.codec import EventCodec
+from kernel.db import reading
+from kernel.eventstore import EventStore
+from services.billing.adapters.index import due_instances, load_holds, write_due, write_holds
+from services.billing.adapters.streams import StreamCache
+from services.billing.domain.holds import CREDIT, QUOTA, Hold, Holds, hold_changes
+from services.billing.domain.model import Account, Ledger
+from services.billing.domain.plans import Plan
+from services.billing.domain.quota import QuotaAccount
+from services.billing.domain.subscription import Subscription, due_change
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Unit(Protocol):
+    def changed(self) -> list[Aggregate]: ...
+
+
+class BillingStore:
+    """One per process: its lock keeps billing's own writers (and the quota view's live
+    consumers) from contending for the store, where SQLite would make the loser sleep;
+    other processes are kept apart by the store itself."""
+
+    def __init__(self, store: EventStore, codec: EventCodec) -> None:
+        self.store = store
+        self.codec = codec
+        self.lock = asyncio.Lock()
+        self._caches: dict[type, StreamCache[Any]] = {}
+
+    def cache(self, cls: type[A], size: int) -> StreamCache[A]:
+        """The copies kept of one kind of aggregate; saves here keep them current."""
+        made: StreamCache[A] = StreamCache(self.store, self.codec, cls, size)
+        self._caches[cls] = made
+        return made
+
+    async def load(self, cache: StreamCache[A], kind: str, wanted: dict[str, list[str]]
+                   ) -> tuple[dict[str, A], dict[str, Hold]]:
+        """The aggregates `wanted`, and the holds of `kind` of their message ids, read
+        together."""
+        ids = [m for message_ids in wanted.values() for m in message_ids]
+        async with reading(self.store.engine) as conn:
+            found = await load_holds(conn, kind, ids) if ids else {}
+            return await cache.get_many(wanted, conn), found
+
+    async def holds(self, kind: str, message_ids: Iterable[str]) -> dict[str, Hold]:
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        async with reading(self.store.engine) as conn:
+            return await load_holds(conn, kind, ids)
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Instances whose quota period has ended by `now`, longest overdue first."""
+        async with reading(self.store.engine) as conn:
+            return await due_instances(conn, now, limit)
+
+    async def save(self, units: Sequence[Unit]) -> None:
+        aggregates = [a for unit in units for a in unit.changed()]
+        if not aggregates:
+            return
+        holds = [c for a in aggregates for e in a.pending for c in hold_changes(a.stream_id, e)]
+        dues = [d for a in aggregates for e in a.pending if (d := due_change(e)) is not None]
+        writes = [a.pending_write(self.codec) for a in aggregates]
+        async with self.lock, self.store.transaction() as conn:
+            await self.store.append_many(writes, conn)
+            await write_holds(conn, holds)
+            await write_due(conn, dues)
+        for aggregate in aggregates:
+            aggregate.pending.clear()
+            self._caches[type(aggregate)].remember([aggregate])
+
+
+def _mine(found: dict[str, Hold], message_ids: Iterable[str]) -> dict[str, Hold]:
+    return {m: found[m] for m in message_ids if m in found}
+
+
+class AccountStore:
+    """Users' credit accounts, by user id."""
+
+    def __init__(self, base: BillingStore, ledgers: StreamCache[Ledger]) -> None:
+        self.base = base
+        self.ledgers = ledgers
+
+    async def load(self, wanted: dict[int, list[str]]) -> dict[int, Account]:
+        ledgers, found = await self.base.load(self.ledgers, CREDIT,
+                                              {str(u): ids for u, ids in wanted.items()})
+        return {u: Account(ledgers[str(u)], Holds(CREDIT, _mine(found, wanted[u])))
+                for u in wanted}
+
+    async def save(self, units: Sequence[Account]) -> None:
+        await self.base.save(units)
+
+
+class QuotaStore:
+    """Instances' quota accounts, by instance id."""
+
+    def __init__(self, base: BillingStore, subscriptions: StreamCache[Subscription],
+                 free_plan: Plan) -> None:
+        self.base = base
+        self.subscriptions = subscriptions
+        self.free_plan = free_plan
+
+    async def load(self, wanted: dict[str, list[str]]) -> dict[str, QuotaAccount]:
+        subs, found = await self.base.load(self.subscriptions, QUOTA, wanted)
+        return {i: QuotaAccount(subs[i], self.free_plan, Holds(QUOTA, _mine(found, wanted[i])))
+                for i in wanted}
+
+    async def save(self, units: Sequence[QuotaAccount]) -> None:
+        await self.base.save(units)

@@ -1,0 +1,109 @@
+"""The gRPC edge of subscriptions and quota (Instance API) and of the quota view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import grpc
+
+from services.billing.app import quota_handlers as handlers
+from services.billing.app.subscriptions import Subscriptions
+from services.billing.domain.commands import ReleaseQuota, RenewSubscription, ReserveQuota
+from services.billing.domain.errors import InvalidBillingRequestError
+from services.billing.domain.plans import PERIODS, TYPES
+from services.billing.domain.subscription import QuotaState
+from services.billing.ports.status import mapped
+from switchboard.billing.v1 import billing_pb2
+
+
+class UsageSource(Protocol):
+    async def instance_periods(self, instance_id: str) -> list[Any]: ...
+
+    async def user_months(self, user_id: int) -> list[Any]: ...
+
+
+def _stamp(target: Any, moment: datetime | None) -> None:
+    if moment is not None:
+        target.FromDatetime(moment.astimezone(UTC))
+
+
+def quota_pb(state: QuotaState) -> billing_pb2.QuotaStatus:
+    msg = billing_pb2.QuotaStatus(
+        instance_id=state.instance_id, user_id=state.user_id,
+        subscription_type=state.plan.type_word, period=state.plan.period_word,
+        monthly_quota=state.plan.monthly_quota, messages_used=state.used,
+        messages_remaining=state.remaining, usage_percentage=state.usage_percentage,
+        has_quota_available=state.has_quota_available,
+        is_subscription_active=state.is_active, is_active=state.is_active,
+        is_expired=state.is_expired, auto_renew=state.plan.auto_renew,
+        reserved=state.reserved, already_reserved=state.already_reserved)
+    _stamp(msg.period_start, state.period_start)
+    _stamp(msg.period_end, state.period_end)
+    _stamp(msg.start_date, state.start_date)
+    _stamp(msg.end_date, state.end_date)
+    return msg
+
+
+def period_pb(row: Any) -> billing_pb2.InstancePeriodUsage:
+    msg = billing_pb2.InstancePeriodUsage(
+        instance_id=row.instance_id, user_id=row.user_id,
+        subscription_type=TYPES.get(row.subscription_type or 0, ""),
+        period=PERIODS.get(row.period or 0, ("", 0))[0], monthly_quota=row.monthly_quota or 0,
+        messages_used=row.messages_reserved - row.messages_returned, status=row.status)
+    for name in ("period_start", "period_end"):
+        value = getattr(row, name)
+        _stamp(getattr(msg, name), value.replace(tzinfo=value.tzinfo or UTC) if value else None)
+    return msg
+
+
+def month_pb(row: Any) -> billing_pb2.UserMonthUsage:
+    return billing_pb2.UserMonthUsage(
+        user_id=row.user_id, month=row.month, messages_queued=row.messages_queued,
+        instance_messages_queued=row.instance_messages_queued,
+        credits_granted=row.credits_granted, credits_reserved=row.credits_reserved,
+        credits_refunded=row.credits_refunded,
+        renewal_payments_cents=row.renewal_payments_cents)
+
+
+class QuotaRpcs:
+    subscriptions: Subscriptions
+    usage: UsageSource
+
+    @mapped
+    async def ReserveQuota(self, request: billing_pb2.ReserveQuotaRequest,
+                           context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
+        cmd = ReserveQuota(request.instance_id, tuple(request.message_ids), request.user_id)
+        return quota_pb(await handlers.reserve_quota(cmd, self.subscriptions))
+
+    @mapped
+    async def ReleaseQuota(self, request: billing_pb2.ReleaseQuotaRequest,
+                           context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
+        cmd = ReleaseQuota(request.instance_id, tuple(request.message_ids),
+                           request.reason or "released")
+        return quota_pb(await handlers.release_quota(cmd, self.subscriptions))
+
+    @mapped
+    async def GetQuota(self, request: billing_pb2.GetQuotaRequest,
+                       context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
+        return quota_pb(await handlers.get_quota(request.instance_id, request.user_id,
+                                                 self.subscriptions))
+
+    @mapped
+    async def RenewSubscription(self, request: billing_pb2.RenewSubscriptionRequest,
+                                context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
+        cmd = RenewSubscription(request.instance_id, request.subscription_type, request.period,
+                                request.monthly_quota, request.amount, request.auto_renew,
+                                request.user_id)
+        return quota_pb(await handlers.renew_subscription(cmd, self.subscriptions))
+
+    @mapped
+    async def GetUsage(self, request: billing_pb2.GetUsageRequest,
+                       context: grpc.aio.ServicerContext) -> billing_pb2.UsageReport:
+        if bool(request.instance_id) == bool(request.user_id):
+            raise InvalidBillingRequestError("Give either instance_id or user_id")
+        if request.instance_id:
+            rows = await self.usage.instance_periods(request.instance_id)
+            return billing_pb2.UsageReport(instance_periods=[period_pb(r) for r in rows])
+        months = await self.usage.user_months(request.user_id)
+        return billing_pb2.UsageReport(user_months=[month_pb(r) for r in months])
