@@ -1,0 +1,1 @@
+"""The messaging service's edges: event codec, history view, billing and device clients."""

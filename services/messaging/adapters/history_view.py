@@ -1,0 +1,137 @@
+"""The history view: one row per message, the merge of every event seen about it.
+
+Written only by the history projection, read by status lookups and history pages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel.db import reading
+from services.messaging.app.dependencies import HistoryQuery
+from services.messaging.domain.lifecycle import HistoryEntry, Status
+
+view_metadata = MetaData()
+
+message_history = Table(
+    "message_history",
+    view_metadata,
+    Column("queue_id", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("number", String(32)),
+    Column("message", Text),
+    Column("status", String(16), nullable=False),
+    Column("error_message", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_message_history_user_created", "user_id", "created_at"),
+)
+t = message_history
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def entry_of(row: Any) -> HistoryEntry:
+    updated_at = _utc(row.updated_at)
+    assert updated_at is not None
+    return HistoryEntry(queue_id=row.queue_id, status=Status.of(row.status),
+                        updated_at=updated_at, user_id=row.user_id, number=row.number,
+                        message=row.message, error_message=row.error_message,
+                        created_at=_utc(row.created_at))
+
+
+def row_of(entry: HistoryEntry) -> dict[str, Any]:
+    return {"queue_id": entry.queue_id, "user_id": entry.user_id, "number": entry.number,
+            "message": entry.message, "status": entry.status.label,
+            "error_message": entry.error_message, "created_at": _utc(entry.created_at),
+            "updated_at": _utc(entry.updated_at)}
+
+
+async def merge_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
+    """Fold one event's contribution into its message's row (row-locked on PostgreSQL)."""
+    current = await _locked(conn, fact.queue_id)
+    if current is None:
+        if await _insert_new(conn, fact):
+            return
+        current = await _locked(conn, fact.queue_id)
+        assert current is not None
+    merged = current.merge(fact)
+    if merged != current:
+        await conn.execute(update(t).where(t.c.queue_id == fact.queue_id)
+                           .values(**row_of(merged)))
+
+
+async def _locked(conn: AsyncConnection, queue_id: str) -> HistoryEntry | None:
+    row = (await conn.execute(
+        select(t).where(t.c.queue_id == queue_id).with_for_update())).first()
+    return entry_of(row) if row else None
+
+
+async def _insert_new(conn: AsyncConnection, fact: HistoryEntry) -> bool:
+    """Insert the row unless another writer just did; True if this one did."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (dialect_insert(t).values(**row_of(fact))
+            .on_conflict_do_nothing(index_elements=["queue_id"]).returning(t.c.queue_id))
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def insert_entries(conn: AsyncConnection, facts: list[HistoryEntry]) -> None:
+    """Rows for brand-new messages, in one statement (a row already there is kept: the
+    projection merges into it later)."""
+    if not facts:
+        return
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(dialect_insert(t).values([row_of(f) for f in facts])
+                       .on_conflict_do_nothing(index_elements=["queue_id"]))
+
+
+class HistoryView:
+    """Reads the view for the handlers (the `HistoryReader` port)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def entry(self, queue_id: str) -> HistoryEntry | None:
+        async with reading(self.engine) as conn:
+            row = (await conn.execute(select(t).where(t.c.queue_id == queue_id))).first()
+        return entry_of(row) if row else None
+
+    async def search(self, query: HistoryQuery) -> tuple[list[HistoryEntry], int]:
+        where = [t.c.user_id == query.user_id]
+        if query.status is not None:
+            where.append(t.c.status == query.status.label)
+        if query.number:
+            where.append(t.c.number == query.number)
+        if query.since is not None:
+            where.append(t.c.created_at >= _utc(query.since))
+        if query.until is not None:
+            where.append(t.c.created_at < _utc(query.until))
+        page = (select(t).where(*where)
+                .order_by(t.c.created_at.desc().nulls_last(), t.c.queue_id.desc())
+                .offset(query.offset).limit(query.limit))
+        async with reading(self.engine) as conn:
+            rows = (await conn.execute(page)).all()
+            total = (await conn.execute(select(func.count()).select_from(t).where(*where)))
+        return [entry_of(r) for r in rows], int(total.scalar_one())

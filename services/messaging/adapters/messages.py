@@ -1,0 +1,37 @@
+"""Messages in the event store, and in the history view from the moment they are queued.
+
+The queued row is merged into the view in the append's own transaction: the very fact the
+history projection derives from MessageQueued later (a no-op merge then), so the view and a
+rebuild are unchanged, and a client can look up the queue_id it was just given.
+"""
+
+from __future__ import annotations
+
+from kernel.aggregate import Repository
+from kernel.eventstore import EventStore
+from services.messaging.adapters.codec import messaging_codec
+from services.messaging.adapters.history_view import insert_entries, merge_entry
+from services.messaging.domain.events import MessageQueued
+from services.messaging.domain.lifecycle import queued_entry
+from services.messaging.domain.model import Message
+
+
+class MessageStore:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.repository = Repository(store, messaging_codec(), Message)
+
+    async def add(self, message: Message) -> None:
+        facts = [queued_entry(e) for e in message.pending if isinstance(e, MessageQueued)]
+        async with self.store.transaction() as conn:
+            await self.repository.save(message, conn=conn)
+            for fact in facts:
+                await merge_entry(conn, fact)
+
+    async def add_many(self, messages: list[Message]) -> None:
+        """New messages in one transaction: one append for all, one insert into the view."""
+        facts = [queued_entry(e) for m in messages for e in m.pending
+                 if isinstance(e, MessageQueued)]
+        async with self.store.transaction() as conn:
+            await self.repository.save(*messages, conn=conn)
+            await insert_entries(conn, facts)

@@ -1,0 +1,58 @@
+"""Billing's instance quota and the device service's instance devices, as the instance
+send's `Quota` and `InstanceDevices` ports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from services.messaging.adapters.remote import calling, translated
+from services.messaging.app.dependencies import QuotaUsage
+from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
+from switchboard.device.v1 import device_pb2, device_pb2_grpc
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def _usage(reply: billing_pb2.QuotaStatus) -> QuotaUsage:
+    return QuotaUsage(remaining=reply.messages_remaining, used=reply.messages_used,
+                      total=reply.monthly_quota)
+
+
+class QuotaClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = billing_pb2_grpc.BillingServiceStub(channel)
+        self._timeout = timeout
+
+    async def reserve(self, instance_id: str, user_id: int,
+                      message_ids: Sequence[str]) -> QuotaUsage:
+        request = billing_pb2.ReserveQuotaRequest(instance_id=instance_id,
+                                                  message_ids=message_ids, user_id=user_id)
+        return _usage(await calling("billing", self._stub.ReserveQuota, request,
+                                    self._timeout))
+
+    async def release(self, instance_id: str, message_ids: Sequence[str],
+                      reason: str) -> None:
+        request = billing_pb2.ReleaseQuotaRequest(instance_id=instance_id,
+                                                  message_ids=message_ids, reason=reason)
+        await calling("billing", self._stub.ReleaseQuota, request, self._timeout)
+
+
+class InstanceDevicesClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = device_pb2_grpc.DeviceServiceStub(channel)
+        self._timeout = timeout
+
+    async def connected(self, instance_id: str) -> bool:
+        """Whether the instance's device (device_id == instance_id) is connected; a device
+        the device service has not heard of is not."""
+        request = device_pb2.GetDeviceRequest(device_id=instance_id)
+        try:
+            reply = await self._stub.GetDevice(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise translated(exc, "device") from exc
+        return bool(reply.status == device_pb2.DEVICE_STATUS_CONNECTED)
+

@@ -1,0 +1,44 @@
+"""Failures of the services messaging calls, as messaging errors.
+
+A service that cannot be reached (or does not answer in time) is SERVICE_UNAVAILABLE;
+a rule the callee refused (INSUFFICIENT_CREDITS, ...) passes through with its code,
+status, message and details unchanged, so the gateway renders it as the callee meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from kernel.errors import RemoteError, from_rpc_error
+from services.messaging.domain.errors import DependencyUnavailableError, MessagingError
+
+R = TypeVar("R")
+
+UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class RefusedByServiceError(MessagingError):
+    """A rule another service enforced; carries that service's code and status."""
+
+    def __init__(self, remote: RemoteError) -> None:
+        super().__init__(remote.message, **remote.metadata)
+        self.code = remote.reason
+        self.status = remote.status
+
+
+def translated(exc: grpc.aio.AioRpcError, service: str) -> MessagingError:
+    if exc.code() in UNREACHABLE:
+        return DependencyUnavailableError(service)
+    return RefusedByServiceError(from_rpc_error(exc))
+
+
+async def calling(service: str, method: Callable[..., Awaitable[R]], request: Any,
+                  deadline: float) -> R:
+    """Call one remote method, turning its failure into a messaging error."""
+    try:
+        return await method(request, timeout=deadline)
+    except grpc.aio.AioRpcError as exc:
+        raise translated(exc, service) from exc

@@ -1,0 +1,77 @@
+"""The webhook fan-out: a durable consumer of MessageQueued and the device's delivery
+events which, per event and in the transaction that records the event id, writes one
+delivery row for each of the message owner's active webhooks (the outbox the worker
+drains). A redelivered event writes nothing twice; a status older than one already
+delivered is recorded as "skipped"."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kernel.bus import Envelope, subject
+from kernel.consumer import DurableConsumer, tracked
+from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
+from services.messaging.adapters.history_view import message_history
+from services.messaging.adapters.streams import Worker, once_streams_exist
+from services.messaging.adapters.webhook_tables import webhook_deliveries, webhooks
+from services.messaging.domain.lifecycle import HistoryEntry
+from services.messaging.domain.webhook import status_body
+
+FANOUT = "webhooks"
+SOURCES = {"messaging": ["MessageQueued"], "device": list(DEVICE_EVENTS)}
+
+
+async def _number(conn: AsyncConnection, fact: HistoryEntry) -> str | None:
+    if fact.number:
+        return fact.number
+    row = (await conn.execute(select(message_history.c.number)
+                              .where(message_history.c.queue_id == fact.queue_id))).first()
+    return row.number if row else None
+
+
+async def fan_out(envelope: Envelope, conn: AsyncConnection) -> None:
+    fact = FACTS[envelope.service](envelope)
+    if not fact.queue_id or not fact.user_id:
+        return
+    hooks = (await conn.execute(select(webhooks.c.webhook_id).where(
+        webhooks.c.user_id == fact.user_id, webhooks.c.active))).scalars().all()
+    if not hooks:
+        return
+    body = status_body(fact, await _number(conn, fact))
+    now = datetime.now(UTC)
+    stale = await _stale_for(conn, fact)
+    await conn.execute(webhook_deliveries.insert(), [
+        {"webhook_id": hook, "event_id": envelope.event_id, "queue_id": fact.queue_id,
+         "status": fact.status.label, "rank": fact.status.value, "body": body,
+         "state": "skipped" if hook in stale else "pending", "attempts": 0,
+         "next_attempt_at": None if hook in stale else now, "created_at": now}
+        for hook in hooks])
+
+
+async def _stale_for(conn: AsyncConnection, fact: HistoryEntry) -> set[str]:
+    """Webhooks already sent a later status of this message: an earlier one arriving
+    now (the streams are read apart) is recorded as skipped, never sent out of order."""
+    d = webhook_deliveries
+    rows = await conn.execute(select(d.c.webhook_id).where(
+        d.c.queue_id == fact.queue_id, d.c.state == "delivered",
+        d.c.rank > fact.status.value))
+    return set(rows.scalars())
+
+
+def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT) -> Worker:
+    """One durable consumer per source stream, each started once its stream exists."""
+    handler = tracked(engine, name, fan_out)
+    consumers = [DurableConsumer(js, service, f"{name}-{service}", handler,
+                                 filter_subjects=[subject(service, t) for t in types])
+                 for service, types in SOURCES.items()]
+
+    async def run(stop: asyncio.Event) -> None:
+        await asyncio.gather(*(once_streams_exist(js, [c.service], c.run)(stop)
+                               for c in consumers))
+
+    return run

@@ -1,0 +1,81 @@
+"""Webhook registrations: the aggregate's events and its row, in one transaction; and the
+reads behind ListWebhooks and ListWebhookDeliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from kernel.aggregate import Repository
+from kernel.db import reading
+from kernel.eventstore import EventStore
+from services.messaging.adapters.codec import messaging_codec
+from services.messaging.adapters.webhook_tables import webhook_deliveries, webhooks
+from services.messaging.domain.webhook import (
+    Webhook,
+    WebhookNotFoundError,
+    WebhookRegistered,
+    new_webhook_id,
+)
+
+MAX_LIMIT = 200
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class WebhookStore:
+    def __init__(self, store: EventStore,
+                 new_id: Callable[[], str] = new_webhook_id) -> None:
+        self.store = store
+        self.repository = Repository(store, messaging_codec(), Webhook)
+        self.new_id = new_id
+
+    async def register(self, user_id: int, url: str, secret: str) -> WebhookRegistered:
+        hook = Webhook(self.new_id())
+        hook.register(user_id, url, secret, datetime.now(UTC))
+        event: WebhookRegistered = hook.pending[0]
+        async with self.store.transaction() as conn:
+            await self.repository.save(hook, conn=conn)
+            await conn.execute(webhooks.insert().values(
+                webhook_id=event.webhook_id, user_id=user_id, url=event.url,
+                secret=event.secret, active=True, created_at=event.registered_at))
+        return event
+
+    async def remove(self, user_id: int, webhook_id: str) -> None:
+        if not await self._owned(user_id, webhook_id):
+            raise WebhookNotFoundError(webhook_id)
+        async with self.store.transaction() as conn:
+            hook = await self.repository.get(webhook_id, conn)
+            hook.remove(user_id, datetime.now(UTC))
+            await self.repository.save(hook, conn=conn)
+            await conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                               .values(active=False))
+
+    async def listing(self, user_id: int) -> list[Any]:
+        query = (select(webhooks).where(webhooks.c.user_id == user_id, webhooks.c.active)
+                 .order_by(webhooks.c.created_at, webhooks.c.webhook_id))
+        async with reading(self.store.engine) as conn:
+            return list((await conn.execute(query)).all())
+
+    async def deliveries(self, user_id: int, webhook_id: str, limit: int) -> list[Any]:
+        if not await self._owned(user_id, webhook_id):
+            raise WebhookNotFoundError(webhook_id)
+        d = webhook_deliveries
+        query = (select(d).where(d.c.webhook_id == webhook_id).order_by(d.c.id.desc())
+                 .limit(min(limit or 50, MAX_LIMIT)))
+        async with reading(self.store.engine) as conn:
+            return list((await conn.execute(query)).all())
+
+    async def _owned(self, user_id: int, webhook_id: str) -> bool:
+        query = select(webhooks.c.webhook_id).where(
+            webhooks.c.webhook_id == webhook_id[:40], webhooks.c.user_id == user_id,
+            webhooks.c.active)
+        async with reading(self.store.engine) as conn:
+            return (await conn.execute(query)).first() is not None

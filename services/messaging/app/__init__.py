@@ -1,0 +1,1 @@
+"""Use cases of the messaging service: one handler per command or query."""

@@ -1,0 +1,76 @@
+"""The bulk send: one body to many numbers, one reservation and one append for all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.messaging.app.dependencies import Billing, Messages
+from services.messaging.domain import rules
+from services.messaging.domain.errors import (
+    DependencyUnavailableError,
+    TemplateNotFoundError,
+)
+from services.messaging.domain.model import Message, new_message_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendBulkMessage:
+    user_id: int
+    numbers: list[str]
+    message: str
+    template_id: int = 0
+
+
+@dataclass(frozen=True)
+class BulkAccepted:
+    queue_ids: list[str]
+    remaining_credits: int
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: Billing,
+                            new_id: Callable[[], str] = new_message_id,
+                            clock: Callable[[], datetime] = utcnow) -> BulkAccepted:
+    """Validate every number and the body first; then reserve, queue, or release all."""
+    if cmd.template_id:
+        raise TemplateNotFoundError(cmd.template_id)
+    body = rules.message_body(cmd.message)
+    now = clock()
+    batch = []
+    for number in rules.bulk_recipients(cmd.numbers):
+        message = Message(new_id())
+        message.queue(cmd.user_id, number, body, now)
+        batch.append(message)
+    return await asyncio.shield(_charge_and_queue(cmd.user_id, batch, messages, billing))
+
+
+async def _charge_and_queue(user_id: int, batch: list[Message], messages: Messages,
+                            billing: Billing) -> BulkAccepted:
+    ids = [m.id for m in batch]
+    try:
+        remaining = await billing.reserve(user_id, ids)
+    except DependencyUnavailableError:
+        await _release(billing, user_id, ids, "reservation outcome unknown")
+        raise
+    try:
+        await messages.add_many(batch)
+    except Exception:
+        await _release(billing, user_id, ids, "messages could not be queued")
+        raise
+    return BulkAccepted(ids, remaining)
+
+
+async def _release(billing: Billing, user_id: int, ids: list[str], reason: str) -> None:
+    try:
+        await billing.release(user_id, ids, reason)
+    except Exception:
+        log.exception("could not release the credits reserved for %d messages", len(ids))

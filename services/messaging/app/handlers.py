@@ -1,0 +1,131 @@
+"""One handler per command or query; dependencies come in as parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.messaging.app.dependencies import (
+    Billing,
+    DevicePool,
+    HistoryQuery,
+    HistoryReader,
+    Messages,
+    PoolStatus,
+)
+from services.messaging.domain import rules
+from services.messaging.domain.errors import (
+    DependencyUnavailableError,
+    MessageNotFoundError,
+    TemplateNotFoundError,
+)
+from services.messaging.domain.lifecycle import HistoryEntry, Status
+from services.messaging.domain.model import Message, new_message_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    user_id: int
+    number: str
+    message: str
+    template_id: int = 0
+
+
+@dataclass(frozen=True)
+class MessageAccepted:
+    queue_id: str
+    remaining_credits: int
+    queue_position: int
+    pool: PoolStatus
+
+
+@dataclass(frozen=True)
+class ListMessages:
+    user_id: int
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    status: Status | None = None
+    number: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    entries: list[HistoryEntry]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.total / self.per_page)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
+                       pool: DevicePool, new_id: Callable[[], str] = new_message_id,
+                       clock: Callable[[], datetime] = utcnow) -> MessageAccepted:
+    """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
+    if cmd.template_id:
+        raise TemplateNotFoundError(cmd.template_id)
+    message = Message(new_id())
+    message.queue(cmd.user_id, cmd.number, cmd.message, clock())
+    # Shielded: a caller that goes away cannot split a reservation from its message.
+    return await asyncio.shield(_charge_and_queue(message, messages, billing, pool))
+
+
+async def _charge_and_queue(message: Message, messages: Messages,
+                            billing: Billing, pool: DevicePool) -> MessageAccepted:
+    devices = await pool.status()
+    try:
+        remaining = await billing.reserve(message.user_id, [message.id])
+    except DependencyUnavailableError:
+        # Timed out or cut off: the reserve may have happened. Releasing an id billing
+        # does not know is a no-op, so give it back rather than leave it held.
+        await _release(billing, message, "reservation outcome unknown")
+        raise
+    try:
+        await messages.add(message)
+    except Exception:
+        await _release(billing, message, "message could not be queued")
+        raise
+    return MessageAccepted(message.id, remaining, devices.queue_depth + 1, devices)
+
+
+async def _release(billing: Billing, message: Message, reason: str) -> None:
+    try:
+        await billing.release(message.user_id, [message.id], reason)
+    except Exception:
+        log.exception("could not release the credit reserved for %s", message.id)
+
+
+async def get_message_status(user_id: int, queue_id: str,
+                             history: HistoryReader) -> HistoryEntry:
+    """The message's status from the history view; another user's id is not found."""
+    entry = await history.entry(queue_id)
+    if entry is None or entry.user_id != user_id:
+        raise MessageNotFoundError(queue_id)
+    return entry
+
+
+async def list_messages(query: ListMessages, history: HistoryReader) -> MessagePage:
+    page = max(query.page, 1)
+    per_page = min(query.per_page, MAX_PER_PAGE) if query.per_page > 0 else DEFAULT_PER_PAGE
+    entries, total = await history.search(HistoryQuery(
+        user_id=query.user_id, offset=(page - 1) * per_page, limit=per_page,
+        status=query.status, number=rules.number_filter(query.number),
+        since=query.since, until=query.until))
+    return MessagePage(entries, page, per_page, total)

@@ -1,0 +1,56 @@
+"""The messaging service's one composition root, used by `__main__` and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from kernel import rpc
+from kernel.host import Infra, Parts
+from kernel.projection import ProjectionRunner
+from services.messaging.adapters.billing import BillingClient
+from services.messaging.adapters.devices import DevicePoolClient
+from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
+from services.messaging.adapters.history_view import HistoryView
+from services.messaging.adapters.messages import MessageStore
+from services.messaging.adapters.quota import InstanceDevicesClient, QuotaClient
+from services.messaging.adapters.streams import projection_worker
+from services.messaging.adapters.webhook_wiring import webhook_parts
+from services.messaging.app import bulk_send, handlers, instance_send
+from services.messaging.domain.model import new_message_id
+from services.messaging.ports.grpc import SERVICE_NAME, MessagingServicer, registrar
+from services.messaging.ports.watch import with_webhooks
+
+
+async def build(infra: Infra, *, history_name: str = HISTORY,
+                new_id: Callable[[], str] = new_message_id) -> Parts:
+    """`history_name` names the projection's durable consumers; `new_id` mints ids."""
+    settings = infra.settings
+    billing_channel = rpc.channel(settings.service_addr("billing"), settings, "messaging")
+    device_channel = rpc.channel(settings.service_addr("device"), settings, "messaging")
+    history = HistoryView(infra.engine)
+    projection = HistoryProjection(history_name)
+    servicer = MessagingServicer(
+        send=partial(handlers.send_message,
+                     messages=MessageStore(infra.store),
+                     billing=BillingClient(billing_channel),
+                     pool=DevicePoolClient(device_channel), new_id=new_id),
+        lookup=partial(handlers.get_message_status, history=history),
+        listing=partial(handlers.list_messages, history=history),
+        send_instance=partial(instance_send.send_instance_message,
+                              messages=MessageStore(infra.store),
+                              quota=QuotaClient(billing_channel),
+                              devices=InstanceDevicesClient(device_channel), new_id=new_id),
+        send_bulk=partial(bulk_send.send_bulk_message, messages=MessageStore(infra.store),
+                          billing=BillingClient(billing_channel), new_id=new_id),
+    )
+    runner = ProjectionRunner(infra.js, infra.engine, projection)
+    # messaging webhooks: rpcs, tables, fan-out consumer and delivery worker
+    hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))
+    return Parts(
+        registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
+        service_names=[SERVICE_NAME],
+        tables=[projection.view, hooks.tables],
+        workers=[projection_worker(runner), *hooks.workers],
+        on_stop=[billing_channel.close, device_channel.close],
+    )

@@ -1,0 +1,1 @@
+"""Messaging rules: numbers, bodies, the Message aggregate and its status lattice."""

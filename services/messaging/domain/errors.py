@@ -1,0 +1,61 @@
+"""The messaging service's named errors, one family under `MessagingError`."""
+
+from __future__ import annotations
+
+from kernel.errors import (
+    ConflictError,
+    DomainError,
+    InvalidRequestError,
+    NotFoundError,
+    UnavailableError,
+)
+
+
+class MessagingError(DomainError):
+    """Base of every rule the messaging service enforces."""
+
+
+class InvalidNumberError(MessagingError, InvalidRequestError):
+    def __init__(self, number: str) -> None:
+        shown = number[:40]
+        super().__init__(f"Invalid phone number: {shown!r} (use international format, "
+                         "e.g. 27821234567)", number=shown)
+
+
+class InvalidMessageBodyError(MessagingError, InvalidRequestError):
+    pass
+
+
+class TemplateNotFoundError(MessagingError, NotFoundError):
+    def __init__(self, template_id: int) -> None:
+        super().__init__(f"Template {template_id} not found", template_id=template_id)
+
+
+class MessageNotFoundError(MessagingError, NotFoundError):
+    def __init__(self, queue_id: str) -> None:
+        super().__init__(f"Message {queue_id[:40]!r} not found")
+
+
+class MessageAlreadyQueuedError(MessagingError, ConflictError):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"Message {message_id} is already queued", message_id=message_id)
+
+
+class DependencyUnavailableError(MessagingError, UnavailableError):
+    """A service this one depends on (billing, device) cannot be reached."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"The {service} service is unavailable; try again shortly",
+                         service=service)
+
+
+class InstanceNotConnectedError(MessagingError, ConflictError):
+    code = "INSTANCE_NOT_CONNECTED"
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__("WhatsApp instance is not connected. Scan QR code first.",
+                         instance_id=instance_id)
+
+
+class InvalidRecipientsError(MessagingError, InvalidRequestError):
+    """A bulk send's list of numbers is empty or too long."""

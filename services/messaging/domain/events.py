@@ -1,0 +1,22 @@
+"""Domain events of the messaging service: frozen, past tense.
+
+On the wire they are `switchboard.messaging.v1` protobuf messages of the same name and
+fields (see adapters/codec.py); a changed payload gets a new field, never a rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class MessageQueued:
+    message_id: str
+    user_id: int
+    number: str
+    body: str
+    # "pool" (Messaging API) or "instance" (Instance API, pinned to instance_id).
+    channel: str
+    instance_id: str
+    queued_at: datetime

@@ -1,0 +1,46 @@
+"""The Message aggregate: one message to one recipient, stream "message-<message_id>"."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from kernel.aggregate import Aggregate
+from services.messaging.domain import rules
+from services.messaging.domain.errors import MessageAlreadyQueuedError
+from services.messaging.domain.events import MessageQueued
+from services.messaging.domain.lifecycle import Status
+
+POOL = "pool"
+
+
+def new_message_id() -> str:
+    """The message id, which is also the API's queue_id: "msg_" and 24 hex digits."""
+    return "msg_" + secrets.token_hex(12)
+
+
+class Message(Aggregate):
+    stream_prefix = "message"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.user_id = 0
+        self.number = ""
+        self.body = ""
+        self.status: Status | None = None
+
+    def queue(self, user_id: int, number: str, body: str, now: datetime,
+              channel: str = POOL, instance_id: str = "") -> None:
+        """Accept the message for sending; the number and body must pass the rules."""
+        if self.status is not None:
+            raise MessageAlreadyQueuedError(self.id)
+        self._record(MessageQueued(
+            message_id=self.id, user_id=user_id, number=rules.recipient_number(number),
+            body=rules.message_body(body), channel=channel, instance_id=instance_id,
+            queued_at=now))
+
+    def when_MessageQueued(self, event: MessageQueued) -> None:
+        self.user_id = event.user_id
+        self.number = event.number
+        self.body = event.body
+        self.status = Status.QUEUED

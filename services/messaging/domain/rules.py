@@ -1,0 +1,58 @@
+"""What a recipient number and a message body must be."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from services.messaging.domain.errors import (
+    InvalidMessageBodyError,
+    InvalidNumberError,
+    InvalidRecipientsError,
+)
+
+MAX_BODY_CHARS = 4096
+MAX_E164_DIGITS = 15
+MAX_BULK_NUMBERS = 200
+
+
+def recipient_number(raw: str) -> str:
+    """A valid number in international format, as E.164 digits without the '+'."""
+    text = raw.strip()
+    digits = text[1:] if text.startswith("+") else text
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_E164_DIGITS):
+        raise InvalidNumberError(raw)
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumberError(raw) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumberError(raw)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def message_body(text: str) -> str:
+    """A body of 1 to 4096 characters that is not only whitespace."""
+    if not text.strip():
+        raise InvalidMessageBodyError("message is required (1 to 4096 characters)")
+    if len(text) > MAX_BODY_CHARS:
+        raise InvalidMessageBodyError(
+            f"message is too long: {len(text)} characters, at most {MAX_BODY_CHARS}",
+            length=len(text), max_length=MAX_BODY_CHARS)
+    return text
+
+
+def number_filter(raw: str) -> str:
+    """A number as typed into a history filter, in the form the view stores it."""
+    text = raw.strip()
+    return text[1:] if text.startswith("+") else text
+
+
+def bulk_recipients(raw: list[str]) -> list[str]:
+    """1 to 200 valid numbers, normalised, each once, in the order first given."""
+    if not raw:
+        raise InvalidRecipientsError("numbers is required (1 to 200 phone numbers)")
+    if len(raw) > MAX_BULK_NUMBERS:
+        raise InvalidRecipientsError(
+            f"Too many numbers: {len(raw)}, at most {MAX_BULK_NUMBERS} per request",
+            count=len(raw), max_count=MAX_BULK_NUMBERS)
+    return list(dict.fromkeys(recipient_number(number) for number in raw))

@@ -1,0 +1,133 @@
+"""The MessagingService gRPC API: requests to commands, results to replies. Nothing else;
+domain errors become statuses in the kernel's interceptor (kernel/rpc.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.messaging.app.bulk_send import BulkAccepted, SendBulkMessage
+from services.messaging.app.handlers import (
+    ListMessages,
+    MessageAccepted,
+    MessagePage,
+    SendMessage,
+)
+from services.messaging.app.instance_send import (
+    InstanceMessageAccepted,
+    SendInstanceMessage,
+)
+from services.messaging.domain.lifecycle import HistoryEntry, Status
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+
+Send = Callable[[SendMessage], Awaitable[MessageAccepted]]
+Lookup = Callable[[int, str], Awaitable[HistoryEntry]]
+Listing = Callable[[ListMessages], Awaitable[MessagePage]]
+SendInstance = Callable[[SendInstanceMessage], Awaitable[InstanceMessageAccepted]]
+SendBulk = Callable[[SendBulkMessage], Awaitable[BulkAccepted]]
+
+
+def _stamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def status_reply(entry: HistoryEntry) -> pb.MessageStatus:
+    return pb.MessageStatus(
+        queue_id=entry.queue_id, number=entry.number or "", message=entry.message or "",
+        status=pb.Status.Value(f"STATUS_{entry.status.name}"),
+        error_message=entry.error_message or "", created_at=_stamp(entry.created_at),
+        updated_at=_stamp(entry.updated_at), is_complete=entry.status.is_complete,
+        is_error=entry.status.is_error)
+
+
+def _moment(request: pb.ListMessagesRequest, name: str) -> datetime | None:
+    if not request.HasField(name):
+        return None
+    stamp: Timestamp = getattr(request, name)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def status_filter(value: int) -> Status | None:
+    if value == pb.STATUS_UNSPECIFIED:
+        return None
+    return Status[pb.Status.Name(value).removeprefix("STATUS_")]
+
+
+class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
+    def __init__(self, send: Send, lookup: Lookup, listing: Listing,
+                 send_instance: SendInstance | None = None,
+                 send_bulk: SendBulk | None = None) -> None:
+        self._send = send
+        self._send_bulk = send_bulk
+        self._send_instance = send_instance
+        self._lookup = lookup
+        self._listing = listing
+
+    async def SendMessage(self, request: pb.SendMessageRequest,
+                          context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
+        accepted = await self._send(SendMessage(
+            user_id=request.user_id, number=request.number, message=request.message,
+            template_id=request.template_id))
+        return pb.SendMessageResponse(
+            queue_id=accepted.queue_id, remaining_credits=accepted.remaining_credits,
+            queue_position=accepted.queue_position,
+            available_devices=accepted.pool.available_devices,
+            total_devices=accepted.pool.total_devices, queue_type=accepted.pool.queue_type)
+
+    async def SendInstanceMessage(self, request: pb.SendInstanceMessageRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.SendInstanceMessageResponse:
+        if self._send_instance is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "instance sends are off")
+        assert self._send_instance is not None
+        accepted = await self._send_instance(SendInstanceMessage(
+            instance_id=request.instance_id, user_id=request.user_id, number=request.number,
+            message=request.message))
+        return pb.SendInstanceMessageResponse(
+            message_id=accepted.message_id,
+            status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
+            number=accepted.number, message=accepted.body,
+            queued_at=_stamp(accepted.queued_at), quota_remaining=accepted.quota.remaining,
+            quota_used=accepted.quota.used, quota_total=accepted.quota.total)
+
+    async def SendBulkMessage(self, request: pb.SendBulkMessageRequest,
+                              context: grpc.aio.ServicerContext) -> pb.SendBulkMessageResponse:
+        if self._send_bulk is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bulk sends are off")
+        assert self._send_bulk is not None
+        accepted = await self._send_bulk(SendBulkMessage(
+            user_id=request.user_id, numbers=list(request.numbers), message=request.message,
+            template_id=request.template_id))
+        return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
+                                          remaining_credits=accepted.remaining_credits)
+
+    async def GetMessageStatus(self, request: pb.GetMessageStatusRequest,
+                               context: grpc.aio.ServicerContext) -> pb.MessageStatus:
+        return status_reply(await self._lookup(request.user_id, request.queue_id))
+
+    async def ListMessages(self, request: pb.ListMessagesRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListMessagesResponse:
+        page = await self._listing(ListMessages(
+            user_id=request.user_id, page=request.page, per_page=request.per_page,
+            status=status_filter(request.status), number=request.number,
+            since=_moment(request, "since"), until=_moment(request, "until")))
+        return pb.ListMessagesResponse(
+            messages=[status_reply(e) for e in page.entries], page=page.page,
+            per_page=page.per_page, total=page.total, pages=page.pages)
+
+
+def registrar(servicer: MessagingServicer) -> Callable[[grpc.aio.Server], None]:
+    def register(server: grpc.aio.Server) -> None:
+        messaging_pb2_grpc.add_MessagingServiceServicer_to_server(servicer, server)
+
+    return register

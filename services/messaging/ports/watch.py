@@ -1,0 +1,75 @@
+"""The webhook rpcs of MessagingService (translation only), bound with the live status
+stream (ports/watch_stream.py) onto the service's one servicer by `with_webhooks`, so
+that a single registration serves every method."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.messaging.adapters.webhook_store import WebhookStore, utc
+from switchboard.messaging.v1 import messaging_pb2 as pb
+
+S = TypeVar("S")
+
+
+def _stamp(value: datetime | None) -> Timestamp | None:
+    value = utc(value)
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def delivery_reply(row: Any) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        delivery_id=str(row.id), event_id=row.event_id, queue_id=row.queue_id,
+        status=row.status.capitalize(), state=row.state, attempts=row.attempts,
+        last_status_code=row.last_status_code or 0, last_error=row.last_error or "",
+        next_attempt_at=_stamp(row.next_attempt_at), created_at=_stamp(row.created_at),
+        delivered_at=_stamp(row.delivered_at))
+
+
+class WebhookRpcs:
+    RPCS = ("CreateWebhook", "ListWebhooks", "DeleteWebhook", "ListWebhookDeliveries")
+
+    def __init__(self, store: WebhookStore) -> None:
+        self.store = store
+
+    async def CreateWebhook(self, request: pb.CreateWebhookRequest,
+                            context: grpc.aio.ServicerContext) -> pb.Webhook:
+        event = await self.store.register(request.user_id, request.url, request.secret)
+        return pb.Webhook(webhook_id=event.webhook_id, url=event.url, secret=event.secret,
+                          created_at=_stamp(event.registered_at))
+
+    async def ListWebhooks(self, request: pb.ListWebhooksRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListWebhooksResponse:
+        rows = await self.store.listing(request.user_id)
+        return pb.ListWebhooksResponse(webhooks=[
+            pb.Webhook(webhook_id=r.webhook_id, url=r.url, created_at=_stamp(r.created_at))
+            for r in rows])
+
+    async def DeleteWebhook(self, request: pb.DeleteWebhookRequest,
+                            context: grpc.aio.ServicerContext) -> pb.DeleteWebhookResponse:
+        await self.store.remove(request.user_id, request.webhook_id)
+        return pb.DeleteWebhookResponse()
+
+    async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.ListWebhookDeliveriesResponse:
+        rows = await self.store.deliveries(request.user_id, request.webhook_id,
+                                           request.limit)
+        return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_reply(r) for r in rows])
+
+
+def with_webhooks(servicer: S, providers: Sequence[Any]) -> S:
+    """`servicer`, answering each provider's `RPCS` with that provider's methods."""
+    for provider in providers:
+        for name in provider.RPCS:
+            setattr(servicer, name, getattr(provider, name))
+    return servicer

@@ -1,0 +1,45 @@
+"""Drop the history view and replay it from the event streams.
+
+`switchboard projections rebuild history` calls `rebuild_history(settings)`. It is safe
+while the service runs (applied event ids are tracked in the same transactions), but
+status lookups see a partly rebuilt view until it finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+
+from kernel import bus
+from kernel.config import Settings
+from kernel.db import engine_for
+from kernel.eventstore import EventStore
+from kernel.projection import ProjectionRunner
+from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
+from services.messaging.adapters.streams import missing_streams
+
+log = logging.getLogger(__name__)
+
+
+async def rebuild_history(settings: Settings, name: str = HISTORY) -> int:
+    """Rebuild the history view in the messaging store; returns the events applied."""
+    engine = await engine_for("messaging", settings)
+    nc = await bus.connect(settings.nats_url, name="messaging-rebuild")
+    try:
+        await EventStore(engine).create_tables()
+        projection = HistoryProjection(name)
+        await _skip_missing_streams(nc.jetstream(), projection)
+        return await ProjectionRunner(nc.jetstream(), engine, projection).rebuild()
+    finally:
+        await nc.drain()
+        await engine.dispose()
+
+
+async def _skip_missing_streams(js: JetStreamContext, projection: HistoryProjection) -> None:
+    # ProjectionRunner.rebuild fails on a source stream that does not exist yet (e.g. no
+    # device service has ever run); such a stream has nothing to replay.
+    for service in await missing_streams(js, list(projection.sources)):
+        log.warning("rebuild history: no %s stream yet; nothing to replay from it",
+                    bus.stream_name(service))
+        del projection.sources[service]
