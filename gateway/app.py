@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from gateway import errors
 from gateway.clients import Clients
 from gateway.routes import api
+from gateway.routes.metrics import record as record_http_metrics
 from kernel import context
 from kernel.config import Settings
 
@@ -42,4 +43,6 @@ def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
         response.headers["X-Correlation-Id"] = context.current().correlation_id
         return response
 
+    # operations: HTTP counts and latencies; added last, so it is outermost and sees all
+    app.middleware("http")(record_http_metrics)
     return app

@@ -24,7 +24,7 @@ class Clients:
 
     @classmethod
     def connect(cls, settings: Settings) -> Clients:
-        chans = {name: channel(settings.service_addr(name))
+        chans = {name: channel(settings.service_addr(name), settings, identity="gateway")
                  for name in ("auth", "billing", "messaging", "device")}
         return cls(
             auth=auth_pb2_grpc.AuthServiceStub(chans["auth"]),

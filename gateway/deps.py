@@ -1,15 +1,26 @@
-"""Request dependencies: the service clients and the signed-in user."""
+"""Request dependencies: the service clients, the signed-in user, the calling instance,
+and the rate limit of each route class (gateway/ratelimit.py).
+
+Every route that takes `CurrentUser` is limited per user, and every route that takes
+`InstanceCaller` per instance, in its route class (single sends, bulk sends, status
+checks, other writes); sign-in routes take `AddressLimit`, per client address.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
 import grpc
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 
 from gateway.clients import Clients
 from gateway.errors import ApiError
+from gateway.ratelimit import limiter_of, route_class
+from kernel.errors import UnauthorizedError
+from kernel.tokens import KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
 
 
@@ -21,6 +32,26 @@ def get_clients(request: Request) -> Clients:
 ServiceClients = Annotated[Clients, Depends(get_clients)]
 
 
+async def limit(request: Request, response: Response, route: str, subject: str) -> None:
+    """Count this request against `subject`'s budget in `route`; 429 when it is spent."""
+    verdict = await limiter_of(request).enforce(route, subject)
+    if verdict is not None:
+        response.headers.update(verdict.headers())
+
+
+def client_address(request: Request) -> str:
+    """The peer address (uvicorn resolves X-Forwarded-For from trusted proxies only)."""
+    return request.client.host if request.client else ""
+
+
+async def address_limit(request: Request, response: Response) -> None:
+    digest = hashlib.sha256(client_address(request).encode()).hexdigest()[:24]
+    await limit(request, response, "auth", f"a{digest}")
+
+
+AddressLimit = Depends(address_limit)
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: int
@@ -28,17 +59,51 @@ class Principal:
     is_admin: bool
 
 
-async def current_user(clients: ServiceClients,
-                       authorization: Annotated[str | None, Header()] = None) -> Principal:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError("UNAUTHORIZED", "Missing or invalid authentication token")
+def _tokens(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+    if verifier is None:
+        verifier = TokenVerifier(KeyRing.from_settings(request.app.state.settings))
+        request.app.state.token_verifier = verifier
+    return verifier
+
+
+def _signed_user(request: Request, token: str) -> int:
+    """The user a token names, once its signature and expiry check out here (so a forged
+    token never costs an RPC, nor spends another user's rate limit)."""
     try:
-        found = await clients.auth.VerifyToken(auth_pb2.VerifyTokenRequest(token=token.strip()))
+        caller = _tokens(request).verify(token)
+    except UnauthorizedError as exc:
+        raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token") from exc
+    if caller.is_service:
+        raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token")
+    return caller.user_id
+
+
+async def _verified(clients: Clients, token: str) -> auth_pb2.Principal:
+    """The user as auth knows them now (disabled users' tokens stop at once)."""
+    try:
+        return await clients.auth.VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
             raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token") from exc
         raise
+
+
+async def current_user(request: Request, response: Response, clients: ServiceClients,
+                       authorization: Annotated[str | None, Header()] = None) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError("UNAUTHORIZED", "Missing or invalid authentication token")
+    user_id = _signed_user(request, token)
+    route = route_class(request.method, request.url.path)
+    found, limited = await asyncio.gather(_verified(clients, token),
+                                          limit(request, response, route, f"u{user_id}"),
+                                          return_exceptions=True)
+    if isinstance(found, BaseException):
+        raise found
+    if isinstance(limited, BaseException):
+        raise limited
     return Principal(found.user_id, found.username, found.is_admin)
 
 
@@ -63,6 +128,8 @@ class InstancePrincipal:
 
 
 async def instance_caller(
+    request: Request,
+    response: Response,
     clients: ServiceClients,
     public_key: Annotated[str | None, Query(alias="publicKey", max_length=200)] = None,
     secret_key: Annotated[str | None, Query(alias="secretKey", max_length=200)] = None,
@@ -83,6 +150,8 @@ async def instance_caller(
                           grpc.StatusCode.PERMISSION_DENIED):
             raise ApiError("INVALID_CREDENTIALS", "Invalid or revoked API credentials") from exc
         raise
+    await limit(request, response, route_class(request.method, request.url.path),
+                f"i{found.instance_id}")
     return InstancePrincipal(found.instance_id, found.id, found.user_id, found.instance_name)
 
 

@@ -11,6 +11,7 @@ SERVICES = ("auth", "billing", "messaging", "device")
 DEFAULT_PORTS = {"auth": 50151, "billing": 50152, "messaging": 50153, "device": 50154}
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
 LOCAL_JWT_SECRET = "local-development-only-jwt-secret-not-for-production"
+LOCAL_SECRET_PEPPER = "local-development-only-pepper-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -40,6 +41,38 @@ class Settings(BaseSettings):
     admin_password: str = "switchboard-admin"
     signup_credits: int = 0
 
+    # auth and gateway security (docs/configuration.md, docs/api.md "Security").
+    # JWT: HS256 pinned; `jwt_secret` signs under `jwt_kid`; `jwt_previous_keys` (kid ->
+    # secret, JSON in the environment) still verify until removed. Services accept gRPC
+    # calls only with a bearer token when `internal_auth` is on.
+    jwt_kid: str = "k1"
+    jwt_previous_keys: dict[str, str] = Field(default_factory=dict)
+    service_token_ttl_seconds: int = 3600
+    internal_auth: bool = True
+    secret_pepper: str = LOCAL_SECRET_PEPPER
+    # Fixed windows shared by all gateway replicas through NATS KV; 0 = unlimited.
+    rate_limit_window_seconds: int = 60
+    rate_limit_auth: int = 10
+    rate_limit_messages: int = 100
+    rate_limit_bulk: int = 10
+    rate_limit_status: int = 1000
+    rate_limit_other: int = 300
+    rate_limit_bucket: str = "sb_gateway_ratelimit"
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 900
+    login_throttle_bucket: str = "sb_auth_logins"
+
+    @model_validator(mode="after")
+    def _refuse_weak_security_secrets(self) -> Settings:
+        if self.environment == "local":
+            return self
+        if self.secret_pepper in PLACEHOLDER_SECRETS or \
+                self.secret_pepper == LOCAL_SECRET_PEPPER or len(self.secret_pepper) < 32:
+            raise ValueError("SWITCHBOARD_SECRET_PEPPER must be a real secret (>= 32 chars)")
+        if any(len(s) < 32 for s in (self.jwt_secret, *self.jwt_previous_keys.values())):
+            raise ValueError("JWT signing keys must be at least 32 characters")
+        return self
+
     transport: str = "simulator"
     sim_pool: int = 3
     sim_delivery_delay_ms: int = 200
@@ -47,6 +80,22 @@ class Settings(BaseSettings):
     sim_failure_rate: float = 0.0
     qr_ttl_seconds: int = 60
     pool_owner_user_id: int = 0
+
+    # device transports: whatsmeow and cloud
+    # whatsmeow: "" keeps one whatsmeow session file per device under <var_dir>/whatsmeow/;
+    # a postgres:// URL keeps every device's session in that database instead.
+    whatsmeow_database_url: str = ""
+    whatsmeow_connect_wait_seconds: float = 30.0  # for the first QR, or the connection
+    # cloud: Meta's WhatsApp Business Cloud API; device id -> phone number id (JSON).
+    cloud_base_url: str = "https://graph.facebook.com"
+    cloud_api_version: str = "v21.0"
+    cloud_phone_number_ids: dict[str, str] = Field(default_factory=dict)
+    cloud_access_token: str = ""
+    cloud_app_secret: str = ""  # signs status webhooks (X-Hub-Signature-256)
+    cloud_verify_token: str = ""  # the GET handshake's hub.verify_token
+    cloud_max_retries: int = 3  # transient errors: retries with backoff, then hand back
+    cloud_retry_base_ms: int = 500
+    cloud_timeout_seconds: float = 10.0
 
     # Dispatch: concurrent workers, and per-device pacing so numbers are not banned for
     # bursts (a minimum gap plus jitter between sends, and a per-minute cap; 0 = none).
@@ -56,9 +105,48 @@ class Settings(BaseSettings):
     dispatch_jitter_ms: int = 0
     dispatch_per_minute_cap: int = 0
 
+    # device: QR rotation, reconnects, session leases, hand-back, simulator far side.
+    qr_refresh_seconds: int = 20  # each QR after the first of a linking attempt
+    device_replica_id: str = ""  # "" = host name + var dir: a restart re-takes its leases
+    device_lease_bucket: str = "sb_device_leases"
+    device_lease_ttl_seconds: float = 10.0
+    device_reconnect_base_ms: int = 500
+    device_reconnect_max_ms: int = 30_000
+    device_reconnect_attempts: int = 12  # then the device is Failed (restart or re-link)
+    dispatch_handback_delay_ms: int = 100
+    dispatch_ack_wait_seconds: float = 30.0  # a crashed replica's messages come back after it
+    pool_admin_instances: bool = True  # instances of admins join the shared pool
+    sim_state_path: str = ""  # "" = <var_dir>/simulator.db; ":memory:" = per process
+    sim_send_latency_ms: int = 0
+
+    # billing: the free plan a new instance starts on (type 1-4 Basic..Enterprise, period
+    # 1 Monthly / 2 Yearly, messages a month), and how often subscriptions whose quota
+    # period ended are rolled over (or expired) when nobody uses them.
+    billing_free_plan_type: int = 1
+    billing_free_plan_period: int = 1
+    billing_free_plan_quota: int = 100
+    billing_free_plan_auto_renew: bool = True
+    billing_renewal_interval_seconds: float = 30.0
+
+    # messaging webhooks: status-change POSTs, retried with exponential backoff (base
+    # doubling up to the cap, plus up to `jitter` of it) until `give_up` seconds old.
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_base_seconds: float = 1.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_backoff_jitter: float = 0.2
+    webhook_give_up_seconds: float = 24 * 3600.0
+    webhook_poll_seconds: float = 0.5
+    status_stream_heartbeat_seconds: float = 15.0  # GET /api/messages/stream comments
+
     relay_batch: int = 256
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
+
+    # operations: /metrics of each service process (kernel/metrics.py). Unset: the
+    # service's default port (9151-9154) when it runs as a process, off for a host built
+    # in-process; 0: off. The gateway serves /metrics on its own port.
+    metrics_port: int | None = None
+    metrics_sample_seconds: float = 15.0
 
     extra: dict[str, str] = Field(default_factory=dict)
 

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel import bus, logs
+from kernel import bus, logs, metrics
 from kernel.config import Settings
 from kernel.db import engine_for
 from kernel.eventstore import EventStore
@@ -78,6 +78,7 @@ class ServiceHost:
         self._health = None
         self._tasks: list[asyncio.Task[None]] = []
         self._parts: Parts | None = None
+        self.metrics: metrics.HostMetrics | None = None  # operations: /metrics, if on
 
     async def start(self, bind: str | None = None) -> int:
         infra = self.infra = await open_infra(self.service, self.settings)
@@ -88,11 +89,15 @@ class ServiceHost:
         self.relay = OutboxRelay(infra.store, infra.js, self.service, self.settings.relay_batch)
         bind = bind or f"{self.settings.host}:{self.settings.service_port(self.service)}"
         self._server, self.port, self._health = await build_server(
-            parts.registrars, parts.service_names, bind)
+            parts.registrars, parts.service_names, bind, settings=self.settings)
         await self._server.start()
         for ready in parts.on_ready:
             await ready()
         workers = [self.relay.run, *parts.workers]
+        # operations: /metrics over HTTP and the sampler behind it, when a port is set
+        self.metrics = metrics.HostMetrics.start(infra, self.relay)
+        if self.metrics is not None:
+            workers.append(self.metrics.run)
         self._tasks = [asyncio.create_task(self._supervise(w)) for w in workers]
         log.info("%s listening on %s (grpc port %d)", self.service, bind, self.port)
         return self.port
@@ -113,11 +118,17 @@ class ServiceHost:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
-        for task in self._tasks:
-            task.cancel()
+        # Workers see the stop event and finish their batch; only stragglers are
+        # cancelled (a query cancelled mid-flight can hold its connection's close).
+        if self._tasks:
+            _, stragglers = await asyncio.wait(self._tasks, timeout=max(grace, 2.0))
+            for task in stragglers:
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.metrics is not None:
+            await self.metrics.close()
         if self._parts is not None:
             for hook in self._parts.on_stop:
                 await hook()
@@ -137,7 +148,7 @@ class ServiceHost:
 
 
 def main(service: str, build: Callable[[Infra], Awaitable[Parts]]) -> None:
-    settings = Settings()
+    settings = metrics.with_default_port(service, Settings())  # operations
     logs.configure(service, settings.log_level)
     asyncio.run(ServiceHost(service, settings, build).serve_forever())
 

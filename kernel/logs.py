@@ -11,10 +11,21 @@ from datetime import UTC, datetime
 from kernel import context
 
 _SECRET_PARAMS = re.compile(r"((?:secretKey|password|access_token|token)=)[^&\s\"]+", re.I)
+# Secrets in other shapes: JSON fields, headers, and our own secret keys and JWTs wherever
+# they turn up (Instance API secrets start "sk_"; JWTs start "eyJ").
+_SECRET_FIELDS = re.compile(
+    r"""(["']?(?:secret_?key|password|access_token|x-secret-key)["']?\s*[:=]\s*["']?)"""
+    r"""[^"'&,\s}]+""", re.I)
+_BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+_OWN_SECRETS = re.compile(r"\bsk_[A-Za-z0-9_-]{16,}"
+                          r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAMS.sub(r"\1[REDACTED]", text)
+    text = _SECRET_PARAMS.sub(r"\1[REDACTED]", text)
+    text = _SECRET_FIELDS.sub(r"\1[REDACTED]", text)
+    text = _BEARER.sub(r"\1[REDACTED]", text)
+    return _OWN_SECRETS.sub("[REDACTED]", text)
 
 
 class JsonFormatter(logging.Formatter):

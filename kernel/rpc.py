@@ -1,5 +1,8 @@
 """gRPC bootstrap: an aio server with health and reflection, domain errors mapped once,
-and client channels that carry the correlation id along."""
+and client channels that carry the correlation id along.
+
+With `internal_auth` on, the server admits only calls bearing a token (kernel/tokens.py)
+and every channel attaches this process's service token unless the call brings its own."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kernel import context
+from kernel import context, metrics
+from kernel.config import Settings
 from kernel.errors import DomainError, internal_status, to_status
+from kernel.tokens import CallGuard, KeyRing, ServiceTokens, is_public
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +26,17 @@ Registrar = Callable[[grpc.aio.Server], None]
 
 
 class _EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Starts each call's trace from metadata and turns domain errors into statuses."""
+    """Starts each call's trace from metadata, admits it (token), and turns domain errors
+    into statuses."""
+
+    def __init__(self, guard: CallGuard | None = None) -> None:
+        self.guard = guard
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]],
                                 details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
-            return handler
+            return self._guard_stream(handler, details)
         inner = handler.unary_unary
         method = details.method
 
@@ -35,6 +44,8 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
             meta = dict(ctx.invocation_metadata() or ())
             context.begin(str(meta.get(CORRELATION_KEY, "")))
             try:
+                if self.guard is not None:
+                    self.guard.admit(method, meta, request)
                 return await inner(request, ctx)
             except DomainError as exc:
                 await ctx.abort_with_status(to_status(exc))
@@ -45,14 +56,37 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
                 await ctx.abort_with_status(internal_status("internal error"))
 
         return grpc.unary_unary_rpc_method_handler(
-            unary, request_deserializer=handler.request_deserializer,
+            metrics.timed_rpc(method, unary),  # operations: counts and latencies
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    def _guard_stream(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
+        """Streaming calls take a service token (no request to hold a user token to)."""
+        if handler is None or self.guard is None or is_public(details.method):
+            return handler
+        try:
+            self.guard.admit(details.method, dict(details.invocation_metadata or ()), None)
+            return handler
+        except DomainError as exc:
+            status = to_status(exc)
+
+        async def refuse(_request: Any, ctx: grpc.aio.ServicerContext) -> None:
+            await ctx.abort_with_status(status)
+
+        kind = ("unary_stream" if handler.unary_stream else
+                "stream_unary" if handler.stream_unary else "stream_stream")
+        return getattr(grpc, f"{kind}_rpc_method_handler")(
+            refuse, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
 
 
 async def build_server(registrars: Sequence[Registrar], service_names: Sequence[str],
-                       bind: str = "127.0.0.1:0") -> tuple[grpc.aio.Server, int, Any]:
-    """A started-ready server (call `start()`), its bound port, and its health servicer."""
-    server = grpc.aio.server(interceptors=[_EdgeInterceptor()],
+                       bind: str = "127.0.0.1:0", settings: Settings | None = None
+                       ) -> tuple[grpc.aio.Server, int, Any]:
+    """A started-ready server (call `start()`), its bound port, and its health servicer.
+    Given `settings` with `internal_auth` on, calls need a token (kernel/tokens.py)."""
+    guard = CallGuard.from_settings(settings) if settings is not None else None
+    server = grpc.aio.server(interceptors=[_EdgeInterceptor(guard)],
                              options=[("grpc.so_reuseport", 0)])
     for register in registrars:
         register(server)
@@ -79,7 +113,43 @@ class _CorrelationClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(details, request)
 
 
-def channel(addr: str) -> grpc.aio.Channel:
+class _BearerClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor,
+                               grpc.aio.UnaryStreamClientInterceptor):
+    """Attaches the service token, unless the call carries its own (a user's)."""
+
+    def __init__(self, tokens: ServiceTokens) -> None:
+        self.tokens = tokens
+
+    def _with_token(self, call_details: grpc.aio.ClientCallDetails
+                    ) -> grpc.aio.ClientCallDetails:
+        metadata = list(call_details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
+            metadata.append(("authorization", f"Bearer {self.tokens.current()}"))
+        return grpc.aio.ClientCallDetails(call_details.method, call_details.timeout,
+                                          grpc.aio.Metadata(*metadata),
+                                          call_details.credentials, call_details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation: Callable[..., Any],
+                                    call_details: grpc.aio.ClientCallDetails,
+                                    request: Any) -> Any:
+        return await continuation(self._with_token(call_details), request)
+
+    async def intercept_unary_stream(self, continuation: Callable[..., Any],
+                                     call_details: grpc.aio.ClientCallDetails,
+                                     request: Any) -> Any:
+        return await continuation(self._with_token(call_details), request)
+
+
+def channel(addr: str, settings: Settings | None = None,
+            identity: str = "internal") -> grpc.aio.Channel:
+    """A client channel; with internal auth on (Settings from the environment unless
+    given), each call carries this process's service token named `identity`."""
+    settings = settings or Settings()
+    interceptors: list[Any] = [_CorrelationClientInterceptor()]
+    if settings.internal_auth:
+        tokens = ServiceTokens(KeyRing.from_settings(settings), identity,
+                               settings.service_token_ttl_seconds)
+        interceptors.append(_BearerClientInterceptor(tokens))
     return grpc.aio.insecure_channel(
-        addr, interceptors=[_CorrelationClientInterceptor()],
+        addr, interceptors=interceptors,
         options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)])

@@ -16,6 +16,7 @@ from launcher.supervisor import Supervisor
 
 REBUILDERS = {
     "history": "services.messaging.rebuild:rebuild_history",
+    "quota": "services.billing.rebuild:rebuild_quota",
 }
 
 
@@ -100,7 +101,7 @@ async def create_admin(settings: Settings, username: str, password: str) -> int:
     from kernel.rpc import channel
     from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
-    async with channel(settings.service_addr("auth")) as chan:
+    async with channel(settings.service_addr("auth"), settings, identity="cli") as chan:
         user = await auth_pb2_grpc.AuthServiceStub(chan).EnsureAdmin(
             auth_pb2.EnsureAdminRequest(username=username, password=password))
     print(f"admin {user.username} (user_id {user.user_id}) is ready")

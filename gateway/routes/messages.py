@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -30,13 +32,40 @@ class SendBody(BaseModel):
     variables: dict[str, str] | None = None
 
 
+class BulkBody(BaseModel):
+    # Capped loosely here; messaging enforces 1..200 and names a bad number.
+    numbers: list[Annotated[str, Field(max_length=64)]] = Field(max_length=1000)
+    message: str | None = None
+    template_id: int | None = None
+    variables: dict[str, str] | None = None
+
+
+def _content_check(message: str | None, template_id: int | None) -> None:
+    if message is None and template_id is None:
+        raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
+    if template_id is not None:
+        raise ApiError("INVALID_REQUEST", "Templates are not available on this server yet")
+
+
+@router.post("/send-bulk-message")
+async def send_bulk_message(body: BulkBody, user: CurrentUser,
+                            clients: ServiceClients) -> dict[str, object]:
+    _content_check(body.message, body.template_id)
+    queued = await clients.messaging.SendBulkMessage(messaging_pb2.SendBulkMessageRequest(
+        user_id=user.user_id, numbers=body.numbers, message=body.message or ""))
+    count = len(queued.queue_ids)
+    return {
+        "message": f"Bulk message queued successfully for {count} numbers",
+        "messages_created": count,
+        "remaining_credits": queued.remaining_credits,
+        "queue_ids": list(queued.queue_ids),
+    }
+
+
 @router.post("/send-message")
 async def send_message(body: SendBody, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
-    if body.message is None and body.template_id is None:
-        raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
-    if body.template_id is not None:
-        raise ApiError("INVALID_REQUEST", "Templates are not available on this server yet")
+    _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
         user_id=user.user_id, number=body.number, message=body.message or ""))
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
 class RunningAuth:
     host: ServiceHost
     stub: auth_pb2_grpc.AuthServiceStub
+    settings: Settings
+    addr: str
 
 
 StartAuth = Callable[..., Awaitable[RunningAuth]]
@@ -29,16 +32,21 @@ StartAuth = Callable[..., Awaitable[RunningAuth]]
 
 @pytest.fixture
 async def start_auth(database_url: str, nats_url: str) -> AsyncIterator[StartAuth]:
+    """Starts auth replicas on one store; each test has its own login-throttle bucket."""
     started: list[tuple[ServiceHost, Any]] = []
+    bucket = f"sb_auth_logins_{uuid.uuid4().hex[:12]}"
 
     async def start(**overrides: Any) -> RunningAuth:
         values = {"database_url": database_url, "nats_url": nats_url, "jwt_secret": SECRET,
-                  "admin_user": ADMIN, "admin_password": ADMIN_PASSWORD, **overrides}
-        host = ServiceHost("auth", Settings(**values), build)
+                  "admin_user": ADMIN, "admin_password": ADMIN_PASSWORD,
+                  "login_throttle_bucket": bucket, **overrides}
+        settings = Settings(**values)
+        host = ServiceHost("auth", settings, build)
         port = await host.start("127.0.0.1:0")
-        chan = channel(f"127.0.0.1:{port}")
+        addr = f"127.0.0.1:{port}"
+        chan = channel(addr, settings, identity="auth-tests")
         started.append((host, chan))
-        return RunningAuth(host, auth_pb2_grpc.AuthServiceStub(chan))
+        return RunningAuth(host, auth_pb2_grpc.AuthServiceStub(chan), settings, addr)
 
     yield start
     for host, chan in reversed(started):

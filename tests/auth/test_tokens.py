@@ -1,4 +1,5 @@
-"""Unit tests of token issue and verify: HS256 pinned, expiry required, no I/O."""
+"""Unit tests of kernel/tokens.py: HS256 pinned, exp and iat checked, key rotation by kid,
+service tokens, the verification cache, and who may call what. No I/O."""
 
 import base64
 import json
@@ -7,46 +8,79 @@ import time
 import jwt
 import pytest
 
-from services.auth.app.tokens import SigningKey, issue_token, read_token
-from services.auth.domain.errors import InvalidTokenError
+from kernel.config import Settings
+from kernel.errors import UnauthorizedError
+from kernel.tokens import (
+    AccessDeniedError,
+    CallGuard,
+    InvalidTokenError,
+    KeyRing,
+    ServiceTokens,
+    TokenVerifier,
+    issue_service_token,
+    issue_user_token,
+    read_token,
+)
+from switchboard.auth.v1 import auth_pb2
+from switchboard.billing.v1 import billing_pb2
 
-KEY = SigningKey("unit-test-secret-that-is-long-enough-0123456789", ttl_seconds=600)
+SECRET = "unit-test-secret-that-is-long-enough-0123456789"
+RING = KeyRing("k1", SECRET, {})
+TTL = 600
 
 
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def test_issued_token_reads_back_with_the_claims():
-    token, claims = issue_token(KEY, 42, "alice", True, time.time())
-    assert read_token(KEY, token) == claims
-    assert claims.expires_at - claims.issued_at == 600
+def user_token(ring=RING, user_id=42, admin=False, now=None):
+    return issue_user_token(ring, user_id, "alice", admin, now or time.time(), TTL)
+
+
+def test_issued_user_token_reads_back_with_its_caller():
+    token, caller = user_token(admin=True)
+    assert read_token(RING, token) == caller
+    assert caller.expires_at - caller.issued_at == TTL and not caller.is_service
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "HS256" and header["kid"] == "k1"
     payload = jwt.decode(token, options={"verify_signature": False})
     assert payload["sub"] == "42" and payload["username"] == "alice" and payload["adm"] is True
+    assert "svc" not in payload
+
+
+def test_service_token_names_its_service_and_no_user():
+    token, caller = issue_service_token(RING, "gateway", time.time(), TTL)
+    read = read_token(RING, token)
+    assert read == caller and read.is_service and read.service == "gateway"
+    assert read.user_id == 0 and not read.is_admin
 
 
 def test_expired_token_is_refused():
-    token, _ = issue_token(KEY, 1, "alice", False, time.time() - 601)
+    token, _ = user_token(now=time.time() - TTL - 1)
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
+
+
+def test_token_issued_in_the_future_is_refused():
+    token, _ = user_token(now=time.time() + 120)
+    with pytest.raises(InvalidTokenError):
+        read_token(RING, token)
 
 
 def test_token_signed_with_another_secret_is_refused():
-    other = SigningKey("another-secret-that-is-long-enough-9876543210", 600)
-    token, _ = issue_token(other, 1, "alice", False, time.time())
+    other = KeyRing("k1", "another-secret-that-is-long-enough-9876543210", {})
+    token, _ = user_token(ring=other)
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
 
 
 def test_tampered_payload_is_refused():
-    token, _ = issue_token(KEY, 1, "alice", False, time.time())
+    token, _ = user_token()
     header, _, signature = token.split(".")
     forged = _b64({"sub": "1", "username": "alice", "adm": True, "iss": "switchboard-auth",
                    "iat": int(time.time()), "exp": int(time.time()) + 600})
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, f"{header}.{forged}.{signature}")
+        read_token(RING, f"{header}.{forged}.{signature}")
 
 
 def test_alg_none_is_refused():
@@ -55,25 +89,152 @@ def test_alg_none_is_refused():
                       _b64({"sub": "1", "iss": "switchboard-auth", "iat": now,
                             "exp": now + 60}), ""])
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
 
 
-def test_token_without_expiry_is_refused():
-    token = jwt.encode({"sub": "1", "iss": "switchboard-auth", "iat": int(time.time())},
-                       KEY.secret, algorithm="HS256", headers={"kid": "k1"})
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_another_algorithm_with_the_same_secret_is_refused():
+    now = int(time.time())
+    token = jwt.encode({"sub": "1", "iss": "switchboard-auth", "iat": now, "exp": now + 60},
+                       SECRET, algorithm="HS512", headers={"kid": "k1"})
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
 
 
-def test_unknown_key_id_is_refused():
-    token = jwt.encode({"sub": "1", "iss": "switchboard-auth", "iat": int(time.time()),
-                        "exp": int(time.time()) + 60}, KEY.secret, algorithm="HS256",
-                       headers={"kid": "k9"})
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "iss"])
+def test_token_without_a_required_claim_is_refused(missing):
+    now = int(time.time())
+    claims = {"sub": "1", "iss": "switchboard-auth", "iat": now, "exp": now + 60}
+    del claims[missing]
+    token = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
+
+
+@pytest.mark.parametrize("kid", ["k9", "", None, "../../etc/passwd", "k" * 40])
+def test_unknown_or_malformed_key_id_is_refused(kid):
+    now = int(time.time())
+    headers = {} if kid is None else {"kid": kid}
+    token = jwt.encode({"sub": "1", "iss": "switchboard-auth", "iat": now, "exp": now + 60},
+                       SECRET, algorithm="HS256", headers=headers)
+    with pytest.raises(InvalidTokenError):
+        read_token(RING, token)
+
+
+def test_service_claim_must_match_its_subject():
+    now = int(time.time())
+    token = jwt.encode({"sub": "7", "svc": "gateway", "iss": "switchboard-auth", "iat": now,
+                        "exp": now + 60}, SECRET, algorithm="HS256", headers={"kid": "k1"})
+    with pytest.raises(InvalidTokenError):
+        read_token(RING, token)
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 5000])
 def test_malformed_tokens_are_refused(token):
     with pytest.raises(InvalidTokenError):
-        read_token(KEY, token)
+        read_token(RING, token)
+
+
+def test_rotation_old_key_verifies_until_removed():
+    old_token, _ = user_token(ring=KeyRing("k1", SECRET, {}))
+    new_secret = "the-next-signing-secret-0123456789abcdefghij"
+    rotated = KeyRing("k2", new_secret, {"k1": SECRET})
+    new_token, _ = user_token(ring=rotated)
+    assert jwt.get_unverified_header(new_token)["kid"] == "k2"
+    assert read_token(rotated, old_token).user_id == 42
+    assert read_token(rotated, new_token).user_id == 42
+    with pytest.raises(InvalidTokenError):  # an old-only verifier does not know k2 yet
+        read_token(RING, new_token)
+    retired = KeyRing("k2", new_secret, {})
+    with pytest.raises(InvalidTokenError):
+        read_token(retired, old_token)
+
+
+def test_key_ring_comes_from_settings():
+    settings = Settings(jwt_secret=SECRET, jwt_kid="k7",
+                        jwt_previous_keys={"k6": "previous-secret-0123456789abcdef0123"})
+    ring = KeyRing.from_settings(settings)
+    assert (ring.kid, ring.secret_for("k7"), ring.secret_for("k6")) == \
+        ("k7", SECRET, "previous-secret-0123456789abcdef0123")
+    assert ring.secret_for("k5") is None
+
+
+def test_verifier_caches_but_still_expires(monkeypatch):
+    verifier = TokenVerifier(RING)
+    now = time.time()
+    token, caller = issue_user_token(RING, 5, "bob", False, now, 60)
+    assert verifier.verify(token) == caller
+    assert verifier.verify(token) == caller
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(token)
+
+
+def test_service_tokens_are_reused_then_renewed(monkeypatch):
+    tokens = ServiceTokens(RING, "gateway", 100)
+    first = tokens.current()
+    assert tokens.current() == first
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 90)
+    renewed = tokens.current()
+    assert renewed != first and read_token(RING, renewed, now + 90).service == "gateway"
+
+
+GUARD = CallGuard(TokenVerifier(RING))
+BALANCE = "/switchboard.billing.v1.BillingService/GetBalance"
+GRANT = "/switchboard.billing.v1.BillingService/GrantCredits"
+RESERVE = "/switchboard.billing.v1.BillingService/ReserveCredits"
+LIST = "/switchboard.auth.v1.AuthService/ListInstances"
+
+
+def bearer(token):
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_guard_admits_service_tokens_everywhere():
+    token, _ = issue_service_token(RING, "messaging", time.time(), TTL)
+    for method in (BALANCE, GRANT, RESERVE, "/x.y.Z/Anything"):
+        GUARD.admit(method, bearer(token), billing_pb2.GetBalanceRequest(user_id=9))
+
+
+def test_guard_lets_a_user_token_act_for_its_own_user_only():
+    token, _ = user_token(user_id=42)
+    GUARD.admit(BALANCE, bearer(token), billing_pb2.GetBalanceRequest(user_id=42))
+    with pytest.raises(AccessDeniedError):
+        GUARD.admit(BALANCE, bearer(token), billing_pb2.GetBalanceRequest(user_id=43))
+
+
+def test_guard_keeps_user_tokens_off_service_and_admin_calls():
+    token, _ = user_token(user_id=42)
+    with pytest.raises(AccessDeniedError):
+        GUARD.admit(RESERVE, bearer(token), billing_pb2.ReserveCreditsRequest(user_id=42))
+    with pytest.raises(AccessDeniedError):
+        GUARD.admit(GRANT, bearer(token), billing_pb2.GrantCreditsRequest(user_id=42))
+    admin, _ = user_token(user_id=1, admin=True)
+    GUARD.admit(GRANT, bearer(admin), billing_pb2.GrantCreditsRequest(user_id=42))
+
+
+def test_guard_needs_an_admin_to_widen_a_call():
+    token, _ = user_token(user_id=42)
+    own = auth_pb2.ListInstancesRequest(user_id=42)
+    GUARD.admit(LIST, bearer(token), own)
+    with pytest.raises(AccessDeniedError):
+        GUARD.admit(LIST, bearer(token), auth_pb2.ListInstancesRequest(user_id=42,
+                                                                        all_users=True))
+    admin, _ = user_token(user_id=1, admin=True)
+    GUARD.admit(LIST, bearer(admin), auth_pb2.ListInstancesRequest(user_id=1, all_users=True))
+
+
+@pytest.mark.parametrize("metadata", [{}, {"authorization": "Basic abc"},
+                                      {"authorization": "Bearer "},
+                                      {"authorization": "Bearer not.a.token"}])
+def test_guard_refuses_calls_without_a_valid_token(metadata):
+    with pytest.raises(UnauthorizedError):
+        GUARD.admit(BALANCE, metadata, billing_pb2.GetBalanceRequest(user_id=1))
+
+
+def test_guard_lets_anyone_sign_in_and_check_health():
+    for method in ("/switchboard.auth.v1.AuthService/Login",
+                   "/switchboard.auth.v1.AuthService/Register",
+                   "/grpc.health.v1.Health/Check"):
+        GUARD.admit(method, {}, None)

@@ -13,6 +13,7 @@ from kernel import bus
 from kernel.config import Settings
 from kernel.eventstore import NewEvent
 from kernel.host import Infra, Parts, ServiceHost
+from kernel.rpc import channel
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 from tests.kernel.conftest import wait_until
 from tests.kernel.test_rpc import DEVICE_SERVICE, PoolServicer
@@ -47,6 +48,7 @@ async def test_host_serves_relays_runs_workers_and_stops(
             reply = await health_pb2_grpc.HealthStub(ch).Check(
                 health_pb2.HealthCheckRequest(service=DEVICE_SERVICE))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        async with channel(f"127.0.0.1:{port}") as ch:  # carries the service token
             pool = await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
                 device_pb2.GetPoolStatusRequest())
             assert pool.total_devices == 3

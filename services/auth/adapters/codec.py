@@ -14,5 +14,12 @@ def auth_codec() -> EventCodec:
         events.UserRegistered: events_pb2.UserRegistered,
         events.PasswordSet: events_pb2.PasswordSet,
         events.AdminGranted: events_pb2.AdminGranted,
+        events.AdminRevoked: events_pb2.AdminRevoked,
         events.UserDisabled: events_pb2.UserDisabled,
+        events.UserEnabled: events_pb2.UserEnabled,
+        events.InstanceNumberAllocated: events_pb2.InstanceNumberAllocated,
+        events.PublicKeyClaimed: events_pb2.PublicKeyClaimed,
+        events.InstanceCreated: events_pb2.InstanceCreated,
+        events.InstanceKeysRotated: events_pb2.InstanceKeysRotated,
+        events.InstanceDeleted: events_pb2.InstanceDeleted,
     })

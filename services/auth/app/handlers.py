@@ -1,4 +1,4 @@
-"""One function per auth command; dependencies come in as parameters."""
+"""One function per user command; dependencies come in as parameters."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from kernel.eventstore import ConcurrencyError
+from kernel.tokens import Caller
 from services.auth.adapters.users import UserDirectory
-from services.auth.app.tokens import Claims, SigningKey, issue_token, read_token
+from services.auth.adapters.view_feed import ViewFeed
+from services.auth.app.tokens import UserTokens
+from services.auth.app.view import UserEntry
 from services.auth.domain import rules
-from services.auth.domain.commands import DisableUser, EnsureAdmin, Login, Register
+from services.auth.domain.commands import EnsureAdmin, Login, Register
 from services.auth.domain.errors import (
     DirectoryBusyError,
     InvalidCredentialsError,
@@ -33,10 +36,16 @@ class Passwords(Protocol):
     async def verify_nobody(self, password: str) -> bool: ...
 
 
+class LoginThrottle(Protocol):
+    async def check(self, username: str) -> None: ...
+    async def failed(self, username: str) -> None: ...
+    async def succeeded(self, username: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Session:
     token: str
-    claims: Claims
+    claims: Caller
     user: User
 
 
@@ -48,29 +57,42 @@ async def register(cmd: Register, users: UserDirectory, passwords: Passwords) ->
     return await _create(users, profile, password_hash, admin=False)
 
 
-async def login(cmd: Login, users: UserDirectory, passwords: Passwords,
-                key: SigningKey) -> Session:
-    user = await users.by_username(cmd.username) if _plausible(cmd) else None
+async def login(cmd: Login, users: UserDirectory, passwords: Passwords, tokens: UserTokens,
+                throttle: LoginThrottle) -> Session:
+    """Throttled per username after repeated failures; never tells if the name exists."""
+    await throttle.check(cmd.username)
+    user = await _signed_in(cmd, users, passwords)
     if user is None:
-        await passwords.verify_nobody(cmd.password[:rules.PASSWORD_MAX])
+        await throttle.failed(cmd.username)
         raise InvalidCredentialsError()
-    if not await passwords.verify(user.password_hash, cmd.password) or not user.can_sign_in:
-        raise InvalidCredentialsError()
-    token, claims = issue_token(key, user.user_id, user.username, user.is_admin, time.time())
+    await throttle.succeeded(cmd.username)
+    token, claims = tokens.issue(user.user_id, user.username, user.is_admin, time.time())
     return Session(token, claims, user)
 
 
-async def verify_token(token: str, users: UserDirectory, key: SigningKey) -> tuple[User, Claims]:
-    claims = read_token(key, token)
-    user = await users.user(claims.user_id) if claims.user_id > 0 else None
-    if user is None or not user.can_sign_in:
+async def _signed_in(cmd: Login, users: UserDirectory, passwords: Passwords) -> User | None:
+    user = await users.by_username(cmd.username) if _plausible(cmd) else None
+    if user is None:
+        await passwords.verify_nobody(cmd.password[:rules.PASSWORD_MAX])
+        return None
+    if not await passwords.verify(user.password_hash, cmd.password) or not user.can_sign_in:
+        return None
+    return user
+
+
+async def verify_token(token: str, feed: ViewFeed,
+                       tokens: UserTokens) -> tuple[UserEntry, Caller]:
+    """A valid token of a user who exists and is not disabled, as they stand now."""
+    claims = tokens.read(token)
+    user = (await feed.fresh()).active_user(claims.user_id)
+    if user is None:
         raise InvalidTokenError()
     return user, claims
 
 
-async def get_user(user_id: int, users: UserDirectory) -> User:
-    user = await users.user(user_id) if user_id > 0 else None
-    if user is None or not user.exists:
+async def get_user(user_id: int, feed: ViewFeed) -> UserEntry:
+    user = (await feed.fresh()).user(user_id)
+    if user is None:
         raise UserNotFoundError()
     return user
 
@@ -81,17 +103,7 @@ async def ensure_admin(cmd: EnsureAdmin, users: UserDirectory, passwords: Passwo
         profile = Profile.checked(cmd.username)
         password_hash = await passwords.hash(rules.valid_password(cmd.password))
         return await _create(users, profile, password_hash, admin=True)
-    return await _retrying(partial(_grant_admin, users, existing.user_id))
-
-
-async def disable_user(cmd: DisableUser, users: UserDirectory) -> User:
-    async def change() -> User:
-        user = await get_user(cmd.user_id, users)
-        user.disable(cmd.reason)
-        await users.save(user)
-        return user
-
-    return await _retrying(change)
+    return await retrying(partial(_grant_admin, users, existing.user_id))
 
 
 def _plausible(cmd: Login) -> bool:
@@ -105,7 +117,7 @@ async def _create(users: UserDirectory, profile: Profile, password_hash: str,
         for _ in range(MAX_ATTEMPTS):
             claim = await users.claim(profile.username)
             if claim.taken and admin:
-                return await _retrying(partial(_grant_admin, users, claim.user_id))
+                return await retrying(partial(_grant_admin, users, claim.user_id))
             if claim.taken:
                 raise UsernameTakenError()
             ids = await users.user_ids()
@@ -128,10 +140,14 @@ async def _grant_admin(users: UserDirectory, user_id: int) -> User:
     return user
 
 
-async def _retrying(change: Callable[[], Awaitable[T]]) -> T:
+async def retrying(change: Callable[[], Awaitable[T]],
+                   *also: type[Exception]) -> T:
+    """Run a load-decide-save change again while another writer got there first (or
+    while it fails with one of `also`)."""
+    retried: tuple[type[Exception], ...] = (ConcurrencyError, *also)
     for _ in range(MAX_ATTEMPTS):
         try:
             return await change()
-        except ConcurrencyError:
+        except retried:
             continue
     raise DirectoryBusyError()

@@ -1,54 +1,30 @@
-"""JWT access tokens: HS256 pinned, expiry required, one named key. Pure functions."""
+"""Users' access tokens, in the one token format of kernel/tokens.py (HS256 pinned, `exp`
+and `iat` checked, a `kid` naming the signing key; previous keys verify until removed)."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-
-import jwt
-
+from kernel import tokens
+from kernel.tokens import Caller, KeyRing, TokenVerifier
 from services.auth.domain.errors import InvalidTokenError
 
-ALGORITHM = "HS256"
-ISSUER = "switchboard-auth"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss"]
 
+class UserTokens:
+    def __init__(self, ring: KeyRing, ttl_seconds: int) -> None:
+        self.ring = ring
+        self.ttl_seconds = ttl_seconds
+        self._verifier = TokenVerifier(ring)
 
-@dataclass(frozen=True)
-class SigningKey:
-    secret: str
-    ttl_seconds: int
-    kid: str = "k1"
+    def issue(self, user_id: int, username: str, is_admin: bool,
+              now: float) -> tuple[str, Caller]:
+        return tokens.issue_user_token(self.ring, user_id, username, is_admin, now,
+                                       self.ttl_seconds)
 
-
-@dataclass(frozen=True)
-class Claims:
-    user_id: int
-    username: str
-    is_admin: bool
-    issued_at: int
-    expires_at: int
-
-
-def issue_token(key: SigningKey, user_id: int, username: str, is_admin: bool,
-                now: float) -> tuple[str, Claims]:
-    issued = int(now)
-    claims = Claims(user_id, username, is_admin, issued, issued + key.ttl_seconds)
-    payload = {"sub": str(user_id), "username": username, "adm": is_admin, "iss": ISSUER,
-               "iat": claims.issued_at, "exp": claims.expires_at, "jti": uuid.uuid4().hex}
-    token = jwt.encode(payload, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
-    return token, claims
-
-
-def read_token(key: SigningKey, token: str) -> Claims:
-    """The claims of a token this service signed and that has not expired."""
-    try:
-        if jwt.get_unverified_header(token).get("kid") != key.kid:
+    def read(self, token: str) -> Caller:
+        """The caller of a valid *user* token (service tokens speak for no user)."""
+        try:
+            caller = self._verifier.verify(token)
+        except tokens.InvalidTokenError as exc:
+            raise InvalidTokenError() from exc
+        if caller.is_service:
             raise InvalidTokenError()
-        payload = jwt.decode(token, key.secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                             options={"require": REQUIRED_CLAIMS})
-        return Claims(int(payload["sub"]), str(payload.get("username", "")),
-                      bool(payload.get("adm", False)), int(payload["iat"]),
-                      int(payload["exp"]))
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
-        raise InvalidTokenError() from exc
+        return caller

@@ -30,3 +30,33 @@ class EnsureAdmin:
 class DisableUser:
     user_id: int
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateUser:
+    user_id: int
+    acting_user_id: int
+    is_admin: bool | None = None
+    disabled: bool | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CreateInstance:
+    user_id: int
+    instance_name: str
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """An instance as its owner (or, with as_admin, any admin) names it."""
+
+    user_id: int
+    instance_id: str
+    as_admin: bool = False
+
+
+@dataclass(frozen=True)
+class AuthenticateInstance:
+    public_key: str
+    secret_key: str

@@ -49,3 +49,49 @@ class DirectoryBusyError(AuthError):
 
     def __init__(self) -> None:
         super().__init__("User directory busy, retry shortly")
+
+
+class SelfLockoutError(AuthError):
+    code = "INVALID_REQUEST"
+
+    def __init__(self) -> None:
+        super().__init__("Administrators cannot remove their own admin rights or disable "
+                         "themselves")
+
+
+class LoginThrottledError(AuthError):
+    """Too many failed sign-ins for one username, whether or not it exists."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed login attempts; try again later",
+                         retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class InvalidInstanceError(AuthError):
+    code = "INVALID_REQUEST"
+
+
+class InstanceNotFoundError(AuthError):
+    """Unknown, deleted, or another user's: the caller cannot tell which."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("Instance not found")
+
+
+class InvalidInstanceCredentialsError(AuthError):
+    code = "INVALID_CREDENTIALS"
+
+    def __init__(self) -> None:
+        super().__init__("Invalid or revoked API credentials")
+
+
+class KeyTakenError(AuthError):
+    """A generated id or public key collided with an earlier one: generate another."""
+
+    def __init__(self) -> None:
+        super().__init__("Generated key already in use")

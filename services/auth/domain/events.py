@@ -1,4 +1,5 @@
-"""What happened to users, in the past tense. Field names match proto/…/auth/v1/events.proto."""
+"""What happened to users and instances, in the past tense. Field names match
+proto/switchboard/auth/v1/events.proto."""
 
 from __future__ import annotations
 
@@ -41,3 +42,49 @@ class AdminGranted:
 class UserDisabled:
     user_id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class UserEnabled:
+    user_id: int
+
+
+@dataclass(frozen=True)
+class AdminRevoked:
+    user_id: int
+
+
+@dataclass(frozen=True)
+class InstanceNumberAllocated:
+    id: int
+
+
+@dataclass(frozen=True)
+class PublicKeyClaimed:
+    public_key: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class InstanceCreated:
+    instance_id: str
+    id: int
+    user_id: int
+    instance_name: str
+    public_key: str
+    secret_hash: str
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InstanceKeysRotated:
+    instance_id: str
+    public_key: str
+    secret_hash: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class InstanceDeleted:
+    instance_id: str
+    user_id: int

@@ -7,11 +7,13 @@ from datetime import datetime
 
 from kernel.aggregate import Aggregate
 from services.auth.domain import rules
-from services.auth.domain.errors import UsernameTakenError
+from services.auth.domain.errors import SelfLockoutError, UsernameTakenError
 from services.auth.domain.events import (
     AdminGranted,
+    AdminRevoked,
     PasswordSet,
     UserDisabled,
+    UserEnabled,
     UserIdAllocated,
     UsernameClaimed,
     UserRegistered,
@@ -109,9 +111,31 @@ class User(Aggregate):
         if not self.is_admin:
             self._record(AdminGranted(self.user_id))
 
+    def revoke_admin(self) -> None:
+        if self.is_admin:
+            self._record(AdminRevoked(self.user_id))
+
     def disable(self, reason: str) -> None:
         if not self.disabled:
             self._record(UserDisabled(self.user_id, reason))
+
+    def enable(self) -> None:
+        if self.disabled:
+            self._record(UserEnabled(self.user_id))
+
+    def change_access(self, acting_user_id: int, is_admin: bool | None = None,
+                      disabled: bool | None = None, reason: str = "") -> None:
+        """An admin's change; none may lock themselves out."""
+        if acting_user_id == self.user_id and (is_admin is False or disabled is True):
+            raise SelfLockoutError()
+        if is_admin is True:
+            self.grant_admin()
+        elif is_admin is False:
+            self.revoke_admin()
+        if disabled is True:
+            self.disable(reason)
+        elif disabled is False:
+            self.enable()
 
     def when_UserRegistered(self, event: UserRegistered) -> None:
         self.username = event.username
@@ -125,5 +149,11 @@ class User(Aggregate):
     def when_AdminGranted(self, event: AdminGranted) -> None:
         self.is_admin = True
 
+    def when_AdminRevoked(self, event: AdminRevoked) -> None:
+        self.is_admin = False
+
     def when_UserDisabled(self, event: UserDisabled) -> None:
         self.disabled = True
+
+    def when_UserEnabled(self, event: UserEnabled) -> None:
+        self.disabled = False

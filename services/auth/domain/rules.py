@@ -1,10 +1,10 @@
-"""What a valid username, password, email and notification number look like."""
+"""What a valid username, password, email, notification number and instance look like."""
 
 from __future__ import annotations
 
 import re
 
-from services.auth.domain.errors import InvalidRegistrationError
+from services.auth.domain.errors import InvalidInstanceError, InvalidRegistrationError
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{3,50}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
@@ -42,3 +42,19 @@ def valid_notification_number(number: str) -> str:
 def name_key(username: str) -> str:
     """The case-insensitive identity of a username."""
     return username.lower()
+
+
+INSTANCE_ID = re.compile(r"[0-9a-f]{6}-[0-9a-f]{6}")
+INSTANCE_NAME_MAX = 100
+
+
+def valid_instance_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > INSTANCE_NAME_MAX or not name.isprintable():
+        raise InvalidInstanceError(
+            f"instance_name must be 1-{INSTANCE_NAME_MAX} printable characters")
+    return name
+
+
+def is_instance_id(instance_id: str) -> bool:
+    return bool(INSTANCE_ID.fullmatch(instance_id))

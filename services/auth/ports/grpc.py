@@ -2,106 +2,102 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeAlias
 
 import grpc
 
-from kernel.errors import DomainError
+from kernel.tokens import current_caller
+from services.auth.adapters.instances import InstanceStore
+from services.auth.adapters.secrets import Credentials
 from services.auth.adapters.users import UserDirectory
-from services.auth.app import handlers
-from services.auth.app.handlers import Passwords
-from services.auth.app.tokens import SigningKey
-from services.auth.domain import errors
-from services.auth.domain.commands import DisableUser, EnsureAdmin, Login, Register
-from services.auth.domain.model import User
+from services.auth.adapters.view_feed import ViewFeed
+from services.auth.app import admin, handlers
+from services.auth.app.handlers import LoginThrottle, Passwords
+from services.auth.app.tokens import UserTokens
+from services.auth.domain.commands import DisableUser, EnsureAdmin, Login, Register, UpdateUser
+from services.auth.ports.grpc_instances import InstanceRpcs
+from services.auth.ports.messages import user_pb
+from services.auth.ports.status import mapped
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
-# The one table from auth's domain errors to gRPC status codes.
-GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
-    errors.InvalidRegistrationError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.UsernameTakenError: grpc.StatusCode.ALREADY_EXISTS,
-    errors.InvalidCredentialsError: grpc.StatusCode.UNAUTHENTICATED,
-    errors.InvalidTokenError: grpc.StatusCode.UNAUTHENTICATED,
-    errors.UserNotFoundError: grpc.StatusCode.NOT_FOUND,
-    errors.DirectoryBusyError: grpc.StatusCode.UNAVAILABLE,
-}
-
-M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
+@dataclass(frozen=True)
+class AuthDeps:
+    users: UserDirectory
+    instances: InstanceStore
+    feed: ViewFeed
+    passwords: Passwords
+    credentials: Credentials
+    tokens: UserTokens
+    throttle: LoginThrottle
 
 
-def mapped(method: M) -> M:
-    """Give a domain error raised by `method` its gRPC status from the table."""
-
-    @functools.wraps(method)
-    async def call(*args: Any) -> Any:
-        try:
-            return await method(*args)
-        except DomainError as exc:
-            exc.status = GRPC_STATUS.get(type(exc), exc.status)
-            raise
-
-    return call  # type: ignore[return-value]
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
-def user_pb(user: User) -> auth_pb2.User:
-    msg = auth_pb2.User(user_id=user.user_id, username=user.username, email=user.email,
-                        notification_number=user.notification_number,
-                        is_admin=user.is_admin, disabled=user.disabled)
-    if user.created_at is not None:
-        msg.created_at.FromDatetime(user.created_at)
-    return msg
-
-
-class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, users: UserDirectory, passwords: Passwords, key: SigningKey) -> None:
-        self.users = users
-        self.passwords = passwords
-        self.key = key
+class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
 
     @mapped
     async def Register(self, request: auth_pb2.RegisterRequest,
-                       context: grpc.aio.ServicerContext) -> auth_pb2.RegisterResponse:
+                       context: Ctx) -> auth_pb2.RegisterResponse:
         cmd = Register(request.username, request.password, request.email,
                        request.notification_number)
-        user = await handlers.register(cmd, self.users, self.passwords)
+        user = await handlers.register(cmd, self.deps.users, self.deps.passwords)
         return auth_pb2.RegisterResponse(user_id=user.user_id, user=user_pb(user))
 
     @mapped
-    async def Login(self, request: auth_pb2.LoginRequest,
-                    context: grpc.aio.ServicerContext) -> auth_pb2.LoginResponse:
+    async def Login(self, request: auth_pb2.LoginRequest, context: Ctx) -> auth_pb2.LoginResponse:
+        d = self.deps
         cmd = Login(request.username, request.password, request.client_address)
-        session = await handlers.login(cmd, self.users, self.passwords, self.key)
+        session = await handlers.login(cmd, d.users, d.passwords, d.tokens, d.throttle)
         return auth_pb2.LoginResponse(access_token=session.token, token_type="Bearer",
                                       user=user_pb(session.user),
-                                      expires_in=self.key.ttl_seconds)
+                                      expires_in=d.tokens.ttl_seconds)
 
     @mapped
     async def VerifyToken(self, request: auth_pb2.VerifyTokenRequest,
-                          context: grpc.aio.ServicerContext) -> auth_pb2.Principal:
-        user, claims = await handlers.verify_token(request.token, self.users, self.key)
+                          context: Ctx) -> auth_pb2.Principal:
+        user, claims = await handlers.verify_token(request.token, self.deps.feed,
+                                                   self.deps.tokens)
         return auth_pb2.Principal(user_id=user.user_id, username=user.username,
                                   is_admin=user.is_admin, expires_at=claims.expires_at)
 
     @mapped
-    async def GetUser(self, request: auth_pb2.GetUserRequest,
-                      context: grpc.aio.ServicerContext) -> auth_pb2.User:
-        return user_pb(await handlers.get_user(request.user_id, self.users))
+    async def GetUser(self, request: auth_pb2.GetUserRequest, context: Ctx) -> auth_pb2.User:
+        return user_pb(await handlers.get_user(request.user_id, self.deps.feed))
 
     @mapped
     async def EnsureAdmin(self, request: auth_pb2.EnsureAdminRequest,
-                          context: grpc.aio.ServicerContext) -> auth_pb2.User:
+                          context: Ctx) -> auth_pb2.User:
         cmd = EnsureAdmin(request.username, request.password)
-        return user_pb(await handlers.ensure_admin(cmd, self.users, self.passwords))
+        return user_pb(await handlers.ensure_admin(cmd, self.deps.users, self.deps.passwords))
 
     @mapped
     async def DisableUser(self, request: auth_pb2.DisableUserRequest,
-                          context: grpc.aio.ServicerContext) -> auth_pb2.User:
+                          context: Ctx) -> auth_pb2.User:
         cmd = DisableUser(request.user_id, request.reason)
-        return user_pb(await handlers.disable_user(cmd, self.users))
+        return user_pb(await admin.disable_user(cmd, self.deps.users))
+
+    @mapped
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest,
+                        context: Ctx) -> auth_pb2.ListUsersResponse:
+        users, total = await admin.list_users(request.page, request.per_page, self.deps.feed)
+        return auth_pb2.ListUsersResponse(users=[user_pb(u) for u in users], total=total)
+
+    @mapped
+    async def UpdateUser(self, request: auth_pb2.UpdateUserRequest,
+                         context: Ctx) -> auth_pb2.User:
+        caller = current_caller()  # an admin's own token speaks for that admin
+        acting = caller.user_id if caller and not caller.is_service else request.acting_user_id
+        cmd = UpdateUser(
+            request.user_id, acting,
+            request.is_admin if request.HasField("is_admin") else None,
+            request.disabled if request.HasField("disabled") else None, request.reason)
+        return user_pb(await admin.update_user(cmd, self.deps.users))
 
     def register_on(self, server: grpc.aio.Server) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(self, server)

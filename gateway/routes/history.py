@@ -1,0 +1,89 @@
+"""Messaging API: GET /api/messages/messages (seed 002), the user's messages newest first.
+
+Filters beyond the seed's page/per_page: `status` (a status word, any case), `number`
+(a recipient, "+" optional), `since` and `until` (ISO 8601 date or date-time; naive means
+UTC; `since` inclusive, `until` exclusive, and a bare date for `until` includes that whole
+day). per_page is capped at 100; a bad value of any parameter is 400 INVALID_REQUEST.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.deps import CurrentUser, ServiceClients
+from gateway.errors import ApiError
+from gateway.routes.messages import STATUS_WORDS
+from gateway.timefmt import iso_z
+from switchboard.messaging.v1 import messaging_pb2
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+MAX_PER_PAGE = 100
+STATUS_BY_WORD: dict[str, messaging_pb2.Status] = {
+    word.lower(): value for value, word in STATUS_WORDS.items()}
+
+
+def _status(word: str | None) -> messaging_pb2.Status:
+    if not word:
+        return messaging_pb2.STATUS_UNSPECIFIED
+    found = STATUS_BY_WORD.get(word.strip().lower())
+    if found is None:
+        raise ApiError("INVALID_REQUEST", f"status: unknown status {word[:20]!r} (one of "
+                       + ", ".join(STATUS_WORDS.values()) + ")")
+    return found
+
+
+def _moment(name: str, text: str | None, end_of_day: bool = False) -> datetime | None:
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end_of_day else moment
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ApiError("INVALID_REQUEST", f"{name}: not an ISO 8601 date or date-time "
+                       f"({text[:40]!r})") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _stamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _item(found: messaging_pb2.MessageStatus) -> dict[str, object]:
+    return {"queue_id": found.queue_id, "number": found.number, "message": found.message,
+            "status": STATUS_WORDS.get(found.status, "Queued"),
+            "created_at": iso_z(found.created_at)}
+
+
+@router.get("/messages")
+async def messages(user: CurrentUser, clients: ServiceClients,
+                   page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+                   per_page: Annotated[int, Query(ge=1, le=10**6)] = 10,
+                   status: Annotated[str | None, Query(max_length=20)] = None,
+                   number: Annotated[str | None, Query(max_length=32)] = None,
+                   since: Annotated[str | None, Query(max_length=40)] = None,
+                   until: Annotated[str | None, Query(max_length=40)] = None
+                   ) -> dict[str, object]:
+    start, end = _moment("since", since), _moment("until", until, end_of_day=True)
+    if start and end and start >= end:
+        raise ApiError("INVALID_REQUEST", "since must be before until")
+    found = await clients.messaging.ListMessages(messaging_pb2.ListMessagesRequest(
+        user_id=user.user_id, page=page, per_page=min(per_page, MAX_PER_PAGE),
+        status=_status(status), number=(number or "").strip(), since=_stamp(start),
+        until=_stamp(end)))
+    return {
+        "messages": [_item(m) for m in found.messages],
+        "pagination": {"page": found.page, "per_page": found.per_page,
+                       "total": found.total, "pages": found.pages},
+    }

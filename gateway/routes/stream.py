@@ -1,0 +1,94 @@
+"""GET /api/messages/stream: the signed-in user's status changes as Server-Sent Events.
+
+Each change is `id: <event id>`, `event: message.status`, `data: <the webhook JSON>`; a
+`: heartbeat` comment follows every `status_stream_heartbeat_seconds` of quiet. Fed by
+MessagingService.WatchMessages (live only: a reconnect's Last-Event-ID is accepted but
+nothing is replayed; read missed statuses from /api/messages/message-status)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from gateway.deps import CurrentUser, ServiceClients
+from gateway.errors import ApiError
+from gateway.routes.messages import STATUS_WORDS
+from kernel import context
+from kernel.rpc import CORRELATION_KEY
+from kernel.tokens import KeyRing, ServiceTokens
+from switchboard.messaging.v1 import messaging_pb2 as pb
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+
+def frame(event: pb.MessageStatusEvent) -> str:
+    data = {"event": "message.status", "queue_id": event.queue_id,
+            "number": event.number or None, "status": STATUS_WORDS.get(event.status, "Queued"),
+            "error_message": event.error_message or None,
+            "timestamp": event.timestamp.ToDatetime(tzinfo=UTC)
+            .strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    return (f"id: {event.event_id}\nevent: message.status\n"
+            f"data: {json.dumps(data, separators=(',', ':'))}\n\n")
+
+
+async def sse(call: Any, heartbeat: float) -> AsyncIterator[str]:
+    """The call's events as SSE frames, with heartbeats; cancels the call when done."""
+    yield ": connected\n\n"
+    reader = call.__aiter__()
+    pending = asyncio.ensure_future(reader.__anext__())
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=heartbeat)
+            if not done:
+                yield ": heartbeat\n\n"
+                continue
+            try:
+                event = pending.result()
+            except (StopAsyncIteration, grpc.aio.AioRpcError):
+                yield "event: end\ndata: {}\n\n"
+                return
+            yield frame(event)
+            pending = asyncio.ensure_future(reader.__anext__())
+    finally:
+        pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+        call.cancel()
+
+
+def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """Correlation id and, explicitly, the gateway's service token: kernel/rpc.py's
+    bearer interceptor is one object for unary-unary and unary-stream, and grpc.aio files
+    such an object under unary-unary only, so a stream would go without a token."""
+    metadata = [(CORRELATION_KEY, context.current().correlation_id)]
+    settings = request.app.state.settings
+    if settings.internal_auth:
+        tokens = getattr(request.app.state, "stream_tokens", None)
+        if tokens is None:
+            tokens = request.app.state.stream_tokens = ServiceTokens(
+                KeyRing.from_settings(settings), "gateway", settings.service_token_ttl_seconds)
+        metadata.append(("authorization", f"Bearer {tokens.current()}"))
+    return tuple(metadata)
+
+
+@router.get("/stream")
+async def stream(request: Request, user: CurrentUser,
+                 clients: ServiceClients) -> StreamingResponse:
+    call = clients.messaging.WatchMessages(
+        pb.WatchMessagesRequest(user_id=user.user_id),
+        metadata=call_metadata(request))
+    await call.initial_metadata()  # the service has subscribed: nothing after is missed
+    if call.done() and await call.code() != grpc.StatusCode.OK:
+        raise ApiError("SERVICE_UNAVAILABLE", "The status stream is unavailable; retry")
+    heartbeat = request.app.state.settings.status_stream_heartbeat_seconds
+    return StreamingResponse(sse(call, heartbeat), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache",
+                                      "X-Accel-Buffering": "no"})

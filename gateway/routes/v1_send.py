@@ -1,0 +1,49 @@
+"""Instance API: POST /api/v1/whatsapp/send (seed 000), for the instance whose key pair
+signs the call. The message is pinned to that instance's device and paid from its quota.
+
+`status` is the message's status when the reply is made, as a lower-case word: the
+message has just been queued for the instance's device, so it is "queued" (the seed's
+example shows "sent", a status the message reaches moments later; see message-status).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.deps import InstanceCaller, ServiceClients
+from gateway.timefmt import iso_naive
+from gateway.v1 import PREFIX, ok
+from switchboard.messaging.v1 import messaging_pb2
+
+router = APIRouter(prefix=PREFIX, tags=["instance api"])
+
+
+class SendBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    phone_number: str = Field(alias="phoneNumber", max_length=64)
+    message: str = Field(max_length=20000)
+
+
+def status_word(status: int) -> str:
+    return str(messaging_pb2.Status.Name(status)).removeprefix("STATUS_").lower()
+
+
+@router.post("/send")
+async def send(body: SendBody, caller: InstanceCaller,
+               clients: ServiceClients) -> dict[str, object]:
+    sent = await clients.messaging.SendInstanceMessage(
+        messaging_pb2.SendInstanceMessageRequest(
+            instance_id=caller.instance_id, user_id=caller.user_id,
+            number=body.phone_number, message=body.message))
+    return ok("Message sent successfully", {
+        "messageId": sent.message_id,
+        "status": status_word(sent.status),
+        "phoneNumber": sent.number,
+        "message": sent.message,
+        "sentAt": iso_naive(sent.queued_at),
+        "quotaRemaining": sent.quota_remaining,
+        "quotaUsed": sent.quota_used,
+        "quotaTotal": sent.quota_total,
+    })

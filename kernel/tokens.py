@@ -1,0 +1,251 @@
+"""Bearer tokens, one format for everyone: users (issued by auth at login) and services
+(each process mints its own), HS256 pinned, signed under a named key (`kid`).
+
+Every service verifies them at its gRPC edge (kernel/rpc.py) with the `KeyRing` from
+Settings: the current key signs, previous keys still verify until they are removed. A user
+token acts for its own user only; which methods it may call is `ACCESS` below.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from kernel.config import Settings
+from kernel.errors import ForbiddenError, UnauthorizedError
+
+ALGORITHM = "HS256"
+ISSUER = "switchboard-auth"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss"]
+IAT_SKEW_SECONDS = 30
+KID = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+class InvalidTokenError(UnauthorizedError):
+    def __init__(self) -> None:
+        super().__init__("Invalid or expired token")
+
+
+class AccessDeniedError(ForbiddenError):
+    def __init__(self, message: str = "This token may not make this call") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    kid: str
+    secret: str
+    previous: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        return cls(settings.jwt_kid, settings.jwt_secret, dict(settings.jwt_previous_keys))
+
+    def secret_for(self, kid: object) -> str | None:
+        if not isinstance(kid, str) or not KID.fullmatch(kid):
+            return None
+        return self.secret if kid == self.kid else self.previous.get(kid)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified token speaks for: a user (user_id > 0) or a service."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    service: str
+    issued_at: int
+    expires_at: int
+
+    @property
+    def is_service(self) -> bool:
+        return bool(self.service)
+
+
+def _sign(ring: KeyRing, claims: dict[str, object], now: float, ttl: int) -> tuple[str, int]:
+    issued = int(now)
+    payload = {**claims, "iss": ISSUER, "iat": issued, "exp": issued + ttl,
+               "jti": uuid.uuid4().hex}
+    return jwt.encode(payload, ring.secret, algorithm=ALGORITHM,
+                      headers={"kid": ring.kid}), issued
+
+
+def issue_user_token(ring: KeyRing, user_id: int, username: str, is_admin: bool, now: float,
+                     ttl: int) -> tuple[str, Caller]:
+    token, issued = _sign(ring, {"sub": str(user_id), "username": username, "adm": is_admin},
+                          now, ttl)
+    return token, Caller(user_id, username, is_admin, "", issued, issued + ttl)
+
+
+def issue_service_token(ring: KeyRing, service: str, now: float, ttl: int) -> tuple[str, Caller]:
+    token, issued = _sign(ring, {"sub": f"svc:{service}", "svc": service}, now, ttl)
+    return token, Caller(0, "", False, service, issued, issued + ttl)
+
+
+def read_token(ring: KeyRing, token: str, now: float | None = None) -> Caller:
+    """The caller of a token signed by a key of the ring, issued and not yet expired."""
+    try:
+        secret = ring.secret_for(jwt.get_unverified_header(token).get("kid"))
+        if secret is None:
+            raise InvalidTokenError()
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                             options={"require": REQUIRED_CLAIMS, "verify_iat": False})
+        return _caller(payload, time.time() if now is None else now)
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidTokenError() from exc
+
+
+def _caller(payload: dict[str, object], now: float) -> Caller:
+    issued, expires = int(str(payload["iat"])), int(str(payload["exp"]))
+    if issued > now + IAT_SKEW_SECONDS:
+        raise InvalidTokenError()
+    service = payload.get("svc")
+    if service is not None:
+        if not isinstance(service, str) or not service or payload["sub"] != f"svc:{service}":
+            raise InvalidTokenError()
+        return Caller(0, "", False, service, issued, expires)
+    user_id = int(str(payload["sub"]))
+    if user_id <= 0:
+        raise InvalidTokenError()
+    return Caller(user_id, str(payload.get("username", "")), payload.get("adm") is True, "",
+                  issued, expires)
+
+
+class TokenVerifier:
+    """`read_token` with a cache of tokens already verified (until they expire)."""
+
+    def __init__(self, ring: KeyRing, size: int = 10_000) -> None:
+        self.ring = ring
+        self.size = size
+        self._seen: OrderedDict[str, Caller] = OrderedDict()
+
+    def verify(self, token: str) -> Caller:
+        now = time.time()
+        caller = self._seen.get(token)
+        if caller is None:
+            caller = read_token(self.ring, token, now)
+            self._seen[token] = caller
+            if len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        if caller.expires_at <= now:
+            self._seen.pop(token, None)
+            raise InvalidTokenError()
+        return caller
+
+
+class ServiceTokens:
+    """This process's own service token, minted again before it runs out."""
+
+    def __init__(self, ring: KeyRing, service: str, ttl: int) -> None:
+        self.ring, self.service, self.ttl = ring, service, max(ttl, 60)
+        self._token, self._renew_at = "", 0.0
+
+    def current(self) -> str:
+        now = time.time()
+        if now >= self._renew_at:
+            self._token, _ = issue_service_token(self.ring, self.service, now, self.ttl)
+            self._renew_at = now + self.ttl * 0.8
+        return self._token
+
+
+# Who may call what with a *user* token (service tokens may call everything). A user token
+# acts for its own user: a `user_id` in the request must be the token's, and flags that
+# widen a call to other users' data need an admin. Methods missing here take a service
+# token; to open one to users, add it here.
+USER = "user"
+ADMIN = "admin"
+PUBLIC = "public"
+ACCESS: dict[str, str] = {
+    "/switchboard.auth.v1.AuthService/Register": PUBLIC,
+    "/switchboard.auth.v1.AuthService/Login": PUBLIC,
+    "/switchboard.auth.v1.AuthService/VerifyToken": USER,
+    "/switchboard.auth.v1.AuthService/GetUser": USER,
+    "/switchboard.auth.v1.AuthService/CreateInstance": USER,
+    "/switchboard.auth.v1.AuthService/ListInstances": USER,
+    "/switchboard.auth.v1.AuthService/GetInstance": USER,
+    "/switchboard.auth.v1.AuthService/DeleteInstance": USER,
+    "/switchboard.auth.v1.AuthService/RotateInstanceKeys": USER,
+    "/switchboard.auth.v1.AuthService/ListUsers": ADMIN,
+    "/switchboard.auth.v1.AuthService/UpdateUser": ADMIN,
+    "/switchboard.auth.v1.AuthService/DisableUser": ADMIN,
+    "/switchboard.billing.v1.BillingService/GetBalance": USER,
+    "/switchboard.billing.v1.BillingService/GrantCredits": ADMIN,
+    "/switchboard.messaging.v1.MessagingService/SendMessage": USER,
+    "/switchboard.messaging.v1.MessagingService/GetMessageStatus": USER,
+    "/switchboard.messaging.v1.MessagingService/ListMessages": USER,
+    "/switchboard.messaging.v1.MessagingService/CreateWebhook": USER,
+    "/switchboard.messaging.v1.MessagingService/ListWebhooks": USER,
+    "/switchboard.messaging.v1.MessagingService/DeleteWebhook": USER,
+    "/switchboard.messaging.v1.MessagingService/ListWebhookDeliveries": USER,
+}
+PUBLIC_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+WIDENING_FLAGS = ("as_admin", "all_users")
+
+_caller_var: ContextVar[Caller | None] = ContextVar("switchboard_caller", default=None)
+
+
+def current_caller() -> Caller | None:
+    """The verified caller of the gRPC call in hand (None where auth is off or public)."""
+    return _caller_var.get()
+
+
+def is_public(method: str) -> bool:
+    return method.startswith(PUBLIC_PREFIXES) or ACCESS.get(method) == PUBLIC
+
+
+def bearer(metadata: Mapping[str, object]) -> str:
+    value = metadata.get("authorization", "")
+    scheme, _, token = str(value).partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class CallGuard:
+    """Admits a gRPC call: a valid token, and a user token only where ACCESS allows."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallGuard | None:
+        return cls(TokenVerifier(KeyRing.from_settings(settings))) \
+            if settings.internal_auth else None
+
+    def admit(self, method: str, metadata: Mapping[str, object], request: object) -> None:
+        if is_public(method):
+            _caller_var.set(None)
+            return
+        token = bearer(metadata)
+        if not token:
+            raise UnauthorizedError("Missing bearer token")
+        caller = self.verifier.verify(token)
+        if not caller.is_service:
+            check_user_call(method, caller, request)
+        _caller_var.set(caller)
+
+
+def check_user_call(method: str, caller: Caller, request: Any) -> None:
+    access = ACCESS.get(method)
+    if access is None or (access == ADMIN and not caller.is_admin):
+        raise AccessDeniedError()
+    if access == ADMIN:
+        return
+    fields = _field_names(request)
+    if "user_id" in fields and request.user_id != caller.user_id:
+        raise AccessDeniedError("A user token acts for its own user only")
+    widened = any(f in fields and getattr(request, f) for f in WIDENING_FLAGS)
+    if widened and not caller.is_admin:
+        raise AccessDeniedError()
+
+
+def _field_names(request: object) -> set[str]:
+    descriptor = getattr(request, "DESCRIPTOR", None)
+    return set(descriptor.fields_by_name) if descriptor is not None else set()

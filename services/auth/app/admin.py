@@ -1,0 +1,51 @@
+"""Admin management of users: listing, and changing their standing."""
+
+from __future__ import annotations
+
+from services.auth.adapters.users import UserDirectory
+from services.auth.adapters.view_feed import ViewFeed
+from services.auth.app.handlers import retrying
+from services.auth.app.view import UserEntry
+from services.auth.domain.commands import DisableUser, UpdateUser
+from services.auth.domain.errors import UserNotFoundError
+from services.auth.domain.model import User
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+
+def page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    """Page 1 and 20 a page unless asked otherwise; at most MAX_PER_PAGE."""
+    size = min(per_page, MAX_PER_PAGE) if per_page > 0 else DEFAULT_PER_PAGE
+    return max(page, 1), size
+
+
+async def list_users(page: int, per_page: int, feed: ViewFeed) -> tuple[list[UserEntry], int]:
+    return (await feed.fresh()).users_page(*page_bounds(page, per_page))
+
+
+async def update_user(cmd: UpdateUser, users: UserDirectory) -> User:
+    async def change() -> User:
+        user = await _existing(users, cmd.user_id)
+        user.change_access(cmd.acting_user_id, cmd.is_admin, cmd.disabled, cmd.reason)
+        await users.save(user)
+        return user
+
+    return await retrying(change)
+
+
+async def disable_user(cmd: DisableUser, users: UserDirectory) -> User:
+    async def change() -> User:
+        user = await _existing(users, cmd.user_id)
+        user.disable(cmd.reason)
+        await users.save(user)
+        return user
+
+    return await retrying(change)
+
+
+async def _existing(users: UserDirectory, user_id: int) -> User:
+    user = await users.user(user_id) if user_id > 0 else None
+    if user is None or not user.exists:
+        raise UserNotFoundError()
+    return user
