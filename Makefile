@@ -28,7 +28,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[dev,whatsmeow]' --config-settings editable_mode=compat
 	touch $@
 
 # Generated code lives apart: ./switchboard/ (git-ignored), built from proto/ only.

@@ -100,44 +100,50 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
     return server, port, health_servicer
 
 
-class _CorrelationClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: Callable[..., Any],
-                                    call_details: grpc.aio.ClientCallDetails,
-                                    request: Any) -> Any:
-        metadata = list(call_details.metadata or ())
-        metadata.append((CORRELATION_KEY, context.current().correlation_id))
-        details = grpc.aio.ClientCallDetails(call_details.method, call_details.timeout,
-                                             grpc.aio.Metadata(*metadata),
-                                             call_details.credentials,
-                                             call_details.wait_for_ready)
-        return await continuation(details, request)
+Amend = Callable[[list[tuple[str, str]]], None]
 
 
-class _BearerClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor,
-                               grpc.aio.UnaryStreamClientInterceptor):
-    """Attaches the service token, unless the call carries its own (a user's)."""
+def _amended(details: grpc.aio.ClientCallDetails, amend: Amend) -> grpc.aio.ClientCallDetails:
+    metadata = list(details.metadata or ())
+    amend(metadata)
+    return grpc.aio.ClientCallDetails(details.method, details.timeout,
+                                      grpc.aio.Metadata(*metadata), details.credentials,
+                                      details.wait_for_ready)
 
-    def __init__(self, tokens: ServiceTokens) -> None:
-        self.tokens = tokens
 
-    def _with_token(self, call_details: grpc.aio.ClientCallDetails
-                    ) -> grpc.aio.ClientCallDetails:
-        metadata = list(call_details.metadata or ())
-        if not any(key == "authorization" for key, _ in metadata):
-            metadata.append(("authorization", f"Bearer {self.tokens.current()}"))
-        return grpc.aio.ClientCallDetails(call_details.method, call_details.timeout,
-                                          grpc.aio.Metadata(*metadata),
-                                          call_details.credentials, call_details.wait_for_ready)
+# grpc.aio files an interceptor under one call type only, so each type gets its own.
+class _UnaryMetadata(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, amend: Amend) -> None:
+        self.amend = amend
 
     async def intercept_unary_unary(self, continuation: Callable[..., Any],
                                     call_details: grpc.aio.ClientCallDetails,
                                     request: Any) -> Any:
-        return await continuation(self._with_token(call_details), request)
+        return await continuation(_amended(call_details, self.amend), request)
+
+
+class _StreamMetadata(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, amend: Amend) -> None:
+        self.amend = amend
 
     async def intercept_unary_stream(self, continuation: Callable[..., Any],
                                      call_details: grpc.aio.ClientCallDetails,
                                      request: Any) -> Any:
-        return await continuation(self._with_token(call_details), request)
+        return await continuation(_amended(call_details, self.amend), request)
+
+
+def _correlation(metadata: list[tuple[str, str]]) -> None:
+    metadata.append((CORRELATION_KEY, context.current().correlation_id))
+
+
+def _bearer(tokens: ServiceTokens) -> Amend:
+    """Attaches the service token, unless the call carries its own (a user's)."""
+
+    def amend(metadata: list[tuple[str, str]]) -> None:
+        if not any(key == "authorization" for key, _ in metadata):
+            metadata.append(("authorization", f"Bearer {tokens.current()}"))
+
+    return amend
 
 
 def channel(addr: str, settings: Settings | None = None,
@@ -145,11 +151,17 @@ def channel(addr: str, settings: Settings | None = None,
     """A client channel; with internal auth on (Settings from the environment unless
     given), each call carries this process's service token named `identity`."""
     settings = settings or Settings()
-    interceptors: list[Any] = [_CorrelationClientInterceptor()]
+    amends: list[Amend] = [_correlation]
     if settings.internal_auth:
         tokens = ServiceTokens(KeyRing.from_settings(settings), identity,
                                settings.service_token_ttl_seconds)
-        interceptors.append(_BearerClientInterceptor(tokens))
+        amends.append(_bearer(tokens))
+
+    def amend(metadata: list[tuple[str, str]]) -> None:
+        for each in amends:
+            each(metadata)
+
+    interceptors: list[Any] = [_UnaryMetadata(amend), _StreamMetadata(amend)]
     return grpc.aio.insecure_channel(
         addr, interceptors=interceptors,
         options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)])
