@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
-from gateway.deps import CurrentUser, ServiceClients
+from gateway.clients import Clients
+from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.errors import ApiError
+from gateway.routes.idempotency import once
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
@@ -23,12 +26,13 @@ STATUS_WORDS = {
     messaging_pb2.STATUS_FAILED: "Failed",
 }
 COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
+IdempotencyKey = Annotated[str | None, Header(max_length=255)]
 
 
 class SendBody(BaseModel):
     number: str = Field(max_length=64)
     message: str | None = None
-    template_id: int | None = None
+    template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
 
 
@@ -36,23 +40,28 @@ class BulkBody(BaseModel):
     # Capped loosely here; messaging enforces 1..200 and names a bad number.
     numbers: list[Annotated[str, Field(max_length=64)]] = Field(max_length=1000)
     message: str | None = None
-    template_id: int | None = None
+    template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
 
 
 def _content_check(message: str | None, template_id: int | None) -> None:
     if message is None and template_id is None:
         raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
-    if template_id is not None:
-        raise ApiError("INVALID_REQUEST", "Templates are not available on this server yet")
 
 
 @router.post("/send-bulk-message")
-async def send_bulk_message(body: BulkBody, user: CurrentUser,
-                            clients: ServiceClients) -> dict[str, object]:
+async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceClients,
+                            request: Request, response: Response,
+                            idempotency_key: IdempotencyKey = None) -> Any:
+    return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
+                      partial(_send_bulk, body, user, clients))
+
+
+async def _send_bulk(body: BulkBody, user: Principal, clients: Clients) -> dict[str, object]:
     _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendBulkMessage(messaging_pb2.SendBulkMessageRequest(
-        user_id=user.user_id, numbers=body.numbers, message=body.message or ""))
+        user_id=user.user_id, numbers=body.numbers, message=body.message or "",
+        template_id=body.template_id or 0, variables=body.variables or {}))
     count = len(queued.queue_ids)
     return {
         "message": f"Bulk message queued successfully for {count} numbers",
@@ -63,11 +72,18 @@ async def send_bulk_message(body: BulkBody, user: CurrentUser,
 
 
 @router.post("/send-message")
-async def send_message(body: SendBody, user: CurrentUser,
-                       clients: ServiceClients) -> dict[str, object]:
+async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClients,
+                       request: Request, response: Response,
+                       idempotency_key: IdempotencyKey = None) -> Any:
+    return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
+                      partial(_send_one, body, user, clients))
+
+
+async def _send_one(body: SendBody, user: Principal, clients: Clients) -> dict[str, object]:
     _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
-        user_id=user.user_id, number=body.number, message=body.message or ""))
+        user_id=user.user_id, number=body.number, message=body.message or "",
+        template_id=body.template_id or 0, variables=body.variables or {}))
     return {
         "message": "Message queued successfully",
         "queue_id": queued.queue_id,

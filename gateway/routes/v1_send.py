@@ -8,10 +8,16 @@ example shows "sent", a status the message reaches moments later; see message-st
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import InstanceCaller, ServiceClients
+from gateway.clients import Clients
+from gateway.deps import InstanceCaller, InstancePrincipal, ServiceClients
+from gateway.routes.idempotency import once
+from gateway.routes.messages import IdempotencyKey
 from gateway.timefmt import iso_naive
 from gateway.v1 import PREFIX, ok
 from switchboard.messaging.v1 import messaging_pb2
@@ -31,8 +37,15 @@ def status_word(status: int) -> str:
 
 
 @router.post("/send")
-async def send(body: SendBody, caller: InstanceCaller,
-               clients: ServiceClients) -> dict[str, object]:
+async def send(body: SendBody, caller: InstanceCaller, clients: ServiceClients,
+               request: Request, response: Response,
+               idempotency_key: IdempotencyKey = None) -> Any:
+    return await once(request, response, clients, f"i{caller.instance_id}", idempotency_key,
+                      body, partial(_send, body, caller, clients))
+
+
+async def _send(body: SendBody, caller: InstancePrincipal,
+                clients: Clients) -> dict[str, object]:
     sent = await clients.messaging.SendInstanceMessage(
         messaging_pb2.SendInstanceMessageRequest(
             instance_id=caller.instance_id, user_id=caller.user_id,

@@ -12,9 +12,11 @@ from services.messaging.adapters.billing import BillingClient
 from services.messaging.adapters.devices import DevicePoolClient
 from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
 from services.messaging.adapters.history_view import HistoryView
+from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
 from services.messaging.adapters.messages import MessageStore
 from services.messaging.adapters.quota import InstanceDevicesClient, QuotaClient
 from services.messaging.adapters.streams import projection_worker
+from services.messaging.adapters.templates import TemplateStore
 from services.messaging.adapters.webhook_wiring import webhook_parts
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.domain.model import new_message_id
@@ -29,12 +31,14 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     billing_channel = rpc.channel(settings.service_addr("billing"), settings, "messaging")
     device_channel = rpc.channel(settings.service_addr("device"), settings, "messaging")
     history = HistoryView(infra.engine)
+    templates = TemplateStore(infra.store)
     projection = HistoryProjection(history_name)
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
                      messages=MessageStore(infra.store),
                      billing=BillingClient(billing_channel),
-                     pool=DevicePoolClient(device_channel), new_id=new_id),
+                     pool=DevicePoolClient(device_channel), new_id=new_id,
+                     templates=templates),
         lookup=partial(handlers.get_message_status, history=history),
         listing=partial(handlers.list_messages, history=history),
         send_instance=partial(instance_send.send_instance_message,
@@ -42,7 +46,10 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
                               quota=QuotaClient(billing_channel),
                               devices=InstanceDevicesClient(device_channel), new_id=new_id),
         send_bulk=partial(bulk_send.send_bulk_message, messages=MessageStore(infra.store),
-                          billing=BillingClient(billing_channel), new_id=new_id),
+                          billing=BillingClient(billing_channel), new_id=new_id,
+                          templates=templates),
+        templates=templates,
+        idempotency=IdempotencyKeys(infra.engine),
     )
     runner = ProjectionRunner(infra.js, infra.engine, projection)
     # messaging webhooks: rpcs, tables, fan-out consumer and delivery worker
@@ -50,7 +57,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     return Parts(
         registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
         service_names=[SERVICE_NAME],
-        tables=[projection.view, hooks.tables],
+        tables=[projection.view, idempotency_metadata, hooks.tables],
         workers=[projection_worker(runner), *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
     )

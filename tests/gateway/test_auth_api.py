@@ -88,12 +88,13 @@ async def test_missing_invalid_or_forged_tokens_are_401(database_url, fresh_nats
 
 
 async def test_an_expired_token_is_401(database_url, fresh_nats_url, tmp_path):
-    async with api_stack(database_url, fresh_nats_url, tmp_path, jwt_ttl_seconds=1) as api:
+    # iat is whole seconds: a 3 s token lives more than 2 s, enough to use it once.
+    async with api_stack(database_url, fresh_nats_url, tmp_path, jwt_ttl_seconds=3) as api:
         await api.register("brief")
         headers = await api.token("brief")
         assert (await api.http.get("/api/users/user/credits", headers=headers)).status_code \
             == 200
-        await asyncio.sleep(2.2)
+        await asyncio.sleep(3.2)
         answer = await api.http.get("/api/users/user/credits", headers=headers)
         assert error_of(answer) == (401, "UNAUTHORIZED")
 

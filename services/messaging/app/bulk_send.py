@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.messaging.app.dependencies import Billing, Messages
+from services.messaging.app.templates import Templates, message_text
 from services.messaging.domain import rules
-from services.messaging.domain.errors import (
-    DependencyUnavailableError,
-    TemplateNotFoundError,
-)
+from services.messaging.domain.errors import DependencyUnavailableError
 from services.messaging.domain.model import Message, new_message_id
 
 log = logging.getLogger(__name__)
@@ -25,6 +23,7 @@ class SendBulkMessage:
     numbers: list[str]
     message: str
     template_id: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,11 @@ def utcnow() -> datetime:
 
 async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: Billing,
                             new_id: Callable[[], str] = new_message_id,
-                            clock: Callable[[], datetime] = utcnow) -> BulkAccepted:
+                            clock: Callable[[], datetime] = utcnow,
+                            templates: Templates | None = None) -> BulkAccepted:
     """Validate every number and the body first; then reserve, queue, or release all."""
-    if cmd.template_id:
-        raise TemplateNotFoundError(cmd.template_id)
-    body = rules.message_body(cmd.message)
+    body = rules.message_body(await message_text(
+        cmd.user_id, cmd.message, cmd.template_id, cmd.variables, templates))
     now = clock()
     batch = []
     for number in rules.bulk_recipients(cmd.numbers):

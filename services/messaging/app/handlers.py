@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.messaging.app.dependencies import (
@@ -17,11 +17,11 @@ from services.messaging.app.dependencies import (
     Messages,
     PoolStatus,
 )
+from services.messaging.app.templates import Templates, message_text
 from services.messaging.domain import rules
 from services.messaging.domain.errors import (
     DependencyUnavailableError,
     MessageNotFoundError,
-    TemplateNotFoundError,
 )
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, new_message_id
@@ -38,6 +38,7 @@ class SendMessage:
     number: str
     message: str
     template_id: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,13 @@ def utcnow() -> datetime:
 
 async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
                        pool: DevicePool, new_id: Callable[[], str] = new_message_id,
-                       clock: Callable[[], datetime] = utcnow) -> MessageAccepted:
+                       clock: Callable[[], datetime] = utcnow,
+                       templates: Templates | None = None) -> MessageAccepted:
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
-    if cmd.template_id:
-        raise TemplateNotFoundError(cmd.template_id)
+    body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
+                              templates)
     message = Message(new_id())
-    message.queue(cmd.user_id, cmd.number, cmd.message, clock())
+    message.queue(cmd.user_id, cmd.number, body, clock())
     # Shielded: a caller that goes away cannot split a reservation from its message.
     return await asyncio.shield(_charge_and_queue(message, messages, billing, pool))
 

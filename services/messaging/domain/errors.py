@@ -59,3 +59,10 @@ class InstanceNotConnectedError(MessagingError, ConflictError):
 
 class InvalidRecipientsError(MessagingError, InvalidRequestError):
     """A bulk send's list of numbers is empty or too long."""
+
+
+class MissingVariableError(MessagingError, InvalidRequestError):
+    def __init__(self, template_id: int, names: list[str]) -> None:
+        shown = ", ".join(names)
+        super().__init__(f"Missing template variable(s) for template {template_id}: {shown}",
+                         template_id=template_id, missing=shown)

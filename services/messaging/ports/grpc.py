@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.messaging.adapters.idempotency import IdempotencyKeys
 from services.messaging.app.bulk_send import BulkAccepted, SendBulkMessage
 from services.messaging.app.handlers import (
     ListMessages,
@@ -20,7 +21,10 @@ from services.messaging.app.instance_send import (
     InstanceMessageAccepted,
     SendInstanceMessage,
 )
+from services.messaging.app.templates import Templates
 from services.messaging.domain.lifecycle import HistoryEntry, Status
+from services.messaging.ports.idempotency_grpc import IdempotencyRpcs
+from services.messaging.ports.templates_grpc import TemplateRpcs
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
 
@@ -63,11 +67,16 @@ def status_filter(value: int) -> Status | None:
     return Status[pb.Status.Name(value).removeprefix("STATUS_")]
 
 
-class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
+class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
+                        messaging_pb2_grpc.MessagingServiceServicer):
     def __init__(self, send: Send, lookup: Lookup, listing: Listing,
                  send_instance: SendInstance | None = None,
-                 send_bulk: SendBulk | None = None) -> None:
+                 send_bulk: SendBulk | None = None,
+                 templates: Templates | None = None,
+                 idempotency: IdempotencyKeys | None = None) -> None:
         self._send = send
+        self._idempotency = idempotency
+        self._templates = templates
         self._send_bulk = send_bulk
         self._send_instance = send_instance
         self._lookup = lookup
@@ -77,7 +86,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
         accepted = await self._send(SendMessage(
             user_id=request.user_id, number=request.number, message=request.message,
-            template_id=request.template_id))
+            template_id=request.template_id, variables=dict(request.variables)))
         return pb.SendMessageResponse(
             queue_id=accepted.queue_id, remaining_credits=accepted.remaining_credits,
             queue_position=accepted.queue_position,
@@ -107,7 +116,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
         assert self._send_bulk is not None
         accepted = await self._send_bulk(SendBulkMessage(
             user_id=request.user_id, numbers=list(request.numbers), message=request.message,
-            template_id=request.template_id))
+            template_id=request.template_id, variables=dict(request.variables)))
         return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
                                           remaining_credits=accepted.remaining_credits)
 

@@ -13,6 +13,7 @@ errors. A subscriber too slow to keep up is ended with RESOURCE_EXHAUSTED (recon
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,7 +39,8 @@ BACKLOG = 1000
 
 def _fact(msg: Msg) -> tuple[str, HistoryEntry] | None:
     try:
-        envelope = Envelope.from_msg(msg)
+        # A core subscriber sees the publisher's ack inbox as reply, not a JetStream one.
+        envelope = Envelope.from_msg(dataclasses.replace(msg, reply=""))
         return envelope.event_id, FACTS[envelope.service](envelope)
     except Exception:
         log.warning("watch: undecodable message on %s", msg.subject)

@@ -1,0 +1,67 @@
+"""Message templates: /api/templates (the seed's "Template messaging"), the signed-in
+user's own. `body` holds `{{variable}}` placeholders that a send's `variables` fill in.
+Another user's template id answers 404 NOT_FOUND, as an unknown one does."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from gateway.deps import CurrentUser, ServiceClients
+from gateway.timefmt import iso_z
+from switchboard.messaging.v1 import messaging_pb2
+
+router = APIRouter(prefix="/api/templates", tags=["templates"])
+
+TemplateId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class TemplateBody(BaseModel):
+    name: str = Field(max_length=200)
+    body: str = Field(max_length=20000)
+
+
+def template_doc(found: messaging_pb2.Template) -> dict[str, object]:
+    return {"id": found.template_id, "name": found.name, "body": found.body,
+            "variables": list(found.variables), "created_at": iso_z(found.created_at),
+            "updated_at": iso_z(found.updated_at)}
+
+
+@router.post("", status_code=201)
+async def create_template(body: TemplateBody, user: CurrentUser,
+                          clients: ServiceClients) -> dict[str, object]:
+    created = await clients.messaging.CreateTemplate(messaging_pb2.CreateTemplateRequest(
+        user_id=user.user_id, name=body.name, body=body.body))
+    return {"message": "Template created successfully", "template": template_doc(created)}
+
+
+@router.get("")
+async def list_templates(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    found = await clients.messaging.ListTemplates(messaging_pb2.ListTemplatesRequest(
+        user_id=user.user_id))
+    return {"templates": [template_doc(t) for t in found.templates]}
+
+
+@router.get("/{template_id}")
+async def get_template(template_id: TemplateId, user: CurrentUser,
+                       clients: ServiceClients) -> dict[str, object]:
+    return template_doc(await clients.messaging.GetTemplate(messaging_pb2.TemplateRef(
+        user_id=user.user_id, template_id=template_id)))
+
+
+@router.put("/{template_id}")
+async def update_template(template_id: TemplateId, body: TemplateBody, user: CurrentUser,
+                          clients: ServiceClients) -> dict[str, object]:
+    updated = await clients.messaging.UpdateTemplate(messaging_pb2.UpdateTemplateRequest(
+        user_id=user.user_id, template_id=template_id, name=body.name, body=body.body))
+    return {"message": "Template updated successfully", "template": template_doc(updated)}
+
+
+@router.delete("/{template_id}")
+async def delete_template(template_id: TemplateId, user: CurrentUser,
+                          clients: ServiceClients) -> dict[str, object]:
+    await clients.messaging.DeleteTemplate(messaging_pb2.TemplateRef(
+        user_id=user.user_id, template_id=template_id))
+    return {"message": "Template deleted successfully", "template_id": template_id}
