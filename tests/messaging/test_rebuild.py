@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import select
 
@@ -27,6 +28,14 @@ async def snapshot(settings: Settings) -> list[tuple]:
             select(message_history).order_by(message_history.c.queue_id))).all()
     await engine.dispose()
     return [tuple(r) for r in rows]
+
+
+@pytest.fixture
+def nats_url(fresh_nats_url: str) -> str:
+    """A broker of this test's own: the count below is of its streams, and other tests
+    republish events on purpose (as after the duplicate window), which the projection
+    rightly applies once."""
+    return fresh_nats_url
 
 
 async def events_in_streams(js: JetStreamContext) -> int:
