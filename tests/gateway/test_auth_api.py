@@ -40,7 +40,7 @@ async def test_register_login_profile_and_credits(database_url, fresh_nats_url, 
 
 async def test_duplicate_and_invalid_registrations_are_400(database_url, fresh_nats_url,
                                                            tmp_path):
-    async with api_stack(database_url, fresh_nats_url, tmp_path) as api:
+    async with api_stack(database_url, fresh_nats_url, tmp_path, rate_limit_auth=0) as api:
         await api.register("taken")
         again = await api.http.post("/api/auth/register",
                                     json={"username": "TAKEN", "password": PASSWORD})

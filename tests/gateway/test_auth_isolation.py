@@ -1,5 +1,6 @@
 """Tenant isolation through the real gateway and services, on both stores: one user never
-sees or changes another's messages, instances or credits; foreign ids are 404, not 403."""
+sees or changes another's messages, templates, instances or credits; foreign ids are 404,
+not 403."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ async def test_users_cannot_reach_each_other_s_data(database_url, fresh_nats_url
                                      headers=mallory)
         assert error_of(foreign) == (404, "NOT_FOUND")
         assert "private" not in foreign.text
+        history = await api.http.get("/api/messages/messages", headers=mallory)
+        assert history.status_code == 200 and history.json()["messages"] == []
+        assert history.json()["pagination"]["total"] == 0
+        await templates_stay_private(api, alice, mallory)
         made = await api.instance(alice, "Alice's phone")
         iid = made["instance_id"]
         for method, path in (("GET", f"/api/instances/{iid}"),
@@ -45,3 +50,21 @@ async def test_users_cannot_reach_each_other_s_data(database_url, fresh_nats_url
         mine = (await api.http.get("/api/users/user/credits", headers=alice)).json()
         assert mine == {"credits": 2, "username": "alice"}
         assert (await api.v1(made)).status_code == 200
+
+
+async def templates_stay_private(api, owner, other):
+    made = await api.http.post("/api/templates", headers=owner,
+                               json={"name": "secret plan", "body": "Hi {{name}}"})
+    assert made.status_code == 201, made.text
+    template_id = made.json()["template"]["id"]
+    for method, body in (("GET", None), ("PUT", {"name": "x", "body": "y"}), ("DELETE", None)):
+        answer = await api.http.request(method, f"/api/templates/{template_id}", json=body,
+                                        headers=other)
+        assert error_of(answer) == (404, "NOT_FOUND"), method
+        assert "secret plan" not in answer.text
+    assert (await api.http.get("/api/templates", headers=other)).json()["templates"] == []
+    borrowed = await api.http.post("/api/messages/send-message", headers=other, json={
+        "number": "27821234567", "template_id": template_id, "variables": {"name": "x"}})
+    assert error_of(borrowed) == (404, "NOT_FOUND")
+    kept = await api.http.get(f"/api/templates/{template_id}", headers=owner)
+    assert kept.json()["name"] == "secret plan"

@@ -112,6 +112,22 @@ async def test_single_sends_are_limited_per_user_whatever_their_outcome(database
         assert status.status_code == 200  # another class, another budget
 
 
+async def test_bulk_sends_have_their_own_smaller_budget(database_url, fresh_nats_url,
+                                                        tmp_path):
+    async with two_replicas(database_url, fresh_nats_url, tmp_path, rate_limit_bulk=2,
+                            rate_limit_messages=5, rate_limit_auth=0) as (api, second):
+        _, me = await api.user("bulker")
+        body = {"numbers": ["27821234567", "27829876543"], "message": "hi"}
+        answers = [await client.post("/api/messages/send-bulk-message", json=body,
+                                     headers=me) for client in (second, api.http, second)]
+        assert [a.status_code == 429 for a in answers] == [False, False, True]
+        assert error_of(answers[2]) == (429, "RATE_LIMITED")
+        assert answers[2].headers["X-RateLimit-Limit"] == "2"
+        single = await api.http.post("/api/messages/send-message", headers=me,
+                                     json={"number": "27821234567", "message": "hi"})
+        assert single.status_code != 429
+
+
 async def test_instance_api_calls_are_limited_per_instance(database_url, fresh_nats_url,
                                                            tmp_path):
     limit = 20
