@@ -81,7 +81,7 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
                                 batch=settings.dispatch_batch, only_new=only_new,
                                 handback_delay=settings.dispatch_handback_delay_ms / 1000,
                                 ack_wait=settings.dispatch_ack_wait_seconds)
-    auth_channel = channel(settings.service_addr("auth"))
+    auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
     instances = InstanceEvents(infra.js, deps, sessions, is_admin, instances_durable)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
