@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     sim_pool: int = 3
     sim_delivery_delay_ms: int = 200
     sim_read_delay_ms: int = 800
-    sim_failure_rate: float = 0.0
+    sim_failure_rate: float = 0.0  # sends refused for good
+    sim_transient_failure_rate: float = 0.0  # sends refused for now (retried)
     qr_ttl_seconds: int = 60
     pool_owner_user_id: int = 0
 
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
     cloud_access_token: str = ""
     cloud_app_secret: str = ""  # signs status webhooks (X-Hub-Signature-256)
     cloud_verify_token: str = ""  # the GET handshake's hub.verify_token
-    cloud_max_retries: int = 3  # transient errors: retries with backoff, then hand back
+    cloud_max_retries: int = 3  # transient errors: retries with backoff, then tried later
     cloud_retry_base_ms: int = 500
     cloud_timeout_seconds: float = 10.0
 
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
     device_reconnect_attempts: int = 12  # then the device is Failed (restart or re-link)
     dispatch_handback_delay_ms: int = 100
     dispatch_ack_wait_seconds: float = 30.0  # a crashed replica's messages come back after it
+    # transient send failures (outage, no answer, connection cut): tries in all, and the
+    # backoff between them (base * 2^(n-1), capped); one try's timeout stays < ack wait.
+    dispatch_send_attempts: int = 6
+    dispatch_retry_base_ms: int = 2_000
+    dispatch_retry_max_ms: int = 60_000
+    dispatch_send_timeout_seconds: float = 20.0
     pool_admin_instances: bool = True  # instances of admins join the shared pool
     sim_state_path: str = ""  # "" = <var_dir>/simulator.db; ":memory:" = per process
     sim_send_latency_ms: int = 0

@@ -20,7 +20,7 @@ from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import transport_from
 from services.device.app.devices import DeviceDeps
-from services.device.app.dispatch import Dispatcher
+from services.device.app.dispatch import Dispatcher, RetryPolicy
 from services.device.app.far_side import FarSide
 from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
@@ -43,6 +43,13 @@ def pacing_policy(settings: Settings) -> PacingPolicy:
     return PacingPolicy(min_gap=settings.dispatch_min_gap_ms / 1000,
                         jitter=settings.dispatch_jitter_ms / 1000,
                         per_minute=settings.dispatch_per_minute_cap)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(attempts=settings.dispatch_send_attempts,
+                       base=settings.dispatch_retry_base_ms / 1000,
+                       cap=settings.dispatch_retry_max_ms / 1000,
+                       timeout=settings.dispatch_send_timeout_seconds)
 
 
 def backoff(settings: Settings) -> Backoff:
@@ -75,7 +82,8 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     sessions = Sessions(deps, devices, leases, Reconnects(backoff(settings)))
     transport.attach(FarSide(sessions, dispatches))
     dispatcher = Dispatcher(dispatches, deps.live, transport,
-                            Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions)
+                            Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
+                            retry=retry_policy(settings))
     consumer = DispatchConsumer(infra.js, dispatcher, dispatch_durable,
                                 workers=settings.dispatch_workers,
                                 batch=settings.dispatch_batch, only_new=only_new,

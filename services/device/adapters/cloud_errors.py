@@ -5,8 +5,9 @@ Graph API error bodies are `{"error": {"message", "type", "code", "error_subcode
 `code` (and `error_data.details`), never on titles. Handling:
 
 - PERMANENT: this message fails with the reason shown to the sender (TransportError).
-- TRANSIENT: retried with exponential backoff a bounded number of times; then the
-  message is handed back to the queue (nothing was sent) — NotConnectedError.
+- TRANSIENT: retried here with exponential backoff a bounded number of times; then
+  the dispatcher is told the failure may pass (nothing was sent) and tries the message
+  again later, until its own attempts run out — TransientTransportError.
 - HALT: the sender itself is unusable (token, permissions, policy block, payment): the
   device is reported SessionFailed, its later sends stop at once, and the message is
   handed back (another device takes it, or it fails as not connected).
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from services.device.app.transport import NotConnectedError
+from services.device.app.transport import TransientTransportError
 
 
 class Handling(StrEnum):
@@ -109,9 +110,9 @@ class GraphError(Exception):
                    retry_after=_retry_after(response))
 
 
-class CloudUnavailableError(NotConnectedError):
+class CloudUnavailableError(TransientTransportError):
     """Meta could not take the message now (throttled, down, unreachable): nothing was
-    sent, and the message goes back to the queue."""
+    sent; the dispatcher tries it again after a backoff."""
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

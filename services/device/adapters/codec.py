@@ -22,4 +22,5 @@ def device_codec() -> EventCodec:
         ev.MessageDelivered: pb.MessageDelivered,
         ev.MessageRead: pb.MessageRead,
         ev.MessageFailed: pb.MessageFailed,
+        ev.SendAttemptFailed: pb.SendAttemptFailed,
     })

@@ -5,10 +5,12 @@ a linking attempt lives `qr_ttl`, each later one `qr_refresh`, and each new one
 replaces the last), links a device when a simulated phone scans one, accepts sends and
 reports delivered and read receipts after the configured delays. Each recipient's inbox
 keeps a message once per transport message id, however often it is sent. Failures come
-at a configured rate from an injectable random generator; a send can take
-`send_latency` to be acknowledged (the far side already has it: a crash in that window
-is the "killed mid-send" case). The phone side can drop the network for a while, log
-out, or ban the number.
+at a configured rate from an injectable random generator: refusals for good
+(`failure_rate`) and passing ones (`transient_failure_rate`, nothing kept). An outage of
+the far side (`SimulatedWhatsApp.begin_outage`) refuses, leaves unanswered or cuts off
+every send while it lasts. A send can take `send_latency` to be acknowledged (the far
+side already has it: a crash in that window is the "killed mid-send" case). The phone
+side can drop the network for a while, log out, or ban the number.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import random
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from services.device.adapters.simulator_far_side import InboxMessage, SimulatedWhatsApp
+from services.device.adapters.simulator_far_side import InboxMessage, Outage, SimulatedWhatsApp
 from services.device.app.transport import (
     Banned,
     Linked,
@@ -32,6 +34,7 @@ from services.device.app.transport import (
     Receipt,
     ReceiptKind,
     Sent,
+    TransientTransportError,
     TransportError,
     TransportEvent,
     TransportSink,
@@ -42,7 +45,8 @@ from services.device.domain.errors import InvalidPairingRefError
 log = logging.getLogger(__name__)
 
 SCHEME = "sbsim"
-__all__ = ["InboxMessage", "SimulatorTransport", "decode_pairing_ref", "pairing_ref_for"]
+__all__ = ["InboxMessage", "Outage", "SimulatorTransport", "decode_pairing_ref",
+           "pairing_ref_for"]
 
 
 def pairing_ref_for(device_id: str, nonce: str) -> str:
@@ -70,13 +74,15 @@ class SimulatorTransport:
     name = "simulator"
 
     def __init__(self, delivery_delay: float = 0.2, read_delay: float = 0.8,
-                 failure_rate: float = 0.0, qr_ttl: float = 60.0, qr_refresh: float = 20.0,
+                 failure_rate: float = 0.0, transient_failure_rate: float = 0.0,
+                 qr_ttl: float = 60.0, qr_refresh: float = 20.0,
                  send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate
+        self.transient_failure_rate = transient_failure_rate
         self.qr_ttl = qr_ttl
         self.qr_refresh = qr_refresh
         self.send_latency = send_latency
@@ -159,14 +165,28 @@ class SimulatorTransport:
             raise NotConnectedError(f"device {device_id} is not connected")
         if self.failure_rate and self.rng.random() < self.failure_rate:
             raise TransportError("simulated delivery failure")
+        if self.transient_failure_rate and self.rng.random() < self.transient_failure_rate:
+            raise TransientTransportError("simulated passing failure")
         now = self.clock()
+        outage = self.far.outage(now)
+        if outage is not None and outage[0] is not Outage.CUT:
+            await self._refuse(*outage)
         self.far.deliver(digits(to), InboxMessage(transport_message_id,
                                                   session.phone_number, body, device_id, now))
         self.sends += 1
+        if outage is not None:
+            raise TransientTransportError("the connection dropped before WhatsApp "
+                                          "acknowledged the message")
         if self.send_latency:
             await asyncio.sleep(self.send_latency)
         self._spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
+
+    async def _refuse(self, outage: Outage, until: datetime) -> NoReturn:
+        if outage is Outage.SILENT:  # no answer until it ends, or the caller gives up
+            await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()))
+            raise TransientTransportError("WhatsApp did not answer")
+        raise TransientTransportError("WhatsApp is unavailable")
 
     def inbox(self, phone_number: str) -> list[InboxMessage]:
         return self.far.inbox(digits(phone_number))

@@ -3,7 +3,10 @@ recipient's inbox, in a SQLite file so that it outlives a device-service process
 crash must not make the far side forget what it received) and is shared by replicas on
 one machine. ":memory:" keeps it in the process, for unit tests.
 
-Like WhatsApp, an inbox keeps a message once per transport message id.
+Like WhatsApp, an inbox keeps a message once per transport message id. An outage,
+set from any process sharing the file, makes the far side misbehave for every sender
+until it ends: refuse sends, leave them unanswered, or cut the connection after keeping
+the message but before acknowledging it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from services.device.domain.errors import InvalidPairingRefError
@@ -24,7 +28,15 @@ CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, tmid TEXT NOT NULL,
     from_number TEXT NOT NULL, body TEXT NOT NULL, device_id TEXT NOT NULL,
     received_at REAL NOT NULL, UNIQUE (recipient, tmid));
+CREATE TABLE IF NOT EXISTS outage (
+    id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL, until REAL NOT NULL);
 """
+
+
+class Outage(StrEnum):
+    UNAVAILABLE = "unavailable"  # every send refused at once; nothing kept
+    SILENT = "silent"  # sends are never answered while it lasts; nothing kept
+    CUT = "cut"  # the message is kept, then the connection drops before the ack
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,22 @@ class SimulatedWhatsApp:
     def set_offline(self, device_id: str, until: datetime) -> None:
         self._db.execute("UPDATE sessions SET offline_until = ? WHERE device_id = ?",
                          (until.timestamp(), device_id))
+
+    # Outages
+
+    def begin_outage(self, kind: Outage, until: datetime) -> None:
+        self._db.execute("INSERT OR REPLACE INTO outage VALUES (1, ?, ?)",
+                         (kind.value, until.timestamp()))
+
+    def end_outage(self) -> None:
+        self._db.execute("DELETE FROM outage")
+
+    def outage(self, now: datetime) -> tuple[Outage, datetime] | None:
+        """The outage going on at `now`, and when it ends."""
+        row = self._db.execute("SELECT kind, until FROM outage").fetchone()
+        if row is None or now.timestamp() >= row[1]:
+            return None
+        return Outage(row[0]), datetime.fromtimestamp(row[1], UTC)
 
     # Inboxes
 

@@ -21,6 +21,7 @@ def simulator_from(settings: Settings) -> SimulatorTransport:
         delivery_delay=settings.sim_delivery_delay_ms / 1000,
         read_delay=settings.sim_read_delay_ms / 1000,
         failure_rate=settings.sim_failure_rate,
+        transient_failure_rate=settings.sim_transient_failure_rate,
         qr_ttl=float(settings.qr_ttl_seconds),
         qr_refresh=float(settings.qr_refresh_seconds),
         send_latency=settings.sim_send_latency_ms / 1000,

@@ -6,7 +6,11 @@ mid-send) is sent again with the same transport message id, which the far side
 deduplicates. A message whose device is not live here (another replica holds it, it
 is reconnecting, or it dropped while the message waited for its pacing slot) is handed
 back to the queue (HandBackError: the consumer naks it) and is sent by another device,
-or by the same one once it is back. Receipts from the transport settle the same stream.
+or by the same one once it is back. A send the far side could not take now (a
+TransientTransportError, or no answer within the attempt's timeout) is counted on the
+stream and tried again after an exponential backoff (the consumer naks it with that
+delay), with the same transport message id; the last attempt allowed fails the
+message, which billing refunds. Receipts from the transport settle the same stream.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +33,8 @@ from services.device.app.transport import (
     NotConnectedError,
     Receipt,
     ReceiptKind,
+    Sent,
+    TransientTransportError,
     Transport,
     TransportError,
 )
@@ -47,6 +54,20 @@ class HandBackError(Exception):
     def __init__(self, reason: str, delay: float | None = None) -> None:
         super().__init__(reason)
         self.delay = delay
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transient send failures: `attempts` tries in all, waiting base * 2^(n-1) seconds
+    (at most `cap`) after the n-th failure; `timeout` bounds one try."""
+
+    attempts: int = 6
+    base: float = 2.0
+    cap: float = 60.0
+    timeout: float = 20.0
+
+    def delay(self, failed_attempts: int) -> float:
+        return min(self.cap, self.base * 2 ** max(0, failed_attempts - 1))
 
 
 class Whereabouts(Protocol):
@@ -81,7 +102,8 @@ class KeyedLocks:
 class Dispatcher:
     def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
                  pacer: Pacer, clock: Callable[[], datetime], whereabouts: Whereabouts,
-                 device_wait: float = 5.0, sleep: Sleep = asyncio.sleep) -> None:
+                 device_wait: float = 5.0, sleep: Sleep = asyncio.sleep,
+                 retry: RetryPolicy | None = None) -> None:
         self.dispatches = dispatches
         self.live = live
         self.transport = transport
@@ -90,6 +112,7 @@ class Dispatcher:
         self.whereabouts = whereabouts
         self.device_wait = device_wait
         self.sleep = sleep
+        self.retry = retry or RetryPolicy()
         self.in_flight = KeyedLocks()
 
     async def dispatch(self, cmd: DispatchMessage) -> None:
@@ -153,15 +176,40 @@ class Dispatcher:
         if self.live.get(device.device_id) is None:
             raise HandBackError(f"device {device.device_id} dropped before sending")
         try:
-            sent = await self.transport.send(device.device_id, cmd.number, cmd.body,
-                                             dispatch.transport_message_id)
+            sent = await self._attempt(device.device_id, cmd, dispatch.transport_message_id)
         except NotConnectedError as exc:
             raise HandBackError(str(exc)) from exc
+        except TransientTransportError as exc:
+            await self._retry_later(cmd, device.device_id, str(exc) or type(exc).__name__)
+            return
         except TransportError as exc:
             await self._fail(cmd, str(exc) or type(exc).__name__)
             return
         await change(self.dispatches, cmd.message_id,
                      lambda d: d.mark_sent(device.device_id, sent.at))
+
+    async def _attempt(self, device_id: str, cmd: DispatchMessage,
+                       transport_message_id: str) -> Sent:
+        try:
+            return await asyncio.wait_for(
+                self.transport.send(device_id, cmd.number, cmd.body, transport_message_id),
+                self.retry.timeout)
+        except TimeoutError as exc:
+            raise TransientTransportError(
+                f"no answer from the far side within {self.retry.timeout:g} s") from exc
+
+    async def _retry_later(self, cmd: DispatchMessage, device_id: str, reason: str) -> None:
+        """Count the failed attempt; unless it was the last, hand the message back to be
+        tried again after the backoff."""
+        dispatch = await change(self.dispatches, cmd.message_id,
+                                lambda d: d.attempt_failed(device_id, reason,
+                                                           self.retry.attempts))
+        if dispatch.is_claimed_unsent:
+            wait = self.retry.delay(dispatch.failed_attempts)
+            log.info("message %s: attempt %d failed (%s); again in %.1f s", cmd.message_id,
+                     dispatch.failed_attempts, reason, wait)
+            raise HandBackError(f"retrying after: {reason}", wait)
+        log.info("message %s: %s", cmd.message_id, dispatch.reason or "settled meanwhile")
 
     async def _fail(self, cmd: DispatchMessage, reason: str) -> None:
         log.info("message %s failed: %s", cmd.message_id, reason)

@@ -23,6 +23,12 @@ class TransportError(Exception):
     """The far side refused or failed a send; the reason is shown to the sender."""
 
 
+class TransientTransportError(TransportError):
+    """The far side could not take the message now (an outage, no answer in time, the
+    connection cut mid-send); it may pass. The dispatcher tries again after a backoff,
+    with the same transport message id, and fails the message after its last attempt."""
+
+
 class NotConnectedError(TransportError):
     """The device's session is not up here: nothing was sent. The message is handed back
     to the queue (another device, or this one once it is back), never failed for it."""
@@ -121,8 +127,9 @@ class Transport(Protocol):
 
     async def send(self, device_id: str, to: str, body: str,
                    transport_message_id: str) -> Sent:
-        """Raises NotConnectedError when the session is not up, TransportError when the
-        far side refused the message."""
+        """Raises NotConnectedError when the session is not up, TransientTransportError
+        when the far side could not take the message now, TransportError when it refused
+        the message for good."""
         ...
 
     async def close(self) -> None: ...

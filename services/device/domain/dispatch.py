@@ -1,7 +1,9 @@
 """The Dispatch aggregate: one queued message's way out through a device.
 
 Claimed once (MessageDispatched, or MessageFailed when no device can take it), then
-sent, delivered and read. Receipts form a lattice, sent < delivered < read: a receipt
+sent, delivered and read. A claimed message whose send failed for a passing reason
+counts the attempt (SendAttemptFailed) and stays claimed for the next try; the last
+allowed attempt fails it instead. Receipts form a lattice, sent < delivered < read: a receipt
 at or below the current level changes nothing, and one that skips a level first
 records the level it implies, so the stream always reads in lifecycle order. Failed
 and read are final.
@@ -20,6 +22,7 @@ from services.device.domain.events import (
     MessageFailed,
     MessageRead,
     MessageSent,
+    SendAttemptFailed,
 )
 
 TRANSPORT_ID_PREFIX = "sb-"
@@ -55,6 +58,7 @@ class Dispatch(Aggregate):
         self.transport_message_id = ""
         self.user_id = 0
         self.reason = ""
+        self.failed_attempts = 0
 
     @property
     def is_settled(self) -> bool:
@@ -78,6 +82,17 @@ class Dispatch(Aggregate):
         """Only before it was sent: a later, better fact is never overwritten."""
         if self.status in (DispatchStatus.NEW, DispatchStatus.DISPATCHED):
             self._record(MessageFailed(self.id, reason, self.user_id or user_id))
+
+    def attempt_failed(self, device_id: str, reason: str, attempts_allowed: int) -> None:
+        """A transient failure of a claimed, unsent message: counted, or, when it was the
+        last attempt allowed, the message fails with the reason."""
+        if self.status is not DispatchStatus.DISPATCHED:
+            return
+        attempt = self.failed_attempts + 1
+        if attempt >= attempts_allowed:
+            self.fail(f"{reason} (gave up after {attempt} attempts)")
+        else:
+            self._record(SendAttemptFailed(self.id, device_id, attempt, reason, self.user_id))
 
     def mark_sent(self, device_id: str, at: datetime) -> None:
         if self.status is DispatchStatus.NEW:
@@ -106,6 +121,9 @@ class Dispatch(Aggregate):
         self.status = DispatchStatus.DISPATCHED
         self.device_id, self.user_id = e.device_id, e.user_id
         self.transport_message_id = e.transport_message_id
+
+    def when_SendAttemptFailed(self, e: SendAttemptFailed) -> None:
+        self.failed_attempts = e.attempt
 
     def when_MessageSent(self, e: MessageSent) -> None:
         self.status, self.device_id = DispatchStatus.SENT, e.device_id

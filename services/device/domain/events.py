@@ -104,7 +104,18 @@ class MessageFailed:
     user_id: int
 
 
+@dataclass(frozen=True)
+class SendAttemptFailed:
+    """A transient failure: `attempt` is the count of failed attempts so far."""
+
+    message_id: str
+    device_id: str
+    attempt: int
+    reason: str
+    user_id: int
+
+
 DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,
                  DeviceReconnected, DeviceBanned, DeviceFailed, DeviceRetired)
 DISPATCH_EVENTS = (MessageDispatched, MessageSent, MessageDelivered, MessageRead,
-                   MessageFailed)
+                   MessageFailed, SendAttemptFailed)

@@ -9,7 +9,12 @@ from launcher.natsserver import free_port
 from services.device.adapters.cloud import Template
 from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError
 from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
-from services.device.app.transport import NotConnectedError, SessionFailed, TransportError
+from services.device.app.transport import (
+    NotConnectedError,
+    SessionFailed,
+    TransientTransportError,
+    TransportError,
+)
 from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
@@ -97,13 +102,14 @@ TRANSIENT = [(429, 130429), (400, 131056), (400, 4), (400, 80007), (500, 131000)
 
 
 @pytest.mark.parametrize(("status", "code"), TRANSIENT)
-async def test_a_transient_error_is_retried_with_backoff_then_handed_back(
+async def test_a_transient_error_is_retried_with_backoff_then_reported_as_passing(
         transport, meta, sleeps, status, code):
     for _ in range(4):
         meta.fail_next(status, code, "(#130429) Rate limit hit")
     with pytest.raises(CloudUnavailableError, match="unavailable after 4 attempts") as caught:
         await transport.send("dev-1", TO, "Hello", "sb-m1")
-    assert isinstance(caught.value, NotConnectedError)  # nothing sent: back to the queue
+    assert isinstance(caught.value, TransientTransportError)  # nothing sent: tried later
+    assert not isinstance(caught.value, NotConnectedError)
     assert sleeps.delays == [0.5, 1.0, 2.0]
     assert len(meta.seen) == 1 + 4 and meta.accepted == []
     assert await transport.ledger.entry("sb-m1") is None
@@ -138,7 +144,7 @@ async def test_a_halting_error_stops_the_sender_and_hands_the_message_back(
     await transport.send("dev-1", TO, "Hello", "sb-m1")
 
 
-async def test_an_unreachable_api_is_retried_then_handed_back(ledger, recorder, sleeps):
+async def test_an_unreachable_api_is_retried_then_reported_as_passing(ledger, recorder, sleeps):
     transport = cloud_transport(f"http://127.0.0.1:{free_port()}", ledger, recorder, sleeps)
     transport._up.add("dev-1")  # activated earlier; the API has gone away since
     try:
