@@ -9,18 +9,9 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from kernel.tokens import KeyRing, ServiceTokens
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
 from tests.messaging.conftest import NUMBER, DeviceEvents, Messaging, Neighbours
-
-
-def service_token(messaging: Messaging) -> tuple[tuple[str, str]]:
-    """Passed explicitly: kernel/rpc.py's channel attaches it to unary calls only (see
-    gateway/routes/stream.py)."""
-    settings = messaging.settings
-    tokens = ServiceTokens(KeyRing.from_settings(settings), "gateway", 600)
-    return (("authorization", f"Bearer {tokens.current()}"),)
 
 
 LIFECYCLE = [pb.STATUS_QUEUED, pb.STATUS_SENDING, pb.STATUS_SENT, pb.STATUS_DELIVERED,
@@ -31,10 +22,9 @@ async def test_a_users_status_changes_stream_live(
         user: int, messaging: Messaging, neighbours: Neighbours,
         device_events: DeviceEvents) -> None:
     neighbours.billing.balances[user] = 5
-    token = service_token(messaging)
-    mine = messaging.stub.WatchMessages(pb.WatchMessagesRequest(user_id=user), metadata=token)
-    other = messaging.stub.WatchMessages(pb.WatchMessagesRequest(user_id=user + 1),
-                                         metadata=token)
+    # The kernel's channel attaches the service token to streaming calls too.
+    mine = messaging.stub.WatchMessages(pb.WatchMessagesRequest(user_id=user))
+    other = messaging.stub.WatchMessages(pb.WatchMessagesRequest(user_id=user + 1))
     await mine.initial_metadata()
     await other.initial_metadata()
     qid = (await messaging.send(user)).queue_id

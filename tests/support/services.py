@@ -7,6 +7,7 @@ durable consumer names.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,17 +40,18 @@ async def running_services(database_url: str, nats_url: str, var_dir: Path,
     addrs = {f"{name}_addr": f"127.0.0.1:{free_port()}" for name in SERVICES}
     base = {"nats_url": nats_url, "var_dir": var_dir, "sim_delivery_delay_ms": 20,
             "sim_read_delay_ms": 20, **addrs, **overrides}
-    hosts: list[ServiceHost] = []
-    try:
-        for name in ("auth", "billing", "device", "messaging"):
-            settings = Settings(database_url=_store_url(database_url, name), **base)
-            host = ServiceHost(name, settings, _build(name))
-            await host.start(bind=settings.service_addr(name))
-            hosts.append(host)
+    hosts = [ServiceHost(name, Settings(database_url=_store_url(database_url, name), **base),
+                         _build(name)) for name in SERVICES]
+    try:  # all at once, as `switchboard up` starts them
+        started = await asyncio.gather(
+            *(host.start(bind=host.settings.service_addr(host.service)) for host in hosts),
+            return_exceptions=True)
+        for failure in started:
+            if isinstance(failure, BaseException):
+                raise failure
         yield Settings(**base)
-    finally:
-        for host in reversed(hosts):
-            await host.stop(grace=1.0)
+    finally:  # all at once: each waits up to a second for its workers' fetches
+        await asyncio.gather(*(host.stop(grace=1.0) for host in hosts))
 
 
 @asynccontextmanager
