@@ -13,7 +13,6 @@ from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
 from tests.messaging.conftest import NUMBER, DeviceEvents, Messaging, Neighbours
 
-
 LIFECYCLE = [pb.STATUS_QUEUED, pb.STATUS_SENDING, pb.STATUS_SENT, pb.STATUS_DELIVERED,
              pb.STATUS_READ]
 
