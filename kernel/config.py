@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_port: int = 4222
     stream_replicas: int = 1
+    # PostgreSQL: how long a call may wait to connect, for one statement and for a pooled
+    # connection before it fails as unavailable (503) instead of hanging.
+    db_connect_timeout_seconds: float = 5.0
+    db_command_timeout_seconds: float = 30.0
+    db_pool_timeout_seconds: float = 5.0
 
     gateway_port: int = 8080
     auth_addr: str = ""
@@ -144,6 +149,9 @@ class Settings(BaseSettings):
     webhook_give_up_seconds: float = 24 * 3600.0
     webhook_poll_seconds: float = 0.5
     status_stream_heartbeat_seconds: float = 15.0  # GET /api/messages/stream comments
+    # a reservation noted by a messaging process that died before queueing its messages
+    # is given back this long after it was noted (longer than a send can take elsewhere)
+    reservation_note_grace_seconds: float = 60.0
 
     relay_batch: int = 256
     max_body_bytes: int = 1_048_576

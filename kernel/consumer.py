@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name
+from kernel.retry import Backoff, report
 from kernel.tables import processed_events
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class DurableConsumer:
         self.batch = batch
         self.ack_wait = ack_wait
         self.workers = workers
+        self.retry = Backoff()  # grows while the handler keeps failing
 
     def config(self) -> ConsumerConfig:
         cfg = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
@@ -92,6 +94,7 @@ class DurableConsumer:
 
     async def _work(self, stop: asyncio.Event) -> None:
         sub = None
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 try:
@@ -99,16 +102,20 @@ class DurableConsumer:
                         sub = await self.js.pull_subscribe_bind(
                             durable=await self._ensure(), stream=stream_name(self.service))
                     msgs = await sub.fetch(self.batch, timeout=1.0)
+                    backoff.reset()
                 except (NatsTimeoutError, TimeoutError):
                     continue
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("consumer %s: fetch failed; resubscribing", self.durable)
+                except Exception as exc:
+                    report(log, f"consumer {self.durable}: fetch", exc)
                     sub = None
-                    await asyncio.sleep(0.5)
+                    await backoff.pause(stop)
                     continue
-                await self._process(msgs)
+                if await self._process(msgs) is False:
+                    await self.retry.pause(stop)
+                else:
+                    self.retry.reset()
         finally:
             # An open pull subscription would hold the connection's drain for its timeout.
             if sub is not None:
@@ -119,15 +126,18 @@ class DurableConsumer:
         await self.js.add_consumer(stream_name(self.service), self.config())
         return self.durable
 
-    async def _process(self, msgs: list) -> None:
+    async def _process(self, msgs: list) -> bool | None:
+        """Handle a batch and ack it; on failure (its store away, say) nak it for
+        redelivery after the current backoff, and return False."""
         try:
             await self.handler([Envelope.from_msg(m) for m in msgs])
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("consumer %s: handler failed; will redeliver", self.durable)
+        except Exception as exc:
+            report(log, f"consumer {self.durable}: handler (batch will be redelivered)", exc)
             for m in msgs:
-                await m.nak(delay=1.0)
-            return
+                await m.nak(delay=self.retry.delay)
+            return False
         for m in msgs:
             await m.ack()
+        return True

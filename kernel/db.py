@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import errno
+import socket
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from kernel.config import Settings
@@ -16,17 +21,25 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_engine(url: str, schema: str = "") -> AsyncEngine:
-    """An engine for one service's store. On PostgreSQL, `schema` keeps services apart."""
+def create_engine(url: str, schema: str = "", connect_timeout: float = 5.0,
+                  command_timeout: float = 30.0, pool_timeout: float = 5.0) -> AsyncEngine:
+    """An engine for one service's store. On PostgreSQL, `schema` keeps services apart.
+
+    A PostgreSQL server that goes away makes calls fail within the timeouts (connect,
+    statement, waiting for a pooled connection) rather than hang; pooled connections are
+    checked before use, so the first calls after it comes back do not meet dead ones."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
-    elif schema:
-        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 10
+    else:
+        connect: dict[str, Any] = {"timeout": connect_timeout,
+                                   "command_timeout": command_timeout}
+        if schema:
+            connect["server_settings"] = {"search_path": schema}
+            kwargs.update(pool_size=10, max_overflow=10)
+        kwargs.update(connect_args=connect, pool_pre_ping=True, pool_timeout=pool_timeout)
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -66,6 +79,47 @@ async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
 
 async def engine_for(service: str, settings: Settings) -> AsyncEngine:
     url = settings.database_url_for(service)
-    engine = create_engine(url, schema=service)
+    engine = create_engine(url, schema=service,
+                           connect_timeout=settings.db_connect_timeout_seconds,
+                           command_timeout=settings.db_command_timeout_seconds,
+                           pool_timeout=settings.db_pool_timeout_seconds)
     await ensure_schema(engine, service)
     return engine
+
+
+# The server is gone, going or not yet back; or the connection to it was cut.
+_OUTAGE_TYPES = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                 asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+                 asyncpg.TooManyConnectionsError, asyncpg.InterfaceError,
+                 sa_exc.TimeoutError, TimeoutError, ConnectionError, socket.gaierror)
+_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+_SQLITE_OUTAGE = ("database is locked", "unable to open", "disk i/o error", "readonly database")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` means the store cannot be reached or used right now (retry later),
+    as opposed to a request or a bug the store refused."""
+    return any(_says_outage(cause) for cause in _causes(error))
+
+
+def _says_outage(error: BaseException) -> bool:
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, _OUTAGE_TYPES):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        return any(words in str(error).lower() for words in _SQLITE_OUTAGE)
+    return isinstance(error, OSError) and error.errno in _UNREACHABLE
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error, then what it wraps (`orig` of SQLAlchemy's, then causes and contexts)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        wrapped = getattr(current, "orig", None)
+        current = (wrapped if isinstance(wrapped, BaseException)
+                   else current.__cause__ or current.__context__)

@@ -10,21 +10,22 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health_pb2
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import bus, logs, metrics
 from kernel.config import Settings
-from kernel.db import engine_for
+from kernel.db import create_engine, engine_for
 from kernel.eventstore import EventStore
 from kernel.relay import OutboxRelay
+from kernel.retry import Backoff, report
 from kernel.rpc import Registrar, build_server
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,28 @@ async def open_infra(service: str, settings: Settings) -> Infra:
     return Infra(service, settings, engine, store, nc, js)
 
 
+@contextlib.asynccontextmanager
+async def setup_lock(service: str, settings: Settings) -> AsyncIterator[None]:
+    """Replicas of a service that start together set up one at a time: on PostgreSQL the
+    `IF NOT EXISTS` checks of their DDL race (the loser's CREATE fails), and so does their
+    start-up work, so a session advisory lock per service is held meanwhile. On SQLite
+    (one machine, one writer at a time) it is not needed."""
+    if not settings.database_url.startswith("postgres"):
+        yield
+        return
+    engine = create_engine(settings.database_url)
+    key = {"key": f"switchboard:{service}:setup"}
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), key)
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
+    finally:
+        await engine.dispose()
+
+
 class ServiceHost:
     def __init__(self, service: str, settings: Settings,
                  build: Callable[[Infra], Awaitable[Parts]]) -> None:
@@ -81,18 +104,22 @@ class ServiceHost:
         self.metrics: metrics.HostMetrics | None = None  # operations: /metrics, if on
 
     async def start(self, bind: str | None = None) -> int:
-        infra = self.infra = await open_infra(self.service, self.settings)
-        parts = self._parts = await self.build(infra)
-        for meta in parts.tables:
-            async with infra.engine.begin() as conn:
-                await conn.run_sync(meta.create_all)
-        self.relay = OutboxRelay(infra.store, infra.js, self.service, self.settings.relay_batch)
         bind = bind or f"{self.settings.host}:{self.settings.service_port(self.service)}"
-        self._server, self.port, self._health = await build_server(
-            parts.registrars, parts.service_names, bind, settings=self.settings)
-        await self._server.start()
-        for ready in parts.on_ready:
-            await ready()
+        # Replicas of a service set up one at a time: tables, then their on_ready work
+        # (e.g. bringing up the simulator's pool, which two replicas would both link).
+        async with setup_lock(self.service, self.settings):
+            infra = self.infra = await open_infra(self.service, self.settings)
+            parts = self._parts = await self.build(infra)
+            for meta in parts.tables:
+                async with infra.engine.begin() as conn:
+                    await conn.run_sync(meta.create_all)
+            self.relay = OutboxRelay(infra.store, infra.js, self.service,
+                                     self.settings.relay_batch)
+            self._server, self.port, self._health = await build_server(
+                parts.registrars, parts.service_names, bind, settings=self.settings)
+            await self._server.start()
+            for ready in parts.on_ready:
+                await ready()
         workers = [self.relay.run, *parts.workers]
         # operations: /metrics over HTTP and the sampler behind it, when a port is set
         self.metrics = metrics.HostMetrics.start(infra, self.relay)
@@ -103,14 +130,21 @@ class ServiceHost:
         return self.port
 
     async def _supervise(self, worker: Worker) -> None:
+        """Run `worker` until stopped, restarting it after a crash (with backoff, so a
+        worker failing on an unavailable store waits for it rather than spinning)."""
+        backoff = Backoff()
         while not self.stop_event.is_set():
+            started = asyncio.get_running_loop().time()
             try:
                 await worker(self.stop_event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s: worker crashed; restarting it", self.service)
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                if asyncio.get_running_loop().time() - started > 60:
+                    backoff.reset()
+                name = getattr(worker, "__qualname__", "worker")
+                report(log, f"{self.service}: worker {name} (restarting it)", exc)
+                await backoff.pause(self.stop_event)
 
     async def stop(self, grace: float = 3.0) -> None:
         self.stop_event.set()

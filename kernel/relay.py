@@ -3,6 +3,8 @@
 Publishes carry `Nats-Msg-Id` = event id, so a batch published again after a crash
 (published, but progress not yet recorded) is dropped by the broker as a duplicate;
 consumers dedup by event id as well, for redeliveries past the duplicate window.
+Replicas of a service each run a relay over the one store; on PostgreSQL they take turns
+(see `publish_pending`), so none publishes again what another has published.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import headers_for, subject
 from kernel.db import is_postgres, reading
 from kernel.eventstore import EventStore, StoredEvent
+from kernel.retry import Backoff, report
 from kernel.tables import relay_offsets
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class OutboxRelay:
         self.name = f"relay-{service}"
         self._after_publish = after_publish
         self.published = 0
+        self._row_ready = False  # PostgreSQL: the offset row exists, to be locked
 
     async def position(self) -> int:
         async with reading(self.store.engine) as conn:
@@ -50,19 +55,44 @@ class OutboxRelay:
         return len(await self.store.read_all(await self.position(), limit=100_000))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Publish until stopped; a failure (store or broker away) is retried with backoff
+        from the recorded position, so nothing is skipped."""
+        backoff = Backoff()
         while not stop.is_set():
             try:
                 if await self.publish_pending() == 0:
                     await self.store.wait_for_append(self.idle_wait)
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("relay %s: publish failed; retrying", self.service)
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                report(log, f"relay {self.service}", exc)
+                await backoff.pause(stop)
 
     async def publish_pending(self) -> int:
-        """One pass: publish what is committed beyond the recorded position."""
-        events = await self.store.read_all(await self.position(), limit=self.batch)
+        """One pass: publish what is committed beyond the recorded position.
+
+        Every replica of a service runs a relay over the same store. On PostgreSQL a pass
+        holds the relay's offset row (`FOR UPDATE`) from reading the position to recording
+        the new one, so one replica publishes at a time and the next continues where it
+        ended: no event is published twice, however far apart the replicas' passes are.
+        A replica that dies mid-pass loses its connection and with it the row lock."""
+        engine = self.store.engine
+        if not is_postgres(engine):
+            return await self._publish_from(await self.position(), None)
+        if not self._row_ready:
+            async with engine.begin() as conn:
+                await conn.execute(pg_insert(relay_offsets).values(name=self.name, position=0)
+                                   .on_conflict_do_nothing(index_elements=["name"]))
+            self._row_ready = True
+        async with engine.begin() as conn:
+            position = (await conn.execute(
+                select(relay_offsets.c.position).where(relay_offsets.c.name == self.name)
+                .with_for_update())).scalar_one()
+            return await self._publish_from(int(position), conn)
+
+    async def _publish_from(self, position: int, locked: AsyncConnection | None) -> int:
+        events = await self.store.read_all(position, limit=self.batch)
         if not events:
             return 0
         # Sent in order on one connection, so the stream keeps position order; the
@@ -75,16 +105,21 @@ class OutboxRelay:
         await asyncio.gather(*acks)
         if self._after_publish is not None:
             await self._after_publish(events)
-        await self._record(events[-1].position)
+        if locked is not None:
+            await locked.execute(self._advance(events[-1].position))
+        else:
+            await self._record(events[-1].position)
         self.published += len(events)
         return len(events)
 
+    def _advance(self, position: int) -> Update:
+        """Move the recorded position forward only: a slower replica never moves it back."""
+        return (update(relay_offsets)
+                .where(relay_offsets.c.name == self.name, relay_offsets.c.position < position)
+                .values(position=position))
+
     async def _record(self, position: int) -> None:
-        engine = self.store.engine
-        async with engine.begin() as conn:
-            dialect_insert = pg_insert if is_postgres(engine) else sqlite_insert
-            stmt = dialect_insert(relay_offsets).values(name=self.name, position=position)
+        async with self.store.engine.begin() as conn:
+            stmt = sqlite_insert(relay_offsets).values(name=self.name, position=0)
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-            await conn.execute(update(relay_offsets)
-                               .where(relay_offsets.c.name == self.name)
-                               .values(position=position))
+            await conn.execute(self._advance(position))

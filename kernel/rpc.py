@@ -16,7 +16,8 @@ from grpc_reflection.v1alpha import reflection
 
 from kernel import context, metrics
 from kernel.config import Settings
-from kernel.errors import DomainError, internal_status, to_status
+from kernel.db import is_outage
+from kernel.errors import DomainError, UnavailableError, internal_status, to_status
 from kernel.tokens import CallGuard, KeyRing, ServiceTokens, is_public
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,8 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
                 await ctx.abort_with_status(to_status(exc))
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("unhandled error in %s", method)
-                await ctx.abort_with_status(internal_status("internal error"))
+            except Exception as exc:
+                await ctx.abort_with_status(_failure_status(method, exc))
 
         return grpc.unary_unary_rpc_method_handler(
             metrics.timed_rpc(method, unary),  # operations: counts and latencies
@@ -80,6 +80,17 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer)
 
 
+def _failure_status(method: str, error: Exception) -> grpc.Status:
+    """An unexpected error: the store being out of reach is UNAVAILABLE (retry shortly);
+    anything else is a bug, INTERNAL."""
+    if is_outage(error):
+        log.warning("%s: store unavailable: %s", method, error)
+        return to_status(UnavailableError("The service's database is unavailable; "
+                                          "retry shortly"))
+    log.error("unhandled error in %s", method, exc_info=error)
+    return internal_status("internal error")
+
+
 async def build_server(registrars: Sequence[Registrar], service_names: Sequence[str],
                        bind: str = "127.0.0.1:0", settings: Settings | None = None
                        ) -> tuple[grpc.aio.Server, int, Any]:
@@ -87,7 +98,7 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
     Given `settings` with `internal_auth` on, calls need a token (kernel/tokens.py)."""
     guard = CallGuard.from_settings(settings) if settings is not None else None
     server = grpc.aio.server(interceptors=[_EdgeInterceptor(guard)],
-                             options=[("grpc.so_reuseport", 0)])
+                             options=SERVER_OPTIONS)
     for register in registrars:
         register(server)
     health_servicer = health.aio.HealthServicer()
@@ -162,6 +173,30 @@ def channel(addr: str, settings: Settings | None = None,
             each(metadata)
 
     interceptors: list[Any] = [_UnaryMetadata(amend), _StreamMetadata(amend)]
-    return grpc.aio.insecure_channel(
-        addr, interceptors=interceptors,
-        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)])
+    return grpc.aio.insecure_channel(target(addr), interceptors=interceptors,
+                                     options=CHANNEL_OPTIONS)
+
+
+# Every channel balances calls over all the addresses its target resolves to (one per
+# replica), pings idle connections so a dead peer is noticed, and retries calls that
+# never reached a server.
+CHANNEL_OPTIONS = [("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.keepalive_time_ms", 30_000),
+                   ("grpc.keepalive_timeout_ms", 10_000),
+                   ("grpc.enable_retries", 1)]
+# Servers close each connection after MAX_CONNECTION_AGE_MS (calls in flight finish), so
+# clients resolve again and spread over replicas that started since they connected.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0),
+                  ("grpc.max_connection_age_ms", 300_000),
+                  ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+
+
+def target(addr: str) -> str:
+    """The gRPC target for an address setting: `host:port`, or several replicas as a
+    comma-separated list of IP `address:port`s (`10.0.0.5:50153,10.0.0.6:50153`)."""
+    addresses = [a.strip() for a in addr.split(",") if a.strip()]
+    if len(addresses) <= 1:
+        return addr.strip()
+    if any(a.startswith("[") for a in addresses):
+        return "ipv6:" + ",".join(addresses)
+    return "ipv4:" + ",".join(addresses)

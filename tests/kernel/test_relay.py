@@ -300,3 +300,22 @@ async def test_relay_rides_out_a_kill_9_of_nats(store: EventStore, unique: str,
 
 async def _published_at_least(relay: OutboxRelay, n: int) -> bool:
     return relay.published >= n
+
+
+async def test_replicas_relays_of_one_service_publish_each_event_once(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """Two replicas' relays over one store, running while events are appended: the stream
+    holds each event once, in order; on PostgreSQL they take turns, so no copy is sent."""
+    appender = Appender(store, f"replicas-{unique}")
+    relays = [OutboxRelay(store, js, service, batch=50, idle_wait=0.01) for _ in range(2)]
+    stop = asyncio.Event()
+    running = [asyncio.create_task(r.run(stop)) for r in relays]
+    await appender.append(400, per_transaction=8, pause=0.001)
+    await wait_until(lambda: _lag_is(relays[0], 0), what="the relays to catch up")
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*running), 5)
+    await assert_stream_holds_exactly(js, service, store)
+    assert await relays[1].position() == (await store.read_all(limit=1_000))[-1].position
+    if store.engine.dialect.name == "postgresql":
+        assert sum(r.published for r in relays) == 400
+        assert all(r.published > 0 for r in relays)

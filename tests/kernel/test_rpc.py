@@ -22,7 +22,7 @@ from kernel.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from kernel.rpc import build_server, channel
+from kernel.rpc import build_server, channel, target
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
 DEVICE_SERVICE = "switchboard.device.v1.DeviceService"
@@ -179,3 +179,27 @@ async def test_graceful_shutdown_reports_not_serving(served: Served) -> None:
         reply = await health_pb2_grpc.HealthStub(ch).Check(
             health_pb2.HealthCheckRequest(service=DEVICE_SERVICE))
     assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_a_list_of_addresses_spreads_calls_and_skips_a_stopped_replica() -> None:
+    replicas = [PoolServicer(), PoolServicer()]
+    servers, addrs = [], []
+    for servicer in replicas:
+        server, port, _ = await build_server(
+            [lambda s, sv=servicer: device_pb2_grpc.add_DeviceServiceServicer_to_server(sv, s)],
+            [DEVICE_SERVICE])
+        await server.start()
+        servers.append(server)
+        addrs.append(f"127.0.0.1:{port}")
+    assert target(",".join(addrs)) == "ipv4:" + ",".join(addrs)
+    assert target(addrs[0]) == addrs[0]
+    async with channel(" , ".join(addrs)) as ch:
+        stub = device_pb2_grpc.DeviceServiceStub(ch)
+        for _ in range(20):
+            await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
+        assert min(len(s.traces) for s in replicas) >= 5  # round robin, once both are up
+        await servers[0].stop(0)
+        for _ in range(10):
+            await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
+        assert sum(len(s.traces) for s in replicas) == 30
+    await servers[1].stop(0)

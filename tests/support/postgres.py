@@ -32,30 +32,63 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+class LocalServer:
+    """A PostgreSQL server of the test's own, in a temp dir, that can be stopped and
+    started again on the same port and data directory (a database outage, then recovery)."""
+
+    def __init__(self) -> None:
+        bindir = _pg_bin()
+        if bindir is None:
+            raise RuntimeError("no PostgreSQL server binaries (apt-get install postgresql)")
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="sb-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self._as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            self._as_postgres = ["runuser", "-u", "postgres", "--"]
+        self._pg("initdb", "-A", "trust", "-U", "postgres", "-N", "-D", str(self.data))
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c fsync=off -c max_connections=300"
+        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+                 "-w", "start")
+        wait_for_port("127.0.0.1", self.port, timeout=20)
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` ends every session at once, as a crashed or restarted server would."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run([*self._as_postgres, str(self.bindir / "pg_ctl"), "-D", str(self.data),
+                        "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _pg(self, program: str, *args: str) -> None:
+        subprocess.run([*self._as_postgres, str(self.bindir / program), *args], check=True,
+                       capture_output=True)
+
+
 @contextmanager
 def local_server() -> Iterator[str]:
-    bindir = _pg_bin()
-    if bindir is None:
-        raise RuntimeError("no PostgreSQL server binaries (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="sb-pg-"))
-    data = root / "data"
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-A", "trust", "-U", "postgres",
-                    "-D", str(data)], check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c fsync=off -c max_connections=300"
-    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-                    "-l", str(root / "log"), "-w", "start"], check=True, capture_output=True)
-    wait_for_port("127.0.0.1", port, timeout=20)
+    with restartable_server() as pg:
+        yield pg.url
+
+
+@contextmanager
+def restartable_server() -> Iterator[LocalServer]:
+    """A started local server that the block may stop and start again."""
+    pg = LocalServer()
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        pg.start()
+        yield pg
     finally:
-        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m",
-                        "immediate", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        pg.remove()
 
 
 @contextmanager
