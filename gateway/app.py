@@ -6,12 +6,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
-from gateway import errors
+from gateway import errors, openapi
+from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.routes import api
 from gateway.routes.metrics import record as record_http_metrics
+from gateway.text import plain_parameters
 from kernel import context
 from kernel.config import Settings
 
@@ -30,15 +32,15 @@ def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
                               "(/api, JWT) and the Instance API (/api/v1/whatsapp, key pair).")
     app.state.settings = settings
     errors.install(app)
-    app.include_router(api)
+    app.include_router(api, dependencies=[Depends(plain_parameters)])
+    openapi.install(app)
+    # innermost of the middlewares: its refusals get the correlation id and are counted
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]
                    ) -> Response:
         context.begin(request.headers.get("x-correlation-id", ""))
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return errors.envelope(request, "PAYLOAD_TOO_LARGE", "Request body too large")
         response = await call_next(request)
         response.headers["X-Correlation-Id"] = context.current().correlation_id
         return response

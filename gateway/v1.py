@@ -1,11 +1,92 @@
-"""The Instance API's success envelope: `{"success": true, "message", "data"}`."""
+"""The Instance API's envelopes, `{"success": true, "message", "data"}` and its error
+`{"success": false, "message", "error", "data": null}`, and the `data` documents of seed
+000, as the OpenAPI document declares them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from gateway.shapes import DeviceWord, NaiveTime, refusals
 
 PREFIX = "/api/v1/whatsapp"
+
+D = TypeVar("D")
 
 
 def ok(message: str, data: Any) -> dict[str, Any]:
     return {"success": True, "message": message, "data": data}
+
+
+class Ok(BaseModel, Generic[D]):
+    success: Literal[True]
+    message: str
+    data: D
+
+
+class V1Error(BaseModel):
+    """The Instance API's error envelope."""
+
+    success: Literal[False]
+    message: str
+    error: str = Field(examples=["INSTANCE_NOT_CONNECTED"])
+    data: None
+
+
+def v1_refusals(*codes: int) -> dict[int | str, Any]:
+    """`refusals`, in the Instance API's envelope; a bad key pair is always possible."""
+    return refusals(401, *codes, model=V1Error)
+
+
+class Subscription(BaseModel):
+    type: str
+    period: str
+    monthlyQuota: int
+    messagesUsed: int
+    messagesRemaining: int
+    usagePercentage: float
+    startDate: NaiveTime | None
+    endDate: NaiveTime | None
+    isActive: bool
+    isExpired: bool
+    autoRenew: bool
+
+
+class InstanceInfo(BaseModel):
+    id: int
+    instanceId: str
+    instanceName: str
+    status: DeviceWord
+    isConnected: bool
+    whatsappNumber: str | None
+    createdAt: NaiveTime | None
+    connectedAt: NaiveTime | None
+    subscription: Subscription | None
+
+
+class QrCode(BaseModel):
+    qrCode: str
+    expiresIn: int
+
+
+class MessageSent(BaseModel):
+    messageId: str
+    status: str
+    phoneNumber: str
+    message: str
+    sentAt: NaiveTime | None
+    quotaRemaining: int
+    quotaUsed: int
+    quotaTotal: int
+
+
+class Quota(BaseModel):
+    monthlyQuota: int
+    messagesUsed: int
+    messagesRemaining: int
+    usagePercentage: float
+    periodStart: NaiveTime | None
+    periodEnd: NaiveTime | None
+    hasQuotaAvailable: bool
+    isSubscriptionActive: bool

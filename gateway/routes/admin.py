@@ -9,27 +9,29 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import AdminUser, ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.instances import instance_doc, pagination
+from gateway.shapes import AnyInstancePage, CreditsGranted, UserDoc, UserPage, refusals
+from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=refusals(401, 403, 404))
 Page = Annotated[int, Query(ge=1, le=100_000)]
 PerPage = Annotated[int, Query(ge=1, le=100)]
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class CreditsBody(BaseModel):
+class CreditsBody(RequestBody):
     amount: int = Field(gt=0, le=10_000_000)
     reason: str = Field(default="admin top-up", max_length=500)
 
 
-class UserChange(BaseModel):
+class UserChange(RequestBody):
     is_admin: bool | None = None
     disabled: bool | None = None
     reason: str = Field(default="", max_length=500)
@@ -54,7 +56,7 @@ async def _with_credits(clients: ServiceClients, user: auth_pb2.User) -> dict[st
     return user_doc(user, balance.available)
 
 
-@router.get("/users")
+@router.get("/users", response_model=UserPage)
 async def list_users(admin: AdminUser, clients: ServiceClients, page: Page = 1,
                      per_page: PerPage = 20) -> dict[str, object]:
     found = await clients.auth.ListUsers(auth_pb2.ListUsersRequest(page=page,
@@ -63,13 +65,13 @@ async def list_users(admin: AdminUser, clients: ServiceClients, page: Page = 1,
     return {"users": list(users), "pagination": pagination(page, per_page, found.total)}
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id}", response_model=UserDoc)
 async def get_user(user_id: UserId, admin: AdminUser, clients: ServiceClients) -> dict[str, object]:
     found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user_id))
     return await _with_credits(clients, found)
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", response_model=UserDoc)
 async def update_user(user_id: UserId, body: UserChange, admin: AdminUser,
                       clients: ServiceClients) -> dict[str, object]:
     if body.is_admin is None and body.disabled is None:
@@ -80,7 +82,7 @@ async def update_user(user_id: UserId, body: UserChange, admin: AdminUser,
     return await _with_credits(clients, changed)
 
 
-@router.post("/users/{user_id}/credits")
+@router.post("/users/{user_id}/credits", response_model=CreditsGranted)
 async def add_credits(user_id: UserId, body: CreditsBody, admin: AdminUser,
                       clients: ServiceClients) -> dict[str, object]:
     await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user_id))  # 404 if unknown
@@ -90,7 +92,7 @@ async def add_credits(user_id: UserId, body: CreditsBody, admin: AdminUser,
             "credits": balance.available}
 
 
-@router.get("/instances")
+@router.get("/instances", response_model=AnyInstancePage)
 async def list_instances(admin: AdminUser, clients: ServiceClients, page: Page = 1,
                          per_page: PerPage = 20,
                          user_id: Annotated[int | None, Query(ge=1, le=2**62)] = None

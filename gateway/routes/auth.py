@@ -8,30 +8,34 @@ from __future__ import annotations
 
 import grpc
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import AddressLimit, ServiceClients, client_address
 from gateway.errors import ApiError
+from gateway.shapes import Registered, SignedIn, refusals
+from gateway.text import RequestBody
 from kernel.errors import from_rpc_error
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[AddressLimit])
+router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[AddressLimit],
+                   responses=refusals())
 
 
-class RegisterBody(BaseModel):
-    username: str = Field(max_length=200)
-    password: str = Field(max_length=1000)
-    email: str | None = Field(default=None, max_length=320)
-    notification_number: str | None = Field(default=None, max_length=32)
+class RegisterBody(RequestBody):
+    username: str = Field(max_length=200, examples=["newuser"])
+    password: str = Field(max_length=1000, examples=["securepassword"])
+    email: str | None = Field(default=None, max_length=320, examples=["newuser@example.com"])
+    notification_number: str | None = Field(default=None, max_length=32,
+                                            examples=["27821234567"])
 
 
-class LoginBody(BaseModel):
-    username: str = Field(max_length=200)
-    password: str = Field(max_length=1000)
+class LoginBody(RequestBody):
+    username: str = Field(max_length=200, examples=["demo"])
+    password: str = Field(max_length=1000, examples=["password123"])
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, response_model=Registered)
 async def register(body: RegisterBody, clients: ServiceClients) -> dict[str, object]:
     created = await clients.auth.Register(auth_pb2.RegisterRequest(
         username=body.username, password=body.password, email=body.email or "",
@@ -39,7 +43,7 @@ async def register(body: RegisterBody, clients: ServiceClients) -> dict[str, obj
     return {"message": "User created successfully", "user_id": created.user_id}
 
 
-@router.post("/login")
+@router.post("/login", response_model=SignedIn, responses=refusals(401))
 async def login(body: LoginBody, request: Request, clients: ServiceClients) -> dict[str, object]:
     session = await _sign_in(clients, body, client_address(request))
     balance = await clients.billing.GetBalance(

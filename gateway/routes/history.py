@@ -17,10 +17,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.messages import STATUS_WORDS
+from gateway.shapes import MessagePage, refusals
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=refusals(401))
 
 MAX_PER_PAGE = 100
 STATUS_BY_WORD: dict[str, messaging_pb2.Status] = {
@@ -44,12 +45,24 @@ def _moment(name: str, text: str | None, end_of_day: bool = False) -> datetime |
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end_of_day else moment
+            return _clamped(moment, timedelta(days=1) if end_of_day else timedelta())
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ApiError("INVALID_REQUEST", f"{name}: not an ISO 8601 date or date-time "
                        f"({text[:40]!r})") from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return _clamped(moment, timedelta())
+
+
+def _clamped(moment: datetime, shift: timedelta) -> datetime:
+    """`moment + shift` in UTC; past the calendar's first or last day (0001-01-01 at
+    +05:00, the end of 9999-12-31), the edge itself: every message lies within it."""
+    try:
+        return (moment + shift).astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 def _stamp(value: datetime | None) -> Timestamp | None:
@@ -66,7 +79,7 @@ def _item(found: messaging_pb2.MessageStatus) -> dict[str, object]:
             "created_at": iso_z(found.created_at)}
 
 
-@router.get("/messages")
+@router.get("/messages", response_model=MessagePage)
 async def messages(user: CurrentUser, clients: ServiceClients,
                    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
                    per_page: Annotated[int, Query(ge=1, le=10**6)] = 10,

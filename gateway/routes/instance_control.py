@@ -12,10 +12,12 @@ from fastapi import APIRouter, Path
 
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.routes.v1_instance import device_call, status_word
+from gateway.shapes import InstanceControlled, refusals
 from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix="/api/instances", tags=["instances"])
+router = APIRouter(prefix="/api/instances", tags=["instances"],
+                   responses=refusals(401, 403, 404, 409))
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -31,7 +33,7 @@ def _shown(message: str, device: device_pb2.Device) -> dict[str, object]:
             device.status == device_pb2.DEVICE_STATUS_CONNECTED}
 
 
-@router.post("/{instance_id}/logout")
+@router.post("/{instance_id}/logout", response_model=InstanceControlled)
 async def logout(instance_id: InstanceId, user: CurrentUser,
                  clients: ServiceClients) -> dict[str, object]:
     await _owned(clients, user, instance_id)
@@ -40,7 +42,7 @@ async def logout(instance_id: InstanceId, user: CurrentUser,
     return _shown("Instance logged out successfully", device)
 
 
-@router.post("/{instance_id}/restart")
+@router.post("/{instance_id}/restart", response_model=InstanceControlled)
 async def restart(instance_id: InstanceId, user: CurrentUser,
                   clients: ServiceClients) -> dict[str, object]:
     await _owned(clients, user, instance_id)

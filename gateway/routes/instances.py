@@ -9,18 +9,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.shapes import (
+    InstanceCredentials,
+    InstanceDeleted,
+    InstanceDoc,
+    InstancePage,
+    refusals,
+)
+from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 
-router = APIRouter(prefix="/api/instances", tags=["instances"])
+router = APIRouter(prefix="/api/instances", tags=["instances"],
+                   responses=refusals(401, 404))
 InstanceId = Annotated[str, Path(max_length=64)]
 
 
-class CreateBody(BaseModel):
-    instance_name: str = Field(min_length=1, max_length=100)
+class CreateBody(RequestBody):
+    instance_name: str = Field(min_length=1, max_length=100, examples=["Main WhatsApp"])
 
 
 def instance_doc(instance: auth_pb2.Instance) -> dict[str, object]:
@@ -42,7 +51,7 @@ def pagination(page: int, per_page: int, total: int) -> dict[str, int]:
             "pages": (total + per_page - 1) // per_page}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=InstanceCredentials)
 async def create_instance(body: CreateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
     made = await clients.auth.CreateInstance(auth_pb2.CreateInstanceRequest(
@@ -50,7 +59,7 @@ async def create_instance(body: CreateBody, user: CurrentUser,
     return {"message": "Instance created successfully", **credentials_doc(made)}
 
 
-@router.get("")
+@router.get("", response_model=InstancePage)
 async def list_instances(user: CurrentUser, clients: ServiceClients,
                          page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                          per_page: Annotated[int, Query(ge=1, le=100)] = 20
@@ -61,7 +70,7 @@ async def list_instances(user: CurrentUser, clients: ServiceClients,
             "pagination": pagination(page, per_page, found.total)}
 
 
-@router.get("/{instance_id}")
+@router.get("/{instance_id}", response_model=InstanceDoc)
 async def get_instance(instance_id: InstanceId, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
     found = await clients.auth.GetInstance(auth_pb2.InstanceRef(
@@ -69,7 +78,7 @@ async def get_instance(instance_id: InstanceId, user: CurrentUser,
     return instance_doc(found)
 
 
-@router.delete("/{instance_id}")
+@router.delete("/{instance_id}", response_model=InstanceDeleted)
 async def delete_instance(instance_id: InstanceId, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
     deleted = await clients.auth.DeleteInstance(auth_pb2.InstanceRef(
@@ -77,7 +86,7 @@ async def delete_instance(instance_id: InstanceId, user: CurrentUser,
     return {"message": "Instance deleted successfully", "instance_id": deleted.instance_id}
 
 
-@router.post("/{instance_id}/keys/rotate")
+@router.post("/{instance_id}/keys/rotate", response_model=InstanceCredentials)
 async def rotate_keys(instance_id: InstanceId, user: CurrentUser,
                       clients: ServiceClients) -> dict[str, object]:
     rotated = await clients.auth.RotateInstanceKeys(auth_pb2.InstanceRef(

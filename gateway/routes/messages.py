@@ -6,16 +6,19 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.clients import Clients
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.idempotency import once
+from gateway.shapes import BulkQueued, MessageQueued, MessageStatus, refusals
+from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"],
+                   responses=refusals(401, 403, 404, 409))
 
 STATUS_WORDS = {
     messaging_pb2.STATUS_QUEUED: "Queued",
@@ -29,17 +32,18 @@ COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
 IdempotencyKey = Annotated[str | None, Header(max_length=255)]
 
 
-class SendBody(BaseModel):
-    number: str = Field(max_length=64)
-    message: str | None = None
+class SendBody(RequestBody):
+    number: str = Field(max_length=64, examples=["27821234567"])
+    message: str | None = Field(default=None, examples=["Hello from WhatsApp API!"])
     template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
 
 
-class BulkBody(BaseModel):
+class BulkBody(RequestBody):
     # Capped loosely here; messaging enforces 1..200 and names a bad number.
-    numbers: list[Annotated[str, Field(max_length=64)]] = Field(max_length=1000)
-    message: str | None = None
+    numbers: list[Annotated[str, Field(max_length=64)]] = Field(
+        max_length=1000, examples=[["27821234567", "27829876543"]])
+    message: str | None = Field(default=None, examples=["Bulk message to all recipients!"])
     template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
 
@@ -49,7 +53,7 @@ def _content_check(message: str | None, template_id: int | None) -> None:
         raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
 
 
-@router.post("/send-bulk-message")
+@router.post("/send-bulk-message", response_model=BulkQueued)
 async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceClients,
                             request: Request, response: Response,
                             idempotency_key: IdempotencyKey = None) -> Any:
@@ -71,7 +75,7 @@ async def _send_bulk(body: BulkBody, user: Principal, clients: Clients) -> dict[
     }
 
 
-@router.post("/send-message")
+@router.post("/send-message", response_model=MessageQueued)
 async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClients,
                        request: Request, response: Response,
                        idempotency_key: IdempotencyKey = None) -> Any:
@@ -95,7 +99,7 @@ async def _send_one(body: SendBody, user: Principal, clients: Clients) -> dict[s
     }
 
 
-@router.get("/message-status/{queue_id}")
+@router.get("/message-status/{queue_id}", response_model=MessageStatus)
 async def message_status(queue_id: str, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
     found = await clients.messaging.GetMessageStatus(messaging_pb2.GetMessageStatusRequest(

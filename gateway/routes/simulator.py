@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.v1_instance import device_call, status_word
+from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.device.v1 import device_pb2
 
@@ -29,12 +30,12 @@ router = APIRouter(prefix="/simulator", tags=["simulator"],
 PhoneNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
 
 
-class ScanBody(BaseModel):
+class ScanBody(RequestBody):
     qr: str = Field(min_length=1, max_length=2000)
     phone_number: PhoneNumber
 
 
-class PhoneEventBody(BaseModel):
+class PhoneEventBody(RequestBody):
     device_id: str = Field(min_length=1, max_length=100)
     event: Literal["drop", "logout", "ban"]
     outage_seconds: float = Field(default=0.0, ge=0, le=3600)

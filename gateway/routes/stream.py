@@ -21,12 +21,19 @@ from fastapi.responses import StreamingResponse
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.messages import STATUS_WORDS
+from gateway.shapes import json_refusals
 from kernel import context
 from kernel.rpc import CORRELATION_KEY
 from kernel.tokens import KeyRing, ServiceTokens
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=json_refusals(401))
+
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events; as the route's response class, it names the document's type."""
+
+    media_type = "text/event-stream"
 
 
 def frame(event: pb.MessageStatusEvent) -> str:
@@ -79,9 +86,11 @@ def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     return tuple(metadata)
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventStream, responses={200: {
+    "description": "`: connected`, then `message.status` events and heartbeats",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream(request: Request, user: CurrentUser,
-                 clients: ServiceClients) -> StreamingResponse:
+                 clients: ServiceClients) -> EventStream:
     call = clients.messaging.WatchMessages(
         pb.WatchMessagesRequest(user_id=user.user_id),
         metadata=call_metadata(request))
@@ -89,6 +98,5 @@ async def stream(request: Request, user: CurrentUser,
     if call.done() and await call.code() != grpc.StatusCode.OK:
         raise ApiError("SERVICE_UNAVAILABLE", "The status stream is unavailable; retry")
     heartbeat = request.app.state.settings.status_stream_heartbeat_seconds
-    return StreamingResponse(sse(call, heartbeat), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache",
-                                      "X-Accel-Buffering": "no"})
+    return EventStream(sse(call, heartbeat),
+                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

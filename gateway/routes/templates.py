@@ -7,20 +7,29 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.shapes import (
+    TemplateDeleted,
+    TemplateDoc,
+    TemplateList,
+    TemplateSaved,
+    refusals,
+)
+from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/templates", tags=["templates"])
+router = APIRouter(prefix="/api/templates", tags=["templates"],
+                   responses=refusals(401, 404))
 
 TemplateId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-class TemplateBody(BaseModel):
-    name: str = Field(max_length=200)
-    body: str = Field(max_length=20000)
+class TemplateBody(RequestBody):
+    name: str = Field(max_length=200, examples=["welcome"])
+    body: str = Field(max_length=20000, examples=["Hello {{name}}, welcome to {{company}}!"])
 
 
 def template_doc(found: messaging_pb2.Template) -> dict[str, object]:
@@ -29,7 +38,7 @@ def template_doc(found: messaging_pb2.Template) -> dict[str, object]:
             "updated_at": iso_z(found.updated_at)}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=TemplateSaved)
 async def create_template(body: TemplateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
     created = await clients.messaging.CreateTemplate(messaging_pb2.CreateTemplateRequest(
@@ -37,21 +46,21 @@ async def create_template(body: TemplateBody, user: CurrentUser,
     return {"message": "Template created successfully", "template": template_doc(created)}
 
 
-@router.get("")
+@router.get("", response_model=TemplateList)
 async def list_templates(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     found = await clients.messaging.ListTemplates(messaging_pb2.ListTemplatesRequest(
         user_id=user.user_id))
     return {"templates": [template_doc(t) for t in found.templates]}
 
 
-@router.get("/{template_id}")
+@router.get("/{template_id}", response_model=TemplateDoc)
 async def get_template(template_id: TemplateId, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
     return template_doc(await clients.messaging.GetTemplate(messaging_pb2.TemplateRef(
         user_id=user.user_id, template_id=template_id)))
 
 
-@router.put("/{template_id}")
+@router.put("/{template_id}", response_model=TemplateSaved)
 async def update_template(template_id: TemplateId, body: TemplateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
     updated = await clients.messaging.UpdateTemplate(messaging_pb2.UpdateTemplateRequest(
@@ -59,7 +68,7 @@ async def update_template(template_id: TemplateId, body: TemplateBody, user: Cur
     return {"message": "Template updated successfully", "template": template_doc(updated)}
 
 
-@router.delete("/{template_id}")
+@router.delete("/{template_id}", response_model=TemplateDeleted)
 async def delete_template(template_id: TemplateId, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
     await clients.messaging.DeleteTemplate(messaging_pb2.TemplateRef(

@@ -5,20 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.shapes import Credits, Profile, refusals
 from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/users/user", tags=["users"])
+router = APIRouter(prefix="/api/users/user", tags=["users"], responses=refusals(401))
 
 
-@router.get("/credits")
+@router.get("/credits", response_model=Credits)
 async def credits(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))
     return {"credits": balance.available, "username": user.username}
 
 
-@router.get("/profile")
+@router.get("/profile", response_model=Profile)
 async def profile(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user.user_id))
     balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))

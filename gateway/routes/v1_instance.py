@@ -19,12 +19,12 @@ from gateway.billing_views import subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
 from gateway.errors import ApiError
 from gateway.timefmt import iso_naive
-from gateway.v1 import PREFIX, ok
+from gateway.v1 import PREFIX, InstanceInfo, Ok, QrCode, ok, v1_refusals
 from kernel.errors import from_rpc_error
 from switchboard.billing.v1 import billing_pb2
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"])
+router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 404, 409))
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ async def _subscription(clients: ServiceClients, instance_id: str) -> Any:
     return subscription_block(quota)
 
 
-@router.get("/instance")
+@router.get("/instance", response_model=Ok[InstanceInfo])
 async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
     device = await device_call(clients.device.GetDevice(
         device_pb2.GetDeviceRequest(device_id=caller.instance_id)), SETTING_UP)
@@ -104,7 +104,7 @@ async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str,
     })
 
 
-@router.get("/instance/qrcode")
+@router.get("/instance/qrcode", response_model=Ok[QrCode])
 async def qrcode(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
     qr = await device_call(clients.device.RequestQrCode(
         device_pb2.RequestQrCodeRequest(device_id=caller.instance_id)), SETTING_UP)

@@ -9,36 +9,38 @@ checked here (whole numbers, a number, a boolean); ranges by billing.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from gateway.billing_views import quota_block, subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
-from gateway.v1 import PREFIX, ok
+from gateway.text import RequestBody
+from gateway.v1 import PREFIX, Ok, Quota, Subscription, ok, v1_refusals
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"])
+router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 404))
 
 INT64 = 2**63 - 1
 
 
-class RenewBody(BaseModel):
+class RenewBody(RequestBody):
     model_config = ConfigDict(populate_by_name=True)
 
-    subscription_type: StrictInt = Field(alias="subscriptionType")
-    period: StrictInt
-    monthly_quota: StrictInt = Field(alias="monthlyQuota", ge=-INT64, le=INT64)
-    amount: StrictFloat | StrictInt = 0
-    auto_renew: StrictBool = Field(default=False, alias="autoRenew")
+    subscription_type: StrictInt = Field(alias="subscriptionType", examples=[2])
+    period: StrictInt = Field(examples=[1])
+    monthly_quota: StrictInt = Field(alias="monthlyQuota", ge=-INT64, le=INT64,
+                                     examples=[1000])
+    amount: StrictFloat | StrictInt = Field(default=0, examples=[49.99])
+    auto_renew: StrictBool = Field(default=False, alias="autoRenew", examples=[True])
 
 
-@router.get("/quota")
+@router.get("/quota", response_model=Ok[Quota])
 async def quota(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
     found = await clients.billing.GetQuota(billing_pb2.GetQuotaRequest(
         instance_id=caller.instance_id, user_id=caller.user_id))
     return ok("Quota status retrieved successfully", quota_block(found))
 
 
-@router.post("/subscription/renew")
+@router.post("/subscription/renew", response_model=Ok[Subscription])
 async def renew_subscription(body: RenewBody, caller: InstanceCaller,
                              clients: ServiceClients) -> dict[str, object]:
     renewed = await clients.billing.RenewSubscription(billing_pb2.RenewSubscriptionRequest(

@@ -12,31 +12,32 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from gateway.clients import Clients
 from gateway.deps import InstanceCaller, InstancePrincipal, ServiceClients
 from gateway.routes.idempotency import once
 from gateway.routes.messages import IdempotencyKey
+from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
-from gateway.v1 import PREFIX, ok
+from gateway.v1 import PREFIX, MessageSent, Ok, ok, v1_refusals
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"])
+router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 409))
 
 
-class SendBody(BaseModel):
+class SendBody(RequestBody):
     model_config = ConfigDict(populate_by_name=True)
 
-    phone_number: str = Field(alias="phoneNumber", max_length=64)
-    message: str = Field(max_length=20000)
+    phone_number: str = Field(alias="phoneNumber", max_length=64, examples=["27821234567"])
+    message: str = Field(max_length=20000, examples=["Hello from API!"])
 
 
 def status_word(status: int) -> str:
     return str(messaging_pb2.Status.Name(status)).removeprefix("STATUS_").lower()
 
 
-@router.post("/send")
+@router.post("/send", response_model=Ok[MessageSent])
 async def send(body: SendBody, caller: InstanceCaller, clients: ServiceClients,
                request: Request, response: Response,
                idempotency_key: IdempotencyKey = None) -> Any:

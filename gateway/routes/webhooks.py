@@ -4,18 +4,27 @@ delivery log. Validation of the URL is the messaging service's (INVALID_REQUEST)
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.shapes import (
+    DeliveryList,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookList,
+    refusals,
+)
+from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"],
+                   responses=refusals(401, 404))
 
 
-class WebhookBody(BaseModel):
-    url: str = Field(max_length=4096)
-    secret: str | None = Field(default=None, max_length=1024)
+class WebhookBody(RequestBody):
+    url: str = Field(max_length=4096, examples=["https://example.com/switchboard-hooks"])
+    secret: str | None = Field(default=None, max_length=1024, examples=["whsec_my_secret"])
 
 
 def _hook(hook: pb.Webhook) -> dict[str, object]:
@@ -32,7 +41,7 @@ def _delivery(row: pb.WebhookDelivery) -> dict[str, object]:
             "created_at": iso_z(row.created_at), "delivered_at": iso_z(row.delivered_at)}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=WebhookCreated)
 async def create_webhook(body: WebhookBody, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
     hook = await clients.messaging.CreateWebhook(pb.CreateWebhookRequest(
@@ -40,13 +49,13 @@ async def create_webhook(body: WebhookBody, user: CurrentUser,
     return {**_hook(hook), "secret": hook.secret}
 
 
-@router.get("")
+@router.get("", response_model=WebhookList)
 async def list_webhooks(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     found = await clients.messaging.ListWebhooks(pb.ListWebhooksRequest(user_id=user.user_id))
     return {"webhooks": [_hook(h) for h in found.webhooks]}
 
 
-@router.delete("/{webhook_id}")
+@router.delete("/{webhook_id}", response_model=WebhookDeleted)
 async def delete_webhook(webhook_id: str, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
     await clients.messaging.DeleteWebhook(pb.DeleteWebhookRequest(
@@ -54,7 +63,7 @@ async def delete_webhook(webhook_id: str, user: CurrentUser,
     return {"message": "Webhook deleted", "webhook_id": webhook_id}
 
 
-@router.get("/{webhook_id}/deliveries")
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
 async def list_deliveries(webhook_id: str, user: CurrentUser, clients: ServiceClients,
                           limit: int = Query(default=50, ge=1, le=200)) -> dict[str, object]:
     found = await clients.messaging.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(
