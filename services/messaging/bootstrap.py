@@ -15,6 +15,14 @@ from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
 from services.messaging.adapters.messages import MessageStore
 from services.messaging.adapters.quota import InstanceDevicesClient, QuotaClient
+from services.messaging.adapters.releases import Releases, ReleasingBilling, ReleasingQuota
+from services.messaging.adapters.reservation_journal import (
+    JournaledBilling,
+    JournaledQuota,
+    NoteSettler,
+    ReservationJournal,
+    journal_metadata,
+)
 from services.messaging.adapters.streams import projection_worker
 from services.messaging.adapters.templates import TemplateStore
 from services.messaging.adapters.webhook_wiring import webhook_parts
@@ -33,20 +41,28 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     history = HistoryView(infra.engine)
     templates = TemplateStore(infra.store)
     projection = HistoryProjection(history_name)
+    # a reservation whose message could not be queued is given back, if need be later
+    releases = Releases(history)
+    billing = ReleasingBilling(BillingClient(billing_channel), releases)
+    quota = ReleasingQuota(QuotaClient(billing_channel), releases)
+    # noted before it is made, so that one a crash strands is given back too (straight to
+    # billing: a note is kept until its release has gone through)
+    journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds)
+    settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
                      messages=MessageStore(infra.store),
-                     billing=BillingClient(billing_channel),
+                     billing=JournaledBilling(billing, journal),
                      pool=DevicePoolClient(device_channel), new_id=new_id,
                      templates=templates),
         lookup=partial(handlers.get_message_status, history=history),
         listing=partial(handlers.list_messages, history=history),
         send_instance=partial(instance_send.send_instance_message,
                               messages=MessageStore(infra.store),
-                              quota=QuotaClient(billing_channel),
+                              quota=JournaledQuota(quota, journal),
                               devices=InstanceDevicesClient(device_channel), new_id=new_id),
         send_bulk=partial(bulk_send.send_bulk_message, messages=MessageStore(infra.store),
-                          billing=BillingClient(billing_channel), new_id=new_id,
+                          billing=JournaledBilling(billing, journal), new_id=new_id,
                           templates=templates),
         templates=templates,
         idempotency=IdempotencyKeys(infra.engine),
@@ -57,7 +73,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     return Parts(
         registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
         service_names=[SERVICE_NAME],
-        tables=[projection.view, idempotency_metadata, hooks.tables],
-        workers=[projection_worker(runner), *hooks.workers],
+        tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
+        workers=[projection_worker(runner), releases.run, settler.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import Envelope
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_view import merge_entry, view_metadata
+from services.messaging.adapters.history_view import merge_entries, merge_entry, view_metadata
 from services.messaging.domain.lifecycle import HistoryEntry, Status, queued_entry
 from switchboard.device.v1 import events_pb2 as device_events
 
@@ -78,9 +78,19 @@ class HistoryProjection:
         }
 
     async def apply(self, event: Envelope, conn: AsyncConnection) -> None:
-        fact = FACTS[event.service](event)
-        if not fact.queue_id:
-            log.warning("history: %s %s names no message; skipped",
-                        event.event_type, event.event_id)
-            return
-        await merge_entry(conn, fact)
+        fact = _fact(event)
+        if fact is not None:
+            await merge_entry(conn, fact)
+
+    async def apply_batch(self, events: Sequence[Envelope], conn: AsyncConnection) -> None:
+        """The same as `apply` for each event in turn, folded into one write per message."""
+        await merge_entries(conn, [f for e in events if (f := _fact(e)) is not None])
+
+
+def _fact(event: Envelope) -> HistoryEntry | None:
+    fact = FACTS[event.service](event)
+    if not fact.queue_id:
+        log.warning("history: %s %s names no message; skipped", event.event_type,
+                    event.event_id)
+        return None
+    return fact
