@@ -220,3 +220,27 @@ async def test_the_far_side_outlives_the_process_that_sent(tmp_path):
     await after_restart.send("d1", "447700900001", "hello", "sb-m1")  # resent after a crash
     assert [m.transport_message_id for m in after_restart.inbox("447700900001")] == ["sb-m1"]
     await after_restart.close()
+
+
+async def test_receipts_a_dead_holder_owed_come_from_the_replica_taking_over(tmp_path):
+    path = tmp_path / "far.db"
+    dying = SimulatorTransport(delivery_delay=0.2, read_delay=0.1,
+                               far_side=SimulatedWhatsApp(path))
+    await linked(dying)
+    await dying.send("d1", "447700900001", "hello", "sb-m1")
+    await dying.close()  # gone before its receipts: they are still owed to the session
+    survivor = SimulatorTransport(far_side=SimulatedWhatsApp(path))
+    recorder = Recorder()
+    survivor.attach(recorder)
+    start = time.monotonic()
+    assert await survivor.resume("d1", "")
+    await asyncio.wait_for(survivor.idle(), 2)
+    receipts = [(e, t) for e, t in zip(recorder.events, recorder.times, strict=True)
+                if isinstance(e, Receipt)]
+    assert [(e.kind, e.transport_message_id) for e, _ in receipts] == [
+        (ReceiptKind.DELIVERED, "sb-m1"), (ReceiptKind.READ, "sb-m1")]
+    assert receipts[1][1] - start >= 0.2  # each when it was due, not at once
+    assert await survivor.resume("d1", "")  # reported once: nothing owed any more
+    await asyncio.wait_for(survivor.idle(), 2)
+    assert len([e for e in recorder.events if isinstance(e, Receipt)]) == 2
+    await survivor.close()

@@ -57,6 +57,8 @@ class KvLeases:
             return True
         except KeyWrongLastSequenceError:
             return await self._adopt(kv, device_id)
+        except KeyNotFoundError:  # the entry lapsed while create looked at it: next pass
+            return False
 
     async def _adopt(self, kv: KeyValue, device_id: str) -> bool:
         """The entry exists: ours (from before a restart) is taken back, theirs is not."""

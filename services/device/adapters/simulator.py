@@ -93,6 +93,10 @@ class SimulatorTransport:
         self._sink: TransportSink | None = None
         self._up: set[str] = set()  # sessions held by this process
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timing: set[str] = set()  # transport ids whose receipts this process times
+        # Receipts are reported a few at a time, as a client's event handler takes them,
+        # not all at once: a burst must not take every store connection from sends.
+        self._reporting = asyncio.Semaphore(4)
 
     def attach(self, sink: TransportSink) -> None:
         self._sink = sink
@@ -126,6 +130,7 @@ class SimulatorTransport:
         if session is None or not session.online_at(self.clock()):
             return False
         self._up.add(device_id)
+        self._spawn(self._owed(device_id))
         return True
 
     async def release(self, device_id: str) -> None:
@@ -179,6 +184,10 @@ class SimulatorTransport:
                                           "acknowledged the message")
         if self.send_latency:
             await asyncio.sleep(self.send_latency)
+        delivered_at = now + timedelta(seconds=self.delivery_delay)
+        self.far.owe_receipts(device_id, transport_message_id, [
+            (ReceiptKind.DELIVERED, delivered_at),
+            (ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))])
         self._spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
 
@@ -192,12 +201,28 @@ class SimulatorTransport:
         return self.far.inbox(digits(phone_number))
 
     async def _receipts(self, device_id: str, transport_message_id: str) -> None:
-        await asyncio.sleep(self.delivery_delay)
-        await self._emit(Receipt(device_id, transport_message_id, ReceiptKind.DELIVERED,
-                                 self.clock()))
-        await asyncio.sleep(self.read_delay)
-        await self._emit(Receipt(device_id, transport_message_id, ReceiptKind.READ,
-                                 self.clock()))
+        self._timing.add(transport_message_id)
+        try:
+            await asyncio.sleep(self.delivery_delay)
+            await self._report(device_id, transport_message_id, ReceiptKind.DELIVERED)
+            await asyncio.sleep(self.read_delay)
+            await self._report(device_id, transport_message_id, ReceiptKind.READ)
+        finally:
+            self._timing.discard(transport_message_id)
+
+    async def _owed(self, device_id: str) -> None:
+        """A session resumed here (taken over from a replica that died, or after a
+        restart): report the receipts its last holder still owed, each when due."""
+        for transport_message_id, kind, due in self.far.owed_receipts(device_id):
+            if transport_message_id not in self._timing:
+                await asyncio.sleep(max(0.0, (due - self.clock()).total_seconds()))
+                await self._report(device_id, transport_message_id, ReceiptKind(kind))
+
+    async def _report(self, device_id: str, transport_message_id: str,
+                      kind: ReceiptKind) -> None:
+        async with self._reporting:
+            await self._emit(Receipt(device_id, transport_message_id, kind, self.clock()))
+        self.far.settle_receipt(device_id, transport_message_id, kind)
 
     # Plumbing
 

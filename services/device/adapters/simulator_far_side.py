@@ -3,7 +3,9 @@ recipient's inbox, in a SQLite file so that it outlives a device-service process
 crash must not make the far side forget what it received) and is shared by replicas on
 one machine. ":memory:" keeps it in the process, for unit tests.
 
-Like WhatsApp, an inbox keeps a message once per transport message id. An outage,
+Like WhatsApp, an inbox keeps a message once per transport message id, and receipts
+not yet reported are kept for the session, so that a replica taking a device over after
+another died reports them. An outage,
 set from any process sharing the file, makes the far side misbehave for every sender
 until it ends: refuse sends, leave them unanswered, or cut the connection after keeping
 the message but before acknowledging it.
@@ -30,6 +32,9 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at REAL NOT NULL, UNIQUE (recipient, tmid));
 CREATE TABLE IF NOT EXISTS outage (
     id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (
+    device_id TEXT NOT NULL, tmid TEXT NOT NULL, kind TEXT NOT NULL, due_at REAL NOT NULL,
+    PRIMARY KEY (device_id, tmid, kind));
 """
 
 
@@ -149,6 +154,25 @@ class SimulatedWhatsApp:
             " WHERE recipient = ? ORDER BY seq", (recipient,)).fetchall()
         return [InboxMessage(r[0], r[1], r[2], r[3], datetime.fromtimestamp(r[4], UTC))
                 for r in rows]
+
+    # Receipts owed to a session: kept until its client has them, whichever process
+    # holds the session by then (WhatsApp queues them for a client that is away).
+
+    def owe_receipts(self, device_id: str, tmid: str,
+                     receipts: list[tuple[str, datetime]]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, ?)",
+                             [(device_id, tmid, kind, due.timestamp())
+                              for kind, due in receipts])
+
+    def settle_receipt(self, device_id: str, tmid: str, kind: str) -> None:
+        self._db.execute("DELETE FROM receipts WHERE device_id = ? AND tmid = ? AND kind = ?",
+                         (device_id, tmid, kind))
+
+    def owed_receipts(self, device_id: str) -> list[tuple[str, str, datetime]]:
+        """(transport message id, kind, when due) of the session's undelivered receipts."""
+        rows = self._db.execute("SELECT tmid, kind, due_at FROM receipts WHERE device_id = ?"
+                                " ORDER BY due_at", (device_id,)).fetchall()
+        return [(r[0], r[1], datetime.fromtimestamp(r[2], UTC)) for r in rows]
 
     def close(self) -> None:
         self._db.close()

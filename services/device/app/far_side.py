@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from kernel.retry import outlasting_outage
 from services.device.app.changes import Repo
 from services.device.app.dispatch import record_receipt
 from services.device.app.sessions import Sessions
@@ -18,6 +20,8 @@ from services.device.app.transport import (
 )
 from services.device.domain.dispatch import Dispatch
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class FarSide:
@@ -26,7 +30,9 @@ class FarSide:
 
     async def __call__(self, event: TransportEvent) -> None:
         if isinstance(event, Receipt):
-            await record_receipt(self.dispatches, event)
+            # nothing would report it again: a database outage is waited out
+            await outlasting_outage(lambda: record_receipt(self.dispatches, event),
+                                    f"receipt for {event.transport_message_id}", log)
         elif isinstance(event, Linked):
             await self.sessions.linked(event)
         elif isinstance(event, Unlinked):

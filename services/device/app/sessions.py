@@ -15,6 +15,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from kernel.retry import report
 from services.device.app.changes import change
 from services.device.app.devices import DeviceDeps, get_device, retire_device
 from services.device.app.leases import Leases
@@ -114,8 +115,8 @@ class Sessions:
         while not stop.is_set():
             try:
                 await self.reconcile()
-            except Exception:
-                log.exception("device sessions: lease pass failed")
+            except Exception as exc:
+                report(log, "device sessions: lease pass", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.leases.ttl / 3)
 
