@@ -26,6 +26,7 @@ async def health(request: Request) -> JSONResponse:
 
 app = Starlette(routes=[Route("/api/messages/send-message", echo, methods=["POST"]),
                         Route("/api/messages/send-bulk-message", echo, methods=["POST"]),
+                        Route("/api/v1/whatsapp/send", echo, methods=["POST"]),
                         Route("/health", health)])
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.__main__ import STACK_SETTINGS, closed_loop, setup_user, single_body
+from bench.load import closed_loop, single_body
+from bench.setup import STACK_SETTINGS, setup_user
 from tests.support.stack import start_stack
 
 SITECUSTOMIZE = '''

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kernel import context
 from kernel.bus import Envelope, subject
-from kernel.consumer import BatchHandler, DurableConsumer, apply_new
+from kernel.consumer import BatchHandler, DurableConsumer
+from kernel.projection import track_new
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
 from services.billing.adapters.quota_view import (
     instance_periods,
@@ -76,12 +78,11 @@ async def apply_folded(conn: AsyncConnection, name: str, batch: Sequence[Envelop
     """Apply a batch's new events as one merge per row, recording their ids in the same
     transaction (so a redelivery changes nothing); returns the events applied."""
     rows: dict[tuple[str, tuple[object, ...]], Fact] = {}
-
-    async def collect(envelope: Envelope, _: AsyncConnection) -> None:
+    fresh = await track_new(conn, name, batch)
+    for envelope in fresh:
+        context.caused_by(envelope.event_id, envelope.correlation_id)
         for fact in facts_of(envelope):
             rows.setdefault((fact.table, fact.key), Fact(fact.table, fact.key)).combine(fact)
-
-    applied = await apply_new(conn, name, batch, collect)
     for table_name, table in TABLES.items():
         await merge_many(conn, table, [f.row() for f in rows.values() if f.table == table_name])
-    return applied
+    return len(fresh)
