@@ -11,6 +11,9 @@ GEN    := switchboard/.generated
 run: $(STAMP) $(GEN)
 	$(BIN)/switchboard up
 
+# Four workers on two cores: most tests wait on processes, brokers and databases.
+PYTEST_ARGS ?= -n 4 --dist worksteal
+
 test: $(STAMP) $(GEN) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
