@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.codec import EventCodec
 from kernel.eventstore import EventStore, StoredEvent, StreamWrite
+from kernel.groupcommit import Extra, GroupCommit
 
 
 class Aggregate:
@@ -66,14 +67,18 @@ class Repository(Generic[A]):
     replaying it. A stale copy is harmless: saving it fails with ConcurrencyError. A copy
     read inside a transaction that then rolled back is noticed (its last event is no
     longer the stream's) and replaced by a full replay.
+
+    With `group`, saves made outside a caller's transaction share transactions with
+    other concurrent saves to the same store (kernel/groupcommit.py).
     """
 
     def __init__(self, store: EventStore, codec: EventCodec, cls: type[A],
-                 cache_size: int = 0) -> None:
+                 cache_size: int = 0, group: GroupCommit | None = None) -> None:
         self.store = store
         self.codec = codec
         self.cls = cls
         self.cache_size = cache_size
+        self.group = group
         # aggregate id -> (copy, id of the last event applied to it)
         self._cache: OrderedDict[str, tuple[A, str]] = OrderedDict()
 
@@ -96,9 +101,23 @@ class Repository(Generic[A]):
         self._remember(aggregate, stored[-1].event_id if stored else last_id)
         return aggregate
 
-    async def save(self, *aggregates: Aggregate, conn: AsyncConnection | None = None) -> None:
+    async def save(self, *aggregates: Aggregate, conn: AsyncConnection | None = None,
+                   extra: Extra | None = None) -> None:
+        """Append the aggregates' new events atomically, in `conn`'s transaction if given;
+        `extra` writes the caller's own rows in the same transaction (without `conn`)."""
         writes = [a.pending_write(self.codec) for a in aggregates if a.pending]
-        await self.store.append_many(writes, conn)
+        if conn is not None:
+            await self.store.append_many(writes, conn)
+            if extra is not None:
+                await extra(conn)
+        elif self.group is not None:
+            await self.group.save(writes, extra)
+        elif extra is not None:
+            async with self.store.transaction() as own:
+                await self.store.append_many(writes, own)
+                await extra(own)
+        else:
+            await self.store.append_many(writes)
         last_ids = {w.stream_id: w.events[-1].event_id for w in writes if w.events}
         for aggregate in aggregates:
             aggregate.pending.clear()

@@ -39,11 +39,13 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class StreamWrite:
-    """Events for one stream, on condition that it is still at `expected_version`."""
+    """Events for one stream, on condition that it is still at `expected_version`.
+    `meta` (correlation and causation) is the current context's unless given."""
 
     stream_id: str
     expected_version: int
     events: Sequence[NewEvent]
+    meta: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class EventStore:
                     "stream_version": write.expected_version + offset,
                     "event_type": new.event_type,
                     "payload": new.payload,
-                    "meta": meta,
+                    "meta": meta if write.meta is None else write.meta,
                     "recorded_at": now,
                 })
         if not rows:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from kernel.aggregate import Repository
 from kernel.bus import ensure_stream
 from kernel.config import Settings
+from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
 from kernel.rpc import channel
 from services.device.adapters.auth_users import AuthUsers
@@ -74,7 +75,8 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     await ensure_stream(infra.js, SOURCE, settings.stream_replicas)
     codec = device_codec()
     devices = DeviceStore(infra.store, codec)
-    dispatches = Repository(infra.store, codec, Dispatch)
+    # Claims, sends and receipts of concurrent messages share transactions.
+    dispatches = Repository(infra.store, codec, Dispatch, group=GroupCommit(infra.store))
     transport = transport or transport_from(settings)
     deps = DeviceDeps(devices, transport, LiveDevices(), utcnow)
     leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from kernel import rpc
+from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
 from kernel.projection import ProjectionRunner
 from services.messaging.adapters.billing import BillingClient
@@ -49,19 +50,20 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     # billing: a note is kept until its release has gone through)
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds)
     settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
+    messages = MessageStore(infra.store, GroupCommit(infra.store))
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
-                     messages=MessageStore(infra.store),
+                     messages=messages,
                      billing=JournaledBilling(billing, journal),
                      pool=DevicePoolClient(device_channel), new_id=new_id,
                      templates=templates),
         lookup=partial(handlers.get_message_status, history=history),
         listing=partial(handlers.list_messages, history=history),
         send_instance=partial(instance_send.send_instance_message,
-                              messages=MessageStore(infra.store),
+                              messages=messages,
                               quota=JournaledQuota(quota, journal),
                               devices=InstanceDevicesClient(device_channel), new_id=new_id),
-        send_bulk=partial(bulk_send.send_bulk_message, messages=MessageStore(infra.store),
+        send_bulk=partial(bulk_send.send_bulk_message, messages=messages,
                           billing=JournaledBilling(billing, journal), new_id=new_id,
                           templates=templates),
         templates=templates,

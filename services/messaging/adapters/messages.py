@@ -2,13 +2,17 @@
 
 The queued row is merged into the view in the append's own transaction: the very fact the
 history projection derives from MessageQueued later (a no-op merge then), so the view and a
-rebuild are unchanged, and a client can look up the queue_id it was just given.
+rebuild are unchanged, and a client can look up the queue_id it was just given. Single
+sends arriving together share one transaction (group commit).
 """
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from kernel.aggregate import Repository
 from kernel.eventstore import EventStore
+from kernel.groupcommit import GroupCommit
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.history_view import insert_entries, merge_entry
 from services.messaging.domain.events import MessageQueued
@@ -17,16 +21,18 @@ from services.messaging.domain.model import Message
 
 
 class MessageStore:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, group: GroupCommit | None = None) -> None:
         self.store = store
-        self.repository = Repository(store, messaging_codec(), Message)
+        self.repository = Repository(store, messaging_codec(), Message, group=group)
 
     async def add(self, message: Message) -> None:
         facts = [queued_entry(e) for e in message.pending if isinstance(e, MessageQueued)]
-        async with self.store.transaction() as conn:
-            await self.repository.save(message, conn=conn)
+
+        async def view_rows(conn: AsyncConnection) -> None:
             for fact in facts:
                 await merge_entry(conn, fact)
+
+        await self.repository.save(message, extra=view_rows)
 
     async def add_many(self, messages: list[Message]) -> None:
         """New messages in one transaction: one append for all, one insert into the view."""

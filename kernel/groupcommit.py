@@ -1,0 +1,122 @@
+"""Group commit: saves from concurrent callers written in one transaction.
+
+A write transaction costs about the same whatever it holds (the write lock, the commit,
+on SQLite a thread hop per statement), so under load the store spends its time on
+transactions, not on events. Saves that arrive while one batch is being written wait and
+go together in the next; each caller's save is committed when its call returns, exactly
+as with a transaction of its own. Two saves to the same stream never share a batch (the
+second waits for the next). If a batch conflicts (another writer moved a stream on, or a
+caller's own rows collide), its saves are written again one by one, so only the
+conflicting one fails; any other failure fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kernel import context
+from kernel.eventstore import ConcurrencyError, EventStore, StreamWrite
+
+Extra = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass
+class _Save:
+    writes: list[StreamWrite]
+    extra: Extra | None
+    done: asyncio.Future[None]
+
+    @property
+    def streams(self) -> set[str]:
+        return {w.stream_id for w in self.writes}
+
+    def settle(self, failure: BaseException | None = None) -> None:
+        if self.done.done():
+            return
+        if failure is None:
+            self.done.set_result(None)
+        elif isinstance(failure, asyncio.CancelledError):
+            self.done.cancel()
+        else:
+            self.done.set_exception(failure)
+
+
+class GroupCommit:
+    def __init__(self, store: EventStore, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.transactions = 0  # committed, for tests and operators
+        self._waiting: list[_Save] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def save(self, writes: Sequence[StreamWrite], extra: Extra | None = None) -> None:
+        """Append `writes` (and run `extra` on the same connection) in a shared
+        transaction; ConcurrencyError if a stream moved on, as with a transaction alone.
+        Each event keeps the caller's correlation metadata."""
+        meta = context.current().as_metadata()
+        stamped = [dataclasses.replace(w, meta=meta) for w in writes if w.events]
+        if not stamped and extra is None:
+            return
+        save = _Save(stamped, extra, asyncio.get_running_loop().create_future())
+        self._waiting.append(save)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        # A caller that goes away does not take the save with it: it is in the batch.
+        await asyncio.shield(save.done)
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                await self._write(self._next_batch())
+        except BaseException as exc:  # cancelled with saves still waiting: fail them
+            for save in self._waiting:
+                save.settle(exc)
+            self._waiting = []
+            raise
+
+    def _next_batch(self) -> list[_Save]:
+        batch: list[_Save] = []
+        later: list[_Save] = []
+        streams: set[str] = set()
+        for save in self._waiting:
+            if len(batch) < self.max_batch and not save.streams & streams:
+                batch.append(save)
+                streams |= save.streams
+            else:
+                later.append(save)
+        self._waiting = later
+        return batch
+
+    async def _write(self, batch: list[_Save]) -> None:
+        try:
+            await self._commit(batch)
+        except ConcurrencyError as conflict:
+            if len(batch) == 1:
+                batch[0].settle(conflict)
+                return
+            for save in batch:  # find the one that conflicts; the others go in alone
+                await self._write([save])
+            return
+        except asyncio.CancelledError as exc:
+            for save in batch:
+                save.settle(exc)
+            raise
+        except Exception as exc:
+            for save in batch:
+                save.settle(exc)
+            return
+        for save in batch:
+            save.settle()
+
+    async def _commit(self, batch: list[_Save]) -> None:
+        async with self.store.transaction() as conn:
+            await self.store.append_many([w for save in batch for w in save.writes], conn)
+            for save in batch:
+                if save.extra is not None:
+                    await save.extra(conn)
+        self.transactions += 1
