@@ -32,7 +32,11 @@ def create_engine(url: str, schema: str = "", connect_timeout: float = 5.0,
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        # Every transaction here is ended explicitly (commit, or rollback when its
+        # connection closes), so the pool's own rollback on check-in is a wasted round
+        # trip through aiosqlite's thread.
         kwargs["connect_args"] = {"timeout": 30}
+        kwargs["pool_reset_on_return"] = None
     else:
         connect: dict[str, Any] = {"timeout": connect_timeout,
                                    "command_timeout": command_timeout}
