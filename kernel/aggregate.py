@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.codec import EventCodec
-from kernel.eventstore import EventStore, StoredEvent, StreamWrite
+from kernel.eventstore import ConcurrencyError, EventStore, StoredEvent, StreamWrite
 from kernel.groupcommit import Extra, GroupCommit
 
 
@@ -68,6 +68,11 @@ class Repository(Generic[A]):
     read inside a transaction that then rolled back is noticed (its last event is no
     longer the stream's) and replaced by a full replay.
 
+    `get(..., trust_cache=True)` skips even that read for a copy known to be committed
+    (read or saved outside a caller's transaction): for commands whose outcome only
+    moves forward, where a stale copy merely fails to save (ConcurrencyError, which
+    drops it from the cache) and the retry reads the stream.
+
     With `group`, saves made outside a caller's transaction share transactions with
     other concurrent saves to the same store (kernel/groupcommit.py).
     """
@@ -79,26 +84,31 @@ class Repository(Generic[A]):
         self.cls = cls
         self.cache_size = cache_size
         self.group = group
-        # aggregate id -> (copy, id of the last event applied to it)
-        self._cache: OrderedDict[str, tuple[A, str]] = OrderedDict()
+        # aggregate id -> (copy, id of the last event applied to it, known committed)
+        self._cache: OrderedDict[str, tuple[A, str, bool]] = OrderedDict()
 
-    async def get(self, aggregate_id: str, conn: AsyncConnection | None = None) -> A:
+    async def get(self, aggregate_id: str, conn: AsyncConnection | None = None, *,
+                  trust_cache: bool = False) -> A:
         stream_id = stream_id_of(self.cls, aggregate_id)
         cached = self._cache.pop(aggregate_id, None)
+        if cached is not None and trust_cache and conn is None and cached[2]:
+            self._cache[aggregate_id] = cached
+            return copy.deepcopy(cached[0])
         if cached is not None:
             aggregate, last_id = copy.deepcopy(cached[0]), cached[1]
             # Re-read the cached last event too: if it is gone or another took its
             # version, the copy came from a rolled-back transaction.
             stored = await self.store.read_stream(stream_id, aggregate.version - 1, conn)
             if stored and stored[0].event_id == last_id:
-                return self._caught_up(aggregate, stored[1:], last_id)
+                return self._caught_up(aggregate, stored[1:], last_id, conn is None)
         stored = await self.store.read_stream(stream_id, conn=conn)
-        return self._caught_up(self.cls(aggregate_id), stored, "")
+        return self._caught_up(self.cls(aggregate_id), stored, "", conn is None)
 
-    def _caught_up(self, aggregate: A, stored: list[StoredEvent], last_id: str) -> A:
+    def _caught_up(self, aggregate: A, stored: list[StoredEvent], last_id: str,
+                   committed: bool) -> A:
         for event in stored:
             aggregate._apply(self.codec.decode(event))
-        self._remember(aggregate, stored[-1].event_id if stored else last_id)
+        self._remember(aggregate, stored[-1].event_id if stored else last_id, committed)
         return aggregate
 
     async def save(self, *aggregates: Aggregate, conn: AsyncConnection | None = None,
@@ -106,6 +116,21 @@ class Repository(Generic[A]):
         """Append the aggregates' new events atomically, in `conn`'s transaction if given;
         `extra` writes the caller's own rows in the same transaction (without `conn`)."""
         writes = [a.pending_write(self.codec) for a in aggregates if a.pending]
+        try:
+            await self._write(writes, conn, extra)
+        except ConcurrencyError:
+            for aggregate in aggregates:  # a copy that could not be saved is stale
+                self._cache.pop(aggregate.id, None)
+            raise
+        last_ids = {w.stream_id: w.events[-1].event_id for w in writes if w.events}
+        for aggregate in aggregates:
+            aggregate.pending.clear()
+            written = last_ids.get(aggregate.stream_id)
+            if conn is None and written and isinstance(aggregate, self.cls):
+                self._remember(aggregate, written, committed=True)
+
+    async def _write(self, writes: list[StreamWrite], conn: AsyncConnection | None,
+                     extra: Extra | None) -> None:
         if conn is not None:
             await self.store.append_many(writes, conn)
             if extra is not None:
@@ -118,17 +143,11 @@ class Repository(Generic[A]):
                 await extra(own)
         else:
             await self.store.append_many(writes)
-        last_ids = {w.stream_id: w.events[-1].event_id for w in writes if w.events}
-        for aggregate in aggregates:
-            aggregate.pending.clear()
-            written = last_ids.get(aggregate.stream_id)
-            if conn is None and written and isinstance(aggregate, self.cls):
-                self._remember(aggregate, written)
 
-    def _remember(self, aggregate: A, last_id: str) -> None:
+    def _remember(self, aggregate: A, last_id: str, committed: bool) -> None:
         if not self.cache_size or aggregate.pending or not aggregate.version:
             return
-        self._cache[aggregate.id] = (copy.deepcopy(aggregate), last_id)
+        self._cache[aggregate.id] = (copy.deepcopy(aggregate), last_id, committed)
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -40,6 +40,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+DISPATCH_CACHE = 20_000  # messages between claim and read; a few hundred bytes each
+
+
 def pacing_policy(settings: Settings) -> PacingPolicy:
     return PacingPolicy(min_gap=settings.dispatch_min_gap_ms / 1000,
                         jitter=settings.dispatch_jitter_ms / 1000,
@@ -76,7 +79,8 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     codec = device_codec()
     devices = DeviceStore(infra.store, codec)
     # Claims, sends and receipts of concurrent messages share transactions.
-    dispatches = Repository(infra.store, codec, Dispatch, group=GroupCommit(infra.store))
+    dispatches = Repository(infra.store, codec, Dispatch, cache_size=DISPATCH_CACHE,
+                            group=GroupCommit(infra.store))
     transport = transport or transport_from(settings)
     deps = DeviceDeps(devices, transport, LiveDevices(), utcnow)
     leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),

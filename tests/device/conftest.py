@@ -12,6 +12,7 @@ import pytest
 from kernel.aggregate import Repository
 from kernel.db import create_engine
 from kernel.eventstore import EventStore
+from kernel.groupcommit import GroupCommit
 from services.device.adapters.codec import device_codec
 from services.device.adapters.directory import DeviceStore, directory_metadata
 from services.device.adapters.leases import SoloLeases
@@ -23,6 +24,7 @@ from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
 from services.device.app.reconnect import Backoff, Reconnects
 from services.device.app.sessions import Sessions
+from services.device.bootstrap import DISPATCH_CACHE
 from services.device.domain.dispatch import Dispatch
 
 FAST_BACKOFF = Backoff(base=0.02, cap=0.05, attempts=3)
@@ -51,7 +53,8 @@ def wire(store: EventStore, sim: SimulatorTransport,
     """One replica's parts (leases in process), as bootstrap.build wires them."""
     codec = device_codec()
     devices = DeviceStore(store, codec)
-    dispatches = Repository(store, codec, Dispatch)
+    dispatches = Repository(store, codec, Dispatch, cache_size=DISPATCH_CACHE,
+                            group=GroupCommit(store))
     deps = DeviceDeps(devices, sim, LiveDevices(), utcnow)
     sessions = Sessions(deps, devices, SoloLeases(), Reconnects(FAST_BACKOFF))
     sim.attach(FarSide(sessions, dispatches))

@@ -337,3 +337,48 @@ async def test_cache_keeps_only_the_most_recently_used(store: EventStore, unique
     await repo.get(ids[0])  # evicted: a full replay
     assert counting.reads[0] <= 1 and counting.reads[1] <= 1
     assert counting.reads[2] == 5
+
+
+async def test_a_trusted_copy_is_not_read_again_until_it_fails_to_save(
+        store: EventStore, unique: str) -> None:
+    counting = CountingStore(store.engine)
+    repo = Repository(counting, CODEC, Ledger, cache_size=10)
+    other = Repository(store, CODEC, Ledger)
+    lid = ledger_id(unique)
+    seed = await repo.get(lid)
+    seed.grant(2)
+    await repo.save(seed)
+
+    counting.reads = []
+    trusted = await repo.get(lid, trust_cache=True)
+    assert counting.reads == [] and (trusted.version, trusted.available) == (1, 2)
+    theirs = await other.get(lid)
+    theirs.reserve("theirs")
+    await other.save(theirs)
+
+    stale = await repo.get(lid, trust_cache=True)  # not read: still the cached copy
+    assert counting.reads == [] and stale.version == 1
+    stale.reserve("mine")
+    with pytest.raises(ConcurrencyError):
+        await repo.save(stale)
+    fresh = await repo.get(lid, trust_cache=True)  # the failed copy was dropped: read
+    assert counting.reads != []
+    assert (fresh.version, fresh.available, fresh.reserved) == (2, 1, ["theirs"])
+
+
+async def test_a_copy_read_inside_a_transaction_is_never_trusted(
+        store: EventStore, engine: AsyncEngine, unique: str) -> None:
+    lid = ledger_id(unique)
+    repo = Repository(store, CODEC, Ledger, cache_size=10)
+    seed = await repo.get(lid)
+    seed.grant(10)
+    await repo.save(seed)
+    async with engine.connect() as conn:
+        tx = await conn.begin()
+        ledger = await repo.get(lid, conn)
+        ledger.reserve("rolled-back")
+        await repo.save(ledger, conn=conn)
+        await repo.get(lid, conn)  # caches what only this transaction saw
+        await tx.rollback()
+    after = await repo.get(lid, trust_cache=True)
+    assert (after.version, after.available, after.reserved) == (1, 10, [])

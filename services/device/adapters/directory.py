@@ -88,8 +88,8 @@ class DeviceStore:
         self.store = store
         self.repo = Repository(store, codec, Device)
 
-    async def get(self, device_id: str) -> Device:
-        return await self.repo.get(device_id)
+    async def get(self, device_id: str, *, trust_cache: bool = False) -> Device:
+        return await self.repo.get(device_id, trust_cache=trust_cache)
 
     async def save(self, device: Device) -> None:
         async with self.store.transaction() as conn:

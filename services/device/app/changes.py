@@ -16,7 +16,7 @@ TRIES = 8
 
 
 class Repo(Protocol[A]):
-    async def get(self, aggregate_id: str) -> A: ...
+    async def get(self, aggregate_id: str, *, trust_cache: bool = False) -> A: ...
 
     async def save(self, aggregate: A) -> None: ...
 
@@ -30,11 +30,16 @@ async def retrying(attempt: Callable[[], Awaitable[T]], tries: int = TRIES) -> T
     return await attempt()
 
 
-async def change(repo: Repo[A], aggregate_id: str, apply: Callable[[A], None]) -> A:
-    """Apply one command to the aggregate's latest state; saves only if something changed."""
+async def change(repo: Repo[A], aggregate_id: str, apply: Callable[[A], None],
+                 trust_cache: bool = False) -> A:
+    """Apply one command to the aggregate's latest state; saves only if something changed.
+
+    `trust_cache`: the first try may start from the repository's cached copy without
+    reading the stream; only for commands that move state forward, where a stale copy
+    just fails to save and the retry reads the stream."""
 
     async def attempt() -> A:
-        aggregate = await repo.get(aggregate_id)
+        aggregate = await repo.get(aggregate_id, trust_cache=trust_cache)
         apply(aggregate)
         if aggregate.pending:
             await repo.save(aggregate)

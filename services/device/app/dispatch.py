@@ -11,6 +11,10 @@ TransientTransportError, or no answer within the attempt's timeout) is counted o
 stream and tried again after an exponential backoff (the consumer naks it with that
 delay), with the same transport message id; the last attempt allowed fails the
 message, which billing refunds. Receipts from the transport settle the same stream.
+
+Only the decision to claim or send reads the stream; the steps after it (sent, a
+failed try, receipts) start from the cached copy, as they only move the stream
+forward: a copy another writer made stale fails to save and the step reads again.
 """
 
 from __future__ import annotations
@@ -186,7 +190,7 @@ class Dispatcher:
             await self._fail(cmd, str(exc) or type(exc).__name__)
             return
         await change(self.dispatches, cmd.message_id,
-                     lambda d: d.mark_sent(device.device_id, sent.at))
+                     lambda d: d.mark_sent(device.device_id, sent.at), trust_cache=True)
 
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:
@@ -203,7 +207,8 @@ class Dispatcher:
         tried again after the backoff."""
         dispatch = await change(self.dispatches, cmd.message_id,
                                 lambda d: d.attempt_failed(device_id, reason,
-                                                           self.retry.attempts))
+                                                           self.retry.attempts),
+                                trust_cache=True)
         if dispatch.is_claimed_unsent:
             wait = self.retry.delay(dispatch.failed_attempts)
             log.info("message %s: attempt %d failed (%s); again in %.1f s", cmd.message_id,
@@ -213,7 +218,8 @@ class Dispatcher:
 
     async def _fail(self, cmd: DispatchMessage, reason: str) -> None:
         log.info("message %s failed: %s", cmd.message_id, reason)
-        await change(self.dispatches, cmd.message_id, lambda d: d.fail(reason, cmd.user_id))
+        await change(self.dispatches, cmd.message_id, lambda d: d.fail(reason, cmd.user_id),
+                     trust_cache=True)
 
 
 async def record_receipt(dispatches: Repo[Dispatch], receipt: Receipt) -> None:
@@ -228,4 +234,4 @@ async def record_receipt(dispatches: Repo[Dispatch], receipt: Receipt) -> None:
         else:
             dispatch.mark_delivered(receipt.at)
 
-    await change(dispatches, message_id, apply)
+    await change(dispatches, message_id, apply, trust_cache=True)
