@@ -7,6 +7,7 @@ delivered is recorded as "skipped"."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer, tracked
+from kernel.consumer import DurableConsumer, apply_new
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
 from services.messaging.adapters.streams import Worker, once_streams_exist
@@ -34,12 +35,28 @@ async def _number(conn: AsyncConnection, fact: HistoryEntry) -> str | None:
     return row.number if row else None
 
 
-async def fan_out(envelope: Envelope, conn: AsyncConnection) -> None:
+HooksByUser = dict[int, list[str]]
+
+
+async def active_hooks(conn: AsyncConnection, user_ids: set[int]) -> HooksByUser:
+    """The active webhooks of these users, in one query for a whole batch of events."""
+    found: HooksByUser = {}
+    if user_ids:
+        rows = await conn.execute(select(webhooks.c.user_id, webhooks.c.webhook_id).where(
+            webhooks.c.user_id.in_(user_ids), webhooks.c.active))
+        for user_id, webhook_id in rows:
+            found.setdefault(user_id, []).append(webhook_id)
+    return found
+
+
+async def fan_out(envelope: Envelope, conn: AsyncConnection,
+                  hooks_by_user: HooksByUser | None = None) -> None:
     fact = FACTS[envelope.service](envelope)
     if not fact.queue_id or not fact.user_id:
         return
-    hooks = (await conn.execute(select(webhooks.c.webhook_id).where(
-        webhooks.c.user_id == fact.user_id, webhooks.c.active))).scalars().all()
+    if hooks_by_user is None:
+        hooks_by_user = await active_hooks(conn, {fact.user_id})
+    hooks = hooks_by_user.get(fact.user_id, [])
     if not hooks:
         return
     body = status_body(fact, await _number(conn, fact))
@@ -65,7 +82,18 @@ async def _stale_for(conn: AsyncConnection, fact: HistoryEntry) -> set[str]:
 
 def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT) -> Worker:
     """One durable consumer per source stream, each started once its stream exists."""
-    handler = tracked(engine, name, fan_out)
+
+    async def handler(batch: Sequence[Envelope]) -> None:
+        """The batch in one transaction; the owners' webhooks looked up once for it."""
+        async with engine.begin() as conn:
+            owners = {FACTS[e.service](e).user_id for e in batch}
+            hooks_by_user = await active_hooks(conn, owners - {0})
+
+            async def one(envelope: Envelope, conn: AsyncConnection) -> None:
+                await fan_out(envelope, conn, hooks_by_user)
+
+            await apply_new(conn, name, batch, one)
+
     consumers = [DurableConsumer(js, service, f"{name}-{service}", handler,
                                  filter_subjects=[subject(service, t) for t in types])
                  for service, types in SOURCES.items()]
