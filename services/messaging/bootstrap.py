@@ -48,9 +48,10 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     quota = ReleasingQuota(QuotaClient(billing_channel), releases)
     # noted before it is made, so that one a crash strands is given back too (straight to
     # billing: a note is kept until its release has gone through)
-    journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds)
+    group = GroupCommit(infra.store)  # concurrent sends share transactions
+    journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
     settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
-    messages = MessageStore(infra.store, GroupCommit(infra.store))
+    messages = MessageStore(infra.store, group)
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
                      messages=messages,

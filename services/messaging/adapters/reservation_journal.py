@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.aggregate import stream_id_of
 from kernel.db import reading
+from kernel.groupcommit import GroupCommit
 from kernel.tables import events_table
 from services.messaging.adapters.remote import RefusedByServiceError
 from services.messaging.app.dependencies import Billing, Quota, QuotaUsage
@@ -70,17 +71,30 @@ class Note:
 
 
 class ReservationJournal:
-    def __init__(self, engine: AsyncEngine, grace: float) -> None:
+    """`group`: notes of concurrent sends share transactions (with each other and with
+    the sends' own saves), each committed before its reserve goes out."""
+
+    def __init__(self, engine: AsyncEngine, grace: float,
+                 group: GroupCommit | None = None) -> None:
         self.engine = engine
         self.grace = timedelta(seconds=grace)
         self.process = str(uuid.uuid4())
+        self.group = group
 
     async def note(self, kind: str, owner: str, message_ids: Sequence[str]) -> str:
         note_id = str(uuid.uuid4())
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(reservation_notes).values(
-                note_id=note_id, kind=kind, owner=owner, message_ids=list(message_ids),
-                process=self.process, noted_at=datetime.now(UTC)))
+        row = insert(reservation_notes).values(
+            note_id=note_id, kind=kind, owner=owner, message_ids=list(message_ids),
+            process=self.process, noted_at=datetime.now(UTC))
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(row)
+
+        if self.group is not None:
+            await self.group.save([], write)
+        else:
+            async with self.engine.begin() as conn:
+                await write(conn)
         return note_id
 
     @asynccontextmanager
