@@ -107,12 +107,14 @@ async def merge_entries(conn: AsyncConnection, facts: Sequence[HistoryEntry]) ->
     for fact in facts:
         seen = folded.get(fact.queue_id)
         folded[fact.queue_id] = fact if seen is None else seen.merge(fact)
-    current = await _locked_many(conn, list(folded))
-    fresh = [f for q, f in folded.items() if q not in current]
+    # Rows are locked and inserted in queue_id order, so two replicas' projections that
+    # share messages wait for each other instead of deadlocking.
+    current = await _locked_many(conn, sorted(folded))
+    fresh = [folded[q] for q in sorted(folded) if q not in current]
     inserted = await _insert_many(conn, fresh)
     raced = [f.queue_id for f in fresh if f.queue_id not in inserted]
     if raced:
-        current.update(await _locked_many(conn, raced))
+        current.update(await _locked_many(conn, sorted(raced)))
     changed = [m for q, e in current.items() if (m := e.merge(folded[q])) != e]
     if changed:
         await conn.execute(_UPDATE, [_update_row(m) for m in changed])
@@ -133,7 +135,8 @@ async def _locked_many(conn: AsyncConnection, queue_ids: list[str]) -> dict[str,
     found: dict[str, HistoryEntry] = {}
     for start in range(0, len(queue_ids), CHUNK):
         chunk = queue_ids[start:start + CHUNK]
-        rows = await conn.execute(select(t).where(t.c.queue_id.in_(chunk)).with_for_update())
+        rows = await conn.execute(select(t).where(t.c.queue_id.in_(chunk))
+                                  .order_by(t.c.queue_id).with_for_update())
         found.update((r.queue_id, entry_of(r)) for r in rows)
     return found
 
