@@ -3,7 +3,8 @@
 Several workers (and replicas) share one durable name, so each queued message goes to
 one of them; the dispatch stream's single claim makes a redelivery harmless. Each
 message is settled on its own: acked once handled, handed back (nak with a short delay)
-when its device is not live here, retried later (nak, 1 s) on any other error.
+when its device is not live here, retried later on any other error (nak, 1 s or more
+while failures go on).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nats.js.errors import NotFoundError
 from kernel import context
 from kernel.bus import Envelope, stream_name, subject
 from kernel.consumer import DurableConsumer
+from kernel.retry import report
 from services.device.app.dispatch import Dispatcher, HandBackError
 from services.device.domain.commands import DispatchMessage
 from switchboard.messaging.v1 import events_pb2 as messaging_events
@@ -67,10 +69,14 @@ class DispatchConsumer(DurableConsumer):
         if failures:
             raise failures[0]  # the batch is redelivered; the finished ones are skipped
 
-    async def _process(self, msgs: list[Msg]) -> None:
-        await asyncio.gather(*(self._settle(m) for m in msgs))
+    async def _process(self, msgs: list[Msg]) -> bool:
+        """Each message settled on its own; False when any failed, so the worker waits
+        (longer while failures go on, as when the store is out of reach) before fetching
+        again."""
+        settled = await asyncio.gather(*(self._settle(m) for m in msgs))
+        return all(settled)
 
-    async def _settle(self, msg: Msg) -> None:
+    async def _settle(self, msg: Msg) -> bool:
         try:
             await self._one(Envelope.from_msg(msg))
         except HandBackError as back:
@@ -79,11 +85,13 @@ class DispatchConsumer(DurableConsumer):
             await msg.nak(delay=back.delay or self.handback_delay)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("dispatch of %s failed; will redeliver", msg.subject)
-            await msg.nak(delay=RETRY_DELAY)
+        except Exception as exc:
+            report(log, "dispatch (will redeliver)", exc)
+            await msg.nak(delay=max(RETRY_DELAY, self.retry.delay))
+            return False
         else:
             await msg.ack()
+        return True
 
     async def _one(self, envelope: Envelope) -> None:
         context.caused_by(envelope.event_id, envelope.correlation_id)
