@@ -121,3 +121,18 @@ def test_meta_reaches_the_cloud_webhook_in_prod_only() -> None:
     assert transport == {"dev": "simulator", "prod": "cloud"}
     assert CLOUD_WEBHOOK in [p["path"] for p in public_paths(render("prod"))]
     assert CLOUD_WEBHOOK not in [p["path"] for p in public_paths(render("dev"))]
+
+
+def test_internal_grpc_services_are_headless_for_per_call_balancing(
+        objects: tuple[Obj, ...]) -> None:
+    """A ClusterIP would pin each client's one HTTP/2 connection to one pod; headless
+    Services let the channels' round robin spread calls over every replica."""
+    services = of_kind(objects, "Service")
+    config = switchboard_config(objects)
+    for name, port in (("auth", 50151), ("billing", 50152), ("messaging", 50153),
+                       ("device", 50154)):
+        spec = services[name]["spec"]
+        assert spec.get("clusterIP") == "None", name
+        assert [p["port"] for p in spec["ports"]] == [port], name
+        assert config[f"SWITCHBOARD_{name.upper()}_ADDR"] == f"{name}:{port}"
+    assert services["gateway"]["spec"].get("clusterIP") != "None"  # behind the Ingress
