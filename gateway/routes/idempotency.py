@@ -5,6 +5,13 @@ is kept for 24 h in the messaging service, per user or instance; the same key wi
 same request answers that again (header `Idempotent-Replayed: true`) without running it;
 with another request it is 409 CONFLICT; while the first is still running, 409 CONFLICT
 too (retry it). Answers of 5xx are not kept: the key is released for a retry.
+
+The key (with the request's scope and body) also seeds the ids of the messages the
+request queues. A request that queued its messages but whose answer was lost (the
+messaging service died before replying, so the key could not be settled and is taken
+over 60 s later) is run again with the same ids: billing's reservation is idempotent by
+id and the messages' streams exist, so it answers as the first would have, with nothing
+sent or charged twice.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -48,11 +56,14 @@ async def _answer(request: Request, run: Callable[[], Awaitable[dict[str, Any]]]
 
 async def once(request: Request, response: Response, clients: Clients, scope: str,
                key: str | None, payload: BaseModel,
-               run: Callable[[], Awaitable[dict[str, Any]]]) -> Any:
-    """`run()`'s answer, or with a key, the key's first answer (see the module doc)."""
+               run: Callable[[str], Awaitable[dict[str, Any]]]) -> Any:
+    """`run(id_seed)`'s answer, or with a key, the key's first answer (see the module
+    doc). With a key, the seed (scope, key and body) fixes the ids of the messages the
+    request queues, so a run after a lost answer finds them queued and adds nothing."""
     if key is None:
-        return await run()
+        return await run("")
     ref = pb.IdempotencyKeyRef(scope=scope, key=key, fingerprint=fingerprint(request, payload))
+    seed = f"{ref.scope}\n{ref.key}\n{ref.fingerprint}"
     claim = await clients.messaging.ClaimIdempotencyKey(pb.ClaimIdempotencyKeyRequest(ref=ref))
     if claim.outcome == Outcome.OUTCOME_REPLAY:
         return Response(claim.body, status_code=claim.status_code,
@@ -64,7 +75,7 @@ async def once(request: Request, response: Response, clients: Clients, scope: st
         raise ApiError("CONFLICT", "A request with this Idempotency-Key is in progress; "
                                    "retry it shortly")
     try:
-        answer = await _answer(request, run)
+        answer = await _answer(request, partial(run, seed))
     except BaseException:
         await _settle(clients, ref, None)
         raise

@@ -61,11 +61,12 @@ async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceC
                       partial(_send_bulk, body, user, clients))
 
 
-async def _send_bulk(body: BulkBody, user: Principal, clients: Clients) -> dict[str, object]:
+async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
+                     id_seed: str) -> dict[str, object]:
     _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendBulkMessage(messaging_pb2.SendBulkMessageRequest(
         user_id=user.user_id, numbers=body.numbers, message=body.message or "",
-        template_id=body.template_id or 0, variables=body.variables or {}))
+        template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed))
     count = len(queued.queue_ids)
     return {
         "message": f"Bulk message queued successfully for {count} numbers",
@@ -83,11 +84,12 @@ async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClient
                       partial(_send_one, body, user, clients))
 
 
-async def _send_one(body: SendBody, user: Principal, clients: Clients) -> dict[str, object]:
+async def _send_one(body: SendBody, user: Principal, clients: Clients,
+                    id_seed: str) -> dict[str, object]:
     _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
         user_id=user.user_id, number=body.number, message=body.message or "",
-        template_id=body.template_id or 0, variables=body.variables or {}))
+        template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed))
     return {
         "message": "Message queued successfully",
         "queue_id": queued.queue_id,

@@ -45,12 +45,12 @@ async def send(body: SendBody, caller: InstanceCaller, clients: ServiceClients,
                       body, partial(_send, body, caller, clients))
 
 
-async def _send(body: SendBody, caller: InstancePrincipal,
-                clients: Clients) -> dict[str, object]:
+async def _send(body: SendBody, caller: InstancePrincipal, clients: Clients,
+                id_seed: str) -> dict[str, object]:
     sent = await clients.messaging.SendInstanceMessage(
         messaging_pb2.SendInstanceMessageRequest(
             instance_id=caller.instance_id, user_id=caller.user_id,
-            number=body.phone_number, message=body.message))
+            number=body.phone_number, message=body.message, id_seed=id_seed))
     return ok("Message sent successfully", {
         "messageId": sent.message_id,
         "status": status_word(sent.status),

@@ -5,13 +5,18 @@ another body under the same key is 409, concurrent requests with one key send on
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
+from kernel.db import create_engine
+from services.messaging.adapters.idempotency import keys
+from services.messaging.domain.idempotency import ABANDONED_AFTER, PENDING
 from tests.gateway.test_billing_credits import credits, signed_in, top_up
 from tests.gateway.test_bulk_send import queued
 from tests.gateway.test_v1_send import FREE, linked
-from tests.support.services import gateway_client, running_services
+from tests.support.services import _store_url, gateway_client, running_services
 
 ADMIN = {"admin_user": "boss", "admin_password": "boss-password"}
 ONE = {"number": "27821234567", "message": "hi"}
@@ -89,3 +94,51 @@ async def test_the_instance_send_is_idempotent_per_instance(api):
     assert again.json() == first.json()
     quota = (await api.get("/api/v1/whatsapp/quota", params=owner["keys"])).json()["data"]
     assert quota["messagesUsed"] == 1
+
+
+async def lose_the_answer(database_url: str, key: str) -> None:
+    """What a messaging crash after queueing but before replying leaves behind: the key
+    claimed and never settled, old enough (60 s) for a retry to take it over."""
+    engine = create_engine(_store_url(database_url, "messaging"), schema="messaging")
+    async with engine.begin() as conn:
+        await conn.execute(update(keys).where(keys.c.key == key).values(
+            state=PENDING, status_code=0, body=b"",
+            created_at=datetime.now(UTC) - ABANDONED_AFTER - timedelta(seconds=1)))
+    await engine.dispose()
+
+
+async def test_a_retry_after_a_lost_answer_queues_and_charges_nothing_new(
+        api, database_url):
+    fay = await user_with(api, "fay", 10)
+    one = await api.post(SEND, headers={**fay, "Idempotency-Key": "lost-1"}, json=ONE)
+    bulk_body = {"numbers": ["27821234567", "27829876543"], "message": "all"}
+    bulk = await api.post(BULK, headers={**fay, "Idempotency-Key": "lost-2"}, json=bulk_body)
+    assert one.status_code == bulk.status_code == 200, bulk.text
+    assert await credits(api, fay) == 7 and await queued(api, fay) == 3
+    for key in ("lost-1", "lost-2"):
+        await lose_the_answer(database_url, key)
+    one_again = await api.post(SEND, headers={**fay, "Idempotency-Key": "lost-1"}, json=ONE)
+    bulk_again = await api.post(BULK, headers={**fay, "Idempotency-Key": "lost-2"},
+                                json=bulk_body)
+    assert "Idempotent-Replayed" not in one_again.headers  # it ran again, and:
+    assert one_again.json()["queue_id"] == one.json()["queue_id"]
+    assert bulk_again.json()["queue_ids"] == bulk.json()["queue_ids"]
+    assert bulk_again.json()["remaining_credits"] == 7
+    assert await credits(api, fay) == 7 and await queued(api, fay) == 3
+    owner = await linked(api, "gus")
+    body = {"phoneNumber": "27821234567", "message": "hi"}
+    first = await api.post("/api/v1/whatsapp/send", params=owner["keys"],
+                           headers={"Idempotency-Key": "lost-3"}, json=body)
+    await lose_the_answer(database_url, "lost-3")
+    again = await api.post("/api/v1/whatsapp/send", params=owner["keys"],
+                           headers={"Idempotency-Key": "lost-3"}, json=body)
+    assert again.json()["data"]["messageId"] == first.json()["data"]["messageId"]
+    quota = (await api.get("/api/v1/whatsapp/quota", params=owner["keys"])).json()["data"]
+    assert quota["messagesUsed"] == 1
+
+
+async def test_without_a_key_the_same_body_is_a_new_message(api):
+    hal = await user_with(api, "hal", 5)
+    answers = [await api.post(SEND, headers=hal, json=ONE) for _ in range(2)]
+    assert answers[0].json()["queue_id"] != answers[1].json()["queue_id"]
+    assert await credits(api, hal) == 3 and await queued(api, hal) == 2

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kernel.eventstore import ConcurrencyError
 from services.messaging.app.dependencies import Billing, Messages
 from services.messaging.app.templates import Templates, message_text
 from services.messaging.domain import rules
 from services.messaging.domain.errors import DependencyUnavailableError
-from services.messaging.domain.model import Message, new_message_id
+from services.messaging.domain.model import Message, message_ids, new_message_id
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class SendBulkMessage:
     message: str
     template_id: int = 0
     variables: dict[str, str] = field(default_factory=dict)
+    id_seed: str = ""  # see model.message_ids
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,19 @@ async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: B
         cmd.user_id, cmd.message, cmd.template_id, cmd.variables, templates))
     now = clock()
     batch = []
+    ids = message_ids(cmd.id_seed, new_id)
     for number in rules.bulk_recipients(cmd.numbers):
-        message = Message(new_id())
+        message = Message(ids())
         message.queue(cmd.user_id, number, body, now)
         batch.append(message)
-    return await asyncio.shield(_charge_and_queue(cmd.user_id, batch, messages, billing))
+    return await asyncio.shield(_charge_and_queue(cmd.user_id, batch, messages, billing,
+                                                  bool(cmd.id_seed)))
 
 
 async def _charge_and_queue(user_id: int, batch: list[Message], messages: Messages,
-                            billing: Billing) -> BulkAccepted:
+                            billing: Billing, seeded: bool = False) -> BulkAccepted:
+    """As the single send: a seeded batch already queued (all of it: the batch is one
+    append) was queued by an earlier run of this same request."""
     ids = [m.id for m in batch]
     try:
         remaining = await billing.reserve(user_id, ids)
@@ -62,6 +68,10 @@ async def _charge_and_queue(user_id: int, batch: list[Message], messages: Messag
         raise
     try:
         await messages.add_many(batch)
+    except ConcurrencyError:
+        if not seeded:
+            await _release(billing, user_id, ids, "messages could not be queued")
+            raise
     except Exception:
         await _release(billing, user_id, ids, "messages could not be queued")
         raise

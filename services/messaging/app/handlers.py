@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kernel.eventstore import ConcurrencyError
 from services.messaging.app.dependencies import (
     Billing,
     DevicePool,
@@ -24,7 +25,7 @@ from services.messaging.domain.errors import (
     MessageNotFoundError,
 )
 from services.messaging.domain.lifecycle import HistoryEntry, Status
-from services.messaging.domain.model import Message, new_message_id
+from services.messaging.domain.model import Message, message_ids, new_message_id
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class SendMessage:
     message: str
     template_id: int = 0
     variables: dict[str, str] = field(default_factory=dict)
+    id_seed: str = ""  # see model.message_ids
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,17 @@ async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
                               templates)
-    message = Message(new_id())
+    message = Message(message_ids(cmd.id_seed, new_id)())
     message.queue(cmd.user_id, cmd.number, body, clock())
     # Shielded: a caller that goes away cannot split a reservation from its message.
-    return await asyncio.shield(_charge_and_queue(message, messages, billing, pool))
+    return await asyncio.shield(_charge_and_queue(message, messages, billing, pool,
+                                                  bool(cmd.id_seed)))
 
 
-async def _charge_and_queue(message: Message, messages: Messages,
-                            billing: Billing, pool: DevicePool) -> MessageAccepted:
+async def _charge_and_queue(message: Message, messages: Messages, billing: Billing,
+                            pool: DevicePool, seeded: bool = False) -> MessageAccepted:
+    """Reserve (idempotent by message id), then queue. A seeded message already queued
+    was queued by an earlier run of this same request: its answer again, nothing new."""
     devices = await pool.status()
     try:
         remaining = await billing.reserve(message.user_id, [message.id])
@@ -101,6 +106,10 @@ async def _charge_and_queue(message: Message, messages: Messages,
         raise
     try:
         await messages.add(message)
+    except ConcurrencyError:
+        if not seeded:
+            await _release(billing, message, "message could not be queued")
+            raise
     except Exception:
         await _release(billing, message, "message could not be queued")
         raise

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from kernel.aggregate import Aggregate
@@ -17,6 +20,15 @@ POOL = "pool"
 def new_message_id() -> str:
     """The message id, which is also the API's queue_id: "msg_" and 24 hex digits."""
     return "msg_" + secrets.token_hex(12)
+
+
+def message_ids(seed: str, minted: Callable[[], str] = new_message_id) -> Callable[[], str]:
+    """Ids for one request's messages: minted afresh, or with a seed (the request's
+    Idempotency-Key and body), the same ones each time the request is run, in order."""
+    if not seed:
+        return minted
+    counter = itertools.count()
+    return lambda: "msg_" + hashlib.sha256(f"{seed}\n{next(counter)}".encode()).hexdigest()[:24]
 
 
 class Message(Aggregate):

@@ -86,7 +86,8 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
         accepted = await self._send(SendMessage(
             user_id=request.user_id, number=request.number, message=request.message,
-            template_id=request.template_id, variables=dict(request.variables)))
+            template_id=request.template_id, variables=dict(request.variables),
+            id_seed=request.id_seed))
         return pb.SendMessageResponse(
             queue_id=accepted.queue_id, remaining_credits=accepted.remaining_credits,
             queue_position=accepted.queue_position,
@@ -101,7 +102,7 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
         assert self._send_instance is not None
         accepted = await self._send_instance(SendInstanceMessage(
             instance_id=request.instance_id, user_id=request.user_id, number=request.number,
-            message=request.message))
+            message=request.message, id_seed=request.id_seed))
         return pb.SendInstanceMessageResponse(
             message_id=accepted.message_id,
             status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
@@ -116,7 +117,8 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
         assert self._send_bulk is not None
         accepted = await self._send_bulk(SendBulkMessage(
             user_id=request.user_id, numbers=list(request.numbers), message=request.message,
-            template_id=request.template_id, variables=dict(request.variables)))
+            template_id=request.template_id, variables=dict(request.variables),
+            id_seed=request.id_seed))
         return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
                                           remaining_credits=accepted.remaining_credits)
 
