@@ -42,7 +42,13 @@ async def test_out_of_order_device_events_reach_the_receiver_in_order(
     states = {d.status: d.state for d in log.deliveries}
     assert states["Queued"] == "delivered" and states["Read"] == "delivered"
     queued = next(d for d in log.deliveries if d.status == "Queued")
-    assert queued.attempts == 3 and queued.last_status_code == 200
+    assert queued.last_status_code == 200
+    # The receiver refused the first two calls; they were Queued's unless a later status
+    # of the message reached the outbox first (the streams are read apart) and was tried
+    # (and then held back) before Queued arrived.
+    delivered = [d for d in log.deliveries if d.state == "delivered"]
+    assert sum(d.attempts for d in log.deliveries) == len(delivered) + 2
+    assert 2 <= queued.attempts <= 3
 
 
 async def test_a_receiver_that_never_answers_2xx_is_given_up_on(
