@@ -101,6 +101,18 @@ class CountingStore(EventStore):
         return found
 
 
+async def save_then_roll_back(repo: Repository[Ledger], engine: AsyncEngine, lid: str) -> None:
+    """Reserve inside a transaction, load again inside it (caching what only that
+    transaction saw), then roll it back."""
+    async with engine.connect() as conn:
+        tx = await conn.begin()
+        ledger = await repo.get(lid, conn)
+        ledger.reserve("rolled-back")
+        await repo.save(ledger, conn=conn)
+        await repo.get(lid, conn)
+        await tx.rollback()
+
+
 def ledger_id(unique: str) -> str:
     return str(int(unique[:8], 16))
 
@@ -305,13 +317,7 @@ async def test_cache_notices_a_rolled_back_version_taken_by_another_writer(
     seed.grant(10)
     await repo.save(seed)
 
-    async with engine.connect() as conn:
-        tx = await conn.begin()
-        ledger = await repo.get(lid, conn)
-        ledger.reserve("rolled-back")
-        await repo.save(ledger, conn=conn)
-        await repo.get(lid, conn)
-        await tx.rollback()
+    await save_then_roll_back(repo, engine, lid)
 
     other = Repository(store, CODEC, Ledger)
     theirs = await other.get(lid)
@@ -373,12 +379,6 @@ async def test_a_copy_read_inside_a_transaction_is_never_trusted(
     seed = await repo.get(lid)
     seed.grant(10)
     await repo.save(seed)
-    async with engine.connect() as conn:
-        tx = await conn.begin()
-        ledger = await repo.get(lid, conn)
-        ledger.reserve("rolled-back")
-        await repo.save(ledger, conn=conn)
-        await repo.get(lid, conn)  # caches what only this transaction saw
-        await tx.rollback()
+    await save_then_roll_back(repo, engine, lid)
     after = await repo.get(lid, trust_cache=True)
     assert (after.version, after.available, after.reserved) == (1, 10, [])
