@@ -49,15 +49,10 @@ async def active_hooks(conn: AsyncConnection, user_ids: set[int]) -> HooksByUser
     return found
 
 
-async def fan_out(envelope: Envelope, conn: AsyncConnection,
-                  hooks_by_user: HooksByUser | None = None) -> None:
-    fact = FACTS[envelope.service](envelope)
-    if not fact.queue_id or not fact.user_id:
-        return
-    if hooks_by_user is None:
-        hooks_by_user = await active_hooks(conn, {fact.user_id})
-    hooks = hooks_by_user.get(fact.user_id, [])
-    if not hooks:
+async def fan_out(envelope: Envelope, fact: HistoryEntry, hooks: list[str],
+                  conn: AsyncConnection) -> None:
+    """One delivery row per active webhook of the message's owner for this event."""
+    if not fact.queue_id or not hooks:
         return
     body = status_body(fact, await _number(conn, fact))
     now = datetime.now(UTC)
@@ -86,11 +81,13 @@ def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT)
     async def handler(batch: Sequence[Envelope]) -> None:
         """The batch in one transaction; the owners' webhooks looked up once for it."""
         async with engine.begin() as conn:
-            owners = {FACTS[e.service](e).user_id for e in batch}
-            hooks_by_user = await active_hooks(conn, owners - {0})
+            facts = {e.event_id: FACTS[e.service](e) for e in batch}
+            hooks_by_user = await active_hooks(
+                conn, {f.user_id for f in facts.values() if f.user_id})
 
             async def one(envelope: Envelope, conn: AsyncConnection) -> None:
-                await fan_out(envelope, conn, hooks_by_user)
+                fact = facts[envelope.event_id]
+                await fan_out(envelope, fact, hooks_by_user.get(fact.user_id, []), conn)
 
             await apply_new(conn, name, batch, one)
 
