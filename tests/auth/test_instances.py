@@ -150,19 +150,16 @@ async def test_instance_events_reach_nats_for_other_services(start_auth, nats_ur
     await running.stub.DeleteInstance(ref(owner, iid))
     nc = NATS()
     await nc.connect(nats_url)
+    seen: dict[str, bytes] = {}  # this instance's events (the stream is shared by tests)
     try:
-        js = nc.jetstream()
-        seen: dict[str, bytes] = {}
-        for _ in range(100):
-            for kind in ("InstanceCreated", "InstanceKeysRotated", "InstanceDeleted"):
-                try:
-                    msg = await js.get_last_msg("SB_AUTH", f"sb.auth.{kind}")
-                    seen[kind] = msg.data
-                except Exception:  # not relayed yet
-                    pass
-            if len(seen) == 3 and iid.encode() in seen["InstanceDeleted"]:
-                break
-            await asyncio.sleep(0.05)
+        sub = await nc.jetstream().subscribe("sb.auth.*", ordered_consumer=True)
+        kinds = {f"sb.auth.{k}": k for k in ("InstanceCreated", "InstanceKeysRotated",
+                                             "InstanceDeleted")}
+        async with asyncio.timeout(10):
+            while len(seen) < 3:
+                msg = await sub.next_msg(timeout=10)
+                if msg.subject in kinds and iid.encode() in msg.data:
+                    seen[kinds[msg.subject]] = msg.data
     finally:
         await nc.close()
     created = events_pb2.InstanceCreated.FromString(seen["InstanceCreated"])
