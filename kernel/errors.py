@@ -7,6 +7,10 @@ numbers a client may need); the gateway maps them back onto each REST API's enve
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -55,6 +59,27 @@ class ConflictError(DomainError):
 class UnavailableError(DomainError):
     code = "SERVICE_UNAVAILABLE"
     status = grpc.StatusCode.UNAVAILABLE
+
+
+M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
+
+
+def statuses_from(table: Mapping[type[DomainError], grpc.StatusCode]) -> Callable[[M], M]:
+    """A decorator giving a domain error raised by the method its gRPC status from a
+    service's table (errors not in it keep their own)."""
+
+    def mapped(method: M) -> M:
+        @functools.wraps(method)
+        async def call(*args: Any) -> Any:
+            try:
+                return await method(*args)
+            except DomainError as exc:
+                exc.status = table.get(type(exc), exc.status)
+                raise
+
+        return call  # type: ignore[return-value]
+
+    return mapped
 
 
 def to_status(error: DomainError) -> grpc.Status:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 import grpc
 
-from kernel.errors import DomainError
+from kernel.errors import DomainError, statuses_from
 from services.auth.domain import errors
 
 GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
@@ -25,18 +21,4 @@ GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
     errors.InvalidInstanceCredentialsError: grpc.StatusCode.UNAUTHENTICATED,
 }
 
-M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
-
-
-def mapped(method: M) -> M:
-    """Give a domain error raised by `method` its gRPC status from the table."""
-
-    @functools.wraps(method)
-    async def call(*args: Any) -> Any:
-        try:
-            return await method(*args)
-        except DomainError as exc:
-            exc.status = GRPC_STATUS.get(type(exc), exc.status)
-            raise
-
-    return call  # type: ignore[return-value]
+mapped = statuses_from(GRPC_STATUS)
