@@ -42,14 +42,14 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     history = HistoryView(infra.engine)
     templates = TemplateStore(infra.store)
     projection = HistoryProjection(history_name)
-    # a reservation whose message could not be queued is given back, if need be later
-    releases = Releases(history)
-    billing = ReleasingBilling(BillingClient(billing_channel), releases)
-    quota = ReleasingQuota(QuotaClient(billing_channel), releases)
     # noted before it is made, so that one a crash strands is given back too (straight to
     # billing: a note is kept until its release has gone through)
     group = GroupCommit(infra.store)  # concurrent sends share transactions
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
+    # a reservation whose message could not be queued is given back, if need be later
+    releases = Releases(journal.queued)
+    billing = ReleasingBilling(BillingClient(billing_channel), releases)
+    quota = ReleasingQuota(QuotaClient(billing_channel), releases)
     settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
     messages = MessageStore(infra.store, group)
     servicer = MessagingServicer(

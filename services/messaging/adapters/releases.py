@@ -2,10 +2,12 @@
 be: when billing or this service's store does not answer (a database outage, say), the
 release is tried again in the background, with backoff, until both do.
 
-Before each retry the messages are looked up: one whose queueing committed after all (its
-reply lost with the connection) keeps its reservation, so a message is never both queued
-and refunded. Owed releases live in memory: a process stopped during the outage logs the
-ids it still owed."""
+Before each retry the messages are looked up in the event store (`queued`, the journal's
+look-up; the history view would miss them while a rebuild refills it): one whose queueing
+committed after all (its reply lost with the connection) keeps its reservation, so a
+message is never both queued and refunded. Owed releases live in memory: a process
+stopped during the outage logs the ids it still owed (the reservation journal gives them
+back after its grace)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from kernel.retry import Backoff, report
-from services.messaging.app.dependencies import Billing, HistoryReader, Quota, QuotaUsage
+from services.messaging.app.dependencies import Billing, Quota, QuotaUsage
 
 log = logging.getLogger(__name__)
 
 Release = Callable[[list[str]], Awaitable[None]]
+Queued = Callable[[list[str]], Awaitable[set[str]]]
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class Owed:
 
 
 class Releases:
-    def __init__(self, history: HistoryReader, backoff: Backoff | None = None) -> None:
-        self.history = history
+    def __init__(self, queued: Queued, backoff: Backoff | None = None) -> None:
+        self.queued = queued
         self.backoff = backoff or Backoff(first=0.5, most=5.0)
         self.owed: list[Owed] = []
         self._wake = asyncio.Event()
@@ -69,7 +72,8 @@ class Releases:
                       [(o.what, o.message_ids) for o in self.owed])
 
     async def _settle_late(self, owed: Owed) -> None:
-        unqueued = [m for m in owed.message_ids if await self.history.entry(m) is None]
+        queued = await self.queued(owed.message_ids)
+        unqueued = [m for m in owed.message_ids if m not in queued]
         if unqueued:
             await owed.release(unqueued)
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel.aggregate import stream_id_of
 from kernel.db import reading
 from kernel.groupcommit import GroupCommit
+from kernel.retry import report
 from kernel.tables import events_table
 from services.messaging.adapters.remote import RefusedByServiceError
 from services.messaging.app.dependencies import Billing, Quota, QuotaUsage
@@ -187,8 +188,8 @@ class NoteSettler:
         while not stop.is_set():
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("reservation notes: sweep failed; trying again")
+            except Exception as exc:  # one line while the store is away
+                report(log, "reservation notes: sweep", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), EVERY)
 
