@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
@@ -41,23 +42,33 @@ def tracked(engine: AsyncEngine, consumer: str, handler: TrackedHandler) -> Batc
 
 async def apply_new(conn: AsyncConnection, consumer: str, batch: Sequence[Envelope],
                     handler: TrackedHandler) -> int:
-    ids = [e.event_id for e in batch]
-    done = set((await conn.execute(
-        select(processed_events.c.event_id).where(processed_events.c.consumer == consumer,
-                                                  processed_events.c.event_id.in_(ids))
-    )).scalars())
-    fresh: dict[str, Envelope] = {}
-    for envelope in batch:
-        if envelope.event_id not in done:
-            fresh.setdefault(envelope.event_id, envelope)
-    if not fresh:
-        return 0
-    await conn.execute(insert(processed_events),
-                       [{"consumer": consumer, "event_id": i} for i in fresh])
-    for envelope in fresh.values():
+    """`handler` for each event of the batch this consumer has not processed yet."""
+    fresh = await track_new(conn, consumer, batch)
+    for envelope in fresh:
         context.caused_by(envelope.event_id, envelope.correlation_id)
         await handler(envelope, conn)
     return len(fresh)
+
+
+async def track_new(conn: AsyncConnection, consumer: str,
+                    batch: Sequence[Envelope]) -> list[Envelope]:
+    """The batch's events this consumer has not processed yet, each once, now recorded as
+    processed in the caller's transaction: one INSERT .. ON CONFLICT DO NOTHING RETURNING
+    on the table's primary key. (Reading the batch's ids first with `IN (<4,000 bound
+    parameters>)` ran into PostgreSQL's 30 s statement timeout once a rebuild had recorded
+    some 100,000 events.)"""
+    fresh: dict[str, Envelope] = {}
+    for envelope in batch:
+        fresh.setdefault(envelope.event_id, envelope)
+    if not fresh:
+        return []
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (dialect_insert(processed_events)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(processed_events.c.event_id))
+    new = set((await conn.execute(stmt, [{"consumer": consumer, "event_id": i}
+                                         for i in fresh])).scalars())
+    return [e for i, e in fresh.items() if i in new]
 
 
 class DurableConsumer:

@@ -17,13 +17,11 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name, subject
-from kernel.consumer import DurableConsumer
+from kernel.consumer import DurableConsumer, track_new
 from kernel.tables import processed_events
 
 log = logging.getLogger(__name__)
@@ -43,27 +41,6 @@ class BatchProjection(Projection, Protocol):
     must come out as `apply` on each event in turn would leave it."""
 
     async def apply_batch(self, events: Sequence[Envelope], conn: AsyncConnection) -> None: ...
-
-
-async def track_new(conn: AsyncConnection, consumer: str,
-                    batch: Sequence[Envelope]) -> list[Envelope]:
-    """The batch's events this consumer has not processed yet, each once, now recorded as
-    processed in the caller's transaction: one INSERT .. ON CONFLICT DO NOTHING RETURNING
-    on the table's primary key. (Reading the batch's ids first with `IN (<4,000 bound
-    parameters>)`, as kernel.consumer.apply_new does, ran into PostgreSQL's 30 s statement
-    timeout once a rebuild had recorded some 100,000 events.)"""
-    fresh: dict[str, Envelope] = {}
-    for envelope in batch:
-        fresh.setdefault(envelope.event_id, envelope)
-    if not fresh:
-        return []
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = (dialect_insert(processed_events)
-            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            .returning(processed_events.c.event_id))
-    new = set((await conn.execute(stmt, [{"consumer": consumer, "event_id": i}
-                                         for i in fresh])).scalars())
-    return [e for i, e in fresh.items() if i in new]
 
 
 async def apply_tracked(conn: AsyncConnection, projection: Projection,

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, subject
-from kernel.consumer import BatchHandler, DurableConsumer
-from kernel.projection import track_new
+from kernel.consumer import BatchHandler, DurableConsumer, track_new
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
 from services.billing.adapters.quota_view import (
     instance_periods,
