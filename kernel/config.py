@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel import keys
 
 SERVICES = ("auth", "billing", "messaging", "device")
 DEFAULT_PORTS = {"auth": 50151, "billing": 50152, "messaging": 50153, "device": 50154}
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
-LOCAL_JWT_SECRET = "local-development-only-jwt-secret-not-for-production"
-LOCAL_SECRET_PEPPER = "local-development-only-pepper-not-for-production"
+JWT_KEY, PEPPER, ADMIN_PASSWORD = "jwt-secret", "secret-pepper", "admin-password"
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,10 @@ class Settings(BaseSettings):
     # PostgreSQL database, each service keeps its tables in a schema of its own.
     database_url: str = ""
     nats_url: str = "nats://127.0.0.1:4222"
+    # This process's NATS user (or put them in the URL: nats://user:password@host:4222);
+    # `switchboard up` sets each process's own (docs/operations.md, "NATS").
+    nats_user: str = ""
+    nats_password: str = ""
     nats_port: int = 4222
     stream_replicas: int = 1
     # PostgreSQL: how long a call may wait to connect, for one statement and for a pooled
@@ -40,10 +46,15 @@ class Settings(BaseSettings):
     device_addr: str = ""
     grpc_port: int = 0
 
-    jwt_secret: str = LOCAL_JWT_SECRET
+    # Keys: no default value anywhere. Local use reads or generates them under
+    # <var_dir>/secrets/ (kernel/keys.py); elsewhere they must be set and strong.
+    jwt_secret: str = ""
     jwt_ttl_seconds: int = 24 * 3600
+    # The admin ensured at start-up; no password, no admin (`switchboard up` generates
+    # one on first start and keeps it in <var_dir>/secrets/admin-password).
     admin_user: str = "admin"
-    admin_password: str = "switchboard-admin"
+    admin_password: str = ""
+    signup: Literal["open", "closed"] = "open"  # closed: POST /api/auth/register is 403
     signup_credits: int = 0
 
     # auth and gateway security (docs/configuration.md, docs/api.md "Security").
@@ -54,7 +65,13 @@ class Settings(BaseSettings):
     jwt_previous_keys: dict[str, str] = Field(default_factory=dict)
     service_token_ttl_seconds: int = 3600
     internal_auth: bool = True
-    secret_pepper: str = LOCAL_SECRET_PEPPER
+    # The gRPC edge (docs/operations.md "The gRPC edge and sign-in"): services take
+    # service tokens only unless `grpc_user_tokens` opens the user-facing methods to user
+    # tokens; a user token's standing (disabled? admin?) is then asked of auth and kept
+    # `user_standing_cache_seconds`.
+    grpc_user_tokens: bool = False
+    user_standing_cache_seconds: float = 5.0
+    secret_pepper: str = ""
     # Fixed windows shared by all gateway replicas through NATS KV; 0 = unlimited.
     rate_limit_window_seconds: int = 60
     rate_limit_auth: int = 10
@@ -63,19 +80,38 @@ class Settings(BaseSettings):
     rate_limit_status: int = 1000
     rate_limit_other: int = 300
     rate_limit_bucket: str = "sb_gateway_ratelimit"
+    # Sign-in: failures per (username, client address), and a far higher ceiling per
+    # username, in one window; X-Forwarded-For only from `trusted_proxies` (CIDRs, comma
+    # separated; none by default).
     login_max_failures: int = 5
+    login_max_failures_per_user: int = 100
     login_failure_window_seconds: int = 900
+    trusted_proxies: str = ""
     login_throttle_bucket: str = "sb_auth_logins"
 
     @model_validator(mode="after")
-    def _refuse_weak_security_secrets(self) -> Settings:
+    def _keys(self) -> Settings:
+        """Local use: loopback only, unset keys from var_dir. Elsewhere: strong keys."""
         if self.environment == "local":
+            if not keys.is_loopback(self.host):
+                raise ValueError(
+                    f"SWITCHBOARD_HOST={self.host} is not a loopback address: the local "
+                    "environment (generated keys, simulator) stays on this machine. Set "
+                    "SWITCHBOARD_ENVIRONMENT=production and real keys (docs/operations.md)")
+            self.jwt_secret = self.jwt_secret or keys.stored_secret(self.var_dir, JWT_KEY)[0]
+            self.secret_pepper = self.secret_pepper or \
+                keys.stored_secret(self.var_dir, PEPPER)[0]
             return self
-        if self.secret_pepper in PLACEHOLDER_SECRETS or \
-                self.secret_pepper == LOCAL_SECRET_PEPPER or len(self.secret_pepper) < 32:
-            raise ValueError("SWITCHBOARD_SECRET_PEPPER must be a real secret (>= 32 chars)")
-        if any(len(s) < 32 for s in (self.jwt_secret, *self.jwt_previous_keys.values())):
-            raise ValueError("JWT signing keys must be at least 32 characters")
+        for name, value in (("SWITCHBOARD_JWT_SECRET", self.jwt_secret),
+                            ("SWITCHBOARD_SECRET_PEPPER", self.secret_pepper),
+                            *(("SWITCHBOARD_JWT_PREVIOUS_KEYS", v)
+                              for v in self.jwt_previous_keys.values())):
+            if (why := keys.weak_key(value)) is not None:
+                raise ValueError(f"{name} must be a real secret in environment "
+                                 f"{self.environment!r}: it is {why}. Generate one with "
+                                 "`openssl rand -hex 32` (docs/operations.md)")
+        if self.admin_password and (why := keys.weak_admin_password(self.admin_password)):
+            raise ValueError(f"SWITCHBOARD_ADMIN_PASSWORD is refused: it is {why}")
         return self
 
     transport: str = "simulator"
@@ -142,12 +178,23 @@ class Settings(BaseSettings):
 
     # messaging webhooks: status-change POSTs, retried with exponential backoff (base
     # doubling up to the cap, plus up to `jitter` of it) until `give_up` seconds old.
-    webhook_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 5.0  # the whole POST, connect to answer
     webhook_backoff_base_seconds: float = 1.0
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_backoff_jitter: float = 0.2
     webhook_give_up_seconds: float = 24 * 3600.0
     webhook_poll_seconds: float = 0.5
+    # Targets: public addresses only, unless in this comma-separated list of networks
+    # (e.g. "10.0.0.0/8,127.0.0.1/32"); empty refuses loopback, private, link-local...
+    webhook_allow_private: str = ""
+    webhook_max_per_user: int = 10
+    # Delivery: POSTs in flight per messaging process, per endpoint and per owner; an
+    # endpoint failing this many times in a row is skipped for a doubling cool-down.
+    webhook_workers: int = 32
+    webhook_endpoint_concurrency: int = 2
+    webhook_owner_concurrency: int = 8
+    webhook_breaker_failures: int = 5
+    webhook_breaker_seconds: float = 30.0
     status_stream_heartbeat_seconds: float = 15.0  # GET /api/messages/stream comments
     # a reservation noted by a messaging process that died before queueing its messages
     # is given back this long after it was noted (longer than a send can take elsewhere)
@@ -162,16 +209,21 @@ class Settings(BaseSettings):
     # in-process; 0: off. The gateway serves /metrics on its own port.
     metrics_port: int | None = None
     metrics_sample_seconds: float = 15.0
+    # gateway: unset, /metrics on the public port; a port, there only (on `host`); 0, off.
+    # `api_docs` off: no /docs, /redoc or /openapi.json.
+    gateway_metrics_port: int | None = None
+    api_docs: bool = True
 
     extra: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment != "local" and (
-            self.jwt_secret in PLACEHOLDER_SECRETS or self.jwt_secret == LOCAL_JWT_SECRET
-        ):
-            raise ValueError("SWITCHBOARD_JWT_SECRET must be a real secret outside local use")
-        return self
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        networks_of(value)  # a bad CIDR stops the process at start-up
+        return value
+
+    def trusted_networks(self) -> list[IPNetwork]:
+        return networks_of(self.trusted_proxies)
 
     def service_addr(self, service: str) -> str:
         addr = getattr(self, f"{service}_addr")
@@ -183,5 +235,14 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str:
         if self.database_url:
             return self.database_url
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        keys.private_dir(self.var_dir)
         return f"sqlite+aiosqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks_of(cidrs: str) -> list[IPNetwork]:
+    """`10.0.0.0/8, 192.168.1.7` as networks (a bare address is a /32 or /128)."""
+    return [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs.split(",")
+            if c.strip()]
