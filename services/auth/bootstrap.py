@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from kernel.config import Settings
 from kernel.host import Infra, Parts
 from kernel.tokens import KeyRing
@@ -14,10 +16,13 @@ from services.auth.adapters.users import UserDirectory
 from services.auth.adapters.view_feed import ViewFeed
 from services.auth.app import handlers
 from services.auth.app.handlers import LoginThrottle
+from services.auth.app.standing import DirectoryStanding
 from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import EnsureAdmin
+from services.auth.domain.errors import AuthError
 from services.auth.ports.grpc import SERVICE_NAME, AuthDeps, AuthServicer
 
+log = logging.getLogger(__name__)
 USER_CACHE_SIZE = 50_000
 
 
@@ -32,7 +37,8 @@ async def login_throttle(infra: Infra) -> LoginThrottle:
     window = settings.login_failure_window_seconds
     kv = await open_bucket(infra.js, settings.login_throttle_bucket, window,
                            settings.stream_replicas)
-    return KvLoginThrottle(kv, settings.login_max_failures, window)
+    return KvLoginThrottle(kv, settings.login_max_failures, window,
+                           settings.login_max_failures_per_user)
 
 
 async def build(infra: Infra) -> Parts:
@@ -46,16 +52,35 @@ async def build(infra: Infra) -> Parts:
         credentials=Credentials(settings.secret_pepper),
         tokens=user_tokens(settings),
         throttle=await login_throttle(infra),
+        signup_open=settings.signup == "open",
     )
     servicer = AuthServicer(deps)
-
-    async def ensure_first_admin() -> None:
-        if settings.admin_user:
-            cmd = EnsureAdmin(settings.admin_user, settings.admin_password)
-            await handlers.ensure_admin(cmd, deps.users, deps.passwords)
+    await ensure_first_admin(settings, deps)  # before Register is served: nobody takes the name
 
     async def load_directory() -> None:
         await deps.feed.fresh()
 
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
-                 on_ready=[ensure_first_admin, load_directory])
+                 on_ready=[load_directory],
+                 standing=DirectoryStanding(deps.feed, deps.tokens),
+                 public_payload=codec.public_payload)
+
+
+async def ensure_first_admin(settings: Settings, deps: AuthDeps) -> None:
+    """The configured admin, created with the configured password. An account that
+    already has the name keeps what it has: it is never promoted here."""
+    if not (settings.admin_user and settings.admin_password):
+        log.info("no SWITCHBOARD_ADMIN_PASSWORD: no admin ensured at start-up")
+        return
+    cmd = EnsureAdmin(settings.admin_user, settings.admin_password)
+    try:
+        user = await handlers.ensure_admin(cmd, deps.users, deps.passwords)
+    except AuthError as exc:
+        if settings.environment != "local" and exc.code == "INVALID_REQUEST":
+            raise  # a weak configured admin password: refuse to start
+        log.error("admin %r not ensured: %s", settings.admin_user, exc.message)
+        return
+    if not user.is_admin:
+        log.error("admin %r not ensured: an account that is not an administrator has that "
+                  "name; it was not promoted. Choose another SWITCHBOARD_ADMIN_USER, or "
+                  "make it admin with `switchboard admin create`", settings.admin_user)

@@ -16,7 +16,7 @@ from kernel.config import Settings
 from tests.support.services import gateway_client, running_services
 
 BOSS, BOSS_PASSWORD = "boss", "boss-password"
-PASSWORD = "password123"
+PASSWORD = "tall-ladder-42"
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`switchboard admin create` against a real auth service: it signs its call with a
-service token from the same settings, and the admin it makes can sign in as one."""
+service token from the same settings, and the admin it makes can sign in as one. An
+existing user is made admin only with that user's own password."""
 
 from kernel.config import Settings
 from launcher.cli import create_admin
@@ -17,5 +18,8 @@ async def test_admin_create_makes_or_promotes_an_admin(start_auth, capsys):
                                                              password=PASSWORD))
     assert session.user.is_admin
     user_id = await new_user(running.stub, "promotee")
-    assert await create_admin(settings, "promotee", "ignored-password") == 0
+    assert await create_admin(settings, "promotee", "not-their-password") == 1
+    assert "not ready" in capsys.readouterr().out
+    assert not (await running.stub.GetUser(auth_pb2.GetUserRequest(user_id=user_id))).is_admin
+    assert await create_admin(settings, "promotee", PASSWORD) == 0
     assert (await running.stub.GetUser(auth_pb2.GetUserRequest(user_id=user_id))).is_admin

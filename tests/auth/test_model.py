@@ -66,9 +66,14 @@ def test_good_usernames_pass(username):
     assert Profile.checked(username).username == username
 
 
-@pytest.mark.parametrize("password,ok", [("1234567", False), ("12345678", True),
-                                         ("p" * 128, True), ("p" * 129, False)])
-def test_password_length(password, ok):
+@pytest.mark.parametrize("password,ok", [
+    ("tall-lad9", False), ("tall-ladd9", True), ("tall-ladder-" + "x9" * 58, True),
+    ("tall-ladder-" + "x9" * 58 + "!", False), (" " * 8, False), (" " * 12, False),
+    ("\t\n" * 6, False), ("password", False), ("password123", False), ("Password2024!", False),
+    ("P@ssw0rd!!", False), ("qwertyuiop", False), ("1234567890", False),
+    ("iloveyou123", False), ("aaaaaaaaaaaa", False), ("abcabcabcabc", False),
+    ("correct horse battery", True)])
+def test_password_length_and_commonness(password, ok):
     if ok:
         assert rules.valid_password(password) == password
     else:

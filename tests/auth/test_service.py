@@ -152,14 +152,21 @@ async def test_ensure_admin_is_idempotent(start_auth):
                                                                password=PASSWORD))
     events = await store.read_stream(f"user-{first.user_id}")
     again = await stub.EnsureAdmin(auth_pb2.EnsureAdminRequest(username="OPS",
-                                                               password="ignored-password"))
+                                                               password=PASSWORD))
     assert again.user_id == first.user_id and again.is_admin
+    wrong = await failure(stub.EnsureAdmin(auth_pb2.EnsureAdminRequest(
+        username="ops", password="another-password-9")))
+    assert wrong.status == grpc.StatusCode.UNAUTHENTICATED
     assert await store.read_stream(f"user-{first.user_id}") == events
     assert (await login(stub, "ops")).user.is_admin
 
 
-async def test_ensure_admin_promotes_an_existing_user(auth):
+async def test_ensure_admin_promotes_an_existing_user_with_their_password_only(auth):
     created = await register(auth, "ivan")
+    refused = await failure(auth.EnsureAdmin(auth_pb2.EnsureAdminRequest(
+        username="IVAN", password="the-configured-password")))
+    assert (refused.status, refused.reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHORIZED")
+    assert not (await login(auth, "ivan")).user.is_admin
     promoted = await auth.EnsureAdmin(auth_pb2.EnsureAdminRequest(username="ivan",
                                                                   password=PASSWORD))
     assert promoted.user_id == created.user_id and promoted.is_admin

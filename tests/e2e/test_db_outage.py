@@ -69,14 +69,14 @@ async def world(fresh_nats_url: str, tmp_path: Path) -> AsyncIterator[World]:
 async def user_with_credits(api: httpx.AsyncClient, username: str,
                             credits: int) -> tuple[int, str]:
     created = await api.post("/api/auth/register",
-                             json={"username": username, "password": "password123"})
+                             json={"username": username, "password": "tall-ladder-42"})
     assert created.status_code == 201, created.text
     user_id = int(created.json()["user_id"])
     boss = await login(api, "boss", "boss-password")
     granted = await api.post(f"/api/admin/users/{user_id}/credits", json={"amount": credits},
                              headers={"Authorization": f"Bearer {boss.json()['access_token']}"})
     assert granted.status_code == 200, granted.text
-    return user_id, (await login(api, username, "password123")).json()["access_token"]
+    return user_id, (await login(api, username, "tall-ladder-42")).json()["access_token"]
 
 
 async def linked_instance(api: httpx.AsyncClient, settings: Settings, username: str) -> dict:
@@ -104,7 +104,7 @@ def calls(w: World) -> dict[str, Call]:
                                    json={"number": RECIPIENT, "message": "during"}),
         "status": lambda: w.api.get(f"/api/messages/message-status/{w.owner['probe']}",
                                     headers=user),
-        "login": lambda: login(w.api, "ann", "password123"),
+        "login": lambda: login(w.api, "ann", "tall-ladder-42"),
         "instance": lambda: w.api.get("/api/v1/whatsapp/instance", params=keys),
         "instance send": lambda: w.api.post("/api/v1/whatsapp/send", params=keys,
                                             json={"phoneNumber": RECIPIENT,

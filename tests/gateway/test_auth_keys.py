@@ -46,7 +46,7 @@ async def test_disabling_a_user_stops_tokens_and_key_pairs_at_once(database_url,
             (401, "UNAUTHORIZED")
         assert v1_error_of(await api.v1(pair)) == (401, "INVALID_CREDENTIALS")
         refused = await api.http.post("/api/auth/login",
-                                      json={"username": "suspect", "password": "password123"})
+                                      json={"username": "suspect", "password": "tall-ladder-42"})
         assert error_of(refused) == (401, "UNAUTHORIZED")
         await api.http.patch(f"/api/admin/users/{user_id}", json={"disabled": False},
                              headers=boss)

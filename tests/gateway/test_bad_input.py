@@ -47,7 +47,7 @@ def bodies(bad: str) -> list[tuple[str, str]]:
         ("/api/templates", f'{{"name": "t", "body": "Hello {bad}"}}'),
         ("/api/webhooks", f'{{"url": "https://example.com/{bad}"}}'),
         ("/api/instances", f'{{"instance_name": "{bad}"}}'),
-        ("/api/auth/register", f'{{"username": "ann{bad}", "password": "password123"}}'),
+        ("/api/auth/register", f'{{"username": "ann{bad}", "password": "tall-ladder-42"}}'),
         ("/api/auth/login", f'{{"username": "ann", "password": "pass{bad}word"}}'),
     ]
 

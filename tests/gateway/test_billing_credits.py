@@ -25,9 +25,9 @@ async def until(check, what):
 
 
 async def signed_in(api: httpx.AsyncClient, username: str) -> dict[str, str]:
-    await api.post("/api/auth/register", json={"username": username, "password": "password123"})
+    await api.post("/api/auth/register", json={"username": username, "password": "tall-ladder-42"})
     login = await api.post("/api/auth/login", json={"username": username,
-                                                    "password": "password123"})
+                                                    "password": "tall-ladder-42"})
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 

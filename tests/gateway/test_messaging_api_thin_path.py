@@ -15,7 +15,7 @@ async def test_send_reaches_read_on_both_stores(database_url: str, fresh_nats_ur
                                 admin_user="boss", admin_password="boss-password") as settings, \
             gateway_client(settings) as api:
         created = await api.post("/api/auth/register",
-                                 json={"username": "ann", "password": "password123"})
+                                 json={"username": "ann", "password": "tall-ladder-42"})
         assert created.status_code == 201, created.text
         user_id = created.json()["user_id"]
         boss = (await api.post("/api/auth/login", json={"username": "boss",
@@ -24,7 +24,7 @@ async def test_send_reaches_read_on_both_stores(database_url: str, fresh_nats_ur
                                  headers={"Authorization": f"Bearer {boss['access_token']}"})
         assert granted.json()["credits"] == 2
         ann = (await api.post("/api/auth/login", json={"username": "ann",
-                                                       "password": "password123"})).json()
+                                                       "password": "tall-ladder-42"})).json()
         api.headers["Authorization"] = f"Bearer {ann['access_token']}"
         sent = await api.post("/api/messages/send-message",
                               json={"number": "+27821234567", "message": "hi"})

@@ -1,6 +1,7 @@
 """Rate limits through TWO real gateway apps sharing one nats-server (two replicas), on
 both stores: each limit holds across replicas; 429 RATE_LIMITED with Retry-After. And the
-KV counter itself under contention from two connections, and failing open without NATS."""
+KV counter itself under contention from two connections, and counting in-process (never
+failing open) without NATS."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import nats
 import pytest
 
 from gateway.app import create_app
-from gateway.ratelimit import WindowCounters, open_bucket, route_class
+from gateway.ratelimit import route_class
+from kernel.ratelimit import WindowCounters, open_bucket
 from kernel.config import Settings
 from launcher import natsserver
 from tests.auth.gateway_support import Api, api_stack, error_of, v1_error_of
@@ -84,11 +86,11 @@ async def test_sign_in_is_limited_per_client_address_across_replicas(database_ur
     async with two_replicas(database_url, fresh_nats_url, tmp_path,
                             rate_limit_auth=4) as (api, second):
         await api.register("signer")  # 1
-        body = {"username": "signer", "password": "password123"}
+        body = {"username": "signer", "password": "tall-ladder-42"}
         answers = [await second.post("/api/auth/login", json=body),  # 2
                    await api.http.post("/api/auth/login", json=body),  # 3
                    await second.post("/api/auth/register",
-                                     json={"username": "late", "password": "password123"}),
+                                     json={"username": "late", "password": "tall-ladder-42"}),
                    await api.http.post("/api/auth/login", json=body)]
         assert [a.status_code for a in answers] == [200, 200, 201, 429]
         assert error_of(answers[-1]) == (429, "RATE_LIMITED")
@@ -185,7 +187,7 @@ async def test_counters_never_over_admit_under_contention_from_two_replicas(buck
     assert again == (False, 100)
 
 
-async def test_the_limiter_fails_open_when_nats_is_gone(tmp_path):
+async def test_the_limiter_counts_in_process_when_nats_is_gone(tmp_path):
     port = natsserver.free_port()
     server = natsserver.start(port, tmp_path / "nats")
     nc = await nats.connect(f"nats://127.0.0.1:{port}", max_reconnect_attempts=-1,
@@ -198,8 +200,11 @@ async def test_the_limiter_fails_open_when_nats_is_gone(tmp_path):
         server.terminate()
         server.wait(10)
         started = time.monotonic()
-        assert (await counters.take("status.1.u2", 1, 1))[0] is True
+        assert (await counters.take("status.1.u2", 2, 1))[0] is True
         assert time.monotonic() - started < 2
+        assert (await counters.take("status.1.u2", 2, 1))[0] is True
+        assert (await counters.take("status.1.u2", 2, 1))[0] is False  # still limited
+        assert (await counters.take("status.1.u1", 1, 1))[0] is False
     finally:
         if server.poll() is None:
             server.terminate()

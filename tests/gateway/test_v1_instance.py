@@ -23,10 +23,10 @@ async def user_with_instance(api: httpx.AsyncClient, settings: Settings, usernam
                              name: str = "Main WhatsApp") -> dict[str, object]:
     """A registered, logged-in user and an instance of theirs created through auth."""
     created = await api.post("/api/auth/register",
-                             json={"username": username, "password": "password123"})
+                             json={"username": username, "password": "tall-ladder-42"})
     user_id = created.json()["user_id"]
     token = (await api.post("/api/auth/login", json={"username": username,
-                                                     "password": "password123"})).json()
+                                                     "password": "tall-ladder-42"})).json()
     clients = Clients.connect(settings)
     try:
         pair = await clients.auth.CreateInstance(auth_pb2.CreateInstanceRequest(

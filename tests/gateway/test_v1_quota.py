@@ -31,7 +31,7 @@ RENEWAL = {"subscriptionType": 2, "period": 1, "monthlyQuota": 1000, "amount": 4
 async def instance_keys(api: httpx.AsyncClient, settings: Settings,
                         username: str) -> dict[str, str]:
     user_id = (await api.post("/api/auth/register", json={
-        "username": username, "password": "password123"})).json()["user_id"]
+        "username": username, "password": "tall-ladder-42"})).json()["user_id"]
     clients = Clients.connect(settings)
     try:
         pair = await clients.auth.CreateInstance(auth_pb2.CreateInstanceRequest(

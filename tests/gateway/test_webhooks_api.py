@@ -19,7 +19,7 @@ FAST = {"webhook_backoff_base_seconds": 0.05, "webhook_backoff_cap_seconds": 0.2
 
 async def _user(api: httpx.AsyncClient, name: str, credits: int) -> dict[str, str]:
     created = await api.post("/api/auth/register",
-                             json={"username": name, "password": "password123"})
+                             json={"username": name, "password": "tall-ladder-42"})
     assert created.status_code == 201, created.text
     boss = (await api.post("/api/auth/login", json={"username": "boss",
                                                     "password": "boss-password"})).json()
@@ -29,7 +29,7 @@ async def _user(api: httpx.AsyncClient, name: str, credits: int) -> dict[str, st
                                  headers={"Authorization": f"Bearer {boss['access_token']}"})
         assert granted.status_code == 200, granted.text
     login = (await api.post("/api/auth/login", json={"username": name,
-                                                     "password": "password123"})).json()
+                                                     "password": "tall-ladder-42"})).json()
     return {"Authorization": f"Bearer {login['access_token']}"}
 
 

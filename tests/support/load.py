@@ -77,9 +77,9 @@ async def new_tenant(api: httpx.AsyncClient, admin_token: str, name: str,
                      credits: int) -> Tenant:
     """A user with `credits`, and an instance of theirs linked by a simulated phone."""
     user = await _checked(api.post("/api/auth/register", json={
-        "username": name, "password": "password123"}), 201)
+        "username": name, "password": "tall-ladder-42"}), 201)
     login = await _checked(api.post("/api/auth/login", json={
-        "username": name, "password": "password123"}))
+        "username": name, "password": "tall-ladder-42"}))
     user_auth = {"Authorization": f"Bearer {login['access_token']}"}
     await _checked(api.post(f"/api/admin/users/{user['user_id']}/credits",
                             json={"amount": credits},

@@ -18,9 +18,11 @@ from services.auth.app.view import UserEntry
 from services.auth.domain import rules
 from services.auth.domain.commands import EnsureAdmin, Login, Register
 from services.auth.domain.errors import (
+    AdminNotGrantedError,
     DirectoryBusyError,
     InvalidCredentialsError,
     InvalidTokenError,
+    SignupClosedError,
     UsernameTakenError,
     UserNotFoundError,
 )
@@ -37,9 +39,9 @@ class Passwords(Protocol):
 
 
 class LoginThrottle(Protocol):
-    async def check(self, username: str) -> None: ...
-    async def failed(self, username: str) -> None: ...
-    async def succeeded(self, username: str) -> None: ...
+    async def check(self, username: str, address: str) -> None: ...
+    async def failed(self, username: str, address: str) -> None: ...
+    async def succeeded(self, username: str, address: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ class Session:
     user: User
 
 
-async def register(cmd: Register, users: UserDirectory, passwords: Passwords) -> User:
+async def register(cmd: Register, users: UserDirectory, passwords: Passwords,
+                   signup_open: bool = True) -> User:
+    if not signup_open:
+        raise SignupClosedError()
     profile = Profile.checked(cmd.username, cmd.email, cmd.notification_number)
     if (await users.claim(profile.username)).taken:  # fast path; the append decides
         raise UsernameTakenError()
@@ -59,13 +64,14 @@ async def register(cmd: Register, users: UserDirectory, passwords: Passwords) ->
 
 async def login(cmd: Login, users: UserDirectory, passwords: Passwords, tokens: UserTokens,
                 throttle: LoginThrottle) -> Session:
-    """Throttled per username after repeated failures; never tells if the name exists."""
-    await throttle.check(cmd.username)
+    """Throttled per (username, address) after repeated failures, and per username far
+    later (adapters/throttle.py); never tells if the name exists."""
+    await throttle.check(cmd.username, cmd.client_address)
     user = await _signed_in(cmd, users, passwords)
     if user is None:
-        await throttle.failed(cmd.username)
+        await throttle.failed(cmd.username, cmd.client_address)
         raise InvalidCredentialsError()
-    await throttle.succeeded(cmd.username)
+    await throttle.succeeded(cmd.username, cmd.client_address)
     token, claims = tokens.issue(user.user_id, user.username, user.is_admin, time.time())
     return Session(token, claims, user)
 
@@ -98,12 +104,29 @@ async def get_user(user_id: int, feed: ViewFeed) -> UserEntry:
 
 
 async def ensure_admin(cmd: EnsureAdmin, users: UserDirectory, passwords: Passwords) -> User:
-    existing = await users.by_username(cmd.username)
-    if existing is None:
+    """The admin `cmd` names, created with its password if new. Admin rights never go
+    without that password: an existing user must have it, and is made admin only when
+    `cmd.promote` says so (an operator's act); otherwise it is returned as it stands."""
+    for _ in range(2):  # a replica starting alongside may create it in between
+        existing = await users.by_username(cmd.username)
+        if existing is not None:
+            return await _as_admin(cmd, existing, users, passwords)
         profile = Profile.checked(cmd.username)
         password_hash = await passwords.hash(rules.valid_password(cmd.password))
-        return await _create(users, profile, password_hash, admin=True)
-    return await retrying(partial(_grant_admin, users, existing.user_id))
+        try:
+            return await _create(users, profile, password_hash, admin=True)
+        except UsernameTakenError:
+            continue
+    raise DirectoryBusyError()
+
+
+async def _as_admin(cmd: EnsureAdmin, user: User, users: UserDirectory,
+                    passwords: Passwords) -> User:
+    if not await passwords.verify(user.password_hash, cmd.password):
+        raise AdminNotGrantedError()
+    if user.is_admin or not cmd.promote:
+        return user
+    return await retrying(partial(_grant_admin, users, user.user_id))
 
 
 def _plausible(cmd: Login) -> bool:
@@ -116,8 +139,6 @@ async def _create(users: UserDirectory, profile: Profile, password_hash: str,
     async with users.registering:
         for _ in range(MAX_ATTEMPTS):
             claim = await users.claim(profile.username)
-            if claim.taken and admin:
-                return await retrying(partial(_grant_admin, users, claim.user_id))
             if claim.taken:
                 raise UsernameTakenError()
             ids = await users.user_ids()

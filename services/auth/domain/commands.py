@@ -22,8 +22,12 @@ class Login:
 
 @dataclass(frozen=True)
 class EnsureAdmin:
+    """An admin of this name: created with `password`, or (only with `promote`, an
+    operator's explicit act) an existing user made admin if `password` is theirs."""
+
     username: str
     password: str
+    promote: bool = False
 
 
 @dataclass(frozen=True)

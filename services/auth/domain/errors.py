@@ -16,6 +16,24 @@ class InvalidRegistrationError(AuthError):
     code = "INVALID_REQUEST"
 
 
+class SignupClosedError(AuthError):
+    """Registration is closed (`SWITCHBOARD_SIGNUP=closed`): admins create accounts."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self) -> None:
+        super().__init__("Registration is closed on this server; ask an administrator")
+
+
+class AdminNotGrantedError(AuthError):
+    """An existing account is made admin only by whoever proves its password."""
+
+    code = "UNAUTHORIZED"
+
+    def __init__(self) -> None:
+        super().__init__("That user exists; admin rights need its current password")
+
+
 class UsernameTakenError(AuthError):
     code = "INVALID_REQUEST"
 

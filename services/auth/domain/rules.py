@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+import string
+from functools import cache
+from importlib import resources
 
 from services.auth.domain.errors import InvalidInstanceError, InvalidRegistrationError
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{3,50}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 NUMBER = re.compile(r"\+?[0-9]{6,15}")
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+PASSWORD_MIN_DISTINCT = 5
+UNLEET = str.maketrans("@4310$5!7", "aaeiossit")
+AFFIXES = string.digits + string.punctuation + string.whitespace
 
 
 def valid_username(username: str) -> str:
@@ -20,10 +26,34 @@ def valid_username(username: str) -> str:
 
 
 def valid_password(password: str) -> str:
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX or not password.strip():
         raise InvalidRegistrationError(
-            f"Password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
+            f"Password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters, not only spaces")
+    if is_common_password(password):
+        raise InvalidRegistrationError(
+            "Password is too common or too simple: choose a longer, less predictable one")
     return password
+
+
+def is_common_password(password: str) -> bool:
+    """In the shipped list (as typed, without digits and symbols around it, or with
+    letter-for-digit swaps undone), a repeated chunk, or of very few distinct characters."""
+    lowered = password.lower()
+    if len(set(lowered)) < PASSWORD_MIN_DISTINCT or _repeats(lowered):
+        return True
+    forms = {lowered, lowered.strip(AFFIXES), lowered.translate(UNLEET).strip(AFFIXES)}
+    return not forms.isdisjoint(common_passwords())
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files(__package__).joinpath("common-passwords.txt").read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _repeats(text: str) -> bool:
+    """"abcabcabc", "qwertyqwerty": a shorter chunk over and over."""
+    return (text + text).find(text, 1) < len(text)
 
 
 def valid_email(email: str) -> str:

@@ -7,6 +7,7 @@ from typing import TypeAlias
 
 import grpc
 
+from kernel.guard import peer_host
 from kernel.tokens import current_caller
 from services.auth.adapters.instances import InstanceStore
 from services.auth.adapters.secrets import Credentials
@@ -32,6 +33,7 @@ class AuthDeps:
     credentials: Credentials
     tokens: UserTokens
     throttle: LoginThrottle
+    signup_open: bool = True
 
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -46,13 +48,14 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
                        context: Ctx) -> auth_pb2.RegisterResponse:
         cmd = Register(request.username, request.password, request.email,
                        request.notification_number)
-        user = await handlers.register(cmd, self.deps.users, self.deps.passwords)
+        user = await handlers.register(cmd, self.deps.users, self.deps.passwords,
+                                       self.deps.signup_open)
         return auth_pb2.RegisterResponse(user_id=user.user_id, user=user_pb(user))
 
     @mapped
     async def Login(self, request: auth_pb2.LoginRequest, context: Ctx) -> auth_pb2.LoginResponse:
         d = self.deps
-        cmd = Login(request.username, request.password, request.client_address)
+        cmd = Login(request.username, request.password, _client_address(request, context))
         session = await handlers.login(cmd, d.users, d.passwords, d.tokens, d.throttle)
         return auth_pb2.LoginResponse(access_token=session.token, token_type="Bearer",
                                       user=user_pb(session.user),
@@ -73,7 +76,7 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
     @mapped
     async def EnsureAdmin(self, request: auth_pb2.EnsureAdminRequest,
                           context: Ctx) -> auth_pb2.User:
-        cmd = EnsureAdmin(request.username, request.password)
+        cmd = EnsureAdmin(request.username, request.password, promote=True)
         return user_pb(await handlers.ensure_admin(cmd, self.deps.users, self.deps.passwords))
 
     @mapped
@@ -101,3 +104,12 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
 
     def register_on(self, server: grpc.aio.Server) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(self, server)
+
+
+def _client_address(request: auth_pb2.LoginRequest, context: Ctx) -> str:
+    """The address a sign-in is counted against: the one a service (the gateway) names,
+    else the caller's own peer address (a direct caller cannot pick its key)."""
+    caller = current_caller()
+    if caller is None or caller.is_service:  # a service, or internal auth off
+        return request.client_address
+    return peer_host(context.peer())

@@ -10,6 +10,8 @@ from services.auth.domain import errors
 GRPC_STATUS: dict[type[DomainError], grpc.StatusCode] = {
     errors.InvalidRegistrationError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.UsernameTakenError: grpc.StatusCode.ALREADY_EXISTS,
+    errors.SignupClosedError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.AdminNotGrantedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.InvalidCredentialsError: grpc.StatusCode.UNAUTHENTICATED,
     errors.InvalidTokenError: grpc.StatusCode.UNAUTHENTICATED,
     errors.UserNotFoundError: grpc.StatusCode.NOT_FOUND,
