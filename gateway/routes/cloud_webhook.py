@@ -7,7 +7,8 @@
   raw body with SWITCHBOARD_CLOUD_APP_SECRET>`, compared in constant time: missing 401,
   mismatch 403. The statuses of its `messages` changes go to the device service
   (CloudWebhookService.ReportStatuses); 200 once it has them, 503 while it is
-  unreachable (Meta then redelivers). Bodies without statuses are acknowledged.
+  unreachable (Meta then redelivers). Bodies without statuses are acknowledged; errors
+  Meta reports for a whole notification (`value.errors`) are logged and counted.
 Both answer 404 while their secret is not configured.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from typing import Annotated, Any
 
 import grpc
@@ -26,6 +28,7 @@ from gateway.deps import ServiceClients
 from kernel.config import Settings
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/whatsapp-cloud", tags=["webhooks"])
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -85,6 +88,18 @@ def statuses_in(payload: object) -> list[cloud_pb2.CloudStatus]:
     return found
 
 
+def errors_in(payload: object) -> list[str]:
+    """Meta's webhook-level `entry[].changes[].value.errors[]` (a problem outside any one
+    status, e.g. 131000 for the whole notification), as `code: details` lines."""
+    found: list[str] = []
+    for entry in _dicts(_object(payload).get("entry")):
+        for change in _dicts(entry.get("changes")):
+            for error in _dicts(_object(change.get("value")).get("errors")):
+                said = _object(error.get("error_data")).get("details") or error.get("title")
+                found.append(f"{_int(error.get('code'))}: {said}")
+    return found
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -118,11 +133,14 @@ async def receive_notification(request: Request, clients: ServiceClients) -> Res
     if not signature_matches(app_secret, body, header):
         return PlainTextResponse("Invalid signature", status_code=403)
     try:
-        statuses = statuses_in(json.loads(body))
+        payload = json.loads(body)
     except ValueError:
         return PlainTextResponse("Malformed JSON body", status_code=400)
+    statuses, errors = statuses_in(payload), errors_in(payload)
+    for error in errors:
+        log.warning("cloud webhook: Meta reported an error: %s", error)
     if not statuses:
-        return JSONResponse({"statuses": 0})
+        return JSONResponse({"statuses": 0, "errors": len(errors)})
     stub = cloud_pb2_grpc.CloudWebhookServiceStub(clients.channels["device"])
     try:
         tally = await stub.ReportStatuses(
@@ -131,6 +149,7 @@ async def receive_notification(request: Request, clients: ServiceClients) -> Res
         status = 503 if exc.code() in RETRYABLE else 500
         return PlainTextResponse("Statuses not recorded, retry later", status_code=status,
                                  headers={"Retry-After": "1"} if status == 503 else None)
-    return JSONResponse({"statuses": len(statuses), "receipts": tally.receipts,
+    return JSONResponse({"statuses": len(statuses), "errors": len(errors),
+                         "receipts": tally.receipts,
                          "duplicates": tally.duplicates, "failed": tally.failed,
                          "ignored": tally.ignored})

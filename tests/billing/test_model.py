@@ -181,3 +181,15 @@ def test_a_refunded_id_cannot_be_reserved_again():
     with pytest.raises(ReservationClosedError):
         acc.reserve(["new", "gone"])
     assert acc.ledger.balance() == Balance(7, 2, 0) and not acc.ledger.pending
+
+
+def test_a_spent_message_failed_later_is_refunded_once():
+    acc = account(credits=3)
+    acc.reserve(["a", "b"])
+    acc.commit(["a"])
+    assert acc.refund(["a"], "failed").count == 0  # a release keeps what was spent
+    settled = acc.refund(["a", "b"], "undeliverable", spent_too=True)
+    assert (settled.count, acc.ledger.available, acc.ledger.reserved) == (2, 3, 0)
+    assert acc.refund(["a", "b"], "again", spent_too=True).count == 0
+    rebuilt = Ledger.rebuild("7", acc.ledger.pending)
+    assert (rebuilt.available, rebuilt.reserved) == (3, 0)

@@ -4,7 +4,7 @@ import asyncio
 import time
 
 from kernel.bus import stream_name
-from services.billing.domain.holds import COMMITTED, CREDIT, OPEN, REFUNDED
+from services.billing.domain.holds import CREDIT, OPEN, REFUNDED
 from services.billing.ports.events import SIGNUP_DURABLE
 from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.device.v1 import events_pb2 as device_events
@@ -53,8 +53,8 @@ async def settled(host, message_id, kind=CREDIT):
         await asyncio.sleep(0.05)
 
 
-async def test_settling_twice_or_refunding_after_commit_changes_nothing(start_billing, upstream,
-                                                                         user_id, unique):
+async def test_settling_twice_changes_nothing_and_a_failure_after_a_send_refunds_once(
+        start_billing, upstream, user_id, unique):
     running = await start_billing()
     billing, device = running.stub, await upstream("device")
     done, refunded, marker = f"{unique}-done", f"{unique}-refunded", f"{unique}-marker"
@@ -63,19 +63,22 @@ async def test_settling_twice_or_refunding_after_commit_changes_nothing(start_bi
     await device.emit("MessageSent", sent(done, user_id))
     await device.emit("MessageFailed", failed(refunded, user_id))
     await eventually(billing, user_id, (1, 1))
-    # The same outcomes again (new event ids, so no broker dedup), the opposite outcomes,
-    # then a marker: once the marker is settled, everything before it was handled.
+    # The same outcomes again (new event ids, so no broker dedup) and the opposite ones:
+    # the far side failing `done` after it was sent refunds it, once; nothing brings the
+    # refunded one back. Then a marker: once it is settled, everything before it was.
     for message_id in (done, refunded):
         await device.emit("MessageSent", sent(message_id, user_id))
         await device.emit("MessageFailed", failed(message_id, user_id))
+        await device.emit("MessageFailed", failed(message_id, user_id))
     await device.emit("MessageFailed", failed(marker, user_id))
     await settled(running.host, marker)
-    assert await balance(billing, user_id) == (2, 0)
-    assert (await hold_of(running.host, done)).state == COMMITTED
+    assert await balance(billing, user_id) == (3, 0)
+    assert (await hold_of(running.host, done)).state == REFUNDED
     assert (await hold_of(running.host, refunded)).state == REFUNDED
     ledger = await running.host.infra.store.read_stream(f"ledger-{user_id}")
-    assert [e.event_type for e in ledger] == ["CreditsGranted", "CreditsReserved", "CreditsSpent",
-                                              "CreditsReleased", "CreditsReleased"]
+    types = [e.event_type for e in ledger]
+    assert types[:4] == ["CreditsGranted", "CreditsReserved", "CreditsSpent", "CreditsReleased"]
+    assert set(types[4:]) == {"CreditsReleased"}
 
 
 async def test_outcomes_of_unknown_messages_are_ignored(billing, upstream, user_id, unique):

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.device.transports.cloud_standin import FakeCloudApi, sign
 from tests.device.transports.cloud_support import NUMBER_ID, Sleeps, cloud_api, cloud_transport
 from tests.device.transports.conftest import Recorder, sqlite_ledger
 
+DATA = Path(__file__).parents[1] / "device" / "transports" / "data"
 SECRET = "meta-app-secret"
 VERIFY = "my-verify-token"
 T0 = 1_717_400_000
@@ -109,8 +111,8 @@ async def test_signed_statuses_become_receipts_in_order_once(stack):
         status(wamid, "delivered", T0 + 10, "sb-m1")])
     answer = await stack.webhook(body)
     assert answer.status_code == 200
-    assert answer.json() == {"statuses": 3, "receipts": 2, "duplicates": 0, "failed": 0,
-                             "ignored": 1}
+    assert answer.json() == {"statuses": 3, "errors": 0, "receipts": 2, "duplicates": 0,
+                             "failed": 0, "ignored": 1}
     assert stack.recorder.events == [
         Receipt("dev-1", "sb-m1", ReceiptKind.DELIVERED, datetime.fromtimestamp(T0 + 10, UTC)),
         Receipt("dev-1", "sb-m1", ReceiptKind.READ, datetime.fromtimestamp(T0 + 20, UTC))]
@@ -164,7 +166,15 @@ async def test_a_notification_without_statuses_is_acknowledged(stack):
         {"field": "messages", "value": {"messaging_product": "whatsapp", "messages": [
             {"from": "15550199", "id": "wamid.IN", "type": "text", "text": {"body": "hi"}}]}}]}]}
     answer = await stack.webhook(inbound)
-    assert (answer.status_code, answer.json()) == (200, {"statuses": 0})
+    assert (answer.status_code, answer.json()) == (200, {"statuses": 0, "errors": 0})
+
+
+async def test_errors_meta_reports_outside_a_status_are_recorded(stack, caplog):
+    payload = json.loads((DATA / "cloud_status_webhooks.json").read_text())["webhook_errors"]
+    answer = await stack.webhook(payload)
+    assert (answer.status_code, answer.json()) == (200, {"statuses": 0, "errors": 1})
+    assert "Meta reported an error: 131000: Message failed to send due to an unknown " \
+           "error." in caplog.text
 
 
 async def test_while_the_device_service_is_down_meta_is_told_to_retry(stack):

@@ -56,7 +56,8 @@ async def commit_reservations(cmd: CommitReservations, accounts: Accounts) -> Se
 
 async def refund_reservations(cmd: RefundReservations, accounts: Accounts) -> Settled:
     return await accounts.change(cmd.user_id, cmd.message_ids,
-                                 lambda account: account.refund(cmd.message_ids, cmd.reason))
+                                 lambda account: account.refund(cmd.message_ids, cmd.reason,
+                                                                spent_too=True))
 
 
 async def get_balance(user_id: int, accounts: Accounts) -> Balance:

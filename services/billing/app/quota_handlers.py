@@ -41,7 +41,8 @@ async def commit_quota(cmd: CommitQuota, subscriptions: Subscriptions) -> QuotaS
 async def refund_quota(cmd: RefundQuota, subscriptions: Subscriptions) -> QuotaState:
     now = subscriptions.now()
     return await subscriptions.change(cmd.instance_id, cmd.message_ids,
-                                      lambda q: q.refund(cmd.message_ids, cmd.reason, now))
+                                      lambda q: q.refund(cmd.message_ids, cmd.reason, now,
+                                                         spent_too=True))
 
 
 async def renew_subscription(cmd: RenewSubscription, subscriptions: Subscriptions) -> QuotaState:

@@ -44,7 +44,8 @@ class CommitReservations:
 
 @dataclass(frozen=True)
 class RefundReservations:
-    """Messages failed: their reserved credits go back."""
+    """Messages failed: their credits go back, reserved or already spent (the far side
+    may fail a message after taking it)."""
 
     user_id: int
     message_ids: tuple[str, ...]

@@ -42,6 +42,7 @@ class CreditsReleased:
     message_ids: tuple[str, ...]
     amount: int
     reason: str
+    spent: int = 0  # of `amount`, committed before (the far side failed them after sending)
 
 
 # Legacy: stream "reservation-<message_id>", no longer written. Read only when the

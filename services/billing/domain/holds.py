@@ -104,9 +104,15 @@ class Holds:
         return new, len(wanted) - len(new)
 
     def open_of(self, owner: str, message_ids: Iterable[str]) -> list[str]:
+        return self._in_state(owner, message_ids, OPEN)
+
+    def committed_of(self, owner: str, message_ids: Iterable[str]) -> list[str]:
+        return self._in_state(owner, message_ids, COMMITTED)
+
+    def _in_state(self, owner: str, message_ids: Iterable[str], state: str) -> list[str]:
         return [m for m in dict.fromkeys(message_ids)
                 if (h := self._found.get(m)) is not None and h.owner == owner
-                and h.state == OPEN]
+                and h.state == state]
 
     @contextmanager
     def recording(self, owner: Aggregate) -> Iterator[None]:

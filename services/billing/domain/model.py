@@ -89,10 +89,12 @@ class Ledger(Aggregate):
             amount = len(message_ids) * CREDITS_PER_MESSAGE
             self._record(CreditsSpent(self.user_id, tuple(message_ids), amount))
 
-    def release(self, message_ids: Sequence[str], reason: str) -> None:
+    def release(self, message_ids: Sequence[str], reason: str, spent: int = 0) -> None:
+        """Credits back for these messages; `spent` of them had been committed already."""
         if message_ids:
             amount = len(message_ids) * CREDITS_PER_MESSAGE
-            self._record(CreditsReleased(self.user_id, tuple(message_ids), amount, reason))
+            self._record(CreditsReleased(self.user_id, tuple(message_ids), amount, reason,
+                                         spent * CREDITS_PER_MESSAGE))
 
     def when_CreditsGranted(self, event: CreditsGranted) -> None:
         self.available += event.amount
@@ -109,7 +111,7 @@ class Ledger(Aggregate):
         self.reserved -= event.amount
 
     def when_CreditsReleased(self, event: CreditsReleased) -> None:
-        self.reserved -= event.amount
+        self.reserved -= event.amount - event.spent
         self.available += event.amount
 
 
@@ -158,11 +160,15 @@ class Account:
             self.ledger.spend(done)
         return Settled(len(done), self.ledger.available)
 
-    def refund(self, message_ids: Sequence[str], reason: str) -> Settled:
+    def refund(self, message_ids: Sequence[str], reason: str,
+               spent_too: bool = False) -> Settled:
+        """Open holds come back; with `spent_too`, committed ones as well (the far side
+        failed those messages after taking them). A refunded hold never comes back twice."""
         done = self.holds.open_of(self.owner, message_ids)
+        spent = self.holds.committed_of(self.owner, message_ids) if spent_too else []
         with self.holds.recording(self.ledger):
-            self.ledger.release(done, reason)
-        return Settled(len(done), self.ledger.available)
+            self.ledger.release(done + spent, reason, len(spent))
+        return Settled(len(done) + len(spent), self.ledger.available)
 
     def changed(self) -> list[Aggregate]:
         return [self.ledger] if self.ledger.pending else []

@@ -48,10 +48,14 @@ class QuotaAccount:
             self.subscription.spend(self.holds.open_of(self.owner, message_ids))
         return state_of(self.subscription)
 
-    def refund(self, message_ids: Sequence[str], reason: str, now: datetime) -> QuotaState:
-        """Quota comes back only for ids reserved in the current period."""
+    def refund(self, message_ids: Sequence[str], reason: str, now: datetime,
+               spent_too: bool = False) -> QuotaState:
+        """Quota comes back only for ids reserved in the current period; with `spent_too`
+        also for committed ones (the far side failed them after taking them)."""
         self.ready(now)
         done = self.holds.open_of(self.owner, message_ids)
+        if spent_too:
+            done += self.holds.committed_of(self.owner, message_ids)
         current = period_key(self.subscription.period_start)
         in_period = [m for m in done if (h := self.holds.get(m)) and h.period == current]
         returned = len(in_period) if self.subscription.status == ACTIVE else 0

@@ -1,8 +1,9 @@
 """The event edge of billing: device and auth events in, commands to the handlers.
 
-Device outcomes settle reservations of credits and of quota (MessageSent commits,
-MessageFailed refunds); holds that are no longer open are left alone, so a redelivered
-or contradicting outcome changes nothing. A new user (auth's UserRegistered) gets the
+Device outcomes settle reservations of credits and of quota (MessageSent commits an open
+hold, MessageFailed refunds an open or committed one: the far side may fail a message
+after taking it); a refunded hold is left alone, so a redelivered or late outcome
+changes nothing and a message is refunded at most once. A new user (auth's UserRegistered) gets the
 sign-up credits, at most once per ledger.
 """
 
@@ -27,7 +28,7 @@ from services.billing.domain.commands import (
     RefundQuota,
     RefundReservations,
 )
-from services.billing.domain.holds import CREDIT, OPEN, QUOTA
+from services.billing.domain.holds import COMMITTED, CREDIT, OPEN, QUOTA
 from services.billing.domain.model import Ledger
 from services.billing.domain.subscription import Subscription
 from switchboard.auth.v1 import events_pb2 as auth_events
@@ -45,7 +46,7 @@ LEDGER, SUBSCRIPTION = f"{Ledger.stream_prefix}-", f"{Subscription.stream_prefix
 def settlement_consumer(js: JetStreamContext, accounts: Accounts, subscriptions: Subscriptions,
                         index: BillingStore) -> DurableConsumer:
     async def handle(batch: Sequence[Envelope]) -> None:
-        outcomes = first_outcomes(batch)
+        outcomes = final_outcomes(batch)
         if not outcomes:
             return
         credits = await open_holds(index, CREDIT, outcomes)
@@ -57,23 +58,27 @@ def settlement_consumer(js: JetStreamContext, accounts: Accounts, subscriptions:
                            filter_subjects=[subject("device", t) for t in OUTCOMES])
 
 
-def first_outcomes(batch: Sequence[Envelope]) -> dict[str, str]:
-    """Message id -> its first outcome in stream order (a later one cannot change it)."""
+def final_outcomes(batch: Sequence[Envelope]) -> dict[str, str]:
+    """Message id -> its outcome in this batch: failed when any says so (a failure may
+    follow a send; nothing follows a failure), else sent."""
     outcomes: dict[str, str] = {}
     for envelope in batch:
         pb = OUTCOMES.get(envelope.event_type)
         message_id = pb.FromString(envelope.payload).message_id if pb else ""
-        if message_id:
-            outcomes.setdefault(message_id, envelope.event_type)
+        if message_id and outcomes.get(message_id) != FAILED:
+            outcomes[message_id] = envelope.event_type
     return outcomes
+
+
+SETTLES = {SENT: {OPEN}, FAILED: {OPEN, COMMITTED}}
 
 
 async def open_holds(index: BillingStore, kind: str,
                      outcomes: dict[str, str]) -> dict[tuple[str, str], list[str]]:
-    """(owner stream, outcome) -> the open holds of `kind` it settles."""
+    """(owner stream, outcome) -> the holds of `kind` it settles."""
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for message_id, hold in (await index.holds(kind, outcomes)).items():
-        if hold.state == OPEN:
+        if hold.state in SETTLES[outcomes[message_id]]:
             grouped[(hold.owner, outcomes[message_id])].append(message_id)
     return grouped
 

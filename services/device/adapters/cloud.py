@@ -215,6 +215,7 @@ def cloud_from(settings: Settings) -> CloudTransport:
     api = GraphApi(settings.cloud_base_url, settings.cloud_api_version,
                    settings.cloud_access_token, timeout=settings.cloud_timeout_seconds,
                    policy=RetryPolicy(settings.cloud_max_retries,
-                                      settings.cloud_retry_base_ms / 1000))
+                                      settings.cloud_retry_base_ms / 1000,
+                                      budget=0.75 * settings.dispatch_send_timeout_seconds))
     return CloudTransport(api, SendLedger.for_settings(settings),
                           settings.cloud_phone_number_ids, qr_ttl=float(settings.qr_ttl_seconds))

@@ -8,8 +8,14 @@ which Meta echoes on each status webhook.
 
 Retries: only where Meta surely did not take the message — a connection that never
 carried the request, or an error answer classed TRANSIENT (cloud_errors) — with
-exponential backoff (`Retry-After` when Meta sends one). A request that went out and got
-no answer (read timeout, dropped connection) is never repeated: OutcomeUnknownError.
+exponential backoff, and only while the next try still fits in `RetryPolicy.budget`
+(kept under the dispatcher's timeout for one attempt: past it, the failure goes back to
+the dispatcher's own backoff rather than failing a message that was never sent). Rate
+limits (PACED) go back at once, with Meta's wait. A request that went out and got no
+answer (read timeout, dropped connection) is never repeated — OutcomeUnknownError —
+except once when it went out on a kept-alive connection that the far side had just
+closed (it died before any answer, and no new connection was opened for it): the
+classic stale keep-alive race, tried again on a fresh connection.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class RetryPolicy:
     max_retries: int = 3
     base: float = 0.5
     cap: float = 30.0
+    budget: float = 15.0  # seconds one send may take with its retries (< dispatch timeout)
 
     def delay(self, retry: int, failure: Exception | None) -> float:
         wait = min(self.cap, self.base * 2 ** retry)
@@ -86,6 +93,7 @@ class GraphApi:
                  sleep: Sleep = asyncio.sleep, http: httpx.AsyncClient | None = None) -> None:
         self.root = f"{base_url.rstrip('/')}/{version.strip('/')}"
         self.policy = policy
+        self.timeout = timeout
         self.sleep = sleep
         self.attempts = 0  # requests made, for operators and tests
         self.http = http or httpx.AsyncClient(
@@ -95,35 +103,56 @@ class GraphApi:
     async def send_message(self, phone_number_id: str, payload: Mapping[str, Any]) -> str:
         """The wamid Meta gave the message; GraphError when it refused it for good."""
         url = f"{self.root}/{phone_number_id}/messages"
+        clock = asyncio.get_running_loop().time
+        started, slept, made = clock(), 0.0, 0
         failure: Exception | None = None
         for attempt in range(self.policy.max_retries + 1):
             if attempt:
-                await self.sleep(self.policy.delay(attempt - 1, failure))
+                wait = self.policy.delay(attempt - 1, failure)
+                if clock() - started + slept + wait + self.timeout > self.policy.budget:
+                    break  # the next try would outlast the budget: the dispatcher's turn
+                await self.sleep(wait)
+                slept += wait
+            made += 1
             try:
-                response = await self._post(url, payload)
+                response = await self._post_once_more_if_stale(url, payload)
             except NOT_SENT as exc:
                 failure = exc
                 continue
             if response.is_success:
                 return _wamid(response)
-            error = GraphError.from_response(response)
-            if error.handling is not Handling.TRANSIENT:
-                raise error
-            failure = error
+            failure = _refusal(GraphError.from_response(response))
         raise CloudUnavailableError(
-            f"Cloud API unavailable after {self.policy.max_retries + 1} attempts: "
-            f"{_describe(failure)}") from failure
+            f"Cloud API unavailable after {made} attempt(s): {_describe(failure)}",
+            retry_after=failure.retry_after if isinstance(failure, GraphError) else 0.0
+        ) from failure
 
-    async def _post(self, url: str, payload: Mapping[str, Any]) -> httpx.Response:
-        self.attempts += 1
+    async def _post_once_more_if_stale(self, url: str,
+                                       payload: Mapping[str, Any]) -> httpx.Response:
         try:
-            return await self.http.post(url, json=payload)
+            return await self._post(url, payload)
+        except StaleConnectionError:
+            return await self._post(url, payload, stale_ok=False)
+
+    async def _post(self, url: str, payload: Mapping[str, Any],
+                    stale_ok: bool = True) -> httpx.Response:
+        self.attempts += 1
+        opened: list[str] = []
+
+        async def trace(name: str, info: Mapping[str, Any]) -> None:
+            if name.startswith("connection.connect_tcp"):
+                opened.append(name)
+
+        try:
+            return await self.http.post(url, json=payload, extensions={"trace": trace})
         except NOT_SENT:
             raise
+        except STALE as exc:
+            if stale_ok and not opened:
+                raise StaleConnectionError(str(exc)) from exc
+            raise _unknown(exc) from exc
         except httpx.TransportError as exc:
-            raise OutcomeUnknownError(
-                f"no answer from the Cloud API ({type(exc).__name__}); the message may have "
-                "been accepted, so it is not sent again") from exc
+            raise _unknown(exc) from exc
 
     async def phone_number(self, phone_number_id: str) -> dict[str, Any]:
         """`GET /{phone_number_id}`: display_phone_number, verified_name (checks the token)."""
@@ -140,6 +169,30 @@ class GraphApi:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+class StaleConnectionError(Exception):
+    """A kept-alive connection died under the request before any answer."""
+
+
+STALE = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def _refusal(error: GraphError) -> GraphError:
+    """A refusal for good (or a rate limit, handed back now) is raised; a passing one is
+    returned, to be tried again."""
+    if error.handling is Handling.PACED:
+        raise CloudUnavailableError(f"rate limited: {error.reason}", retry_after=error.wait) \
+            from error
+    if error.handling is not Handling.TRANSIENT:
+        raise error
+    return error
+
+
+def _unknown(exc: Exception) -> OutcomeUnknownError:
+    return OutcomeUnknownError(
+        f"no answer from the Cloud API ({type(exc).__name__}); the message may have been "
+        "accepted, so it is not sent again")
 
 
 def _wamid(response: httpx.Response) -> str:

@@ -2,12 +2,15 @@
 
 Each status names the wamid and, in `biz_opaque_callback_data`, our transport message id
 (the ledger maps a wamid back when that is missing). `delivered` and `read` (`played`
-counts as read) become Receipts. Meta redelivers webhooks and does not keep their order,
-so a status at or below the highest one already seen for the message is dropped as a
-duplicate (sent < delivered < read; failed above all), and a batch is taken in timestamp
-order. `sent` is recorded from Meta's answer to the send already; `failed` (an error
-after acceptance, e.g. 131026) is logged and counted: the Transport port has no event for
-it yet.
+counts as read) become Receipts; `failed` (Meta took the message, then could not deliver
+it: 131026 undeliverable, 131047 re-engagement, 130472 experiment, …) becomes
+Undelivered, with Meta's code and words as the reason: the message ends Failed and its
+charge is refunded. Meta redelivers webhooks and does not keep their order, so a status
+at or below the highest one already seen for the message is dropped as a duplicate
+(sent < delivered < read; failed above all), and a batch is taken in timestamp order; a
+duplicate that slips past (this memory is bounded and per process) changes nothing
+either, as the message's dispatch stream records a failure once. `sent` is recorded
+from Meta's answer to the send already.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.device.adapters.cloud_errors import failure_reason
 from services.device.adapters.whatsmeow_ledger import SendLedger
-from services.device.app.transport import Receipt, ReceiptKind, TransportSink
+from services.device.app.transport import Receipt, ReceiptKind, TransportSink, Undelivered
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +103,14 @@ class StatusReceipts:
             tally.duplicates += 1
             return
         kind = RECEIPT_KINDS.get(status.status)
+        device_id = self.devices_by_number.get(status.phone_number_id, "")
         if kind is not None:
-            await self.emit(Receipt(self.devices_by_number.get(status.phone_number_id, ""),
-                                    key, kind, self._at(status)))
+            await self.emit(Receipt(device_id, key, kind, self._at(status)))
             tally.receipts += 1
         elif status.status == "failed":
-            log.warning("cloud: message %s failed after it was accepted: %s", key,
-                        [(e.code, e.title, e.details) for e in status.errors])
+            reason = _failure(status.errors)
+            log.info("cloud: message %s failed after it was accepted: %s", key, reason)
+            await self.emit(Undelivered(device_id, key, reason))
             tally.failed += 1
         else:
             tally.ignored += 1
@@ -117,3 +122,11 @@ class StatusReceipts:
     def _at(self, status: CloudStatus) -> datetime:
         return datetime.fromtimestamp(status.timestamp, UTC) if status.timestamp \
             else self.clock()
+
+
+def _failure(errors: Sequence[CloudStatusError]) -> str:
+    """The reason shown to the sender: Meta's first error, code and words."""
+    if not errors:
+        return failure_reason(0, "WhatsApp reported the message failed, without a reason")
+    first = errors[0]
+    return failure_reason(first.code, first.details or first.message or first.title)

@@ -41,6 +41,7 @@ from services.device.app.transport import (
     TransientTransportError,
     Transport,
     TransportError,
+    Undelivered,
 )
 from services.device.domain import errors
 from services.device.domain.commands import DispatchMessage
@@ -184,7 +185,8 @@ class Dispatcher:
         except NotConnectedError as exc:
             raise HandBackError(str(exc)) from exc
         except TransientTransportError as exc:
-            await self._retry_later(cmd, device.device_id, str(exc) or type(exc).__name__)
+            await self._retry_later(cmd, device.device_id, str(exc) or type(exc).__name__,
+                                    exc.retry_after)
             return
         except TransportError as exc:
             await self._fail(cmd, str(exc) or type(exc).__name__)
@@ -202,15 +204,16 @@ class Dispatcher:
             raise TransientTransportError(
                 f"no answer from the far side within {self.retry.timeout:g} s") from exc
 
-    async def _retry_later(self, cmd: DispatchMessage, device_id: str, reason: str) -> None:
+    async def _retry_later(self, cmd: DispatchMessage, device_id: str, reason: str,
+                           at_least: float = 0.0) -> None:
         """Count the failed attempt; unless it was the last, hand the message back to be
-        tried again after the backoff."""
+        tried again after the backoff (or the far side's own wait, when longer)."""
         dispatch = await change(self.dispatches, cmd.message_id,
                                 lambda d: d.attempt_failed(device_id, reason,
                                                            self.retry.attempts),
                                 trust_cache=True)
         if dispatch.is_claimed_unsent:
-            wait = self.retry.delay(dispatch.failed_attempts)
+            wait = max(self.retry.delay(dispatch.failed_attempts), at_least)
             log.info("message %s: attempt %d failed (%s); again in %.1f s", cmd.message_id,
                      dispatch.failed_attempts, reason, wait)
             raise HandBackError(f"retrying after: {reason}", wait)
@@ -235,3 +238,11 @@ async def record_receipt(dispatches: Repo[Dispatch], receipt: Receipt) -> None:
             dispatch.mark_delivered(receipt.at)
 
     await change(dispatches, message_id, apply, trust_cache=True)
+
+
+async def record_undelivered(dispatches: Repo[Dispatch], failure: Undelivered) -> None:
+    """The far side failed a message it had taken: Failed once, however often reported."""
+    message_id = message_id_from(failure.transport_message_id)
+    if message_id is not None:
+        await change(dispatches, message_id, lambda d: d.undeliverable(failure.reason),
+                     trust_cache=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from kernel.retry import outlasting_outage
 from services.device.app.changes import Repo
-from services.device.app.dispatch import record_receipt
+from services.device.app.dispatch import record_receipt, record_undelivered
 from services.device.app.sessions import Sessions
 from services.device.app.transport import (
     Banned,
@@ -16,6 +16,7 @@ from services.device.app.transport import (
     Reconnected,
     SessionFailed,
     TransportEvent,
+    Undelivered,
     Unlinked,
 )
 from services.device.domain.dispatch import Dispatch
@@ -33,6 +34,9 @@ class FarSide:
             # nothing would report it again: a database outage is waited out
             await outlasting_outage(lambda: record_receipt(self.dispatches, event),
                                     f"receipt for {event.transport_message_id}", log)
+        elif isinstance(event, Undelivered):
+            await outlasting_outage(lambda: record_undelivered(self.dispatches, event),
+                                    f"failure of {event.transport_message_id}", log)
         elif isinstance(event, Linked):
             await self.sessions.linked(event)
         elif isinstance(event, Unlinked):

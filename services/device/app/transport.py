@@ -25,8 +25,13 @@ class TransportError(Exception):
 
 class TransientTransportError(TransportError):
     """The far side could not take the message now (an outage, no answer in time, the
-    connection cut mid-send); it may pass. The dispatcher tries again after a backoff,
+    connection cut mid-send, a rate limit); it may pass. The dispatcher tries again after
+    its backoff, or after `retry_after` seconds when the far side asked for a longer wait,
     with the same transport message id, and fails the message after its last attempt."""
+
+    def __init__(self, reason: str, retry_after: float = 0.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class NotConnectedError(TransportError):
@@ -100,7 +105,17 @@ class Receipt:
     at: datetime
 
 
-TransportEvent = Linked | Unlinked | Reconnected | Banned | SessionFailed | Receipt
+@dataclass(frozen=True)
+class Undelivered:
+    """The far side took the message, then failed it (a Cloud API `failed` status): the
+    message ends Failed with the far side's reason, and its charge is refunded."""
+
+    device_id: str
+    transport_message_id: str
+    reason: str
+
+
+TransportEvent = Linked | Unlinked | Reconnected | Banned | SessionFailed | Receipt | Undelivered
 TransportSink = Callable[[TransportEvent], Awaitable[None]]
 
 

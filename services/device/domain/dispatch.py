@@ -5,8 +5,9 @@ sent, delivered and read. A claimed message whose send failed for a passing reas
 counts the attempt (SendAttemptFailed) and stays claimed for the next try; the last
 allowed attempt fails it instead. Receipts form a lattice, sent < delivered < read: a receipt
 at or below the current level changes nothing, and one that skips a level first
-records the level it implies, so the stream always reads in lifecycle order. Failed
-and read are final.
+records the level it implies, so the stream always reads in lifecycle order. Failed is
+above them all and final: the far side may fail a message it had taken (Meta's
+`failed` status, which may even arrive after `delivered` or `read`), once.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ class Dispatch(Aggregate):
         """Only before it was sent: a later, better fact is never overwritten."""
         if self.status in (DispatchStatus.NEW, DispatchStatus.DISPATCHED):
             self._record(MessageFailed(self.id, reason, self.user_id or user_id))
+
+    def undeliverable(self, reason: str) -> None:
+        """The far side failed the message after taking it: Failed, unless it already is
+        (or was never claimed)."""
+        if DispatchStatus.DISPATCHED <= self.status < DispatchStatus.FAILED:
+            self._record(MessageFailed(self.id, reason, self.user_id))
 
     def attempt_failed(self, device_id: str, reason: str, attempts_allowed: int) -> None:
         """A transient failure of a claimed, unsent message: counted, or, when it was the

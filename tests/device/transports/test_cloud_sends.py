@@ -3,6 +3,8 @@ each error class, retries with backoff, and requests that got no answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from launcher.natsserver import free_port
@@ -97,16 +99,15 @@ async def test_a_permanent_error_fails_the_message_with_meta_s_reason(
     assert await transport.ledger.entry("sb-m1") is None
 
 
-TRANSIENT = [(429, 130429), (400, 131056), (400, 4), (400, 80007), (500, 131000),
-             (503, 2), (502, 999_999)]
+TRANSIENT = [(500, 131000), (503, 2), (503, 131016), (502, 999_999)]
 
 
 @pytest.mark.parametrize(("status", "code"), TRANSIENT)
 async def test_a_transient_error_is_retried_with_backoff_then_reported_as_passing(
         transport, meta, sleeps, status, code):
     for _ in range(4):
-        meta.fail_next(status, code, "(#130429) Rate limit hit")
-    with pytest.raises(CloudUnavailableError, match="unavailable after 4 attempts") as caught:
+        meta.fail_next(status, code, "(#131000) Something went wrong")
+    with pytest.raises(CloudUnavailableError, match="unavailable after 4 attempt") as caught:
         await transport.send("dev-1", TO, "Hello", "sb-m1")
     assert isinstance(caught.value, TransientTransportError)  # nothing sent: tried later
     assert not isinstance(caught.value, NotConnectedError)
@@ -115,12 +116,45 @@ async def test_a_transient_error_is_retried_with_backoff_then_reported_as_passin
     assert await transport.ledger.entry("sb-m1") is None
 
 
+PACED = [(429, 130429, "3", 3.0), (429, 130429, "", 1.0), (400, 131056, "", 6.0),
+         (400, 131056, "20", 20.0), (400, 4, "", 1.0), (400, 80007, "", 1.0),
+         (400, 613, "", 1.0), (429, 999_999, "", 1.0)]
+
+
+@pytest.mark.parametrize(("status", "code", "retry_after", "wait"), PACED)
+async def test_a_rate_limit_goes_back_to_the_dispatcher_with_meta_s_pacing(
+        transport, meta, sleeps, status, code, retry_after, wait):
+    meta.fail_next(status, code, "(#130429) Rate limit hit", retry_after=retry_after)
+    with pytest.raises(CloudUnavailableError, match=f"rate limited: .*error {code}") as caught:
+        await transport.send("dev-1", TO, "Hello", "sb-m1")
+    assert caught.value.retry_after == wait  # the dispatcher waits at least this long
+    assert sleeps.delays == [] and len(meta.seen) == 2  # not hammered here
+    assert await transport.ledger.entry("sb-m1") is None  # nothing sent: may go later
+    await transport.send("dev-1", TO, "Hello", "sb-m1")
+    assert len(meta.accepted) == 1
+
+
 async def test_retries_then_success(transport, meta, sleeps):
-    meta.fail_next(429, 130429, "(#130429) Rate limit hit", retry_after="3")
     meta.fail_next(503, 131016, "Service unavailable", is_transient=True)
+    meta.fail_next(500, 131000, "Something went wrong")
     sent = await transport.send("dev-1", TO, "Hello", "sb-m1")
-    assert sleeps.delays == [3.0, 1.0]  # Retry-After, when Meta sends one, then the backoff
+    assert sleeps.delays == [0.5, 1.0]
     assert len(meta.accepted) == 1 and sent.transport_message_id == "sb-m1"
+
+
+async def test_retries_stop_before_they_outlast_the_budget(meta, ledger, recorder, sleeps):
+    transport = cloud_transport(meta.url, ledger, recorder, sleeps)
+    transport.api.policy = replace(transport.api.policy, budget=5.0)  # timeout 2 s a try
+    assert await transport.resume("dev-1", "")
+    try:
+        for _ in range(4):
+            meta.fail_next(503, 131016, "Service unavailable")
+        with pytest.raises(CloudUnavailableError, match="after 3 attempt"):
+            await transport.send("dev-1", TO, "Hello", "sb-m1")
+        # a fourth try (after 0.5 + 1 s slept, 2 s more, up to 2 s to answer) would not fit
+        assert sleeps.delays == [0.5, 1.0]
+    finally:
+        await transport.close()
 
 
 HALTING = [(401, 190, "access token rejected"), (403, 10, "permission denied"),
@@ -158,14 +192,23 @@ async def test_an_unreachable_api_is_retried_then_reported_as_passing(ledger, re
 
 
 async def test_a_request_without_an_answer_is_never_sent_again(transport, meta, sleeps):
-    meta.hang_up_next()
+    meta.hang_up_next()  # on the kept-alive connection: taken for a stale one, tried again
+    meta.hang_up_next()  # on a fresh connection: the outcome is unknown
     with pytest.raises(OutcomeUnknownError, match="not sent again"):
         await transport.send("dev-1", TO, "Hello", "sb-m1")
     with pytest.raises(OutcomeUnknownError):
         await transport.send("dev-1", TO, "Hello", "sb-m1")
-    assert len(meta.seen) == 2 and sleeps.delays == []
+    assert len(meta.seen) == 3 and sleeps.delays == []
     await transport.send("dev-1", TO, "Another", "sb-m2")  # the connection is fine again
     assert [m["biz_opaque_callback_data"] for m in meta.accepted] == ["sb-m2"]
+
+
+async def test_a_stale_kept_alive_connection_is_tried_once_more(transport, meta, sleeps):
+    await transport.send("dev-1", TO, "First", "sb-m1")
+    meta.hang_up_next()  # the far side closed the idle connection as we reused it
+    await transport.send("dev-1", TO, "Second", "sb-m2")
+    assert [m["biz_opaque_callback_data"] for m in meta.accepted] == ["sb-m1", "sb-m2"]
+    assert len(meta.seen) == 4 and sleeps.delays == []
 
 
 @pytest.mark.parametrize(("body", "code"), [

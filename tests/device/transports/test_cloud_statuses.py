@@ -13,7 +13,7 @@ from services.device.adapters.cloud import (
     CloudStatus,
     CloudStatusError,
 )
-from services.device.app.transport import Linked, Receipt, ReceiptKind
+from services.device.app.transport import Linked, Receipt, ReceiptKind, Undelivered
 from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
@@ -113,8 +113,15 @@ async def test_a_status_without_our_tracker_is_found_through_the_ledger(transpor
     assert (receipt.device_id, receipt.transport_message_id) == ("dev-2", "sb-m7")
 
 
-async def test_a_failure_after_acceptance_is_counted_not_reported(transport, recorder):
-    failed = status("failed", T0, "sb-m1", errors=(
+async def test_a_failure_after_acceptance_is_reported_once_whatever_the_order(transport,
+                                                                               recorder):
+    failed = status("failed", T0 + 30, "sb-m1", errors=(
         CloudStatusError(131026, "Message undeliverable", details="not on WhatsApp"),))
-    tally = await transport.accept_statuses([failed, status("delivered", T0 + 5, "sb-m1")])
-    assert (tally.failed, tally.duplicates, recorder.events) == (1, 1, [])
+    early = await transport.accept_statuses([status("delivered", T0 + 10, "sb-m1"),
+                                             status("read", T0 + 20, "sb-m1")])
+    tally = await transport.accept_statuses([failed, failed, status("delivered", T0 + 5,
+                                                                      "sb-m1")])
+    assert (early.receipts, tally.failed, tally.duplicates) == (2, 1, 2)
+    assert recorder.of(Undelivered) == [Undelivered(
+        "dev-1", "sb-m1", "WhatsApp Cloud API error 131026 (message undeliverable): "
+                          "not on WhatsApp")]
