@@ -12,8 +12,17 @@ from kernel.config import Settings
 def main() -> None:
     settings = Settings()
     logs.configure("gateway", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.gateway_port,
-                log_config=None, access_log=False, server_header=False)
+    uvicorn.Server(server_config(settings)).run()
+
+
+def server_config(settings: Settings, port: int | None = None) -> uvicorn.Config:
+    """The gateway's HTTP server. Proxy headers are read by gateway/deps.py
+    (`client_address`, from `trusted_proxies` only), never by uvicorn, which would
+    believe any X-Forwarded-For sent from 127.0.0.1."""
+    return uvicorn.Config(create_app(settings), host=settings.host,
+                          port=settings.gateway_port if port is None else port,
+                          log_config=None, access_log=False, server_header=False,
+                          proxy_headers=False)
 
 
 if __name__ == "__main__":

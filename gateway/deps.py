@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,7 +19,8 @@ from fastapi import Depends, Header, Query, Request, Response
 
 from gateway.clients import Clients
 from gateway.errors import ApiError
-from gateway.ratelimit import limiter_of, route_class
+from gateway.ratelimit import enforce, limiter_of, route_class
+from kernel.config import IPNetwork, Settings
 from kernel.errors import UnauthorizedError
 from kernel.tokens import KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
@@ -34,14 +36,40 @@ ServiceClients = Annotated[Clients, Depends(get_clients)]
 
 async def limit(request: Request, response: Response, route: str, subject: str) -> None:
     """Count this request against `subject`'s budget in `route`; 429 when it is spent."""
-    verdict = await limiter_of(request).enforce(route, subject)
+    verdict = await enforce(limiter_of(request), route, subject)
     if verdict is not None:
         response.headers.update(verdict.headers())
 
 
 def client_address(request: Request) -> str:
-    """The peer address (uvicorn resolves X-Forwarded-For from trusted proxies only)."""
-    return request.client.host if request.client else ""
+    """The peer address; behind a trusted proxy (`trusted_proxies`), the address that
+    proxy saw (X-Forwarded-For), never a value a client chose itself."""
+    peer = request.client.host if request.client else ""
+    settings: Settings = request.app.state.settings
+    trusted = settings.trusted_networks()
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+    return forwarded_client(peer, forwarded, trusted)
+
+
+def forwarded_client(peer: str, forwarded: str, trusted: list[IPNetwork]) -> str:
+    """The right-most address of the chain (X-Forwarded-For, then the peer) that is not a
+    trusted proxy: each proxy appends the address it saw, so what lies left of the last
+    trusted hop is whatever the client sent."""
+    hops = [peer, *reversed([h.strip() for h in forwarded.split(",") if h.strip()])]
+    for hop in hops:
+        if not _within(hop, trusted):
+            return hop
+    return hops[-1]
+
+
+def _within(address: str, networks: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 async def address_limit(request: Request, response: Response) -> None:

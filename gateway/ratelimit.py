@@ -1,41 +1,23 @@
-"""Rate limits per route class, shared by every gateway replica through NATS JetStream KV.
+"""Rate limits per route class, shared by every gateway replica through NATS JetStream KV
+(the counters are kernel/ratelimit.py's, also used at the services' gRPC edge).
 
-Fixed windows aligned to the clock (`rate_limit_window_seconds`, 60 by default): each
-(class, window, subject) has its own key holding the count so far, so nothing is ever reset
-and old keys simply expire with the bucket's TTL. A request takes one unit by
-compare-and-set on the key's revision (create when absent, update at the last revision seen,
-re-read on conflict), so replicas never over-admit. On one replica, requests for a key that
-arrive while its update is in flight are batched into the next update, and a key already
-known to be full is refused without asking NATS (counts only grow within a window).
-If NATS does not answer within `TIMEOUT` the request is let through (fail open) and a
-warning is logged.
+Every route that takes `CurrentUser` is limited per user and every Instance API route per
+instance, in its route class; sign-in routes per client address (gateway/deps.py). When
+NATS stalls, each replica counts in-process until it answers again (never fails open).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
-import nats.errors
 from fastapi import FastAPI, Request
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 
 from gateway.errors import ApiError
 from kernel import bus
 from kernel.config import Settings
+from kernel.ratelimit import RateLimitedError, RateLimiter, Verdict, limiter_for, limits_from
 
-log = logging.getLogger(__name__)
-TIMEOUT = 0.5
-CAS_ATTEMPTS = 16
-CLASSES = ("auth", "messages", "bulk", "status", "other")
 SENDS = {"/api/messages/send-message", "/api/v1/whatsapp/send"}
 BULK_SENDS = {"/api/messages/send-bulk-message"}
 
@@ -50,177 +32,25 @@ def route_class(method: str, path: str) -> str:
     return "status" if method in ("GET", "HEAD") else "other"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_after: int
-    window: int
-
-    def headers(self) -> dict[str, str]:
-        headers = {"X-RateLimit-Limit": str(self.limit),
-                   "X-RateLimit-Remaining": str(self.remaining),
-                   "X-RateLimit-Reset": str(self.reset_after)}
-        if not self.allowed:
-            headers["Retry-After"] = str(self.reset_after)
-        return headers
-
-
-@dataclass
-class _Key:
-    count: int = 0
-    revision: int = 0
-    busy: bool = False
-    waiting: list[asyncio.Future[bool]] = field(default_factory=list)
-
-
-class WindowCounters:
-    """Counters of one window each, in a KV bucket; see the module's docstring."""
-
-    def __init__(self, kv: KeyValue, timeout: float = TIMEOUT) -> None:
-        self.kv = kv
-        self.timeout = timeout
-        self._windows: dict[int, dict[str, _Key]] = {}
-        self._warned = 0.0
-
-    async def take(self, key: str, limit: int, window: int) -> tuple[bool, int]:
-        """Take one unit of `limit` from `key` (of window number `window`): allowed?, and
-        the count as last seen."""
-        state = self._state(key, window)
-        if state.count >= limit:
-            return False, state.count
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        state.waiting.append(waiter)
-        if not state.busy:
-            state.busy = True
-            asyncio.get_running_loop().create_task(self._drain(key, state, limit))
-        return await waiter, state.count
-
-    def _state(self, key: str, window: int) -> _Key:
-        keys = self._windows.get(window)
-        if keys is None:
-            keys = self._windows[window] = {}
-            for old in [w for w in self._windows if w < window - 1]:
-                del self._windows[old]
-        return keys.setdefault(key, _Key())
-
-    async def _drain(self, key: str, state: _Key, limit: int) -> None:
-        batch: list[asyncio.Future[bool]] = []
-        try:
-            while state.waiting:
-                batch, state.waiting = state.waiting, []
-                granted = await self._granted(key, state, len(batch), limit)
-                for index, waiter in enumerate(batch):
-                    if not waiter.done():
-                        waiter.set_result(index < granted)
-        except BaseException:
-            for waiter in [*batch, *state.waiting]:
-                waiter.cancel()
-            state.waiting = []
-            raise
-        finally:
-            state.busy = False
-
-    async def _granted(self, key: str, state: _Key, wanted: int, limit: int) -> int:
-        try:
-            return await asyncio.wait_for(self._add(key, state, wanted, limit), self.timeout)
-        except (TimeoutError, OSError, nats.errors.Error) as exc:  # NATS trouble: fail open
-            self._warn(exc)
-            return wanted
-
-    async def _add(self, key: str, state: _Key, wanted: int, limit: int) -> int:
-        for _ in range(CAS_ATTEMPTS):
-            granted = min(wanted, limit - state.count)
-            if granted <= 0:
-                return 0
-            value = str(state.count + granted).encode()
-            try:
-                if state.revision:
-                    revision = await self.kv.update(key, value, last=state.revision)
-                else:
-                    revision = await self.kv.create(key, value)
-            except KeyWrongLastSequenceError:
-                state.count, state.revision = await self._read(key)
-                continue
-            state.count, state.revision = state.count + granted, revision
-            return granted
-        return 0  # contended beyond reason: refuse rather than over-admit
-
-    async def _read(self, key: str) -> tuple[int, int]:
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return 0, 0
-        return int(entry.value or b"0"), entry.revision or 0
-
-    def _warn(self, exc: BaseException) -> None:
-        if time.monotonic() - self._warned > 10:
-            self._warned = time.monotonic()
-            log.warning("rate limiter: NATS KV unavailable (%s); letting requests through",
-                        type(exc).__name__)
-
-
-class RateLimiter:
-    def __init__(self, counters: WindowCounters | None, limits: dict[str, int],
-                 window: int) -> None:
-        self.counters = counters
-        self.limits = limits
-        self.window = max(window, 1)
-
-    @classmethod
-    def unlimited(cls) -> RateLimiter:
-        return cls(None, {}, 60)
-
-    async def check(self, route: str, subject: str) -> Verdict | None:
-        limit = self.limits.get(route, 0)
-        if limit <= 0 or self.counters is None:
-            return None
-        now = time.time()
-        window = int(now // self.window)
-        reset = max(1, math.ceil((window + 1) * self.window - now))
-        allowed, count = await self.counters.take(f"{route}.{window}.{subject}", limit, window)
-        return Verdict(allowed, limit, max(0, limit - count), reset, self.window)
-
-    async def enforce(self, route: str, subject: str) -> Verdict | None:
-        """The verdict for one request; RATE_LIMITED (429, Retry-After) when over."""
-        verdict = await self.check(route, subject)
-        if verdict is not None and not verdict.allowed:
-            raise ApiError("RATE_LIMITED",
-                           f"Rate limit exceeded: {verdict.limit} requests per "
-                           f"{verdict.window} seconds; retry in {verdict.reset_after} seconds",
-                           headers=verdict.headers())
-        return verdict
-
-
-def limits_from(settings: Settings) -> dict[str, int]:
-    return {name: getattr(settings, f"rate_limit_{name}") for name in CLASSES}
-
-
-async def open_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
-    config = KeyValueConfig(bucket=settings.rate_limit_bucket, history=1,
-                            ttl=2.0 * max(settings.rate_limit_window_seconds, 1),
-                            storage=StorageType.MEMORY, replicas=settings.stream_replicas)
+async def enforce(limiter: RateLimiter, route: str, subject: str) -> Verdict | None:
+    """The verdict for one request; RATE_LIMITED (429, Retry-After) when over."""
     try:
-        return await js.create_key_value(config)
-    except BadRequestError:  # exists with another configuration: use it as it is
-        return await js.key_value(settings.rate_limit_bucket)
+        return await limiter.enforce(route, subject)
+    except RateLimitedError as exc:
+        raise ApiError("RATE_LIMITED", exc.message, headers=exc.verdict.headers()) from exc
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The limiter of a gateway app: its own NATS connection, drained at shutdown."""
     settings: Settings = app.state.settings
-    limits = limits_from(settings)
-    if not any(v > 0 for v in limits.values()):
+    if not any(v > 0 for v in limits_from(settings).values()):
         app.state.rate_limiter = RateLimiter.unlimited()
         yield
         return
-    nc = await bus.connect(settings.nats_url, name="gateway-ratelimit")
+    nc = await bus.connect_as(settings, "gateway-ratelimit")
     try:
-        kv = await open_bucket(nc.jetstream(), settings)
-        app.state.rate_limiter = RateLimiter(WindowCounters(kv), limits,
-                                             settings.rate_limit_window_seconds)
+        app.state.rate_limiter = await limiter_for(nc.jetstream(), settings)
         yield
     finally:
         await nc.drain()

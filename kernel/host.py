@@ -24,9 +24,11 @@ from kernel import bus, logs, metrics
 from kernel.config import Settings
 from kernel.db import create_engine, engine_for
 from kernel.eventstore import EventStore
+from kernel.guard import edge_guard
 from kernel.relay import OutboxRelay
 from kernel.retry import Backoff, report
 from kernel.rpc import Registrar, build_server
+from kernel.standing import StandingSource
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Parts:
     workers: Sequence[Worker] = ()
     on_ready: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    standing: StandingSource | None = None  # users' standing at the gRPC edge (auth's own)
 
 
 async def open_infra(service: str, settings: Settings) -> Infra:
@@ -115,8 +118,11 @@ class ServiceHost:
                     await conn.run_sync(meta.create_all)
             self.relay = OutboxRelay(infra.store, infra.js, self.service,
                                      self.settings.relay_batch)
+            guard, closers = await edge_guard(self.settings, infra.js, self.service,
+                                              parts.standing)
+            parts.on_stop = [*parts.on_stop, *closers]
             self._server, self.port, self._health = await build_server(
-                parts.registrars, parts.service_names, bind, settings=self.settings)
+                parts.registrars, parts.service_names, bind, guard)
             await self._server.start()
             for ready in parts.on_ready:
                 await ready()

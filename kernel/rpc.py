@@ -1,14 +1,14 @@
 """gRPC bootstrap: an aio server with health and reflection, domain errors mapped once,
 and client channels that carry the correlation id along.
 
-With `internal_auth` on, the server admits only calls bearing a token (kernel/tokens.py)
-and every channel attaches this process's service token unless the call brings its own."""
+With `internal_auth` on, the server admits calls through its guard (kernel/guard.py) and
+every channel attaches this process's service token unless the call brings its own."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,7 +18,10 @@ from kernel import context, metrics
 from kernel.config import Settings
 from kernel.db import is_outage
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
-from kernel.tokens import CallGuard, KeyRing, ServiceTokens, is_public
+from kernel.tokens import KeyRing, ServiceTokens, is_public
+
+if TYPE_CHECKING:
+    from kernel.guard import CallGuard
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
                                 details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
-            return self._guard_stream(handler, details)
+            return await self._guard_stream(handler, details)
         inner = handler.unary_unary
         method = details.method
 
@@ -46,7 +49,7 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
             context.begin(str(meta.get(CORRELATION_KEY, "")))
             try:
                 if self.guard is not None:
-                    self.guard.admit(method, meta, request)
+                    await self.guard.admit(method, meta, request, ctx.peer())
                 return await inner(request, ctx)
             except DomainError as exc:
                 await ctx.abort_with_status(to_status(exc))
@@ -60,12 +63,13 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
 
-    def _guard_stream(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
+    async def _guard_stream(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         """Streaming calls take a service token (no request to hold a user token to)."""
         if handler is None or self.guard is None or is_public(details.method):
             return handler
         try:
-            self.guard.admit(details.method, dict(details.invocation_metadata or ()), None)
+            await self.guard.admit(details.method, dict(details.invocation_metadata or ()),
+                                   None)
             return handler
         except DomainError as exc:
             status = to_status(exc)
@@ -92,11 +96,10 @@ def _failure_status(method: str, error: Exception) -> grpc.Status:
 
 
 async def build_server(registrars: Sequence[Registrar], service_names: Sequence[str],
-                       bind: str = "127.0.0.1:0", settings: Settings | None = None
+                       bind: str = "127.0.0.1:0", guard: CallGuard | None = None
                        ) -> tuple[grpc.aio.Server, int, Any]:
     """A started-ready server (call `start()`), its bound port, and its health servicer.
-    Given `settings` with `internal_auth` on, calls need a token (kernel/tokens.py)."""
-    guard = CallGuard.from_settings(settings) if settings is not None else None
+    Given a `guard` (kernel/guard.py), each call must pass it."""
     server = grpc.aio.server(interceptors=[_EdgeInterceptor(guard)],
                              options=SERVER_OPTIONS)
     for register in registrars:

@@ -1,7 +1,7 @@
 """Bearer tokens, one format for everyone: users (issued by auth at login) and services
 (each process mints its own), HS256 pinned, signed under a named key (`kid`).
 
-Every service verifies them at its gRPC edge (kernel/rpc.py) with the `KeyRing` from
+Every service verifies them at its gRPC edge (kernel/guard.py) with the `KeyRing` from
 Settings: the current key signs, previous keys still verify until they are removed. A user
 token acts for its own user only; which methods it may call is `ACCESS` below.
 """
@@ -69,6 +69,9 @@ class Caller:
     @property
     def is_service(self) -> bool:
         return bool(self.service)
+
+
+ANONYMOUS = Caller(0, "", False, "", 0, 0)  # a public call made without a token
 
 
 def _sign(ring: KeyRing, claims: dict[str, object], now: float, ttl: int) -> tuple[str, int]:
@@ -157,7 +160,8 @@ class ServiceTokens:
         return self._token
 
 
-# Who may call what with a *user* token (service tokens may call everything). A user token
+# Who may call what with a *user* token, when `grpc_user_tokens` lets user tokens in at
+# all (service tokens may call everything; kernel/guard.py). A user token
 # acts for its own user: a `user_id` in the request must be the token's, and flags that
 # widen a call to other users' data need an admin. Methods missing here take a service
 # token; to open one to users, add it here.
@@ -200,8 +204,13 @@ _caller_var: ContextVar[Caller | None] = ContextVar("switchboard_caller", defaul
 
 
 def current_caller() -> Caller | None:
-    """The verified caller of the gRPC call in hand (None where auth is off or public)."""
+    """The verified caller of the gRPC call in hand (None where auth is off or public);
+    a user's admin flag is their standing now (kernel/guard.py), not the token's claim."""
     return _caller_var.get()
+
+
+def set_caller(caller: Caller | None) -> None:
+    _caller_var.set(caller)
 
 
 def is_public(method: str) -> bool:
@@ -212,30 +221,6 @@ def bearer(metadata: Mapping[str, object]) -> str:
     value = metadata.get("authorization", "")
     scheme, _, token = str(value).partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
-
-
-class CallGuard:
-    """Admits a gRPC call: a valid token, and a user token only where ACCESS allows."""
-
-    def __init__(self, verifier: TokenVerifier) -> None:
-        self.verifier = verifier
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CallGuard | None:
-        return cls(TokenVerifier(KeyRing.from_settings(settings))) \
-            if settings.internal_auth else None
-
-    def admit(self, method: str, metadata: Mapping[str, object], request: object) -> None:
-        if is_public(method):
-            _caller_var.set(None)
-            return
-        token = bearer(metadata)
-        if not token:
-            raise UnauthorizedError("Missing bearer token")
-        caller = self.verifier.verify(token)
-        if not caller.is_service:
-            check_user_call(method, caller, request)
-        _caller_var.set(caller)
 
 
 def check_user_call(method: str, caller: Caller, request: Any) -> None:

@@ -1,6 +1,7 @@
-"""Internal gRPC auth (kernel/tokens.py at every service's edge), against real auth and
-billing services: calls need a bearer token; a user token acts for its own user only; a
-service token signed under a retired key stops working once the key is removed."""
+"""Internal gRPC auth (kernel/guard.py at every service's edge), against real auth and
+billing services: calls need a bearer token; user tokens only where the setting opens the
+gRPC API to them, then acting for their own user only; a service token signed under a
+retired key stops working once the key is removed."""
 
 import time
 
@@ -31,8 +32,9 @@ async def sign_in(stub, username, password=PASSWORD):
 
 @pytest.fixture
 async def plain(start_auth):
-    """A running auth service and a channel that attaches no token of its own."""
-    running = await start_auth()
+    """A running auth service open to user tokens, and a channel that attaches no token
+    of its own."""
+    running = await start_auth(grpc_user_tokens=True)
     async with grpc.aio.insecure_channel(running.addr) as chan:
         yield running, auth_pb2_grpc.AuthServiceStub(chan), chan
 
@@ -92,6 +94,24 @@ async def test_an_admin_token_may_manage_users(plain):
     assert error.reason == "INVALID_REQUEST"
 
 
+async def test_by_default_services_take_service_tokens_only(start_auth):
+    running = await start_auth()
+    await new_user(running.stub, "direct")  # the test's channel carries a service token
+    token = bearer(await sign_in(running.stub, "direct"))
+    async with grpc.aio.insecure_channel(running.addr) as chan:
+        stub = auth_pb2_grpc.AuthServiceStub(chan)
+        error = await failure(stub.GetUser(auth_pb2.GetUserRequest(user_id=2),
+                                           metadata=token))
+        assert (error.status, error.reason) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                "FORBIDDEN")
+        assert "SWITCHBOARD_GRPC_USER_TOKENS" in error.message
+        error = await failure(stub.Login(auth_pb2.LoginRequest(username="direct",
+                                                               password=PASSWORD)))
+        assert error.status == grpc.StatusCode.UNAUTHENTICATED
+        reply = await health_pb2_grpc.HealthStub(chan).Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 async def test_an_expired_service_token_is_refused(plain):
     _, stub, _ = plain
     stale, _ = issue_service_token(KeyRing("k1", SECRET, {}), "old", time.time() - 120, 60)
@@ -123,12 +143,14 @@ async def test_internal_auth_can_be_switched_off(start_auth):
 
 async def test_other_services_check_user_tokens_the_same_way(start_auth, database_url,
                                                               nats_url):
-    auth = (await start_auth()).stub
+    running = await start_auth()
+    auth = running.stub
     me = await new_user(auth, "payer")
     user = bearer(await sign_in(auth, "payer"))
     admin = bearer(await sign_in(auth, ADMIN, ADMIN_PASSWORD))
     host = ServiceHost("billing", Settings(database_url=database_url, nats_url=nats_url,
-                                           jwt_secret=SECRET), build_billing)
+                                           jwt_secret=SECRET, grpc_user_tokens=True,
+                                           auth_addr=running.addr), build_billing)
     port = await host.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:

@@ -1,5 +1,6 @@
 """Unit tests of kernel/tokens.py: HS256 pinned, exp and iat checked, key rotation by kid,
-service tokens, the verification cache, and who may call what. No I/O."""
+service tokens, the verification cache, and who may call what (kernel/guard.py with user
+tokens closed; opened, against real services: test_internal_auth.py). No I/O."""
 
 import base64
 import json
@@ -10,13 +11,14 @@ import pytest
 
 from kernel.config import Settings
 from kernel.errors import UnauthorizedError
+from kernel.guard import CallGuard, peer_host, rpc_class
 from kernel.tokens import (
     AccessDeniedError,
-    CallGuard,
     InvalidTokenError,
     KeyRing,
     ServiceTokens,
     TokenVerifier,
+    check_user_call,
     issue_service_token,
     issue_user_token,
     read_token,
@@ -180,7 +182,7 @@ def test_service_tokens_are_reused_then_renewed(monkeypatch):
     assert renewed != first and read_token(RING, renewed, now + 90).service == "gateway"
 
 
-GUARD = CallGuard(TokenVerifier(RING))
+GUARD = CallGuard(TokenVerifier(RING))  # user tokens not opened (the default)
 BALANCE = "/switchboard.billing.v1.BillingService/GetBalance"
 GRANT = "/switchboard.billing.v1.BillingService/GrantCredits"
 RESERVE = "/switchboard.billing.v1.BillingService/ReserveCredits"
@@ -191,50 +193,65 @@ def bearer(token):
     return {"authorization": f"Bearer {token}"}
 
 
-def test_guard_admits_service_tokens_everywhere():
+def caller(user_id=42, admin=False):
+    return read_token(RING, user_token(user_id=user_id, admin=admin)[0])
+
+
+async def test_guard_admits_service_tokens_everywhere():
     token, _ = issue_service_token(RING, "messaging", time.time(), TTL)
-    for method in (BALANCE, GRANT, RESERVE, "/x.y.Z/Anything"):
-        GUARD.admit(method, bearer(token), billing_pb2.GetBalanceRequest(user_id=9))
+    for method in (BALANCE, GRANT, RESERVE, "/x.y.Z/Anything",
+                   "/switchboard.auth.v1.AuthService/Login"):
+        await GUARD.admit(method, bearer(token), billing_pb2.GetBalanceRequest(user_id=9))
 
 
-def test_guard_lets_a_user_token_act_for_its_own_user_only():
+async def test_guard_refuses_user_tokens_unless_they_are_opened():
     token, _ = user_token(user_id=42)
-    GUARD.admit(BALANCE, bearer(token), billing_pb2.GetBalanceRequest(user_id=42))
-    with pytest.raises(AccessDeniedError):
-        GUARD.admit(BALANCE, bearer(token), billing_pb2.GetBalanceRequest(user_id=43))
+    with pytest.raises(AccessDeniedError, match="GRPC_USER_TOKENS"):
+        await GUARD.admit(BALANCE, bearer(token), billing_pb2.GetBalanceRequest(user_id=42))
 
 
-def test_guard_keeps_user_tokens_off_service_and_admin_calls():
-    token, _ = user_token(user_id=42)
+def test_a_user_token_acts_for_its_own_user_only():
+    check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=42))
     with pytest.raises(AccessDeniedError):
-        GUARD.admit(RESERVE, bearer(token), billing_pb2.ReserveCreditsRequest(user_id=42))
-    with pytest.raises(AccessDeniedError):
-        GUARD.admit(GRANT, bearer(token), billing_pb2.GrantCreditsRequest(user_id=42))
-    admin, _ = user_token(user_id=1, admin=True)
-    GUARD.admit(GRANT, bearer(admin), billing_pb2.GrantCreditsRequest(user_id=42))
+        check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=43))
 
 
-def test_guard_needs_an_admin_to_widen_a_call():
-    token, _ = user_token(user_id=42)
-    own = auth_pb2.ListInstancesRequest(user_id=42)
-    GUARD.admit(LIST, bearer(token), own)
+def test_user_tokens_stay_off_service_and_admin_calls():
     with pytest.raises(AccessDeniedError):
-        GUARD.admit(LIST, bearer(token), auth_pb2.ListInstancesRequest(user_id=42,
+        check_user_call(RESERVE, caller(42), billing_pb2.ReserveCreditsRequest(user_id=42))
+    with pytest.raises(AccessDeniedError):
+        check_user_call(GRANT, caller(42), billing_pb2.GrantCreditsRequest(user_id=42))
+    check_user_call(GRANT, caller(1, admin=True), billing_pb2.GrantCreditsRequest(user_id=42))
+
+
+def test_widening_a_call_needs_an_admin():
+    check_user_call(LIST, caller(42), auth_pb2.ListInstancesRequest(user_id=42))
+    with pytest.raises(AccessDeniedError):
+        check_user_call(LIST, caller(42), auth_pb2.ListInstancesRequest(user_id=42,
                                                                         all_users=True))
-    admin, _ = user_token(user_id=1, admin=True)
-    GUARD.admit(LIST, bearer(admin), auth_pb2.ListInstancesRequest(user_id=1, all_users=True))
+    check_user_call(LIST, caller(1, admin=True),
+                    auth_pb2.ListInstancesRequest(user_id=1, all_users=True))
 
 
 @pytest.mark.parametrize("metadata", [{}, {"authorization": "Basic abc"},
                                       {"authorization": "Bearer "},
                                       {"authorization": "Bearer not.a.token"}])
-def test_guard_refuses_calls_without_a_valid_token(metadata):
+async def test_guard_refuses_calls_without_a_valid_token(metadata):
     with pytest.raises(UnauthorizedError):
-        GUARD.admit(BALANCE, metadata, billing_pb2.GetBalanceRequest(user_id=1))
+        await GUARD.admit(BALANCE, metadata, billing_pb2.GetBalanceRequest(user_id=1))
 
 
-def test_guard_lets_anyone_sign_in_and_check_health():
+async def test_guard_lets_anyone_check_health_but_sign_in_takes_a_service_token():
+    await GUARD.admit("/grpc.health.v1.Health/Check", {}, None)
     for method in ("/switchboard.auth.v1.AuthService/Login",
-                   "/switchboard.auth.v1.AuthService/Register",
-                   "/grpc.health.v1.Health/Check"):
-        GUARD.admit(method, {}, None)
+                   "/switchboard.auth.v1.AuthService/Register"):
+        with pytest.raises(UnauthorizedError):
+            await GUARD.admit(method, {}, None)
+
+
+def test_peer_addresses_and_rpc_classes():
+    assert peer_host("ipv4:10.1.2.3:5123") == "10.1.2.3"
+    assert peer_host("ipv6:[::1]:5123") == "::1"
+    assert [rpc_class(f"/switchboard.messaging.v1.MessagingService/{name}") for name in
+            ("SendMessage", "SendBulkMessage", "GetMessageStatus", "ListWebhooks",
+             "CreateWebhook")] == ["messages", "bulk", "status", "status", "other"]

@@ -4,7 +4,6 @@ Cloud API stand-in plays Meta: it accepts the sends and signs the status webhook
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from services.device.ports.cloud_webhook import cloud_parts
 from tests.device.transports.cloud_standin import FakeCloudApi, sign
 from tests.device.transports.cloud_support import NUMBER_ID, Sleeps, cloud_api, cloud_transport
 from tests.device.transports.conftest import Recorder, sqlite_ledger
+from tests.support.services import serving
 
 DATA = Path(__file__).parents[1] / "device" / "transports" / "data"
 SECRET = "meta-app-secret"
@@ -45,18 +45,10 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: object) -> AsyncIterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the gateway did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+async def serving_webhook(app: object) -> AsyncIterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    async with serving(config) as port:
         yield f"http://127.0.0.1:{port}/webhooks/whatsapp-cloud"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -72,7 +64,7 @@ async def stack(tmp_path, nats_url) -> AsyncIterator[Stack]:
         settings = Settings(device_addr=f"127.0.0.1:{port}", cloud_app_secret=SECRET,
                             cloud_verify_token=VERIFY, var_dir=tmp_path, nats_url=nats_url)
         try:
-            async with serving(create_app(settings)) as url:
+            async with serving_webhook(create_app(settings)) as url:
                 yield Stack(url, meta, transport, recorder, grpc_server)
         finally:
             await grpc_server.stop(0)
@@ -185,7 +177,8 @@ async def test_while_the_device_service_is_down_meta_is_told_to_retry(stack):
 
 
 async def test_without_secrets_the_route_does_not_exist(tmp_path, nats_url):
-    async with serving(create_app(Settings(var_dir=tmp_path, nats_url=nats_url))) as url, \
+    async with serving_webhook(create_app(Settings(var_dir=tmp_path,
+                                                   nats_url=nats_url))) as url, \
             httpx.AsyncClient() as client:
         assert (await client.get(url, params={"hub.mode": "subscribe"})).status_code == 404
         assert (await client.post(url, content=b"{}")).status_code == 404

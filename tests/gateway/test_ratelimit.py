@@ -17,8 +17,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.ratelimit import route_class
-from kernel.ratelimit import WindowCounters, open_bucket
 from kernel.config import Settings
+from kernel.ratelimit import WindowCounters, open_bucket
 from launcher import natsserver
 from tests.auth.gateway_support import Api, api_stack, error_of, v1_error_of
 from tests.support.services import gateway_client

@@ -10,30 +10,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from gateway.app import create_app
 from kernel.config import Settings
 from tests.gateway.test_webhooks_api import FAST, ORDER, _user
-from tests.support.services import running_services
+from tests.support.services import running_services, served_gateway
 
 
 @contextlib.asynccontextmanager
 async def real_gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the gateway did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
-                                     timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    async with served_gateway(settings) as client:
+        yield client
 
 
 async def _frames(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, str]]:

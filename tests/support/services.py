@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
+from gateway.__main__ import server_config
 from gateway.app import create_app
 from kernel.config import SERVICES, Settings
 from kernel.host import ServiceHost
@@ -52,6 +54,32 @@ async def running_services(database_url: str, nats_url: str, var_dir: Path,
         yield Settings(**base)
     finally:  # all at once: each waits up to a second for its workers' fetches
         await asyncio.gather(*(host.stop(grace=1.0) for host in hosts))
+
+
+@asynccontextmanager
+async def serving(config: uvicorn.Config) -> AsyncIterator[int]:
+    """A real uvicorn server of `config` (port 0: a free one) until the block ends; yields
+    the port it bound."""
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def served_gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway as `python -m gateway` serves it (its uvicorn configuration), on a free
+    port of 127.0.0.1, and a client of it."""
+    config = server_config(settings.model_copy(update={"host": "127.0.0.1"}), port=0)
+    async with serving(config) as port, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
 
 
 @asynccontextmanager

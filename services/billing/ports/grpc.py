@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from kernel.tokens import current_caller
 from services.billing.app import handlers
 from services.billing.app.accounts import Accounts
 from services.billing.app.subscriptions import Subscriptions
@@ -32,7 +33,8 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
     @mapped
     async def GrantCredits(self, request: billing_pb2.GrantCreditsRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
-        cmd = GrantCredits(request.user_id, request.amount, request.reason, request.granted_by)
+        cmd = GrantCredits(request.user_id, request.amount, request.reason,
+                           _granted_by(request))
         return balance_pb(await handlers.grant_credits(cmd, self.accounts))
 
     @mapped
@@ -62,3 +64,10 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
 
     def register_on(self, server: grpc.aio.Server) -> None:
         billing_pb2_grpc.add_BillingServiceServicer_to_server(self, server)
+
+
+def _granted_by(request: billing_pb2.GrantCreditsRequest) -> int:
+    """An admin's own token grants as that admin, whatever the request says; a service
+    (the gateway, for the admin it verified) names the admin in `granted_by`."""
+    caller = current_caller()
+    return caller.user_id if caller and not caller.is_service else request.granted_by
