@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -13,6 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from kernel.config import Settings
 from kernel.eventstore import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,25 @@ def subject(service: str, event_type: str = ">") -> str:
     return f"sb.{service}.{event_type}"
 
 
-async def connect(url: str, name: str) -> NATS:
+def inbox_prefix(user: str) -> str:
+    """Where a NATS user's replies arrive: each user may subscribe to its own only."""
+    return f"_INBOX_{user}" if user else "_INBOX"
+
+
+async def connect(url: str, name: str, user: str = "", password: str = "") -> NATS:
+    """A connection as `user` (or as the user named in the URL, `nats://user:pw@host`)."""
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
 
+    user = user or urlsplit(url).username or ""
     return await nats.connect(url, name=name, error_cb=on_error, max_reconnect_attempts=-1,
-                              reconnect_time_wait=0.5)
+                              reconnect_time_wait=0.5, user=user or None,
+                              password=password or None, inbox_prefix=inbox_prefix(user))
+
+
+async def connect_as(settings: Settings, name: str) -> NATS:
+    """A connection with the process's NATS credentials (SWITCHBOARD_NATS_USER, _PASSWORD)."""
+    return await connect(settings.nats_url, name, settings.nats_user, settings.nats_password)
 
 
 async def ensure_stream(js: JetStreamContext, service: str, replicas: int = 1) -> None:

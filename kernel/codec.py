@@ -53,11 +53,27 @@ def from_proto(msg: Message, event_cls: type[Any]) -> Any:
 
 
 class EventCodec:
-    """Maps a service's domain event classes onto the protobuf messages that carry them."""
+    """Maps a service's domain event classes onto the protobuf messages that carry them.
 
-    def __init__(self, mapping: dict[type[Any], type[Message]]) -> None:
+    `private` names the fields (secrets, hashes) that stay in the service's own store:
+    the copy published on the bus has them emptied (`public_payload`)."""
+
+    def __init__(self, mapping: dict[type[Any], type[Message]],
+                 private: dict[type[Any], tuple[str, ...]] | None = None) -> None:
         self._pb = mapping
         self._by_name = {cls.__name__: cls for cls in mapping}
+        self._private = {cls.__name__: (self._pb[cls], fields)
+                         for cls, fields in (private or {}).items()}
+
+    def public_payload(self, event_type: str, payload: bytes) -> bytes:
+        """The payload as the bus carries it: every private field emptied."""
+        if event_type not in self._private:
+            return payload
+        pb_cls, fields = self._private[event_type]
+        msg = pb_cls.FromString(payload)
+        for name in fields:
+            msg.ClearField(name)
+        return msg.SerializeToString()
 
     def encode(self, event: Any) -> NewEvent:
         cls = type(event)

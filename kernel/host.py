@@ -25,7 +25,7 @@ from kernel.config import Settings
 from kernel.db import create_engine, engine_for
 from kernel.eventstore import EventStore
 from kernel.guard import edge_guard
-from kernel.relay import OutboxRelay
+from kernel.relay import OutboxRelay, PublicPayload
 from kernel.retry import Backoff, report
 from kernel.rpc import Registrar, build_server
 from kernel.standing import StandingSource
@@ -55,6 +55,7 @@ class Parts:
     workers: Sequence[Worker] = ()
     on_ready: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    public_payload: PublicPayload | None = None  # what the relay publishes of a payload
     standing: StandingSource | None = None  # users' standing at the gRPC edge (auth's own)
 
 
@@ -62,7 +63,7 @@ async def open_infra(service: str, settings: Settings) -> Infra:
     engine = await engine_for(service, settings)
     store = EventStore(engine)
     await store.create_tables()
-    nc = await bus.connect(settings.nats_url, name=service)
+    nc = await bus.connect_as(settings, service)
     js = nc.jetstream()
     await bus.ensure_stream(js, service, settings.stream_replicas)
     return Infra(service, settings, engine, store, nc, js)
@@ -117,7 +118,8 @@ class ServiceHost:
                 async with infra.engine.begin() as conn:
                     await conn.run_sync(meta.create_all)
             self.relay = OutboxRelay(infra.store, infra.js, self.service,
-                                     self.settings.relay_batch)
+                                     self.settings.relay_batch,
+                                     public_payload=parts.public_payload)
             guard, closers = await edge_guard(self.settings, infra.js, self.service,
                                               parts.standing)
             parts.on_stop = [*parts.on_stop, *closers]

@@ -5,6 +5,8 @@ Publishes carry `Nats-Msg-Id` = event id, so a batch published again after a cra
 consumers dedup by event id as well, for redeliveries past the duplicate window.
 Replicas of a service each run a relay over the one store; on PostgreSQL they take turns
 (see `publish_pending`), so none publishes again what another has published.
+A service's private fields (password hashes, webhook secrets) are emptied in the
+published copy (`public_payload`): they stay in the service's own store.
 """
 
 from __future__ import annotations
@@ -26,13 +28,19 @@ from kernel.retry import Backoff, report
 from kernel.tables import relay_offsets
 
 log = logging.getLogger(__name__)
+# The bus's copy of a payload: private fields (hashes, secrets) emptied (kernel/codec.py).
+PublicPayload = Callable[[str, bytes], bytes]
+
+
+def _as_stored(event_type: str, payload: bytes) -> bytes:
+    return payload
 
 
 class OutboxRelay:
     def __init__(self, store: EventStore, js: JetStreamContext, service: str,
                  batch: int = 256, idle_wait: float = 0.25,
-                 after_publish: Callable[[list[StoredEvent]], Awaitable[None]] | None = None
-                 ) -> None:
+                 after_publish: Callable[[list[StoredEvent]], Awaitable[None]] | None = None,
+                 public_payload: PublicPayload | None = None) -> None:
         self.store = store
         self.js = js
         self.service = service
@@ -40,6 +48,7 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.name = f"relay-{service}"
         self._after_publish = after_publish
+        self._public = public_payload or _as_stored
         self.published = 0
         self._row_ready = False  # PostgreSQL: the offset row exists, to be locked
 
@@ -98,7 +107,8 @@ class OutboxRelay:
         # Sent in order on one connection, so the stream keeps position order; the
         # acks are awaited together so a batch costs one round trip, not one each.
         acks = [
-            self.js.publish(subject(self.service, e.event_type), e.payload,
+            self.js.publish(subject(self.service, e.event_type),
+                            self._public(e.event_type, e.payload),
                             headers=headers_for(self.service, e))
             for e in events
         ]

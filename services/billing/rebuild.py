@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 async def rebuild_quota(settings: Settings, name: str = QUOTA) -> int:
     """Rebuild the quota view in the billing store; returns the events applied."""
     engine = await engine_for("billing", settings)
-    nc = await bus.connect(settings.nats_url, name="billing-rebuild")
+    nc = await bus.connect_as(settings, "billing-rebuild")
     try:
         await EventStore(engine).create_tables()
         projection = QuotaProjection(name)

@@ -10,6 +10,7 @@ from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
 from kernel.projection import ProjectionRunner
 from services.messaging.adapters.billing import BillingClient
+from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.devices import DevicePoolClient
 from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
 from services.messaging.adapters.history_view import HistoryView
@@ -79,4 +80,5 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
         workers=[projection_worker(runner), releases.run, settler.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
+        public_payload=messaging_codec().public_payload,
     )

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 async def rebuild_history(settings: Settings, name: str = HISTORY) -> int:
     """Rebuild the history view in the messaging store; returns the events applied."""
     engine = await engine_for("messaging", settings)
-    nc = await bus.connect(settings.nats_url, name="messaging-rebuild")
+    nc = await bus.connect_as(settings, "messaging-rebuild")
     try:
         await EventStore(engine).create_tables()
         projection = HistoryProjection(name)

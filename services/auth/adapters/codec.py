@@ -22,4 +22,8 @@ def auth_codec() -> EventCodec:
         events.InstanceCreated: events_pb2.InstanceCreated,
         events.InstanceKeysRotated: events_pb2.InstanceKeysRotated,
         events.InstanceDeleted: events_pb2.InstanceDeleted,
+    }, private={  # hashes of credentials stay in auth's store, never on the bus
+        events.PasswordSet: ("password_hash",),
+        events.InstanceCreated: ("secret_hash",),
+        events.InstanceKeysRotated: ("secret_hash",),
     })

@@ -22,4 +22,6 @@ def messaging_codec() -> EventCodec:
                        TemplateIdAllocated: events_pb2.TemplateIdAllocated,
                        # messaging webhooks
                        WebhookRegistered: events_pb2.WebhookRegistered,
-                       WebhookRemoved: events_pb2.WebhookRemoved})
+                       WebhookRemoved: events_pb2.WebhookRemoved},
+                      # signs the owner's deliveries: never published on the bus
+                      private={WebhookRegistered: ("secret",)})
