@@ -22,6 +22,7 @@ SECRETS_DIR = "secrets"
 MIN_KEY_LENGTH = 32
 MIN_KEY_DISTINCT = 10
 MIN_KEY_BITS = 100.0  # length x Shannon entropy of its characters
+MIN_FRESH_TRIGRAMS = 0.75  # distinct / all runs of 3 characters: low when a chunk repeats
 MIN_ADMIN_PASSWORD = 10
 # Values that were or are written in this repository, and words that mark an example.
 KNOWN_VALUES = frozenset({
@@ -86,6 +87,8 @@ def is_loopback(host: str) -> bool:
 
 def weak_key(value: str) -> str | None:
     """Why `value` is no key to sign tokens or pepper secrets with, or None."""
+    if not value:
+        return "not set"
     if is_known(value):
         return "a value known from examples or development"
     if len(value) < MIN_KEY_LENGTH:
@@ -95,6 +98,9 @@ def weak_key(value: str) -> str | None:
         return f"fewer than {MIN_KEY_DISTINCT} distinct characters"
     if _entropy_bits(counts, len(value)) < MIN_KEY_BITS:
         return "too predictable (too little entropy)"
+    trigrams = [value[i:i + 3] for i in range(len(value) - 2)]
+    if len(set(trigrams)) < MIN_FRESH_TRIGRAMS * len(trigrams):
+        return "too predictable (it repeats itself: too little entropy)"
     return None
 
 
@@ -113,3 +119,19 @@ def is_known(value: str) -> bool:
 
 def _entropy_bits(counts: Counter[str], length: int) -> float:
     return -length * sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+KEY_SIZES = {"jwt-secret": 48, "secret-pepper": 48, "admin-password": 18}  # random bytes
+
+
+def write_env_file(path: Path) -> bool:
+    """Fresh keys as `name=value` lines (a Kubernetes Secret's keys) in a new file of mode
+    0600; False, and the file untouched, when it exists already."""
+    lines = "".join(f"{name}={secrets.token_urlsafe(size)}\n" for name, size in KEY_SIZES.items())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as out:
+        out.write(lines)
+    return True

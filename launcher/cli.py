@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import runpy
 import sys
 import time
+from pathlib import Path
 
+import grpc
 import httpx
+from pydantic import ValidationError
 
-from kernel.config import SERVICES, Settings
+from kernel import keys
+from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
+from launcher import natsauth
 from launcher.supervisor import Supervisor
 
 REBUILDERS = {
@@ -34,12 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     create = admin_sub.add_parser("create", help="create an admin (or make a user admin)")
     create.add_argument("--username", required=True)
     create.add_argument("--password", required=True)
+    keyfile = sub.add_parser("keys", help="write fresh keys (jwt-secret, secret-pepper, "
+                                          "admin-password) to a new env file, mode 0600")
+    keyfile.add_argument("--env-file", required=True, type=Path)
     projections = sub.add_parser("projections", help="manage read models")
     proj_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = proj_sub.add_parser("rebuild", help="drop a view and replay its streams")
     rebuild.add_argument("name", choices=sorted(REBUILDERS))
     args = parser.parse_args(argv)
-    settings = Settings()
+    os.umask(0o077)  # stores, logs and keys this process and its children write: owner only
+    if args.command == "keys":
+        return new_keys(args.env_file)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        print(f"switchboard: refusing to start: {reasons}", file=sys.stderr)
+        return 2
     if args.command == "up":
         return up(settings)
     if args.command == "service":
@@ -50,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def up(settings: Settings) -> int:
+    admin_line = _embedded_admin(settings)
     supervisor = Supervisor(settings)
     supervisor.install_signal_handlers()
     started = time.monotonic()
@@ -59,7 +77,8 @@ def up(settings: Settings) -> int:
         print(f"[switchboard] the stack did not become healthy; see {supervisor.logs}")
         supervisor.stop()
         return 1
-    print(_banner(settings, url, supervisor, time.monotonic() - started), flush=True)
+    print(_banner(settings, url, supervisor, time.monotonic() - started, admin_line),
+          flush=True)
     supervisor.watch()
     print("[switchboard] stopping...", flush=True)
     supervisor.stop()
@@ -79,16 +98,40 @@ def _wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> bool:
     return False
 
 
-def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float) -> str:
+def _embedded_admin(settings: Settings) -> str:
+    """Local use: an admin password unless one is set, generated on first start and kept
+    (0600) for the services `up` starts. Shown on first start only."""
+    who = settings.admin_user
+    if not who:
+        return "none (SWITCHBOARD_ADMIN_USER is empty)"
+    if settings.admin_password or settings.environment != "local":
+        return f"{who}, password as set in SWITCHBOARD_ADMIN_PASSWORD"
+    password, created = keys.stored_secret(settings.var_dir, ADMIN_PASSWORD, nbytes=18)
+    os.environ["SWITCHBOARD_ADMIN_PASSWORD"] = password  # the environment of the children
+    kept = keys.secret_path(settings.var_dir.resolve(), ADMIN_PASSWORD)
+    if created:
+        return f"{who} / {password}   (shown this once; kept in {kept})"
+    return f"{who}, password kept in {kept}"
+
+
+def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float,
+            admin_line: str) -> str:
     return "\n".join([
         f"Switchboard is up ({took:.1f}s).",
         f"  Gateway:      {url}   (API docs: {url}/docs)",
-        f"  Admin login:  {settings.admin_user} / {settings.admin_password}"
-        "   (SWITCHBOARD_ADMIN_USER / SWITCHBOARD_ADMIN_PASSWORD)",
+        f"  Admin login:  {admin_line}",
         f"  Transport:    {settings.transport} ({settings.sim_pool} linked pool devices)",
         f"  Data, logs:   {supervisor.var_dir}, {supervisor.logs}",
         "Press Ctrl-C to stop.",
     ])
+
+
+def new_keys(path: Path) -> int:
+    if not keys.write_env_file(path):
+        print(f"{path} exists: left as it is (delete it to generate new keys)")
+        return 1
+    print(f"new keys written to {path} (mode 0600)")
+    return 0
 
 
 def run_service(name: str) -> int:
@@ -98,12 +141,17 @@ def run_service(name: str) -> int:
 
 
 async def create_admin(settings: Settings, username: str, password: str) -> int:
+    from kernel.errors import from_rpc_error
     from kernel.rpc import channel
     from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
     async with channel(settings.service_addr("auth"), settings, identity="cli") as chan:
-        user = await auth_pb2_grpc.AuthServiceStub(chan).EnsureAdmin(
-            auth_pb2.EnsureAdminRequest(username=username, password=password))
+        try:
+            user = await auth_pb2_grpc.AuthServiceStub(chan).EnsureAdmin(
+                auth_pb2.EnsureAdminRequest(username=username, password=password))
+        except grpc.aio.AioRpcError as exc:
+            print(f"admin {username} not ready: {from_rpc_error(exc).message}")
+            return 1
     print(f"admin {user.username} (user_id {user.user_id}) is ready")
     return 0
 
@@ -112,7 +160,7 @@ async def rebuild_projection(settings: Settings, name: str) -> int:
     module_name, _, func = REBUILDERS[name].partition(":")
     rebuild = getattr(importlib.import_module(module_name), func)
     started = time.monotonic()
-    count = await rebuild(settings)
+    count = await rebuild(natsauth.as_user(module_name.split(".")[1], settings))
     took = time.monotonic() - started
     print(f"rebuilt {name}: {count} events replayed in {took:.2f}s")
     return 0

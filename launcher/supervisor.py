@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel.config import SERVICES, Settings
-from launcher import natsserver
+from kernel.keys import private_dir
+from launcher import natsauth, natsserver
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
@@ -33,11 +34,12 @@ class Child:
     started_at: float = 0.0
     backoff: float = 1.0
     next_start: float = 0.0
+    own_env: dict[str, str] = field(default_factory=dict)  # e.g. its NATS credentials
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env=env, start_new_session=True)
+                                         env={**env, **self.own_env}, start_new_session=True)
         self.started_at = time.monotonic()
         self.pid_path.write_text(str(self.proc.pid))
 
@@ -64,17 +66,26 @@ class Supervisor:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.var_dir = self.settings.var_dir.resolve()
+        self.var_dir = private_dir(self.settings.var_dir.resolve())  # 0700, and all below
         self.logs = self.var_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "run").mkdir(parents=True, exist_ok=True)
         py = sys.executable
-        nats_cmd = natsserver.command(self.settings.nats_port, self.var_dir / "nats")
+        nats_cmd = natsserver.command(self.settings.nats_port, self.var_dir / "nats",
+                                      natsauth.write_server_config(self.settings, self.var_dir))
         self.children = [Child("nats", nats_cmd, self.logs / "nats.log")]
         for name in SERVICES:
             self.children.append(Child(name, [py, "-m", f"services.{name}"],
-                                       self.logs / f"{name}.log"))
-        self.children.append(Child("gateway", [py, "-m", "gateway"], self.logs / "gateway.log"))
+                                       self.logs / f"{name}.log", own_env=self._nats_login(name)))
+        self.children.append(Child("gateway", [py, "-m", "gateway"], self.logs / "gateway.log",
+                                   own_env=self._nats_login(natsauth.GATEWAY)))
+
+    def _nats_login(self, user: str) -> dict[str, str]:
+        """Each process connects to the stack's nats-server as its own NATS user (with
+        SWITCHBOARD_NATS_URL set, to another server: credentials are the caller's)."""
+        if "SWITCHBOARD_NATS_URL" in os.environ:
+            return {}
+        return natsauth.credentials_env(user, self.var_dir)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
