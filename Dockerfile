@@ -32,9 +32,14 @@ RUN groupadd --system --gid 10001 switchboard \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/switchboard \
       --create-home --shell /usr/sbin/nologin switchboard
 COPY --from=builder /opt/venv /opt/venv
+# Not `local`: the image listens on every interface, so it refuses to start without real
+# keys. Set SWITCHBOARD_JWT_SECRET and SWITCHBOARD_SECRET_PEPPER (e.g. `openssl rand -hex
+# 32` each, the same in every process), and for auth SWITCHBOARD_ADMIN_PASSWORD (at least
+# 10 characters, not a common one); see docs/operations.md, "Keys and secrets".
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    SWITCHBOARD_ENVIRONMENT=production \
     SWITCHBOARD_HOST=0.0.0.0 \
     SWITCHBOARD_VAR_DIR=/var/lib/switchboard
 WORKDIR /var/lib/switchboard

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN    := switchboard/.generated
 
-.PHONY: run test lint proto bench install clean
+.PHONY: run test lint proto bench install clean dev-keys
 
 run: $(STAMP) $(GEN)
 	$(BIN)/switchboard up
@@ -39,6 +39,10 @@ $(GEN): $(STAMP) $(PROTOS)
 	rm -rf switchboard
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
 	touch $@
+
+# keys of your own for the dev overlay (deploy/k8s/overlays/dev/keys.dev.env; kept if present)
+dev-keys: $(STAMP)
+	$(BIN)/switchboard keys --env-file deploy/k8s/overlays/dev/keys.dev.env || true
 
 clean:
 	rm -rf switchboard var .pytest_cache .mypy_cache .ruff_cache

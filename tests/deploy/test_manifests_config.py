@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 
 import pytest
 
@@ -19,7 +20,8 @@ from tests.deploy.manifests import (
     switchboard_config,
 )
 
-# prod's Secret is created outside the manifests: stand-ins of the right shape
+# prod's Secret is created outside the manifests: stand-ins of the right shape (keys:
+# random, as the processes refuse weak ones)
 PROD_STAND_INS = {"database-url": "postgresql://switchboard:pw@db.internal:5432/switchboard"}
 
 
@@ -29,19 +31,19 @@ def container_env(objects: tuple[Obj, ...], app: str) -> dict[str, str]:
     env: dict[str, str] = {}
     if any("configMapRef" in source for source in c.get("envFrom", [])):
         env.update(switchboard_config(objects))
-    secrets = of_kind(objects, "Secret")
+    generated = of_kind(objects, "Secret")
     for e in c.get("env", []):
         ref = e.get("valueFrom", {}).get("secretKeyRef")
         if "value" in e:
             env[e["name"]] = e["value"]
         elif "fieldRef" in e.get("valueFrom", {}):
             env[e["name"]] = f"{app}-pod"
-        elif ref["name"] in secrets:
-            data = secrets[ref["name"]]["data"]
+        elif ref["name"] in generated:
+            data = generated[ref["name"]]["data"]
             if ref["key"] in data:
                 env[e["name"]] = base64.b64decode(data[ref["key"]]).decode()
         elif not ref.get("optional"):
-            env[e["name"]] = PROD_STAND_INS.get(ref["key"], "x" * 40)
+            env[e["name"]] = PROD_STAND_INS.get(ref["key"], secrets.token_urlsafe(32))
     return env
 
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 import base64
 import re
 
-from tests.deploy.manifests import Obj, all_containers, of_kind, render
+from kernel.keys import KEY_SIZES, weak_admin_password, weak_key
+from launcher import natsauth
+from tests.deploy.manifests import DEV_KEYS, K8S, Obj, all_containers, of_kind, render
 
 SECRET_SETTING = re.compile(r"SECRET|PASSWORD|PEPPER|TOKEN|DATABASE_URL|PREVIOUS_KEYS")
 CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^@\s]+@")
 PROD_SECRET = "switchboard-secrets"
-PROD_REQUIRED_KEYS = {"jwt-secret", "secret-pepper", "database-url", "admin-password"}
+DEV = K8S / "overlays" / "dev"
+PROD_REQUIRED_KEYS = {"jwt-secret", "secret-pepper", "database-url", "admin-password",
+                      *(f"nats-{user}-password" for user in natsauth.USERS)}
 
 
 def secret_refs(objects: tuple[Obj, ...]) -> set[tuple[str, str, bool]]:
@@ -50,13 +54,21 @@ def test_prod_inlines_no_secret_and_needs_only_the_documented_one() -> None:
     assert {key for _, key, optional in refs if not optional} == PROD_REQUIRED_KEYS
 
 
-def test_dev_generates_its_secret_from_dev_only_placeholders() -> None:
+def test_dev_generates_its_secret_from_dev_only_placeholders_and_keys_of_its_own() -> None:
     objects = render("dev")
     secrets = of_kind(objects, "Secret")
     assert secrets, "dev generates its Secret"
     for name, secret in secrets.items():
         assert "stringData" not in secret, name
         for key, encoded in secret["data"].items():
-            assert "dev-only" in base64.b64decode(encoded).decode(), (name, key)
+            value = base64.b64decode(encoded).decode()
+            if key in KEY_SIZES:  # generated (`make dev-keys`), and strong
+                weak = weak_admin_password if key == "admin-password" else weak_key
+                assert weak(value) is None, (name, key)
+            else:
+                assert "dev-only" in value, (name, key)
+    assert DEV_KEYS in (DEV / "kustomization.yaml").read_text()
+    assert not set(KEY_SIZES) & {line.split("=")[0] for line in
+                                 (DEV / "secrets.dev.env").read_text().splitlines()}
     for name, key, optional in secret_refs(objects):
         assert optional or key in secrets[name]["data"], (name, key)
