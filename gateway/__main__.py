@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
+from gateway.routes import metrics
 from kernel import logs
 from kernel.config import Settings
 
@@ -12,6 +13,7 @@ from kernel.config import Settings
 def main() -> None:
     settings = Settings()
     logs.configure("gateway", settings.log_level)
+    metrics.serve_on_own_port(settings)
     uvicorn.Server(server_config(settings)).run()
 
 

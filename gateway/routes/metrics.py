@@ -1,7 +1,8 @@
-"""Prometheus metrics of the gateway, on its own port: GET /metrics, and HTTP requests and
-latencies by route template and status (recorded by `record`, a middleware of the app).
+"""Prometheus metrics of the gateway: GET /metrics, and HTTP requests and latencies by
+route template and status (recorded by `record`, a middleware of the app).
 
-The Ingress publishes /api only, so /metrics is reachable inside the cluster alone.
+Where /metrics is served is `SWITCHBOARD_GATEWAY_METRICS_PORT`: unset, on the public port
+(the Ingress publishes /api only, so inside the cluster alone); a port, there only; 0, off.
 """
 
 from __future__ import annotations
@@ -10,11 +11,20 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
+from kernel.config import Settings
 from kernel.metrics import LATENCY_BUCKETS
 
-router = APIRouter(tags=["operations"])
+# not collected with the API's routers: create_app adds it when /metrics is public
+metrics_router = APIRouter(tags=["operations"])
 
 HTTP_REQUESTS = Counter("switchboard_http_requests",
                         "HTTP requests answered by the gateway, by method, route and status",
@@ -25,9 +35,19 @@ HTTP_LATENCY = Histogram("switchboard_http_request_duration_seconds",
 UNMATCHED = "<unmatched>"
 
 
-@router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def on_public_port(settings: Settings) -> bool:
+    return settings.gateway_metrics_port is None
+
+
+def serve_on_own_port(settings: Settings) -> None:
+    """A listener of its own for /metrics (a thread of this process), when one is set."""
+    if settings.gateway_metrics_port:
+        start_http_server(settings.gateway_metrics_port, settings.host)
 
 
 async def record(request: Request,
