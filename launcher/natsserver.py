@@ -24,8 +24,11 @@ def binary() -> str:
     return found
 
 
-def command(port: int, store_dir: Path, host: str = "127.0.0.1") -> list[str]:
-    return [binary(), "-js", "-sd", str(store_dir), "-p", str(port), "-a", host]
+def command(port: int, store_dir: Path, config: Path | None = None,
+            host: str = "127.0.0.1") -> list[str]:
+    """`config`: a file of further settings (the stack's: its users, launcher/natsauth.py)."""
+    from_file = ["-c", str(config)] if config else []
+    return [binary(), *from_file, "-js", "-sd", str(store_dir), "-p", str(port), "-a", host]
 
 
 def start(port: int, store_dir: Path, log_path: Path | None = None) -> subprocess.Popen[bytes]:

@@ -1,0 +1,185 @@
+"""NATS as `switchboard up` runs it: no client gets in without a password, each service's
+user does only its own work (launcher/natsauth.py), and nothing on the bus carries a
+password hash or a webhook secret, while the stack still sends and delivers webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError
+
+from kernel import bus
+from kernel.projection import replay
+from launcher.natsauth import default_setting
+from switchboard.auth.v1 import events_pb2 as auth_events
+from switchboard.messaging.v1 import events_pb2 as messaging_events
+from tests.gateway.webhook_receiver import receiver
+from tests.support.stack import Stack, start_stack
+
+pytestmark = pytest.mark.e2e
+ADMIN = ("root", "root-password-1")
+RATE_LIMITS = default_setting("rate_limit_bucket")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("natsauth"), admin_user=ADMIN[0],
+                          admin_password=ADMIN[1],
+                          webhook_allow_private="127.0.0.0/8")  # the test receiver's
+    try:
+        running.wait_healthy()
+        yield running
+    finally:
+        assert running.stop() == 0
+
+
+def nats_url(stack: Stack) -> str:
+    return f"nats://127.0.0.1:{stack.env['SWITCHBOARD_NATS_PORT']}"
+
+
+def password(stack: Stack, user: str) -> str:
+    return (stack.var_dir / "secrets" / f"nats-{user}").read_text().strip()
+
+
+class Client:
+    """A connection as one of the stack's users, recording the server's complaints."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.nc = NATS()
+
+    async def connect(self, stack: Stack, user: str) -> Client:
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+
+        await self.nc.connect(nats_url(stack), user=user, password=password(stack, user),
+                              inbox_prefix=bus.inbox_prefix(user), error_cb=on_error)
+        return self
+
+    async def refused(self, subject: str) -> bool:
+        """Publish once; True when the server answers with a permissions violation."""
+        await self.nc.publish(subject, b"forged")
+        await self.nc.flush()
+        for _ in range(100):
+            if any("permissions violation" in e and subject.lower() in e for e in self.errors):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+
+@pytest.fixture
+async def as_user(stack: Stack) -> AsyncIterator:
+    clients: list[Client] = []
+
+    async def connect(user: str) -> Client:
+        clients.append(await Client().connect(stack, user))
+        return clients[-1]
+
+    yield connect
+    for client in clients:
+        await client.nc.close()
+
+
+async def test_clients_without_the_right_password_are_refused(stack: Stack) -> None:
+    for credentials in ({}, {"user": "billing", "password": "guessed-password"},
+                        {"user": "admin", "password": password(stack, "billing")}):
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await nats.connect(nats_url(stack), allow_reconnect=False, connect_timeout=2,
+                               **credentials)
+
+
+@pytest.mark.parametrize(("user", "subject"), [
+    ("billing", "sb.auth.PasswordSet"),
+    ("device", "sb.messaging.MessageQueued"),
+    ("gateway", "sb.billing.CreditsGranted"),
+])
+async def test_a_service_cannot_publish_another_services_events(
+        stack: Stack, as_user, user: str, subject: str) -> None:
+    owner = subject.split(".")[1]
+    js = (await as_user(owner)).nc.jetstream()
+    before = (await js.stream_info(bus.stream_name(owner))).state.last_seq
+    assert await (await as_user(user)).refused(subject)
+    assert (await js.stream_info(bus.stream_name(owner))).state.last_seq == before
+
+
+@pytest.mark.parametrize("user", ["auth", "billing", "messaging", "device"])
+async def test_only_the_gateway_writes_its_rate_limit_counters(
+        stack: Stack, as_user, user: str) -> None:
+    key = f"user.{uuid.uuid4().hex}"
+    intruder = await as_user(user)
+    assert await intruder.refused(f"$KV.{RATE_LIMITS}.{key}")
+    with pytest.raises(nats.errors.TimeoutError):
+        await intruder.nc.jetstream(timeout=0.5).key_value(RATE_LIMITS)
+    counters = await (await as_user("gateway")).nc.jetstream().key_value(RATE_LIMITS)
+    with pytest.raises(KeyNotFoundError):
+        await counters.get(key)
+
+
+async def _login(api: httpx.AsyncClient, username: str, password: str) -> str:
+    answer = await api.post("/api/auth/login", json={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+async def _wait_for_read(hook, queue_id: str) -> None:
+    for _ in range(300):
+        if any(b["queue_id"] == queue_id and b["status"] == "Read" for b in hook.accepted()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no Read delivered; calls: {hook.calls}")
+
+
+async def test_the_bus_carries_no_password_hash_nor_webhook_secret(stack: Stack,
+                                                                    as_user) -> None:
+    """Billing reads every stream: what it sees, live and stored, is all the bus holds."""
+    reader = (await as_user("billing")).nc
+    live: list[Msg] = []
+
+    async def keep(msg: Msg) -> None:
+        live.append(msg)
+
+    for service in ("auth", "billing", "messaging", "device"):
+        await reader.subscribe(bus.subject(service), cb=keep)
+    await reader.flush()
+    secret = f"whsec_{uuid.uuid4().hex}"
+    api = httpx.AsyncClient(base_url=stack.url, timeout=10)
+    name = f"ann{uuid.uuid4().hex[:8]}"
+    made = await api.post("/api/auth/register",
+                          json={"username": name, "password": "ann-password-1"})
+    assert made.status_code == 201, made.text
+    user_id = made.json()["user_id"]
+    granted = await api.post(f"/api/admin/users/{user_id}/credits", json={"amount": 1},
+                             headers={"Authorization": f"Bearer {await _login(api, *ADMIN)}"})
+    assert granted.status_code == 200, granted.text
+    api.headers["Authorization"] = f"Bearer {await _login(api, name, 'ann-password-1')}"
+    with receiver(secret) as hook:
+        hooked = await api.post("/api/webhooks", json={"url": hook.url, "secret": secret})
+        assert hooked.status_code == 201, hooked.text
+        sent = await api.post("/api/messages/send-message",
+                              json={"number": "27821234567", "message": "hello"})
+        assert sent.status_code == 200, sent.text
+        await _wait_for_read(hook, sent.json()["queue_id"])
+    await api.aclose()
+    assert hook.calls and all(ok for _, _, _, ok in hook.calls)  # signed with the secret
+
+    stored = [e async for batch in replay(reader.jetstream(), "auth", ["sb.auth.>"], 500)
+              for e in batch]
+    stored += [e async for batch in replay(reader.jetstream(), "messaging",
+                                           ["sb.messaging.>"], 500) for e in batch]
+    seen = [m.data + repr(m.headers).encode() for m in live] + [e.payload for e in stored]
+    assert not [s for s in seen if b"$argon2" in s or secret.encode() in s]
+    password_set = [auth_events.PasswordSet.FromString(e.payload) for e in stored
+                    if e.event_type == "PasswordSet"]
+    assert user_id in [p.user_id for p in password_set]  # published, without its hash
+    hooks = [messaging_events.WebhookRegistered.FromString(e.payload) for e in stored
+             if e.event_type == "WebhookRegistered"]
+    assert [h.url for h in hooks if h.user_id == user_id] == [hook.url]
+    subjects = {m.subject for m in live}
+    assert {"sb.auth.PasswordSet", "sb.messaging.WebhookRegistered"} <= subjects, subjects
