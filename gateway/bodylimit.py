@@ -5,9 +5,18 @@ of the body is read; a Content-Length that is not a number is 400 INVALID_REQUES
 framing is broken, RFC 9112 6.3). A body without a length (chunked) is counted as it
 streams in, and the read that takes it past the limit fails with 413, so no route ever
 holds more than the limit in memory.
+
+A body nested deeper than `max_depth` arrays and objects is refused with 400
+INVALID_REQUEST once it has arrived, before the route parses it: the parser, and every
+check that walks the parsed value, recurse once per level. The depth is found without
+recursion (see `json_depth_over`).
 """
 
 from __future__ import annotations
+
+import re
+from array import array
+from itertools import accumulate
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -17,14 +26,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import envelope
 
 TOO_LARGE = "Request body too large"
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_DEPTH_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1, +1, -1, -1 as int8
+
+
+def json_depth_over(body: bytes, max_depth: int) -> bool:
+    """Whether JSON text `body` nests arrays and objects deeper than `max_depth`.
+
+    Strings are dropped and only brackets kept, as steps of +1 and -1; the deepest point
+    is the largest running sum, all of it computed in C, without recursion. Up to the
+    first bracket a parser would refuse, the running sum is the parser's depth."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    steps = array("b", _NOT_BRACKET.sub(b"", _STRING.sub(b"", body)).translate(_DEPTH_STEP))
+    return max(accumulate(steps), default=0) > max_depth
 
 
 class BodyLimit:
     """ASGI middleware; install it inside the error handlers' reach (see gateway/app.py)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,15 +72,24 @@ class BodyLimit:
         return None
 
     def _counted(self, receive: Receive) -> Receive:
+        chunks: list[bytes] = []
         seen = 0
 
         async def counted() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
                 if seen > self.max_bytes:
                     raise HTTPException(413, TOO_LARGE)
+                if not message.get("more_body", False):
+                    self._check_depth(b"".join(chunks) if len(chunks) > 1 else chunks[0])
             return message
 
         return counted
+
+    def _check_depth(self, body: bytes) -> None:
+        if json_depth_over(body, self.max_depth):
+            raise HTTPException(
+                400, f"JSON body nested deeper than {self.max_depth} levels")

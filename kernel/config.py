@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     # a postgres:// URL keeps every device's session in that database instead.
     whatsmeow_database_url: str = ""
     whatsmeow_connect_wait_seconds: float = 30.0  # for the first QR, or the connection
+    whatsmeow_max_sessions: int = 64  # live sessions and pairings: one thread each
     # cloud: Meta's WhatsApp Business Cloud API; device id -> phone number id (JSON).
     cloud_base_url: str = "https://graph.facebook.com"
     cloud_api_version: str = "v21.0"
@@ -196,12 +197,17 @@ class Settings(BaseSettings):
     webhook_breaker_failures: int = 5
     webhook_breaker_seconds: float = 30.0
     status_stream_heartbeat_seconds: float = 15.0  # GET /api/messages/stream comments
+    # template sends: variables a send may carry, and the longest value (gateway and
+    # messaging both refuse more with 400 INVALID_REQUEST)
+    template_max_variables: int = 50
+    template_max_variable_chars: int = 4096
     # a reservation noted by a messaging process that died before queueing its messages
     # is given back this long after it was noted (longer than a send can take elsewhere)
     reservation_note_grace_seconds: float = 60.0
 
     relay_batch: int = 256
     max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32  # request bodies nested deeper: 400 INVALID_REQUEST
     log_level: str = "INFO"
 
     # operations: /metrics of each service process (kernel/metrics.py). Unset: the

@@ -1,7 +1,13 @@
-"""Who caused what: correlation and causation ids that follow a message across services."""
+"""Who caused what: correlation and causation ids that follow a message across services.
+
+A correlation id comes from outside (the `X-Correlation-Id` header, gRPC metadata, a
+consumed event) and is stored in every event it causes, logged and echoed: only
+`[A-Za-z0-9._-]{1,64}` is kept as given, anything else is replaced by a fresh id.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -21,6 +27,14 @@ class Trace:
         }
 
 
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def fit_correlation_id(raw: str) -> str:
+    """`raw` when it is a fit correlation id, else a fresh one."""
+    return raw if CORRELATION_ID.fullmatch(raw) else uuid.uuid4().hex
+
+
 _current: ContextVar[Trace | None] = ContextVar("switchboard_trace", default=None)
 
 
@@ -33,7 +47,7 @@ def current() -> Trace:
 
 
 def begin(correlation_id: str = "", causation_id: str = "", actor: str = "") -> Trace:
-    trace = Trace(correlation_id or uuid.uuid4().hex, causation_id, actor)
+    trace = Trace(fit_correlation_id(correlation_id), causation_id, actor)
     _current.set(trace)
     return trace
 

@@ -7,9 +7,12 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from types import TracebackType
 
 from kernel import context
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[
+    None, None, None]
 _SECRET_PARAMS = re.compile(r"((?:secretKey|password|access_token|token)=)[^&\s\"]+", re.I)
 # Secrets in other shapes: JSON fields, headers, and our own secret keys and JWTs wherever
 # they turn up (Instance API secrets start "sk_"; JWTs start "eyJ").
@@ -43,8 +46,16 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": context.current().correlation_id,
         }
         if record.exc_info:
-            line["exc"] = redact(self.formatException(record.exc_info))
+            line["exc"] = redact(self._exception(record.exc_info))
         return json.dumps(line)
+
+    def _exception(self, exc_info: ExcInfo) -> str:
+        """The traceback; one line for a RecursionError, whose traceback is the same
+        frame a thousand times (hundreds of kilobytes for one bad request)."""
+        kind, value, _ = exc_info
+        if kind is not None and issubclass(kind, RecursionError):
+            return f"{kind.__name__}: {value}"
+        return self.formatException(exc_info)
 
 
 def configure(service: str, level: str = "INFO") -> None:
