@@ -53,10 +53,23 @@ def _content_check(message: str | None, template_id: int | None) -> None:
         raise ApiError("INVALID_REQUEST", "Either message or template_id is required")
 
 
+def _variables_check(request: Request, variables: dict[str, str] | None) -> None:
+    """At most `template_max_variables` variables of at most
+    `template_max_variable_chars` each (messaging checks the same again)."""
+    settings = request.app.state.settings
+    if len(variables or {}) > settings.template_max_variables:
+        raise ApiError("INVALID_REQUEST", f"Too many template variables: at most "
+                                          f"{settings.template_max_variables}")
+    if any(len(v) > settings.template_max_variable_chars for v in (variables or {}).values()):
+        raise ApiError("INVALID_REQUEST", f"A template variable is too long: at most "
+                                          f"{settings.template_max_variable_chars} characters")
+
+
 @router.post("/send-bulk-message", response_model=BulkQueued)
 async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceClients,
                             request: Request, response: Response,
                             idempotency_key: IdempotencyKey = None) -> Any:
+    _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
                       partial(_send_bulk, body, user, clients))
 
@@ -80,6 +93,7 @@ async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
 async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClients,
                        request: Request, response: Response,
                        idempotency_key: IdempotencyKey = None) -> Any:
+    _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
                       partial(_send_one, body, user, clients))
 

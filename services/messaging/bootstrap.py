@@ -30,6 +30,7 @@ from services.messaging.adapters.templates import TemplateStore
 from services.messaging.adapters.webhook_wiring import webhook_parts
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.domain.model import new_message_id
+from services.messaging.domain.templates import VariableLimits
 from services.messaging.ports.grpc import SERVICE_NAME, MessagingServicer, registrar
 from services.messaging.ports.watch import with_webhooks
 
@@ -53,12 +54,14 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     quota = ReleasingQuota(QuotaClient(billing_channel), releases)
     settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
     messages = MessageStore(infra.store, group)
+    variable_limits = VariableLimits(settings.template_max_variables,
+                                     settings.template_max_variable_chars)
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
                      messages=messages,
                      billing=JournaledBilling(billing, journal),
                      pool=DevicePoolClient(device_channel), new_id=new_id,
-                     templates=templates),
+                     templates=templates, variable_limits=variable_limits),
         lookup=partial(handlers.get_message_status, history=history),
         listing=partial(handlers.list_messages, history=history),
         send_instance=partial(instance_send.send_instance_message,
@@ -67,7 +70,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
                               devices=InstanceDevicesClient(device_channel), new_id=new_id),
         send_bulk=partial(bulk_send.send_bulk_message, messages=messages,
                           billing=JournaledBilling(billing, journal), new_id=new_id,
-                          templates=templates),
+                          templates=templates, variable_limits=variable_limits),
         templates=templates,
         idempotency=IdempotencyKeys(infra.engine),
     )

@@ -14,6 +14,7 @@ from services.messaging.app.templates import Templates, message_text
 from services.messaging.domain import rules
 from services.messaging.domain.errors import DependencyUnavailableError
 from services.messaging.domain.model import Message, message_ids, new_message_id
+from services.messaging.domain.templates import VariableLimits
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,13 @@ def utcnow() -> datetime:
 async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: Billing,
                             new_id: Callable[[], str] = new_message_id,
                             clock: Callable[[], datetime] = utcnow,
-                            templates: Templates | None = None) -> BulkAccepted:
+                            templates: Templates | None = None,
+                            variable_limits: VariableLimits = VariableLimits()
+                            ) -> BulkAccepted:
     """Validate every number and the body first; then reserve, queue, or release all."""
     body = rules.message_body(await message_text(
-        cmd.user_id, cmd.message, cmd.template_id, cmd.variables, templates))
+        cmd.user_id, cmd.message, cmd.template_id, cmd.variables, templates,
+        variable_limits))
     now = clock()
     batch = []
     ids = message_ids(cmd.id_seed, new_id)

@@ -26,6 +26,7 @@ from services.messaging.domain.errors import (
 )
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, message_ids, new_message_id
+from services.messaging.domain.templates import VariableLimits
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,11 @@ def utcnow() -> datetime:
 async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
                        pool: DevicePool, new_id: Callable[[], str] = new_message_id,
                        clock: Callable[[], datetime] = utcnow,
-                       templates: Templates | None = None) -> MessageAccepted:
+                       templates: Templates | None = None,
+                       variable_limits: VariableLimits = VariableLimits()) -> MessageAccepted:
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
-                              templates)
+                              templates, variable_limits)
     message = Message(message_ids(cmd.id_seed, new_id)())
     message.queue(cmd.user_id, cmd.number, body, clock())
     # Shielded: a caller that goes away cannot split a reservation from its message.

@@ -10,7 +10,12 @@ from kernel.aggregate import Aggregate
 from kernel.errors import UnavailableError
 from kernel.eventstore import ConcurrencyError
 from services.messaging.domain.errors import MessagingError, TemplateNotFoundError
-from services.messaging.domain.templates import Template, TemplateBook, TemplateIds
+from services.messaging.domain.templates import (
+    Template,
+    TemplateBook,
+    TemplateIds,
+    VariableLimits,
+)
 
 MAX_ATTEMPTS = 5
 
@@ -81,8 +86,10 @@ async def delete_template(user_id: int, template_id: int, templates: Templates,
 
 
 async def message_text(user_id: int, message: str, template_id: int,
-                       variables: dict[str, str], templates: Templates | None) -> str:
+                       variables: dict[str, str], templates: Templates | None,
+                       limits: VariableLimits = VariableLimits()) -> str:
     """The body to send: the template rendered with `variables` when one is named."""
+    limits.check(variables)
     if not template_id:
         return message
     if templates is None:

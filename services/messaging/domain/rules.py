@@ -34,11 +34,17 @@ def message_body(text: str) -> str:
     """A body of 1 to 4096 characters that is not only whitespace."""
     if not text.strip():
         raise InvalidMessageBodyError("message is required (1 to 4096 characters)")
-    if len(text) > MAX_BODY_CHARS:
-        raise InvalidMessageBodyError(
-            f"message is too long: {len(text)} characters, at most {MAX_BODY_CHARS}",
-            length=len(text), max_length=MAX_BODY_CHARS)
+    body_length(len(text))
     return text
+
+
+def body_length(length: int) -> None:
+    """Refuse a body of `length` characters when it is over the limit (a rendered
+    template's length is known before it is built)."""
+    if length > MAX_BODY_CHARS:
+        raise InvalidMessageBodyError(
+            f"message is too long: {length} characters, at most {MAX_BODY_CHARS}",
+            length=length, max_length=MAX_BODY_CHARS)
 
 
 def number_filter(raw: str) -> str:

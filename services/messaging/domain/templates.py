@@ -1,9 +1,14 @@
 """Message templates: a user's book of them (stream "templates-<user_id>"), the counter
-that numbers them (stream "template-ids"), and `{{variable}}` rendering."""
+that numbers them (stream "template-ids"), and `{{variable}}` rendering.
+
+Rendering knows the length of its result before it builds it (the literal text plus each
+placeholder's value), so a body of many placeholders and a long value is refused without
+ever being allocated; a send's variables are capped in number and length beforehand."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,11 +68,32 @@ class Template:
     def variables(self) -> list[str]:
         return list(dict.fromkeys(PLACEHOLDER.findall(self.body)))
 
-    def render(self, values: dict[str, str]) -> str:
+    def render(self, values: Mapping[str, str]) -> str:
         missing = [v for v in self.variables if v not in values]
         if missing:
             raise MissingVariableError(self.template_id, missing)
+        parts = PLACEHOLDER.split(self.body)  # literal, name, literal, ..., literal
+        literals, names = parts[::2], parts[1::2]
+        rules.body_length(sum(map(len, literals)) + sum(len(values[n]) for n in names))
         return rules.message_body(PLACEHOLDER.sub(lambda m: values[m.group(1)], self.body))
+
+
+@dataclass(frozen=True)
+class VariableLimits:
+    """How many variables a send may carry, and how long each value may be."""
+
+    max_count: int = 50
+    max_chars: int = rules.MAX_BODY_CHARS
+
+    def check(self, values: Mapping[str, str]) -> None:
+        if len(values) > self.max_count:
+            raise InvalidMessageBodyError(
+                f"Too many template variables: {len(values)}, at most {self.max_count}")
+        for name, value in values.items():
+            if len(name) > MAX_NAME_CHARS or len(value) > self.max_chars:
+                raise InvalidMessageBodyError(
+                    f"Template variable {name[:40]!r} is too long: names up to "
+                    f"{MAX_NAME_CHARS} characters, values up to {self.max_chars}")
 
 
 def template_name(raw: str) -> str:
