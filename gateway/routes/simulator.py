@@ -1,27 +1,36 @@
 """The simulator's phone side, for tests and demos: scan a QR, read a recipient's inbox,
 drop / log out / ban a device. Only when the simulator transport is on: otherwise
-every /simulator path answers 404 NOT_FOUND, as if absent. No authentication: these
-stand for the phones, not for an API client.
+every /simulator path answers 404 NOT_FOUND, as if absent.
+
+These stand for the phones, and read every tenant's messages: open to anyone only in
+local use on a loopback bind (`make run`); anywhere else they take an admin's bearer
+token (401 UNAUTHORIZED without one, 403 FORBIDDEN for a user who is not an admin).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import Field
 
-from gateway.deps import ServiceClients
+from gateway.deps import ServiceClients, admin_user, current_user
 from gateway.errors import ApiError
 from gateway.routes.v1_instance import device_call, status_word
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
+from kernel.keys import is_loopback
 from switchboard.device.v1 import device_pb2
 
 
-def simulator_only(request: Request) -> None:
-    if request.app.state.settings.transport != "simulator":
+async def simulator_only(request: Request, response: Response, clients: ServiceClients,
+                         authorization: Annotated[str | None, Header()] = None) -> None:
+    settings = request.app.state.settings
+    if settings.transport != "simulator":
         raise ApiError("NOT_FOUND", "Not Found")
+    if settings.environment == "local" and is_loopback(settings.host):
+        return
+    await admin_user(await current_user(request, response, clients, authorization))
 
 
 router = APIRouter(prefix="/simulator", tags=["simulator"],

@@ -4,6 +4,7 @@ phone events, refusals; and no /simulator routes at all with another transport."
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import httpx
 
@@ -62,3 +63,46 @@ async def test_no_simulator_routes_with_another_transport(nats_url, tmp_path):
                 assert found.status_code == 404 and found.json()["error"] == "NOT_FOUND"
             scan = await api.post("/simulator/scan", json={"qr": "x", "phone_number": "1"})
             assert scan.status_code == 404
+
+
+STRONG = {"environment": "production", "jwt_secret": secrets.token_hex(32),
+          "secret_pepper": secrets.token_hex(32), "admin_user": "boss",
+          "admin_password": "Quiet-Harbor-Lamp-93"}
+
+
+async def test_outside_local_use_the_simulator_takes_an_admin_token(database_url,
+                                                                     fresh_nats_url, tmp_path):
+    """The simulator transport on a non-local deployment once let anyone read every
+    tenant's messages and ban any device: now 401 without a token, 403 for a user who is
+    not an admin, and the phone side only for an admin."""
+    async with running_services(database_url, fresh_nats_url, tmp_path,
+                                **STRONG) as settings, gateway_client(settings) as api:
+        boss = (await api.post("/api/auth/login", json={
+            "username": "boss", "password": STRONG["admin_password"]})).json()
+        admin = {"Authorization": f"Bearer {boss['access_token']}"}
+        await api.post(f"/api/admin/users/{boss['user_id']}/credits", json={"amount": 1},
+                       headers=admin)
+        sent = await api.post("/api/messages/send-message", headers=admin,
+                              json={"number": "27821234567", "message": "tenant secret"})
+        assert sent.status_code == 200, sent.text
+        made = await api.post("/api/auth/register",
+                              json={"username": "ann", "password": "tall-ladder-42"})
+        assert made.status_code == 201, made.text
+        ann = (await api.post("/api/auth/login", json={"username": "ann",
+                                                       "password": "tall-ladder-42"})).json()
+        user = {"Authorization": f"Bearer {ann['access_token']}"}
+        for headers, status, code in [({}, 401, "UNAUTHORIZED"), (user, 403, "FORBIDDEN")]:
+            for call in (api.get("/simulator/inbox/27821234567", headers=headers),
+                         api.post("/simulator/phone-event", headers=headers,
+                                  json={"device_id": "pool-1", "event": "ban"}),
+                         api.post("/simulator/scan", headers=headers,
+                                  json={"qr": "x", "phone_number": "1"})):
+                refused = await call
+                assert (refused.status_code, refused.json()["error"]) == (status, code)
+                assert "tenant secret" not in refused.text
+        for _ in range(100):
+            inbox = (await api.get("/simulator/inbox/27821234567", headers=admin)).json()
+            if inbox["count"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [m["body"] for m in inbox["messages"]] == ["tenant secret"]
