@@ -5,6 +5,8 @@ password hash or a webhook secret, while the stack still sends and delivers webh
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -183,3 +185,11 @@ async def test_the_bus_carries_no_password_hash_nor_webhook_secret(stack: Stack,
     assert [h.url for h in hooks if h.user_id == user_id] == [hook.url]
     subjects = {m.subject for m in live}
     assert {"sb.auth.PasswordSet", "sb.messaging.WebhookRegistered"} <= subjects, subjects
+
+
+def test_a_rebuild_beside_the_stack_connects_as_the_views_owner(stack: Stack) -> None:
+    env = {**stack.env, "SWITCHBOARD_NATS_URL": nats_url(stack)}
+    done = subprocess.run([sys.executable, "-m", "launcher", "projections", "rebuild",
+                           "history"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("rebuilt history: ")
