@@ -87,7 +87,7 @@ def buckets_of(user: str, setting: SettingOf) -> list[str]:
     """The user's KV buckets. With user tokens open at the services' gRPC edge
     (`grpc_user_tokens`), the services count users' calls in the gateway's bucket too."""
     names = list(GRANTS[user].buckets)
-    if user != GATEWAY and GRANTS[user].owns_stream and setting("grpc_user_tokens"):
+    if GRANTS[user].owns_stream and setting("grpc_user_tokens"):
         names.append("rate_limit_bucket")
     return [str(setting(name)) for name in names]
 
