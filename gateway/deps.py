@@ -22,7 +22,7 @@ from gateway.errors import ApiError
 from gateway.ratelimit import enforce, limiter_of, route_class
 from kernel.config import IPNetwork, Settings
 from kernel.errors import UnauthorizedError
-from kernel.tokens import KeyRing, TokenVerifier
+from kernel.tokens import Caller, KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
 
 
@@ -105,6 +105,16 @@ def _signed_user(request: Request, token: str) -> int:
     if caller.is_service:
         raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token")
     return caller.user_id
+
+
+def bearer_claims(request: Request) -> tuple[str, Caller]:
+    """The request's bearer token and its verified claims (expiry included), for a route
+    that holds the token open after `current_user` admitted it."""
+    token = (request.headers.get("authorization") or "").partition(" ")[2].strip()
+    try:
+        return token, _tokens(request).verify(token)
+    except UnauthorizedError as exc:
+        raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token") from exc
 
 
 async def _verified(clients: Clients, token: str) -> auth_pb2.Principal:

@@ -197,6 +197,7 @@ class Settings(BaseSettings):
     webhook_breaker_failures: int = 5
     webhook_breaker_seconds: float = 30.0
     status_stream_heartbeat_seconds: float = 15.0  # GET /api/messages/stream comments
+    status_stream_max_per_user: int = 5  # open streams per user and gateway process
     # template sends: variables a send may carry, and the longest value (gateway and
     # messaging both refuse more with 400 INVALID_REQUEST)
     template_max_variables: int = 50

@@ -3,31 +3,38 @@
 Each change is `id: <event id>`, `event: message.status`, `data: <the webhook JSON>`; a
 `: heartbeat` comment follows every `status_stream_heartbeat_seconds` of quiet. Fed by
 MessagingService.WatchMessages (live only: a reconnect's Last-Event-ID is accepted but
-nothing is replayed; read missed statuses from /api/messages/message-status)."""
+nothing is replayed; read missed statuses from /api/messages/message-status).
+
+A stream holds a slot of its user's (429 RATE_LIMITED past `status_stream_max_per_user`)
+and ends with `event: end` and its reason when the service ends it, when its token
+expires, or when its user no longer stands (gateway/streamguard.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from gateway.deps import CurrentUser, ServiceClients
+from gateway.deps import CurrentUser, ServiceClients, bearer_claims
 from gateway.errors import ApiError
 from gateway.routes.messages import STATUS_WORDS
 from gateway.shapes import json_refusals
+from gateway.streamguard import Tenure, close_tenure, open_tenure
 from kernel import context
 from kernel.rpc import CORRELATION_KEY
 from kernel.tokens import KeyRing, ServiceTokens
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-router = APIRouter(prefix="/api/messages", tags=["messages"], responses=json_refusals(401))
+router = APIRouter(prefix="/api/messages", tags=["messages"],
+                   responses=json_refusals(401, 429))
 
 
 class EventStream(StreamingResponse):
@@ -46,25 +53,34 @@ def frame(event: pb.MessageStatusEvent) -> str:
             f"data: {json.dumps(data, separators=(',', ':'))}\n\n")
 
 
-async def sse(call: Any, heartbeat: float) -> AsyncIterator[str]:
-    """The call's events as SSE frames, with heartbeats; cancels the call when done."""
+def end_frame(reason: str) -> str:
+    return f"event: end\ndata: {json.dumps({'reason': reason})}\n\n"
+
+
+async def sse(call: Any, heartbeat: float, tenure: Tenure,
+              release: Callable[[], None]) -> AsyncIterator[str]:
+    """The call's events as SSE frames, with heartbeats, while `tenure` holds; cancels
+    the call and `release`s the stream's slot when done."""
     yield ": connected\n\n"
     reader = call.__aiter__()
     pending = asyncio.ensure_future(reader.__anext__())
     try:
-        while True:
-            done, _ = await asyncio.wait({pending}, timeout=heartbeat)
+        while await tenure.holds():
+            done, _ = await asyncio.wait({pending},
+                                         timeout=min(heartbeat, tenure.seconds_left()))
             if not done:
                 yield ": heartbeat\n\n"
                 continue
             try:
                 event = pending.result()
             except (StopAsyncIteration, grpc.aio.AioRpcError):
-                yield "event: end\ndata: {}\n\n"
-                return
+                tenure.ended = "service_ended"
+                break
             yield frame(event)
             pending = asyncio.ensure_future(reader.__anext__())
+        yield end_frame(tenure.ended)
     finally:
+        release()
         pending.cancel()
         with contextlib.suppress(BaseException):
             await pending
@@ -91,12 +107,23 @@ def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream(request: Request, user: CurrentUser,
                  clients: ServiceClients) -> EventStream:
-    call = clients.messaging.WatchMessages(
-        pb.WatchMessagesRequest(user_id=user.user_id),
-        metadata=call_metadata(request))
+    token, claims = bearer_claims(request)
+    tenure = open_tenure(request, user.user_id, token, claims.expires_at)
+    try:
+        call = await _watch(request, clients, user.user_id)
+    except BaseException:
+        close_tenure(request, tenure)
+        raise
+    heartbeat = request.app.state.settings.status_stream_heartbeat_seconds
+    frames = sse(call, heartbeat, tenure, partial(close_tenure, request, tenure))
+    return EventStream(frames, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _watch(request: Request, clients: ServiceClients, user_id: int) -> Any:
+    call = clients.messaging.WatchMessages(pb.WatchMessagesRequest(user_id=user_id),
+                                           metadata=call_metadata(request))
     await call.initial_metadata()  # the service has subscribed: nothing after is missed
     if call.done() and await call.code() != grpc.StatusCode.OK:
         raise ApiError("SERVICE_UNAVAILABLE", "The status stream is unavailable; retry")
-    heartbeat = request.app.state.settings.status_stream_heartbeat_seconds
-    return EventStream(sse(call, heartbeat),
-                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return call
+

@@ -1,8 +1,11 @@
 """MessagingService.WatchMessages: a user's status changes, live.
 
-Fed by core NATS subscriptions to the very subjects the history projection reads
-(`sb.messaging.MessageQueued`, `sb.device.Message*`), filtered by user in the callback;
-each becomes the same partial `HistoryEntry` the projection folds. Live only: no replay.
+Fed by one `StatusHub` per process: core NATS subscriptions to the very subjects the
+history projection reads (`sb.messaging.MessageQueued`, `sb.device.Message*`), held while
+any call watches. Each event is decoded once, into the same partial `HistoryEntry` the
+projection folds, and handed to the calls watching its user only, so many open streams
+cost one decode per event, not one per stream (`switchboard_status_stream_events_decoded`
+counts them). Live only: no replay.
 
 kernel/rpc.py's interceptor wraps unary calls only; for this stream it admits the call
 by service token (a user token is never accepted here) and nothing more, so this handler
@@ -22,6 +25,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from prometheus_client import Counter
 
 from kernel import context as trace
 from kernel.bus import Envelope, subject
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 SUBJECTS = [subject("messaging", "MessageQueued"),
             *(subject("device", t) for t in DEVICE_EVENTS)]
 BACKLOG = 1000
+DECODED = Counter("switchboard_status_stream_events_decoded",
+                  "Status events decoded for live status streams (once per event)")
+Item = tuple[str, HistoryEntry] | None  # None: the end marker of a queue that fell behind
 
 
 def _fact(msg: Msg) -> tuple[str, HistoryEntry] | None:
@@ -56,11 +63,59 @@ def event_reply(event_id: str, fact: HistoryEntry, number: str | None) -> pb.Mes
         error_message=fact.error_message or "", timestamp=stamp)
 
 
+class StatusHub:
+    """One subscription for all of this process's status streams, routed by user."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self._watchers: dict[int, set[asyncio.Queue[Item]]] = {}
+        self._subs: list[Any] = []
+        self._lock = asyncio.Lock()
+
+    async def watch(self, user_id: int) -> asyncio.Queue[Item]:
+        """A queue of `user_id`'s changes from now on (subscribed when this returns)."""
+        queue: asyncio.Queue[Item] = asyncio.Queue(BACKLOG)
+        async with self._lock:
+            if not self._subs:
+                self._subs = [await self.nc.subscribe(s, cb=self._on_msg) for s in SUBJECTS]
+                await self.nc.flush()
+            self._watchers.setdefault(user_id, set()).add(queue)
+        return queue
+
+    async def unwatch(self, user_id: int, queue: asyncio.Queue[Item]) -> None:
+        mine = self._watchers.get(user_id, set())
+        mine.discard(queue)  # at once, even if this call is being cancelled
+        if not mine:
+            self._watchers.pop(user_id, None)
+        async with self._lock:
+            if not self._watchers:  # the last watcher left: stop decoding at all
+                subs, self._subs = self._subs, []
+                for sub in subs:
+                    await sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        DECODED.inc()
+        item = _fact(msg)
+        if item is None or not item[1].queue_id:
+            return
+        for queue in self._watchers.get(item[1].user_id, ()):
+            _offer(queue, item)
+
+
+def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
+    if queue.full():
+        return
+    if queue.qsize() >= BACKLOG - 1:
+        queue.put_nowait(None)  # the one slot kept for the end marker
+        return
+    queue.put_nowait(item)
+
+
 class StatusWatch:
     RPCS = ("WatchMessages",)
 
     def __init__(self, nc: NATS, history: HistoryView) -> None:
-        self.nc = nc
+        self.hub = StatusHub(nc)
         self.history = history
 
     async def WatchMessages(self, request: pb.WatchMessagesRequest,
@@ -68,32 +123,15 @@ class StatusWatch:
                             ) -> AsyncIterator[pb.MessageStatusEvent]:
         meta = dict(context.invocation_metadata() or ())
         trace.begin(str(meta.get(CORRELATION_KEY, "")))
-        queue: asyncio.Queue[tuple[str, HistoryEntry] | None] = asyncio.Queue(BACKLOG)
-        subs = await self._subscribe(request.user_id, queue)
+        queue = await self.hub.watch(request.user_id)
         try:
             await context.send_initial_metadata(())
             while (item := await queue.get()) is not None:
                 yield await self._reply(*item)
         finally:
-            for sub in subs:
-                await sub.unsubscribe()
+            await self.hub.unwatch(request.user_id, queue)
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                             "status stream fell behind; reconnect")
-
-    async def _subscribe(self, user_id: int,
-                         queue: asyncio.Queue[tuple[str, HistoryEntry] | None]) -> list[Any]:
-        async def on_msg(msg: Msg) -> None:
-            item = _fact(msg)
-            if item is None or item[1].user_id != user_id or not item[1].queue_id:
-                return
-            if queue.full():
-                return
-            if queue.qsize() >= BACKLOG - 1:
-                queue.put_nowait(None)  # the one slot kept for the end marker
-                return
-            queue.put_nowait(item)
-
-        return [await self.nc.subscribe(s, cb=on_msg) for s in SUBJECTS]
 
     async def _reply(self, event_id: str, fact: HistoryEntry) -> pb.MessageStatusEvent:
         number = fact.number
