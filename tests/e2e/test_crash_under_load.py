@@ -65,7 +65,6 @@ PID_FILES = {"messaging": "messaging", "billing": "billing", "device": "device",
              "nats-server": "nats", "relay": "messaging"}
 ADMIN = ("root", "root-password-1")
 VICTIMS = list(PID_FILES)
-NATS_URL = "nats://127.0.0.1:{}"
 VIEW_CATCH_UP = 45.0  # seconds: a redelivery after the consumers' ack wait, and some
 
 
@@ -179,7 +178,7 @@ async def test_a_killed_child_loses_duplicates_and_leaks_nothing(stack: Stack, n
                                                                 ) -> None:
     run = str(VICTIMS.index(name))
     started = time.monotonic()
-    tails = await outcomes.stream_tails(NATS_URL.format(stack.env["SWITCHBOARD_NATS_PORT"]))
+    tails = await outcomes.stream_tails(stack.nats_url())
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as api:
         admin = (await api.post("/api/auth/login", json={
             "username": ADMIN[0], "password": ADMIN[1]})).json()["access_token"]
@@ -206,8 +205,8 @@ async def test_a_killed_child_loses_duplicates_and_leaks_nothing(stack: Stack, n
 
     returned = await _balanced(stack, tenant, list(sent.values()))
 
-    replayed = outcomes.tenant_rows(await outcomes.replayed_views(NATS_URL.format(
-        stack.env["SWITCHBOARD_NATS_PORT"]), tails, tmp_path / "replayed.db"), tenant.user_id)
+    replayed = outcomes.tenant_rows(await outcomes.replayed_views(
+        stack.nats_url(), tails, tmp_path / "replayed.db"), tenant.user_id)
     # A batch a killed consumer had fetched but not acknowledged comes back after the
     # consumer's ack wait (30 s): the views may lag that long behind the messages.
     deadline = time.monotonic() + VIEW_CATCH_UP

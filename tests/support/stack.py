@@ -23,6 +23,11 @@ class Stack:
     var_dir: Path
     env: dict[str, str]
 
+    def nats_url(self, user: str = "billing") -> str:
+        """The stack's nats-server as one of its users (billing reads every stream)."""
+        password = (self.var_dir / "secrets" / f"nats-{user}").read_text().strip()
+        return f"nats://{user}:{password}@127.0.0.1:{self.env['SWITCHBOARD_NATS_PORT']}"
+
     def pid(self, name: str) -> int:
         return int((self.var_dir / "run" / f"{name}.pid").read_text())
 
