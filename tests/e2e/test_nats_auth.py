@@ -43,11 +43,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def nats_url(stack: Stack) -> str:
+    """The stack's nats-server, no credentials."""
     return f"nats://127.0.0.1:{stack.env['SWITCHBOARD_NATS_PORT']}"
-
-
-def password(stack: Stack, user: str) -> str:
-    return (stack.var_dir / "secrets" / f"nats-{user}").read_text().strip()
 
 
 class Client:
@@ -61,8 +58,8 @@ class Client:
         async def on_error(exc: Exception) -> None:
             self.errors.append(str(exc))
 
-        await self.nc.connect(nats_url(stack), user=user, password=password(stack, user),
-                              inbox_prefix=bus.inbox_prefix(user), error_cb=on_error)
+        await self.nc.connect(stack.nats_url(user), inbox_prefix=bus.inbox_prefix(user),
+                              error_cb=on_error)
         return self
 
     async def refused(self, subject: str) -> bool:
@@ -90,11 +87,13 @@ async def as_user(stack: Stack) -> AsyncIterator:
 
 
 async def test_clients_without_the_right_password_are_refused(stack: Stack) -> None:
-    for credentials in ({}, {"user": "billing", "password": "guessed-password"},
-                        {"user": "admin", "password": password(stack, "billing")}):
+    billing = stack.nats_url("billing")
+    for url in (nats_url(stack), billing.replace("billing:", "billing:guessed", 1),
+                billing.replace("billing:", "device:", 1),  # another user's password
+                billing.replace("billing:", "admin:", 1)):
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
-            await nats.connect(nats_url(stack), allow_reconnect=False, connect_timeout=2,
-                               **credentials)
+            await nats.connect(url, allow_reconnect=False, connect_timeout=2)
+    await (await nats.connect(billing, allow_reconnect=False)).close()
 
 
 @pytest.mark.parametrize(("user", "subject"), [
