@@ -10,6 +10,7 @@ import pytest
 
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app.dispatch import Dispatcher
+from services.device.app.pacing import PacingPolicy
 from services.device.app.pool import ensure_pool
 from services.device.domain.commands import DispatchMessage
 from services.device.domain.errors import NoDeviceAvailableError
@@ -86,6 +87,23 @@ async def test_pool_sends_are_spread_over_the_connected_devices(parts, unique):
     await asyncio.wait_for(parts.sim.idle(), 5)
     assert Counter(m.device_id for m in parts.sim.inbox(TO)) == {
         "pool-1": 2, "pool-2": 2, "pool-3": 2}
+
+
+async def test_concurrent_pool_sends_are_spread_too(store, unique):
+    """Each choice takes its device's pacing slot at once: a burst claimed concurrently
+    sees the earlier choices and spreads, instead of piling onto the first idle device."""
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0)
+    parts = wire(store, sim, PacingPolicy(min_gap=0.05))
+    try:
+        await ensure_pool(parts.deps, 3, 0, parts.sim.scan)
+        await asyncio.gather(*(parts.dispatcher.dispatch(queued(f"{unique}-{n}"))
+                               for n in range(9)))
+        await asyncio.wait_for(parts.sim.idle(), 5)
+        assert Counter(m.device_id for m in parts.sim.inbox(TO)) == {
+            "pool-1": 3, "pool-2": 3, "pool-3": 3}
+    finally:
+        await parts.sessions.shutdown()
+        await sim.close()
 
 
 async def test_a_message_pinned_to_an_instance_goes_through_that_device(parts, unique):

@@ -53,6 +53,16 @@ Sleep = Callable[[float], Awaitable[None]]
 RECONNECT_WAIT = 2.0
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A device and when (on the pacer's clock) the send through it may start: taken in
+    the same step that chose the device, so concurrent choices see each other's slots
+    and spread over the devices instead of piling onto the one that looked idle."""
+
+    device: LiveDevice
+    start: float
+
+
 class HandBackError(Exception):
     """Not sent, and not to be failed: put the message back on the queue for `delay` s."""
 
@@ -135,24 +145,27 @@ class Dispatcher:
         await self._claim_and_send(dispatch, cmd)
 
     async def _claim_and_send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
-        device = await self._choose(cmd)
-        if device is None:
+        slot = await self._choose(cmd)
+        if slot is None:
             dispatch.fail(f"instance {cmd.instance_id} is not connected", cmd.user_id)
         else:
-            dispatch.claim(device.device_id, cmd.user_id)
+            dispatch.claim(slot.device.device_id, cmd.user_id)
         try:
             await self.dispatches.save(dispatch)
         except ConcurrencyError:
             await self._dispatch(cmd)  # someone else claimed it first: decide on theirs
             return
-        if device is not None:
-            await self._send(dispatch, cmd)
+        if slot is not None:
+            await self._send(dispatch, cmd, slot)
 
-    async def _choose(self, cmd: DispatchMessage) -> LiveDevice | None:
-        """A live device for the message; None when its instance is not linked at all."""
-        if cmd.pinned:
-            return await self._pinned(cmd.instance_id)
-        return await self._pooled()
+    async def _choose(self, cmd: DispatchMessage) -> Slot | None:
+        """A live device for the message and its next slot; None when its instance is not
+        linked at all."""
+        device = await (self._pinned(cmd.instance_id) if cmd.pinned else self._pooled())
+        return None if device is None else self._take(device)
+
+    def _take(self, device: LiveDevice) -> Slot:
+        return Slot(device, self.pacer.take(device.device_id))
 
     async def _pinned(self, device_id: str) -> LiveDevice | None:
         where = await self.whereabouts.placement(device_id)
@@ -172,12 +185,16 @@ class Dispatcher:
             raise errors.NoDeviceAvailableError("no pooled device is connected")
         return pooled[best]
 
-    async def _send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
-        device = self.live.get(dispatch.device_id) or await self._choose(cmd)
-        if device is None:
+    async def _send(self, dispatch: Dispatch, cmd: DispatchMessage,
+                    slot: Slot | None = None) -> None:
+        if slot is None:
+            claimed = self.live.get(dispatch.device_id)
+            slot = self._take(claimed) if claimed else await self._choose(cmd)
+        if slot is None:
             await self._fail(cmd, f"device {dispatch.device_id} is not connected")
             return
-        await self.sleep(max(0.0, self.pacer.reserve(device.device_id)))
+        device = slot.device
+        await self.sleep(max(0.0, slot.start - self.pacer.clock()))
         if self.live.get(device.device_id) is None:
             raise HandBackError(f"device {device.device_id} dropped before sending")
         try:

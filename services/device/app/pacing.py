@@ -48,13 +48,13 @@ class Pacer:
     def recent(self, device_id: str) -> int:
         return len(self._lane(device_id).starts)
 
-    def reserve(self, device_id: str) -> float:
-        """Take the device's next slot; returns how many seconds to wait before sending."""
+    def take(self, device_id: str) -> float:
+        """Take the device's next slot; returns when (on this pacer's clock) it starts."""
         lane = self._lane(device_id)
         start = self.earliest(device_id)
         lane.starts.append(start)
         lane.next_free = start + self.policy.min_gap + self.rng.uniform(0, self.policy.jitter)
-        return start - self.clock()
+        return start
 
     def least_loaded(self, device_ids: Iterable[str]) -> str | None:
         """The device that can send soonest; ties go to the one that sent least lately."""
