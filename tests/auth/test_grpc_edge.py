@@ -17,10 +17,18 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from kernel.config import Settings
+from kernel.rpc import channel
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc, events_pb2
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
-from tests.auth.gateway_support import BOSS, BOSS_PASSWORD, Api, api_stack, error_of
+from tests.auth.gateway_support import (
+    BOSS,
+    BOSS_PASSWORD,
+    PASSWORD,
+    Api,
+    api_stack,
+    error_of,
+)
 from tests.auth.support import failure
 
 CACHE = 5.0  # the documented default of user_standing_cache_seconds
@@ -209,3 +217,21 @@ async def test_by_default_no_service_takes_a_user_token(database_url, fresh_nats
         sent = await api.http.post("/api/messages/send-message", headers=headers,
                                    json={"number": NUMBER, "message": "hi"})
         assert error_of(sent) == (403, "INSUFFICIENT_CREDITS")
+
+
+async def test_a_direct_caller_cannot_pick_the_address_its_failures_count_against(stack):
+    api, rpc = stack
+    await api.register("target")
+    for n in range(5):  # each claims another address; all are this peer's
+        wrong = await failure(rpc.auth.Login(auth_pb2.LoginRequest(
+            username="target", password="not-the-password", client_address=f"10.0.0.{n}")))
+        assert wrong.reason == "UNAUTHORIZED"
+    again = await failure(rpc.auth.Login(auth_pb2.LoginRequest(
+        username="target", password="not-the-password", client_address="10.0.0.99")))
+    assert (again.status, again.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                            "RATE_LIMITED")
+    # A service (as the gateway does) names the client's address: the owner, elsewhere.
+    async with channel(api.settings.auth_addr, api.settings) as chan:
+        signed = await auth_pb2_grpc.AuthServiceStub(chan).Login(auth_pb2.LoginRequest(
+            username="target", password=PASSWORD, client_address="203.0.113.5"))
+    assert signed.user.username == "target"

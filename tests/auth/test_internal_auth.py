@@ -34,7 +34,7 @@ async def sign_in(stub, username, password=PASSWORD):
 async def plain(start_auth):
     """A running auth service open to user tokens, and a channel that attaches no token
     of its own."""
-    running = await start_auth(grpc_user_tokens=True)
+    running = await start_auth(grpc_user_tokens=True, rate_limit_auth=0)  # shared NATS
     async with grpc.aio.insecure_channel(running.addr) as chan:
         yield running, auth_pb2_grpc.AuthServiceStub(chan), chan
 
