@@ -42,7 +42,8 @@ class StandingSource(Protocol):
         ...
 
 
-Verify = Callable[[auth_pb2.VerifyTokenRequest], Awaitable[auth_pb2.Principal]]
+Verify = Callable[..., Awaitable[auth_pb2.Principal]]
+ASK_TIMEOUT = 3.0
 
 
 class AuthStanding:
@@ -53,7 +54,8 @@ class AuthStanding:
 
     async def standing(self, token: str) -> Standing:
         try:
-            found = await self.verify(auth_pb2.VerifyTokenRequest(token=token))
+            found = await self.verify(auth_pb2.VerifyTokenRequest(token=token),
+                                      timeout=ASK_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise NoStandingError() from exc

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kernel.config import Settings
 from kernel.host import ServiceHost
 from kernel.tokens import KeyRing, issue_service_token
+from launcher import natsserver
 from services.billing.bootstrap import build as build_billing
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
@@ -170,5 +171,25 @@ async def test_other_services_check_user_tokens_the_same_way(start_auth, databas
                 assert (await failure(call)).status == grpc.StatusCode.PERMISSION_DENIED
             assert (await failure(billing.GetBalance(billing_pb2.GetBalanceRequest(
                 user_id=me)))).status == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await host.stop()
+
+
+async def test_a_user_token_is_refused_while_auth_cannot_vouch_for_it(start_auth, database_url,
+                                                                       nats_url):
+    auth = (await start_auth()).stub
+    me = await new_user(auth, "orphan")
+    user = bearer(await sign_in(auth, "orphan"))
+    nowhere = f"127.0.0.1:{natsserver.free_port()}"  # no auth service listens there
+    host = ServiceHost("billing", Settings(database_url=database_url, nats_url=nats_url,
+                                           jwt_secret=SECRET, grpc_user_tokens=True,
+                                           auth_addr=nowhere), build_billing)
+    port = await host.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
+            error = await failure(billing_pb2_grpc.BillingServiceStub(chan).GetBalance(
+                billing_pb2.GetBalanceRequest(user_id=me), metadata=user))
+        assert (error.status, error.reason) == (grpc.StatusCode.UNAVAILABLE,
+                                                "SERVICE_UNAVAILABLE")
     finally:
         await host.stop()
