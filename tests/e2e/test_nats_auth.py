@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import nats
@@ -23,6 +24,7 @@ from launcher.natsauth import default_setting
 from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.messaging.v1 import events_pb2 as messaging_events
 from tests.gateway.webhook_receiver import receiver
+from tests.support.services import gateway_client, running_services
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -129,59 +131,104 @@ async def _login(api: httpx.AsyncClient, username: str, password: str) -> str:
     return str(answer.json()["access_token"])
 
 
-async def _wait_for_read(hook, queue_id: str) -> None:
-    for _ in range(300):
-        if any(b["queue_id"] == queue_id and b["status"] == "Read" for b in hook.accepted()):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no Read delivered; calls: {hook.calls}")
-
-
-async def test_the_bus_carries_no_password_hash_nor_webhook_secret(stack: Stack,
-                                                                    as_user) -> None:
-    """Billing reads every stream: what it sees, live and stored, is all the bus holds."""
-    reader = (await as_user("billing")).nc
-    live: list[Msg] = []
-
-    async def keep(msg: Msg) -> None:
-        live.append(msg)
-
-    for service in ("auth", "billing", "messaging", "device"):
-        await reader.subscribe(bus.subject(service), cb=keep)
-    await reader.flush()
-    secret = f"whsec_{uuid.uuid4().hex}"
-    api = httpx.AsyncClient(base_url=stack.url, timeout=10)
+async def _new_user(api: httpx.AsyncClient, credits: int = 0) -> int:
+    """A registered user (a PasswordSet), signed in on `api` from now on."""
     name = f"ann{uuid.uuid4().hex[:8]}"
     made = await api.post("/api/auth/register",
                           json={"username": name, "password": "ann-password-1"})
     assert made.status_code == 201, made.text
-    user_id = made.json()["user_id"]
-    granted = await api.post(f"/api/admin/users/{user_id}/credits", json={"amount": 1},
-                             headers={"Authorization": f"Bearer {await _login(api, *ADMIN)}"})
-    assert granted.status_code == 200, granted.text
+    user_id = int(made.json()["user_id"])
+    if credits:
+        granted = await api.post(f"/api/admin/users/{user_id}/credits",
+                                 json={"amount": credits},
+                                 headers={"Authorization": f"Bearer {await _login(api, *ADMIN)}"})
+        assert granted.status_code == 200, granted.text
     api.headers["Authorization"] = f"Bearer {await _login(api, name, 'ann-password-1')}"
+    return user_id
+
+
+async def _hooked_send(api: httpx.AsyncClient, secret: str) -> str:
+    """A webhook registered with `secret` gets a message's statuses, validly signed."""
     with receiver(secret) as hook:
         hooked = await api.post("/api/webhooks", json={"url": hook.url, "secret": secret})
         assert hooked.status_code == 201, hooked.text
         sent = await api.post("/api/messages/send-message",
                               json={"number": "27821234567", "message": "hello"})
         assert sent.status_code == 200, sent.text
-        await _wait_for_read(hook, sent.json()["queue_id"])
-    await api.aclose()
-    assert hook.calls and all(ok for _, _, _, ok in hook.calls)  # signed with the secret
+        for _ in range(300):
+            if any(b["queue_id"] == sent.json()["queue_id"] and b["status"] == "Read"
+                   for b in hook.accepted()):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"no Read delivered; calls: {hook.calls}")
+    assert all(ok for _, _, _, ok in hook.calls), hook.calls
+    return hook.url
 
-    stored = [e async for batch in replay(reader.jetstream(), "auth", ["sb.auth.>"], 500)
-              for e in batch]
-    stored += [e async for batch in replay(reader.jetstream(), "messaging",
-                                           ["sb.messaging.>"], 500) for e in batch]
-    seen = [m.data + repr(m.headers).encode() for m in live] + [e.payload for e in stored]
-    assert not [s for s in seen if b"$argon2" in s or secret.encode() in s]
+
+async def _live(nc: NATS, subjects: list[str]) -> list[Msg]:
+    """Every message on `subjects` from now on."""
+    seen: list[Msg] = []
+
+    async def keep(msg: Msg) -> None:
+        seen.append(msg)
+
+    for s in subjects:
+        await nc.subscribe(s, cb=keep)
+    await nc.flush()
+    return seen
+
+
+def _leaks(blobs: list[bytes], secret: str) -> list[bytes]:
+    return [b for b in blobs if b"$argon2" in b or secret.encode() in b]
+
+
+async def test_the_bus_carries_no_password_hash_nor_webhook_secret(stack: Stack,
+                                                                    as_user) -> None:
+    """Billing reads every stream: what it sees, live and stored, is all the bus holds."""
+    reader = (await as_user("billing")).nc
+    live = await _live(reader, [bus.subject(s) for s in ("auth", "billing", "messaging",
+                                                         "device")])
+    secret = f"whsec_{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as api:
+        user_id = await _new_user(api, credits=1)
+        hook_url = await _hooked_send(api, secret)
+
+    stored = [e for service in ("auth", "messaging") async for batch in replay(
+        reader.jetstream(), service, [bus.subject(service)], 500) for e in batch]
+    assert not _leaks([m.data + repr(m.headers).encode() for m in live] +
+                      [e.payload for e in stored], secret)
     password_set = [auth_events.PasswordSet.FromString(e.payload) for e in stored
                     if e.event_type == "PasswordSet"]
     assert user_id in [p.user_id for p in password_set]  # published, without its hash
     hooks = [messaging_events.WebhookRegistered.FromString(e.payload) for e in stored
              if e.event_type == "WebhookRegistered"]
-    assert [h.url for h in hooks if h.user_id == user_id] == [hook.url]
+    assert [h.url for h in hooks if h.user_id == user_id] == [hook_url]
+    subjects = {m.subject for m in live}
+    assert {"sb.auth.PasswordSet", "sb.messaging.WebhookRegistered"} <= subjects, subjects
+
+
+async def test_a_full_rights_subscriber_to_everything_sees_no_secret(
+        fresh_nats_url: str, tmp_path: Path) -> None:
+    """The same, in one process on an open server: `sb.>` with every right."""
+    nc = await nats.connect(fresh_nats_url)
+    live = await _live(nc, ["sb.>"])
+    secret = f"whsec_{uuid.uuid4().hex}"
+    async with running_services(f"sqlite+aiosqlite:///{tmp_path}/s.db", fresh_nats_url,
+                                tmp_path, webhook_allow_private="127.0.0.0/8") as settings, \
+            gateway_client(settings) as api:
+        await _new_user(api)
+        made = await api.post("/api/instances", json={"instance_name": "leak-check"})
+        assert made.status_code in (200, 201), made.text
+        hooked = await api.post("/api/webhooks",
+                                json={"url": "http://127.0.0.1:9/hook", "secret": secret})
+        assert hooked.status_code == 201, hooked.text
+        await asyncio.sleep(0.5)  # the relays' next pass
+    await nc.close()
+    assert not _leaks([m.data for m in live], secret)
+    created = [auth_events.InstanceCreated.FromString(m.data) for m in live
+               if m.subject == "sb.auth.InstanceCreated"]
+    assert created and all(c.public_key and not c.secret_hash for c in created)
     subjects = {m.subject for m in live}
     assert {"sb.auth.PasswordSet", "sb.messaging.WebhookRegistered"} <= subjects, subjects
 
