@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def up(settings: Settings) -> int:
-    admin_line = _embedded_admin(settings)
+    admin_line, admin_env = _embedded_admin(settings)
     supervisor = Supervisor(settings)
+    supervisor.child("auth").own_env.update(admin_env)  # auth alone needs it
     supervisor.install_signal_handlers()
     started = time.monotonic()
     supervisor.start()
@@ -98,20 +99,20 @@ def _wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> bool:
     return False
 
 
-def _embedded_admin(settings: Settings) -> str:
+def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:
     """Local use: an admin password unless one is set, generated on first start and kept
     (0600) for the services `up` starts. Shown on first start only."""
     who = settings.admin_user
     if not who:
-        return "none (SWITCHBOARD_ADMIN_USER is empty)"
+        return "none (SWITCHBOARD_ADMIN_USER is empty)", {}
     if settings.admin_password or settings.environment != "local":
-        return f"{who}, password as set in SWITCHBOARD_ADMIN_PASSWORD"
+        return f"{who}, password as set in SWITCHBOARD_ADMIN_PASSWORD", {}
     password, created = keys.stored_secret(settings.var_dir, ADMIN_PASSWORD, nbytes=18)
-    os.environ["SWITCHBOARD_ADMIN_PASSWORD"] = password  # the environment of the children
     kept = keys.secret_path(settings.var_dir.resolve(), ADMIN_PASSWORD)
+    env = {"SWITCHBOARD_ADMIN_PASSWORD": password}
     if created:
-        return f"{who} / {password}   (shown this once; kept in {kept})"
-    return f"{who}, password kept in {kept}"
+        return f"{who} / {password}   (shown this once; kept in {kept})", env
+    return f"{who}, password kept in {kept}", env
 
 
 def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float,

@@ -87,6 +87,9 @@ class Supervisor:
             return {}
         return natsauth.credentials_env(user, self.var_dir)
 
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["SWITCHBOARD_VAR_DIR"] = str(self.var_dir)
