@@ -105,8 +105,10 @@ def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:
     who = settings.admin_user
     if not who:
         return "none (SWITCHBOARD_ADMIN_USER is empty)", {}
-    if settings.admin_password or settings.environment != "local":
+    if settings.admin_password:
         return f"{who}, password as set in SWITCHBOARD_ADMIN_PASSWORD", {}
+    if settings.environment != "local":
+        return f"none ensured ({who} needs SWITCHBOARD_ADMIN_PASSWORD)", {}
     password, created = keys.stored_secret(settings.var_dir, ADMIN_PASSWORD, nbytes=18)
     kept = keys.secret_path(settings.var_dir.resolve(), ADMIN_PASSWORD)
     env = {"SWITCHBOARD_ADMIN_PASSWORD": password}
