@@ -8,10 +8,29 @@ from datetime import UTC, datetime
 from kernel.config import Settings
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from tests.gateway.webhook_receiver import receiver
-from tests.messaging.conftest import DeviceEvents, Neighbours, StartMessaging, eventually
+from tests.messaging.conftest import (
+    DeviceEvents,
+    Messaging,
+    Neighbours,
+    StartMessaging,
+    eventually,
+)
 
+# the receivers listen on 127.0.0.1, which only an explicit allow-list opens
 FAST = {"webhook_backoff_base_seconds": 0.05, "webhook_backoff_cap_seconds": 0.1,
-        "webhook_backoff_jitter": 0.0, "webhook_poll_seconds": 0.05}
+        "webhook_backoff_jitter": 0.0, "webhook_poll_seconds": 0.05,
+        "webhook_breaker_seconds": 0.1, "webhook_allow_private": "127.0.0.0/8"}
+
+
+async def retried(messaging: Messaging, user: int, webhook_id: str) -> pb.WebhookDelivery:
+    """The first of the webhook's deliveries to have been tried twice."""
+
+    async def found() -> pb.WebhookDelivery | None:
+        log = await messaging.stub.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(
+            user_id=user, webhook_id=webhook_id))
+        return next((d for d in log.deliveries if d.attempts >= 2), None)
+
+    return await eventually(found)
 
 
 async def test_out_of_order_device_events_reach_the_receiver_in_order(
@@ -84,12 +103,6 @@ async def test_unreachable_receiver_is_retried_with_the_error_recorded(
         user_id=user, url=closed_url))
     assert made.secret.startswith("whsec_")
     await messaging.send(user)
-
-    async def retried() -> pb.WebhookDelivery | None:
-        log = await messaging.stub.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(
-            user_id=user, webhook_id=made.webhook_id))
-        return next((d for d in log.deliveries if d.attempts >= 2), None)
-
-    row = await eventually(retried)
+    row = await retried(messaging, user, made.webhook_id)
     assert row.state == "pending" and row.last_status_code == 0
-    assert "ConnectError" in row.last_error and row.HasField("next_attempt_at")
+    assert row.last_error == "connect failed" and row.HasField("next_attempt_at")

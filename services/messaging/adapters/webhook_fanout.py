@@ -7,7 +7,7 @@ delivered is recorded as "skipped"."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
@@ -75,8 +75,10 @@ async def _stale_for(conn: AsyncConnection, fact: HistoryEntry) -> set[str]:
     return set(rows.scalars())
 
 
-def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT) -> Worker:
-    """One durable consumer per source stream, each started once its stream exists."""
+def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT,
+                  written: Callable[[], None] = lambda: None) -> Worker:
+    """One durable consumer per source stream, each started once its stream exists;
+    `written` is told after each batch (the delivery worker need not wait for its poll)."""
 
     async def handler(batch: Sequence[Envelope]) -> None:
         """The batch in one transaction; the owners' webhooks looked up once for it."""
@@ -90,6 +92,7 @@ def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT)
                 await fan_out(envelope, fact, hooks_by_user.get(fact.user_id, []), conn)
 
             await apply_new(conn, name, batch, one)
+        written()
 
     consumers = [DurableConsumer(js, service, f"{name}-{service}", handler,
                                  filter_subjects=[subject(service, t) for t in types])

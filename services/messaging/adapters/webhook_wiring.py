@@ -9,14 +9,17 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
+from kernel.config import Settings
 from kernel.host import Infra
 from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.streams import Worker
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_worker
+from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.adapters.webhook_tables import webhook_metadata
-from services.messaging.adapters.webhook_worker import DeliveryWorker
+from services.messaging.adapters.webhook_worker import DeliveryWorker, Limits
 from services.messaging.domain.webhook import Backoff
+from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
 from services.messaging.ports.watch import WebhookRpcs
 from services.messaging.ports.watch_stream import StatusWatch
 
@@ -28,6 +31,14 @@ class WebhookParts:
     workers: list[Worker]
 
 
+def delivery_limits(s: Settings) -> Limits:
+    return Limits(workers=s.webhook_workers, per_endpoint=s.webhook_endpoint_concurrency,
+                  per_owner=s.webhook_owner_concurrency,
+                  breaker_failures=s.webhook_breaker_failures,
+                  breaker_cool_down=timedelta(seconds=s.webhook_breaker_seconds),
+                  timeout=s.webhook_timeout_seconds, poll=s.webhook_poll_seconds)
+
+
 def webhook_parts(infra: Infra, name: str = FANOUT) -> WebhookParts:
     """`name` prefixes the fan-out's durable consumers (tests pass their own)."""
     s = infra.settings
@@ -35,9 +46,11 @@ def webhook_parts(infra: Infra, name: str = FANOUT) -> WebhookParts:
                       cap=timedelta(seconds=s.webhook_backoff_cap_seconds),
                       jitter=s.webhook_backoff_jitter,
                       give_up_after=timedelta(seconds=s.webhook_give_up_seconds))
-    worker = DeliveryWorker(infra.engine, backoff, timeout=s.webhook_timeout_seconds,
-                            poll=s.webhook_poll_seconds)
+    guard = TargetGuard(AddressPolicy(allow_list(s.webhook_allow_private)))
+    worker = DeliveryWorker(infra.engine, backoff, guard, delivery_limits(s))
+    store = WebhookStore(infra.store, guard, s.webhook_max_per_user)
     watch = StatusWatch(infra.nc, HistoryView(infra.engine))
-    return WebhookParts(rpcs=(WebhookRpcs(WebhookStore(infra.store)), watch),
+    return WebhookParts(rpcs=(WebhookRpcs(store), watch),
                         tables=webhook_metadata,
-                        workers=[fanout_worker(infra.js, infra.engine, name), worker.run])
+                        workers=[fanout_worker(infra.js, infra.engine, name, worker.wake.set),
+                                 worker.run])

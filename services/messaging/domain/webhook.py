@@ -8,6 +8,7 @@ import hmac
 import json
 import random
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -42,6 +43,12 @@ class InvalidWebhookError(MessagingError, InvalidRequestError):
     pass
 
 
+class WebhookLimitError(MessagingError, InvalidRequestError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"At most {limit} webhooks per user: delete one before adding "
+                         "another", limit=limit)
+
+
 class WebhookNotFoundError(MessagingError, NotFoundError):
     def __init__(self, webhook_id: str) -> None:
         super().__init__(f"Webhook {webhook_id[:40]!r} not found")
@@ -56,10 +63,13 @@ def new_secret() -> str:
 
 
 def webhook_url(url: str) -> str:
-    """An absolute http(s) URL with a host, at most MAX_URL characters."""
+    """An absolute http(s) URL with a host, at most MAX_URL characters, without control
+    characters or white space (the HTTP client's own parse is the adapter's)."""
     url = url.strip()
     if not url or len(url) > MAX_URL:
         raise InvalidWebhookError(f"url must be 1..{MAX_URL} characters")
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        raise InvalidWebhookError("url must not contain control characters or spaces")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
