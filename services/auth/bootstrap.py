@@ -19,7 +19,7 @@ from services.auth.app.handlers import LoginThrottle
 from services.auth.app.standing import DirectoryStanding
 from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import EnsureAdmin
-from services.auth.domain.errors import AuthError
+from services.auth.domain.errors import AdminNotGrantedError, AuthError
 from services.auth.ports.grpc import SERVICE_NAME, AuthDeps, AuthServicer
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,11 @@ async def ensure_first_admin(settings: Settings, deps: AuthDeps) -> None:
     cmd = EnsureAdmin(settings.admin_user, settings.admin_password)
     try:
         user = await handlers.ensure_admin(cmd, deps.users, deps.passwords)
+    except AdminNotGrantedError:
+        log.error("admin %r not ensured: an account of that name exists and "
+                  "SWITCHBOARD_ADMIN_PASSWORD is not its password; it was left as it is "
+                  "(neither promoted nor its password changed)", settings.admin_user)
+        return
     except AuthError as exc:
         if settings.environment != "local" and exc.code == "INVALID_REQUEST":
             raise  # a weak configured admin password: refuse to start

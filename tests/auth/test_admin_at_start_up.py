@@ -24,12 +24,13 @@ def login(stub, username: str, password: str):
     return stub.Login(auth_pb2.LoginRequest(username=username, password=password))
 
 
-async def test_a_self_registered_admin_name_is_not_promoted_at_start_up(start_auth):
+async def test_a_self_registered_admin_name_is_not_promoted_at_start_up(start_auth, caplog):
     before = await start_auth(admin_user="", admin_password="")
     squatter = await before.stub.Register(auth_pb2.RegisterRequest(
         username="Admin", password=SQUATTER_PASSWORD))
 
     after = await start_auth(admin_user="admin", admin_password=CONFIGURED)
+    assert "admin 'admin' not ensured" in caplog.text
 
     own = await login(after.stub, "admin", SQUATTER_PASSWORD)
     assert own.user.user_id == squatter.user_id and not own.user.is_admin
