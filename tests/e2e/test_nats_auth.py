@@ -29,7 +29,6 @@ from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
 ADMIN = ("root", "root-password-1")
-RATE_LIMITS = default_setting("rate_limit_bucket")
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +111,23 @@ async def test_a_service_cannot_publish_another_services_events(
     assert (await js.stream_info(bus.stream_name(owner))).state.last_seq == before
 
 
-@pytest.mark.parametrize("user", ["auth", "billing", "messaging", "device"])
-async def test_only_the_gateway_writes_its_rate_limit_counters(
-        stack: Stack, as_user, user: str) -> None:
-    key = f"user.{uuid.uuid4().hex}"
+# (bucket setting, its owner): who else may write there? Nobody.
+BUCKETS = {"rate_limit_bucket": "gateway", "login_throttle_bucket": "auth",
+           "device_lease_bucket": "device"}
+
+
+@pytest.mark.parametrize(("user", "bucket"), [
+    *((user, "rate_limit_bucket") for user in ("auth", "billing", "messaging", "device")),
+    ("gateway", "login_throttle_bucket"), ("messaging", "device_lease_bucket"),
+])
+async def test_only_a_buckets_owner_writes_its_counters(
+        stack: Stack, as_user, user: str, bucket: str) -> None:
+    name, key = default_setting(bucket), f"user.{uuid.uuid4().hex}"
     intruder = await as_user(user)
-    assert await intruder.refused(f"$KV.{RATE_LIMITS}.{key}")
+    assert await intruder.refused(f"$KV.{name}.{key}")
     with pytest.raises(nats.errors.TimeoutError):
-        await intruder.nc.jetstream(timeout=0.5).key_value(RATE_LIMITS)
-    counters = await (await as_user("gateway")).nc.jetstream().key_value(RATE_LIMITS)
+        await intruder.nc.jetstream(timeout=0.5).key_value(name)
+    counters = await (await as_user(BUCKETS[bucket])).nc.jetstream().key_value(name)
     with pytest.raises(KeyNotFoundError):
         await counters.get(key)
 
