@@ -23,13 +23,19 @@ REFUSAL = "text must be valid Unicode without NUL (no U+0000, no lone \\uD800-\\
 
 
 def unfit(value: object) -> bool:
-    """Whether `value`, or any text inside it, holds a NUL or a lone surrogate."""
-    if isinstance(value, str):
-        return UNFIT.search(value) is not None
-    if isinstance(value, dict):
-        return any(unfit(k) or unfit(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(unfit(v) for v in value)
+    """Whether `value`, or any text inside it, holds a NUL or a lone surrogate (walked
+    without recursion, however deep the value nests)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if UNFIT.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
