@@ -1,0 +1,49 @@
+"""How deep a JSON body nests, found from its bytes without recursion, and the text
+check that walks a parsed body without recursion either (no I/O)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from gateway.bodylimit import json_depth_over
+from gateway.text import unfit
+
+
+def _nest(levels: int) -> bytes:
+    return json.dumps(json.loads("[" * levels + "]" * levels)).encode()
+
+
+@pytest.mark.parametrize(("body", "over"), [
+    (_nest(32), False),
+    (_nest(33), True),
+    (b'{"a": ' * 32 + b"1" + b"}" * 32, False),
+    (b'{"a": ' * 33 + b"1" + b"}" * 33, True),
+    (b"[" * 33, True),  # never closed: the parser would still have gone 33 deep
+    (b'["' + b"[{" * 500 + b'"]', False),  # brackets in a string are text
+    (b'["\\"' + b"[" * 500 + b'"]', False),  # an escaped quote does not end the string
+    (b'["\\\\"' + b",[" * 40 + b"]" * 40 + b"]", True),  # an escaped backslash does
+    (json.dumps([[1, {"a": [2]}]] * 50_000).encode(), False),  # wide, not deep
+    (b"", False),
+])
+def test_depth_is_counted_outside_strings(body: bytes, over: bool) -> None:
+    assert json_depth_over(body, 32) is over
+
+
+def test_a_worst_case_megabyte_is_measured_quickly() -> None:
+    body = (b"[" * 32 + b"]" * 32) * 16_000  # 1 MiB of brackets, 32 deep everywhere
+    started = time.perf_counter()
+    assert json_depth_over(body, 32) is False
+    assert time.perf_counter() - started < 0.5
+
+
+def test_text_is_checked_however_deep_the_value() -> None:
+    def nest(inner: object) -> object:
+        for _ in range(5000):
+            inner = [{"k": inner}]
+        return inner
+
+    assert unfit(nest("\x00")) is True
+    assert unfit(nest("fine")) is False
