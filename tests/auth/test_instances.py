@@ -167,6 +167,8 @@ async def test_instance_events_reach_nats_for_other_services(start_auth, nats_ur
     rotated = events_pb2.InstanceKeysRotated.FromString(seen["InstanceKeysRotated"])
     assert (created.instance_id, created.user_id, created.instance_name) == \
         (iid, owner, "Published")
-    assert created.secret_hash and made.secret_key not in str(created)
-    assert (rotated.instance_id, rotated.user_id) == (iid, owner)
+    assert created.public_key == made.instance.public_key
+    # the key's hash stays in auth's store: the bus carries the event without it
+    assert not created.secret_hash and made.secret_key not in str(created)
+    assert (rotated.instance_id, rotated.user_id, rotated.secret_hash) == (iid, owner, "")
     assert (deleted.instance_id, deleted.user_id) == (iid, owner)
