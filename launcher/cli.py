@@ -11,13 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import httpx
 from pydantic import ValidationError
 
 from kernel import keys
 from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
 from launcher import natsauth
+from launcher.accounts import create_admin, create_user
 from launcher.supervisor import Supervisor
 
 REBUILDERS = {
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     create = admin_sub.add_parser("create", help="create an admin (or make a user admin)")
     create.add_argument("--username", required=True)
     create.add_argument("--password", required=True)
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    register = user_sub.add_parser("create", help="register a user (also while sign-up is "
+                                                  "closed)")
+    register.add_argument("--username", required=True)
+    register.add_argument("--password", required=True)
+    register.add_argument("--email", default="")
     keyfile = sub.add_parser("keys", help="write fresh keys (jwt-secret, secret-pepper, "
                                           "admin-password) to a new env file, mode 0600")
     keyfile.add_argument("--env-file", required=True, type=Path)
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_service(args.name)
     if args.command == "admin":
         return asyncio.run(create_admin(settings, args.username, args.password))
+    if args.command == "user":
+        return asyncio.run(create_user(settings, args.username, args.password, args.email))
     return asyncio.run(rebuild_projection(settings, args.name))
 
 
@@ -140,22 +149,6 @@ def new_keys(path: Path) -> int:
 def run_service(name: str) -> int:
     runpy.run_module("gateway" if name == "gateway" else f"services.{name}",
                      run_name="__main__", alter_sys=True)
-    return 0
-
-
-async def create_admin(settings: Settings, username: str, password: str) -> int:
-    from kernel.errors import from_rpc_error
-    from kernel.rpc import channel
-    from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
-
-    async with channel(settings.service_addr("auth"), settings, identity="cli") as chan:
-        try:
-            user = await auth_pb2_grpc.AuthServiceStub(chan).EnsureAdmin(
-                auth_pb2.EnsureAdminRequest(username=username, password=password))
-        except grpc.aio.AioRpcError as exc:
-            print(f"admin {username} not ready: {from_rpc_error(exc).message}")
-            return 1
-    print(f"admin {user.username} (user_id {user.user_id}) is ready")
     return 0
 
 

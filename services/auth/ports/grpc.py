@@ -48,8 +48,10 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
                        context: Ctx) -> auth_pb2.RegisterResponse:
         cmd = Register(request.username, request.password, request.email,
                        request.notification_number)
+        caller = current_caller()  # an operator's registration comes with a service token
+        by_operator = request.by_operator and caller is not None and caller.is_service
         user = await handlers.register(cmd, self.deps.users, self.deps.passwords,
-                                       self.deps.signup_open)
+                                       self.deps.signup_open or by_operator)
         return auth_pb2.RegisterResponse(user_id=user.user_id, user=user_pb(user))
 
     @mapped
