@@ -20,7 +20,13 @@ from services.messaging.adapters.webhook_transport import delivery_client
 from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from tests.gateway.webhook_receiver import receiver
-from tests.messaging.conftest import Messaging, Neighbours, StartMessaging, eventually
+from tests.messaging.conftest import (
+    DeviceEvents,
+    Messaging,
+    Neighbours,
+    StartMessaging,
+    eventually,
+)
 from tests.messaging.test_webhook_delivery import FAST, retried
 
 # accepted by the old validator, unusable by httpx (registered before the checks existed)
@@ -72,6 +78,36 @@ async def test_a_url_the_client_cannot_use_fails_as_attempts_until_given_up(
     assert all(attempts >= 2 and error == "invalid URL" for _, attempts, error in rows), rows
     assert [b["status"] for b in good.accepted()] == ["Queued"]
     assert not [r for r in caplog.records if "restarting" in r.getMessage()]
+
+
+async def test_statuses_waiting_behind_a_failing_one_are_released_and_given_up(
+        user: int, settings: Settings, start_messaging: StartMessaging,
+        neighbours: Neighbours, device_events: DeviceEvents) -> None:
+    neighbours.billing.balances[user] = 5
+    messaging = await start_messaging(settings.model_copy(
+        update={**FAST, "webhook_give_up_seconds": 1.5}))
+    with receiver("k", fail_first=10**6) as hook:
+        made = await messaging.stub.CreateWebhook(pb.CreateWebhookRequest(
+            user_id=user, url=hook.url, secret="k"))
+        qid = (await messaging.send(user)).queue_id
+        await asyncio.sleep(1.0)  # Queued is failing; Sent and Read wait behind it
+        now = datetime.now(UTC)
+        await device_events.emit("MessageSent", message_id=qid, device_id="d",
+                                 transport_message_id="t", user_id=user, sent_at=now)
+        await device_events.emit("MessageRead", message_id=qid, transport_message_id="t",
+                                 user_id=user, read_at=now)
+
+        async def all_given_up() -> list[tuple[str, int, str | None]] | None:
+            rows = await _rows(messaging, made.webhook_id)
+            return rows if len(rows) == 3 and {r[0] for r in rows} == {"failed"} else None
+
+        rows = await eventually(all_given_up)
+    # Sent was released when Queued gave up, and tried; Read too, or given up on unsent
+    # while the endpoint's breaker was open (past the give-up by then); none left waiting
+    assert all(attempts >= 1 or error == "endpoint failing" for _, attempts, error in rows)
+    assert sum(attempts for _, attempts, _ in rows) == len(hook.calls)
+    sent = [body["status"] for _, _, body, _ in hook.calls]
+    assert sent == sorted(sent, key=["Queued", "Sent", "Read"].index) and "Sent" in sent
 
 
 async def test_a_deleted_webhook_gets_nothing_more(

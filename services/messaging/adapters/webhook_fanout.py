@@ -2,7 +2,8 @@
 events which, per event and in the transaction that records the event id, writes one
 delivery row for each of the message owner's active webhooks (the outbox the worker
 drains). A redelivered event writes nothing twice; a status older than one already
-delivered is recorded as "skipped"."""
+delivered is recorded as "skipped"; one behind a status still pending for that webhook
+waits (no next attempt time) until the worker settles that one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kernel.consumer import DurableConsumer, apply_new
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
 from services.messaging.adapters.streams import Worker, once_streams_exist
+from services.messaging.adapters.webhook_outbox import waiting_behind
 from services.messaging.adapters.webhook_tables import webhook_deliveries, webhooks
 from services.messaging.domain.lifecycle import HistoryEntry
 from services.messaging.domain.webhook import status_body
@@ -57,11 +59,13 @@ async def fan_out(envelope: Envelope, fact: HistoryEntry, hooks: list[str],
     body = status_body(fact, await _number(conn, fact))
     now = datetime.now(UTC)
     stale = await _stale_for(conn, fact)
+    behind = await waiting_behind(conn, fact.queue_id, fact.status.value, hooks)
     await conn.execute(webhook_deliveries.insert(), [
         {"webhook_id": hook, "event_id": envelope.event_id, "queue_id": fact.queue_id,
          "status": fact.status.label, "rank": fact.status.value, "body": body,
          "state": "skipped" if hook in stale else "pending", "attempts": 0,
-         "next_attempt_at": None if hook in stale else now, "created_at": now}
+         "next_attempt_at": None if hook in stale or hook in behind else now,
+         "created_at": now}
         for hook in hooks])
 
 

@@ -1,55 +1,104 @@
-"""The delivery outbox's statements: which rows are due (fairly: round-robin over the
-webhooks' owners), claiming them, recording an attempt, backing off an endpoint whose
-breaker opened, and cancelling what a removed webhook still had queued.
+"""The delivery outbox's statements: which webhooks have due rows and their oldest ones,
+claiming them, recording an attempt (and releasing the message's next status), backing
+off an endpoint whose breaker opened, and cancelling what a removed webhook had queued.
 
 A row is due when its next attempt time has come, its webhook is still active, and no
 earlier status of the same message is still pending for the same webhook (order per
-message). Claiming pushes a row's next attempt past the delivery's time limit in one
-statement that only takes rows still due, so two replicas never send a row at once."""
+message). A row written behind a pending one has no next attempt time until that one
+ends, so waiting rows stay out of the due range and a look for due rows costs the number
+of webhooks, not the backlog: the webhooks are found by skipping through an index
+(`HOOK_DUE_INDEX`), then each one's oldest rows are read from it. Claiming pushes a
+row's next attempt past the delivery's time limit in one statement that only takes rows
+still due, so two replicas never send a row at once."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
-from services.messaging.adapters.webhook_tables import webhook_deliveries, webhooks
+from services.messaging.adapters.webhook_tables import (
+    HOOK_DUE_INDEX,
+    webhook_deliveries,
+    webhooks,
+)
 
 d = webhook_deliveries
+PENDING = d.c.state == "pending"
 
 
-def due_query(now: datetime, limit: int, busy_hooks: Collection[str] = (),
-              full_owners: Collection[int] = ()) -> Any:
-    """Due rows, each owner's oldest first, owners taking turns (`turn` is a row's place
-    in its owner's queue); endpoints and owners with no room now are left out."""
+async def ensure_index(engine: AsyncEngine) -> None:
+    """The index the due look needs, also on a table made before it existed."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"CREATE INDEX IF NOT EXISTS {HOOK_DUE_INDEX} ON "
+                                "webhook_deliveries (state, webhook_id, next_attempt_at)"))
+
+
+def _blocked(row: Any = d) -> Any:
     earlier = aliased(d)
-    blocked = exists().where(and_(
-        earlier.c.webhook_id == d.c.webhook_id, earlier.c.queue_id == d.c.queue_id,
+    return exists().where(and_(
+        earlier.c.webhook_id == row.c.webhook_id, earlier.c.queue_id == row.c.queue_id,
         earlier.c.state == "pending",
-        (earlier.c.rank < d.c.rank) | and_(earlier.c.rank == d.c.rank, earlier.c.id < d.c.id)))
-    turn = func.row_number().over(partition_by=webhooks.c.user_id,
-                                  order_by=(d.c.next_attempt_at, d.c.id))
-    ranked = (select(d.c.id, d.c.webhook_id, webhooks.c.user_id, d.c.event_id, d.c.body,
-                     d.c.attempts, d.c.created_at, d.c.next_attempt_at, webhooks.c.url,
-                     webhooks.c.secret, turn.label("turn"))
-              .join(webhooks, webhooks.c.webhook_id == d.c.webhook_id)
-              .where(d.c.state == "pending", d.c.next_attempt_at <= now, webhooks.c.active,
-                     d.c.webhook_id.not_in(list(busy_hooks)),
-                     webhooks.c.user_id.not_in(list(full_owners)), ~blocked)
-              .subquery())
-    return (select(ranked).order_by(ranked.c.turn, ranked.c.next_attempt_at, ranked.c.id)
-            .limit(limit))
+        (earlier.c.rank < row.c.rank) | and_(earlier.c.rank == row.c.rank,
+                                             earlier.c.id < row.c.id)))
 
 
-async def due(engine: AsyncEngine, now: datetime, limit: int, busy_hooks: Collection[str],
-              full_owners: Collection[int]) -> list[Any]:
+NOW = bindparam("now", type_=d.c.next_attempt_at.type)
+
+
+def due_hooks_query() -> Any:
+    """(hook, user_id, since) of each active webhook with a due row at :now: the
+    webhooks with pending rows found one index seek each (a recursive skip), then each
+    one's earliest next attempt."""
+    seed = select(func.min(d.c.webhook_id).label("hook")).where(PENDING)
+    hooks = seed.cte("pending_hooks", recursive=True)
+    after = select(func.min(d.c.webhook_id)).where(PENDING, d.c.webhook_id > hooks.c.hook)
+    hooks = hooks.union_all(select(after.scalar_subquery()).where(hooks.c.hook.is_not(None)))
+    since = (select(d.c.next_attempt_at)  # an index seek, past the waiting rows' NULLs
+             .where(PENDING, d.c.webhook_id == hooks.c.hook, d.c.next_attempt_at.is_not(None))
+             .order_by(d.c.next_attempt_at).limit(1).scalar_subquery())
+    return (select(hooks.c.hook, webhooks.c.user_id, since.label("since"))
+            .join(webhooks, webhooks.c.webhook_id == hooks.c.hook)
+            .where(webhooks.c.active, since <= NOW))
+
+
+def _head(i: int) -> Any:
+    """Up to :room<i> of webhook :hook<i>'s oldest rows due at :now."""
+    return (select(d.c.id, d.c.webhook_id, webhooks.c.user_id, d.c.queue_id, d.c.event_id,
+                   d.c.body, d.c.attempts, d.c.created_at, webhooks.c.url, webhooks.c.secret)
+            .join(webhooks, webhooks.c.webhook_id == d.c.webhook_id)
+            .where(PENDING, d.c.webhook_id == bindparam(f"hook{i}"),
+                   d.c.next_attempt_at <= NOW, webhooks.c.active, ~_blocked())
+            .order_by(d.c.next_attempt_at, d.c.id)
+            .limit(bindparam(f"room{i}", type_=Integer)).subquery())
+
+
+@functools.cache
+def heads_query(hooks: int) -> Any:
+    """The heads of `hooks` webhooks in one statement (built once per count)."""
+    selects = [select(*_head(i).c) for i in range(hooks)]
+    return selects[0] if hooks == 1 else union_all(*selects)
+
+
+DUE_HOOKS = due_hooks_query()
+
+
+async def due(engine: AsyncEngine, now: datetime,
+              plan: Callable[[list[Any]], dict[str, int]]) -> list[Any]:
+    """The due rows `plan(due hooks)` makes room for (it answers {hook: how many})."""
     async with engine.connect() as conn:
-        return list((await conn.execute(
-            due_query(now, limit, busy_hooks, full_owners))).all())
+        rooms = plan(list((await conn.execute(DUE_HOOKS, {"now": now})).all()))
+        if not rooms:
+            return []
+        params: dict[str, Any] = {"now": now}
+        for i, (hook, room) in enumerate(rooms.items()):
+            params |= {f"hook{i}": hook, f"room{i}": room}
+        return list((await conn.execute(heads_query(len(rooms)), params)).all())
 
 
 async def claim(engine: AsyncEngine, ids: Iterable[int], now: datetime,
@@ -57,35 +106,60 @@ async def claim(engine: AsyncEngine, ids: Iterable[int], now: datetime,
     """The rows of `ids` this caller got: those still pending and due at `now`."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(d).where(d.c.id.in_(list(ids)), d.c.state == "pending",
-                            d.c.next_attempt_at <= now)
+            update(d).where(d.c.id.in_(list(ids)), PENDING, d.c.next_attempt_at <= now)
             .values(next_attempt_at=lease_until).returning(d.c.id))
         return set(result.scalars())
 
 
-async def record(engine: AsyncEngine, row_id: int, values: dict[str, Any]) -> None:
+async def record(engine: AsyncEngine, row: Any, values: dict[str, Any],
+                 now: datetime) -> None:
     """One attempt's outcome; a row settled meanwhile (cancelled, or recorded by a
-    replica whose claim had lapsed) keeps its state."""
+    replica whose claim had lapsed) keeps its state. A settled row releases the next
+    status of its message."""
     async with engine.begin() as conn:
-        await conn.execute(update(d).where(d.c.id == row_id, d.c.state == "pending")
-                           .values(**values))
+        done = await conn.execute(update(d).where(d.c.id == row.id, PENDING).values(**values))
+        if done.rowcount and values.get("state") in ("delivered", "failed"):
+            await _release_next(conn, row.webhook_id, row.queue_id, now)
+
+
+async def _release_next(conn: AsyncConnection, webhook_id: str, queue_id: str,
+                        now: datetime) -> None:
+    following = (select(d.c.id).where(d.c.webhook_id == webhook_id, d.c.queue_id == queue_id,
+                                      PENDING, d.c.next_attempt_at.is_(None))
+                 .order_by(d.c.rank, d.c.id).limit(1).scalar_subquery())
+    await conn.execute(update(d).where(d.c.id == following).values(next_attempt_at=now))
 
 
 async def back_off(engine: AsyncEngine, webhook_id: str, until: datetime, now: datetime,
                    give_up_after: timedelta) -> None:
     """An endpoint's breaker opened: its waiting rows past the give-up age are failed,
     the others wait until `until` (rows in flight are recorded by their own attempt)."""
-    mine = and_(d.c.webhook_id == webhook_id, d.c.state == "pending")
+    mine = and_(d.c.webhook_id == webhook_id, PENDING)
+    waiting = (d.c.next_attempt_at <= now) | d.c.next_attempt_at.is_(None)
     async with engine.begin() as conn:
         await conn.execute(update(d).where(
-            mine, d.c.next_attempt_at <= now, d.c.created_at <= now - give_up_after)
+            mine, waiting, d.c.created_at <= now - give_up_after)
             .values(state="failed", next_attempt_at=None,
                     last_error=func.coalesce(d.c.last_error, "endpoint failing")))
         await conn.execute(update(d).where(mine, d.c.next_attempt_at < until)
                            .values(next_attempt_at=until))
+        await conn.execute(update(d).where(  # first in line now that others failed
+            mine, d.c.next_attempt_at.is_(None), ~_blocked()).values(next_attempt_at=until))
+
+
+async def waiting_behind(conn: AsyncConnection, queue_id: str, rank: int,
+                         hooks: list[str]) -> set[str]:
+    """The webhooks still owing an earlier (or equal) status of this message: its new
+    row waits behind it. The rows are locked (in id order) until the caller commits, so a
+    delivery settling one meanwhile finds the new row to release."""
+    rows = await conn.execute(
+        select(d.c.webhook_id).where(d.c.queue_id == queue_id, d.c.webhook_id.in_(hooks),
+                                     PENDING, d.c.rank <= rank)
+        .order_by(d.c.id).with_for_update())
+    return set(rows.scalars())
 
 
 async def cancel_queued(conn: AsyncConnection, webhook_id: str) -> None:
     """A removed webhook gets nothing more: its pending rows are cancelled."""
-    await conn.execute(update(d).where(d.c.webhook_id == webhook_id, d.c.state == "pending")
+    await conn.execute(update(d).where(d.c.webhook_id == webhook_id, PENDING)
                        .values(state="cancelled", next_attempt_at=None))

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 webhook_metadata = MetaData()
+HOOK_DUE_INDEX = "ix_webhook_deliveries_hook_due"  # added later: also ensured at start
 
 webhooks = Table(
     "webhooks",
@@ -31,8 +32,9 @@ webhooks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# state: pending -> delivered | failed (gave up). `rank` is the status's place in the
-# lattice: a delivery waits while an earlier-ranked one for its message is pending.
+# state: pending -> delivered | failed (gave up) | cancelled (webhook removed). `rank` is
+# the status's place in the lattice: a delivery waits while an earlier-ranked one for its
+# message is pending (written with no next attempt time, released when that one ends).
 webhook_deliveries = Table(
     "webhook_deliveries",
     webhook_metadata,
@@ -53,4 +55,5 @@ webhook_deliveries = Table(
     UniqueConstraint("webhook_id", "event_id", name="uq_webhook_delivery_event"),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     Index("ix_webhook_deliveries_message", "webhook_id", "queue_id", "rank"),
+    Index(HOOK_DUE_INDEX, "state", "webhook_id", "next_attempt_at"),
 )

@@ -1,14 +1,14 @@
 """The webhook delivery worker: up to `workers` POSTs in flight at once, each recorded as
 an attempt the moment it ends (no batch waits for its slowest POST).
 
-Fair across tenants: due rows come round-robin by owner and the least busy owners are
-served first; an owner has at most `per_owner` POSTs in flight and an endpoint (one
-webhook) at most `per_endpoint`, so one tenant's slow or dead receivers never take every
-worker. An endpoint failing `breaker_failures` times in a row is skipped for a growing
-cool-down (its waiting rows are backed off in the store, so replicas skip them too),
-then probed one delivery at a time. Failures are retried with `Backoff` until it gives
-up (state "failed"); a row's claim lapses after the time limit, so a crash mid-POST
-delays it without losing it (at least once)."""
+Fair across tenants: free workers are handed out one at a time to the least busy owner
+with due rows, round-robin over that owner's webhooks; an owner has at most `per_owner`
+POSTs in flight and an endpoint (one webhook) at most `per_endpoint`, so one tenant's
+slow or dead receivers never take every worker. An endpoint failing `breaker_failures`
+times in a row is skipped for a growing cool-down (its waiting rows are backed off in
+the store, so replicas skip them too), then probed one delivery at a time. Failures are
+retried with `Backoff` until it gives up (state "failed"); a row's claim lapses after the
+time limit, so a crash mid-POST delays it without losing it (at least once)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,7 @@ class DeliveryWorker:
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        await outbox.ensure_index(self.engine)
         async with delivery_client(self.guard, self.limits.timeout,
                                    self.limits.workers) as client:
             try:
@@ -110,23 +111,15 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         now = datetime.now(UTC)
-        rows = await outbox.due(self.engine, now, max(free * 4, 50),
-                                self._busy_hooks(now), self._full_owners())
-        picked = {r.id: r for r in self.pick(rows, free, now)}
-        if not picked:
+        rows = await outbox.due(self.engine, now, lambda hooks: self.plan(hooks, free, now))
+        if not rows:
             return 0
+        picked = {r.id: r for r in rows}
         lease = now + timedelta(seconds=self.limits.timeout + 5)
         claimed = await outbox.claim(self.engine, picked, now, lease)
         for row_id in claimed:
             self._start(client, picked[row_id])
         return len(claimed)
-
-    def _busy_hooks(self, now: datetime) -> list[str]:
-        hooks = set(self.by_hook) | set(self.breakers)
-        return [h for h in hooks if self._room(h, now) <= 0]
-
-    def _full_owners(self) -> list[int]:
-        return [o for o, n in self.by_owner.items() if n >= self.limits.per_owner]
 
     def _room(self, hook: str, now: datetime, taken: int = 0) -> int:
         breaker = self.breakers.get(hook)
@@ -134,21 +127,28 @@ class DeliveryWorker:
             else self.limits.per_endpoint
         return limit - self.by_hook[hook] - taken
 
-    def pick(self, rows: list[Any], free: int, now: datetime) -> list[Any]:
-        """Up to `free` rows, least busy owners first, each endpoint and owner within
-        its limit."""
-        hooks: Counter[str] = Counter()
-        owners: Counter[int] = Counter()
-        picked: list[Any] = []
-        for row in sorted(rows, key=lambda r: (self.by_owner[r.user_id] + r.turn, r.turn)):
-            if len(picked) == free:
-                break
-            if self._room(row.webhook_id, now, hooks[row.webhook_id]) > 0 and \
-                    self.by_owner[row.user_id] + owners[row.user_id] < self.limits.per_owner:
-                hooks[row.webhook_id] += 1
-                owners[row.user_id] += 1
-                picked.append(row)
-        return picked
+    def plan(self, hooks: list[Any], free: int, now: datetime) -> dict[str, int]:
+        """How many rows to take from each due webhook: `free` slots handed out one at a
+        time to the least busy owner, round-robin over that owner's webhooks, each
+        webhook and owner within its limit."""
+        queues: dict[int, list[Any]] = {}
+        for hook in sorted(hooks, key=lambda h: utc(h.since) or now):
+            queues.setdefault(hook.user_id, []).append(hook)
+        load = {owner: self.by_owner[owner] for owner in queues}
+        taken: Counter[str] = Counter()
+        while free > 0 and queues:
+            owner = min(queues, key=load.__getitem__)
+            mine = queues[owner]
+            hook = next((h for h in mine if self._room(h.hook, now, taken[h.hook]) > 0), None)
+            if hook is None or load[owner] >= self.limits.per_owner:
+                del queues[owner]
+                continue
+            mine.remove(hook)
+            mine.append(hook)
+            taken[hook.hook] += 1
+            load[owner] += 1
+            free -= 1
+        return dict(taken)
 
     def _start(self, client: httpx.AsyncClient, row: Any) -> None:
         self.by_hook[row.webhook_id] += 1
@@ -169,8 +169,8 @@ class DeliveryWorker:
 
     async def _record(self, row: Any, outcome: Outcome) -> None:
         now = datetime.now(UTC)
-        await outbox.record(self.engine, row.id, attempt_values(row, outcome, self.backoff,
-                                                                 now))
+        await outbox.record(self.engine, row, attempt_values(row, outcome, self.backoff, now),
+                            now)
         reopen = self._breaker_after(row.webhook_id, outcome, now)
         if reopen is not None:
             log.info("webhook %s failing: skipped until %s", row.webhook_id, reopen)
