@@ -130,7 +130,7 @@ def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float,
             admin_line: str) -> str:
     return "\n".join([
         f"Switchboard is up ({took:.1f}s).",
-        f"  Gateway:      {url}   (API docs: {url}/docs)",
+        f"  Gateway:      {url}" + (f"   (API docs: {url}/docs)" if settings.api_docs else ""),
         f"  Admin login:  {admin_line}",
         f"  Transport:    {settings.transport} ({settings.sim_pool} linked pool devices)",
         f"  Data, logs:   {supervisor.var_dir}, {supervisor.logs}",
