@@ -29,6 +29,16 @@ def simulator_from(settings: Settings) -> SimulatorTransport:
     )
 
 
+def whatsmeow_missing(exc: ImportError) -> str:
+    """What is missing for the whatsmeow transport: neonize itself (an optional extra),
+    or what neonize needs and failed to load (e.g. the libmagic system library)."""
+    if exc.name in ("neonize", "magic"):
+        return (f"the whatsmeow transport needs the {exc.name!r} package: "
+                "pip install 'switchboard-gateway[whatsmeow]'")
+    return (f"the whatsmeow transport could not load neonize: {exc} (a system library it "
+            "needs is missing? neonize needs libmagic: apt-get install libmagic1)")
+
+
 def transport_from(settings: Settings) -> Transport:
     """The simulator by default; `whatsmeow` needs the optional neonize extra."""
     if settings.transport == "simulator":
@@ -41,8 +51,6 @@ def transport_from(settings: Settings) -> Transport:
         try:
             from services.device.adapters.whatsmeow import whatsmeow_from
         except ImportError as exc:  # neonize is an optional extra
-            raise UnknownTransportError(
-                "the whatsmeow transport needs neonize: "
-                "pip install 'switchboard-gateway[whatsmeow]'") from exc
+            raise UnknownTransportError(whatsmeow_missing(exc)) from exc
         return whatsmeow_from(settings)
     raise UnknownTransportError(f"transport {settings.transport!r} is not available")

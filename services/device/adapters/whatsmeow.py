@@ -14,6 +14,17 @@ vouches for it, since the phone may have scanned a code whatsmeow rotated in its
 Sending: neonize cannot send under our id, so the send ledger maps each transport
 message id to WhatsApp's id: a resend after a crash is answered from it, a send cut off
 mid-way is never repeated, and receipts find our id again. Events: whatsmeow_events.
+
+Lifecycles: at most one client per device id lives at a time — the one before it is
+stopped and detached from neonize's finalizer before the next is made (whatsmeow_session).
+A connect that cannot reach WhatsApp is a passing failure: `resume` answers False and the
+app's reconnect loop tries again with its backoff; a live session whose connection call
+dies is reported Unlinked (not logged out), so the same loop brings it back. Only
+whatsmeow's own verdicts (logged out, banned, stream replaced, client outdated) end a
+device. `resume` first checks that the session store still holds the device's session:
+when it does not (a lost or reset store), the device needs a new link and is reported
+logged out, instead of handing whatsmeow a session that is not there. neonize's calls
+run on a bounded executor of their own (whatsmeow_threads).
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ from services.device.adapters.whatsmeow_session import (
     Timing,
     digits,
 )
+from services.device.adapters.whatsmeow_threads import NeonizeThreads, SessionsFullError
 from services.device.app.transport import (
     Banned,
     Linked,
@@ -82,16 +94,23 @@ def _utcnow() -> datetime:
 class WhatsmeowTransport:
     name = "whatsmeow"
 
+    # whatsmeow gives up on a send after 75 s; the dispatcher waits that long for an
+    # answer before it takes the outcome for unknown (never earlier: the send goes on).
+    send_timeout = 80.0
+
     def __init__(self, sessions_dir: Path, ledger: SendLedger, *, database_url: str = "",
                  make_client: ClientMaker = NewAClient, timing: Timing = Timing(),
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = _utcnow,
+                 threads: NeonizeThreads | None = None) -> None:
         self.ledger = ledger
         self.stores = SessionStores(sessions_dir, ledger, database_url)
         self.make_client = make_client
         self.timing = timing
         self.clock = clock
+        self.threads = threads or NeonizeThreads()
         self._sink: TransportSink | None = None
         self._sessions: dict[str, Session] = {}
+        self._owners: dict[str, Session] = {}  # the last client made for each device
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -125,7 +144,10 @@ class WhatsmeowTransport:
             code = await session.client.PairPhone(digits(phone_number), True)
         except PairPhoneError as exc:
             raise WhatsmeowUnavailableError(f"WhatsApp refused a pairing code: {exc}") from exc
-        return Pairing(code, self.clock() + timedelta(seconds=self.timing.pair_code_ttl))
+        expires = self.clock() + timedelta(seconds=self.timing.pair_code_ttl)
+        if session.window_ends_at is not None:  # the code dies with the QR channel
+            expires = min(expires, session.window_ends_at)
+        return Pairing(code, expires)
 
     async def _pairing_for(self, session: Session, state: State) -> Pairing:
         if state is State.PAIRING and session.qr is not None:
@@ -146,6 +168,8 @@ class WhatsmeowTransport:
             current = self._sessions.get(device_id)
             if current is not None and current.state is State.ONLINE:
                 return True
+            if not await self._stored(device_id):
+                return False
             session = await self._open(device_id, fresh=False)
             state = await session.wait_for({State.ONLINE, State.PAIRING},
                                            self.timing.connect_wait)
@@ -155,6 +179,22 @@ class WhatsmeowTransport:
                      "no linked session" if state is State.PAIRING else state.value)
             await self._close(session)
             return False
+
+    async def _stored(self, device_id: str) -> bool:
+        """Whether the session store still holds the device's session; when it surely
+        does not, the device is reported logged out: only a new link brings it back."""
+        try:
+            stored = await self.stores.has_session(device_id)
+        except Exception as exc:
+            log.warning("whatsmeow %s: session store not readable now: %s", device_id, exc)
+            return False
+        if not stored:
+            log.warning("whatsmeow %s: the session store has no session for it", device_id)
+            await self.stores.discard(device_id)
+            self._spawn(self._emit(Unlinked(
+                device_id, "the whatsmeow session store has lost this device's session: "
+                           "it needs a new link", logged_out=True)))
+        return stored
 
     async def release(self, device_id: str) -> None:
         async with self._lock(device_id):
@@ -175,14 +215,24 @@ class WhatsmeowTransport:
             await self.stores.discard(device_id)
 
     async def _open(self, device_id: str, fresh: bool) -> Session:
-        current = self._sessions.get(device_id)
-        if current is not None:
-            await self._close(current)
-        client = self.make_client(**await self.stores.client_args(device_id, fresh))
-        session = Session(device_id, client, self._on_signal, self.clock, self.timing.qr)
-        self._sessions[device_id] = session
+        """A new client for the device, once the one before it is stopped and detached."""
+        previous = self._owners.get(device_id)
+        if previous is not None:
+            await self._close(previous)
         try:
-            await session.start()
+            finished = self.threads.claim()
+        except SessionsFullError as exc:
+            raise WhatsmeowUnavailableError(str(exc), device_id=device_id) from exc
+        try:
+            client = self.make_client(**await self.stores.client_args(device_id, fresh))
+        except BaseException:
+            finished()
+            raise
+        self.threads.bind(client)
+        session = Session(device_id, client, self._on_signal, self.clock, self.timing.qr)
+        self._sessions[device_id] = self._owners[device_id] = session
+        try:
+            await session.start(finished)
         except Exception as exc:
             await self._close(session)
             raise WhatsmeowUnavailableError(f"whatsmeow did not start: {exc}") from exc
@@ -192,6 +242,8 @@ class WhatsmeowTransport:
         if self._sessions.get(session.device_id) is session:
             del self._sessions[session.device_id]
         await session.stop()
+        if self._owners.get(session.device_id) is session:
+            del self._owners[session.device_id]
 
     # Messages
 
@@ -229,9 +281,9 @@ class WhatsmeowTransport:
         elif isinstance(signal, Down):
             await self._emit(Unlinked(device_id, signal.reason, logged_out=False))
         elif isinstance(signal, Ended):
-            await self._ended(session, signal)
+            await self._ended(session, signal, before)
 
-    async def _ended(self, session: Session, signal: Ended) -> None:
+    async def _ended(self, session: Session, signal: Ended, before: State) -> None:
         device_id = session.device_id
         if self._sessions.get(device_id) is session:
             del self._sessions[device_id]
@@ -240,7 +292,10 @@ class WhatsmeowTransport:
             await self._emit(Unlinked(device_id, signal.reason, logged_out=True))
         elif signal.kind is EndKind.BANNED:
             await self._emit(Banned(device_id, signal.reason))
-        else:
+        elif signal.kind is EndKind.UNREACHABLE:
+            if before in (State.LINKED, State.ONLINE, State.OFFLINE):  # else: resume says so
+                await self._emit(Unlinked(device_id, signal.reason, logged_out=False))
+        elif signal.kind is EndKind.FAILED:
             await self._emit(SessionFailed(device_id, signal.reason))
 
     async def _receipts(self, device_id: str, signal: Receipts) -> None:
@@ -281,12 +336,13 @@ class WhatsmeowTransport:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for session in list(self._sessions.values()):
+        for session in list(self._owners.values()):
             await self._close(session)
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.threads.shutdown()
         await self.ledger.close()
 
 
@@ -294,4 +350,5 @@ def whatsmeow_from(settings: Settings) -> WhatsmeowTransport:
     return WhatsmeowTransport(
         settings.var_dir / "whatsmeow", SendLedger.for_settings(settings),
         database_url=settings.whatsmeow_database_url,
-        timing=Timing(connect_wait=settings.whatsmeow_connect_wait_seconds))
+        timing=Timing(connect_wait=settings.whatsmeow_connect_wait_seconds),
+        threads=NeonizeThreads(max_sessions=settings.whatsmeow_max_sessions))

@@ -10,6 +10,11 @@
 | `TemporaryBanEv` | `Ended(BANNED)` | `Banned` |
 | `StreamReplacedEv`, `ClientOutdatedEv` | `Ended(FAILED)` | `SessionFailed` |
 | `ConnectFailureEv` | by reason, below | |
+| a failed connect (dial error) | `Ended(UNREACHABLE)` | `Unlinked` if it was up |
+
+whatsmeow itself turns a <failure> at connect into LoggedOut (401, 403, 406), TemporaryBan
+(402) or ClientOutdated (405), reconnects by itself on 500 and 503 (a Disconnected), and
+dispatches ConnectFailure only for the rest; `_connect_failure` reads every reason anyway.
 | `ReceiptEv` DELIVERED / READ, PLAYED | `Receipts` | `Receipt` per known message id |
 """
 
@@ -45,9 +50,11 @@ SUBSCRIBED = (PairStatusEv, ConnectedEv, KeepAliveTimeoutEv, KeepAliveRestoredEv
 
 
 class EndKind(StrEnum):
-    LOGGED_OUT = "logged_out"
+    LOGGED_OUT = "logged_out"  # only a new link brings it back
     BANNED = "banned"
-    FAILED = "failed"
+    FAILED = "failed"  # beyond a reconnect (stream replaced, client outdated, …)
+    UNREACHABLE = "unreachable"  # the connect failed (dial error): reconnect later
+    EXPIRED = "expired"  # a pairing's QR codes ran out: nothing to report
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,9 @@ _SIGNALS: dict[type, Callable[[Any], Signal | None]] = {
     KeepAliveRestoredEv: lambda ev: Up(),
     DisconnectedEv: lambda ev: Down("connection to WhatsApp lost"),
     KeepAliveTimeoutEv: lambda ev: Down(f"keepalive timed out ({ev.ErrorCount} failures)"),
-    LoggedOutEv: lambda ev: Ended(EndKind.LOGGED_OUT,
-                                  f"logged out from the phone ({reason_name(ev.Reason)})"),
+    LoggedOutEv: lambda ev: Ended(EndKind.LOGGED_OUT, "logged out "
+                                  f"{'by WhatsApp' if ev.OnConnect else 'from the phone'} "
+                                  f"({reason_name(ev.Reason)})"),
     TemporaryBanEv: _temporary_ban,
     StreamReplacedEv: lambda ev: Ended(EndKind.FAILED, "stream replaced: the session was "
                                                        "opened by another client"),
@@ -162,10 +170,14 @@ _SIGNALS: dict[type, Callable[[Any], Signal | None]] = {
 
 
 # whatsmeow's send errors (neonize raises SendMessageError with their text): the ones that
-# mean nothing left this client, and the one after which WhatsApp may have the message.
+# mean nothing left this client, and the ones after which WhatsApp may have the message (an
+# answer that never came, a connection that went down while the message was on its way):
+# those are never sent again, as WhatsApp does not deduplicate by our id.
 _NOT_SENT = ("websocket not connected", "not connected", "not logged in",
-             "doesn't contain a device jid")
-_UNKNOWN = ("timed out waiting for message send response", "context deadline exceeded")
+             "doesn't contain a device jid", "client is nil")
+_UNKNOWN = ("timed out waiting for message send response", "context deadline exceeded",
+            "disconnected before", "stream end", "use of closed network connection",
+            "broken pipe", "connection reset")
 
 
 def send_failure(text: str) -> TransportError:

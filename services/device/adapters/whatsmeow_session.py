@@ -2,11 +2,20 @@
 
     STARTING --QR--> PAIRING --Paired--> LINKED --Up--> ONLINE <--Up/Down--> OFFLINE
     STARTING --Up--> ONLINE (the session store already held a linked device)
-    any --Ended (logout, ban, failure) or stop--> ENDED
+    any --Ended (logout, ban, failure, unreachable, QR codes ran out) or stop--> ENDED
 
 neonize calls the handlers from whatsmeow's Go threads through the event loop, one
 coroutine per event; a lock keeps them in arrival order. Events of a client that this
 session has replaced or stopped are ignored.
+
+A connect that fails (neonize's `Neonize()` call returns an error: whatsmeow could not
+dial WhatsApp) ends the session as UNREACHABLE, a passing failure the app retries. A
+pairing nobody completes ends as EXPIRED when whatsmeow's QR codes run out (60 s, then 5
+more of 20 s), so that its client stops and its thread comes back.
+
+Stopping is done once, however often asked, and the client is then detached from
+neonize's finalizer: that finalizer stops the Go client *by device id* when the Python
+object is collected, which would kill the next session of the same device.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import asyncpg
 from neonize.proto.Neonize_pb2 import JID
 
 from services.device.adapters.whatsmeow_events import (
@@ -80,16 +91,22 @@ class QrCode:
 
 @dataclass(frozen=True)
 class QrTimes:
-    """whatsmeow's QR channel: the first code lives 60 s, each later one 20 s."""
+    """whatsmeow's QR channel: the first code lives 60 s, each of `count` later ones 20 s;
+    then the channel closes (and a pairing code with it)."""
 
     first: float = 60.0
     next: float = 20.0
+    count: int = 5
+
+    @property
+    def window(self) -> float:
+        return self.first + self.count * self.next
 
 
 @dataclass(frozen=True)
 class Timing:
     connect_wait: float = 30.0  # for the first QR, or the connection of a linked session
-    pair_code_ttl: float = 180.0  # how long a pairing code is shown as valid
+    pair_code_ttl: float = 180.0  # a pairing code's life, cut to what is left of the QR window
     link_delay: float = 0.5  # a link found at pairing time waits for the QR to be recorded
     qr: QrTimes = QrTimes()
 
@@ -121,6 +138,16 @@ class SessionStores:
         return {"name": self.database_url, "jid": jid_from_text(jid) if jid else None,
                 "uuid": device_id, "new_device": fresh}
 
+    async def has_session(self, device_id: str) -> bool:
+        """Whether whatsmeow's store holds the device's linked session (a row of its
+        `whatsmeow_device` table): in the device's own file, or, in the shared PostgreSQL
+        store, under the JID the device paired as. Raises when the store cannot be read."""
+        if not self.database_url:
+            path = self.sessions_dir / f"{device_id}.db"
+            return path.is_file() and await asyncio.to_thread(_sqlite_has_device, path)
+        jid = await self.ledger.jid_of(device_id)
+        return jid is not None and await _postgres_has_device(self.database_url, jid)
+
     async def remember(self, device_id: str, jid: JID) -> None:
         await self.ledger.remember_jid(device_id, jid_text(jid))
 
@@ -130,6 +157,25 @@ class SessionStores:
         if not self.database_url:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 (self.sessions_dir / f"{device_id}.db{suffix}").unlink(missing_ok=True)
+
+
+def _sqlite_has_device(path: Path) -> bool:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            return db.execute("SELECT 1 FROM whatsmeow_device LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:  # no table: whatsmeow never stored a device
+            return False
+
+
+async def _postgres_has_device(url: str, jid: str) -> bool:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return await conn.fetchval("SELECT 1 FROM whatsmeow_device WHERE jid = $1",
+                                   jid) is not None
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
 
 
 class Session:
@@ -142,11 +188,14 @@ class Session:
         self.qr_times = qr_times
         self.state = State.STARTING
         self.qr: QrCode | None = None
+        self.window_ends_at: datetime | None = None  # when the QR codes run out
         self.ended_reason = ""
         self._qr_count = 0
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._connect_task: asyncio.Future[Any] | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self) -> None:
@@ -155,23 +204,46 @@ class Session:
         for event_type in SUBSCRIBED:
             self.client.event(event_type)(self._on_event)
 
-    async def start(self) -> None:
-        """Subscribe, then connect: neonize only forwards the events subscribed before."""
+    async def start(self, finished: Callable[[], None] = lambda: None) -> None:
+        """Subscribe, then connect: neonize only forwards the events subscribed before.
+        `finished` is called once the client's connection call has returned."""
         self.subscribe()
-        task = await self.client.connect()
-        if isinstance(task, asyncio.Future):
-            self._connect_task = task
-            task.add_done_callback(self._connect_done)
+        try:
+            task = await self.client.connect()
+        except BaseException:
+            finished()
+            raise
+        if not isinstance(task, asyncio.Future):
+            finished()
+            return
+        self._connect_task = task
+        task.add_done_callback(lambda t: finished())
+        task.add_done_callback(self._connect_done)
 
     # What whatsmeow says
 
     async def _on_qr(self, client: Any, data: bytes) -> None:
         if client is not self.client or self.state not in (State.STARTING, State.PAIRING):
             return
-        ttl = self.qr_times.first if self._qr_count == 0 else self.qr_times.next
+        first = self._qr_count == 0
+        ttl = self.qr_times.first if first else self.qr_times.next
         self._qr_count += 1
         self.qr = QrCode(data.decode(), self.clock() + timedelta(seconds=ttl))
+        if first:
+            self.window_ends_at = self.clock() + timedelta(seconds=self.qr_times.window)
+            self._expiry = asyncio.get_running_loop().create_task(
+                self._expire_pairing(self.qr_times.window))
         self._move(State.PAIRING)
+
+    async def _expire_pairing(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._spawn(self._expired())  # not cancelled along with this timer by the stop
+
+    async def _expired(self) -> None:
+        async with self._lock:
+            if self.state is State.PAIRING:
+                await self.apply(Ended(EndKind.EXPIRED, "the QR codes ran out before a "
+                                                        "phone linked the device"))
 
     async def _on_event(self, client: Any, event: Any) -> None:
         if client is not self.client:
@@ -196,22 +268,22 @@ class Session:
         self._move(after)
         if isinstance(signal, Ended):
             self.ended_reason = signal.reason
-            self._spawn(self._stop_client())
+            self._stop_once()
         await self.report(self, signal, before)
 
     def _connect_done(self, task: asyncio.Future[Any]) -> None:
-        if task.cancelled() or self.state is State.ENDED:
+        if task.cancelled():
             return
-        error = task.exception()
-        if error is not None:
-            reason = f"whatsmeow stopped: {error}"
+        error = task.exception()  # retrieved even when nobody waits for it any more
+        if error is not None and self.state is not State.ENDED:  # could not dial: may pass
+            reason = f"WhatsApp unreachable: {error}"
             log.warning("whatsmeow %s: %s", self.device_id, reason)
             self._spawn(self._on_stopped(reason))
 
     async def _on_stopped(self, reason: str) -> None:
         async with self._lock:
             if self.state is not State.ENDED:
-                await self.apply(Ended(EndKind.FAILED, reason))
+                await self.apply(Ended(EndKind.UNREACHABLE, reason))
 
     # What the transport asks
 
@@ -237,13 +309,21 @@ class Session:
         return self.qr
 
     async def stop(self) -> None:
-        """Close the connection, keep the link (the session store keeps it)."""
+        """Close the connection, keep the link (the session store keeps it). Returns once
+        the client is stopped and detached: a new client of the device may start."""
         if self.state is not State.ENDED:
             self.ended_reason = self.ended_reason or "stopped"
             self._move(State.ENDED)
-        await self._stop_client()
+        await asyncio.shield(self._stop_once())
+
+    def _stop_once(self) -> asyncio.Task[None]:
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop_client())
+        return self._stopping
 
     async def _stop_client(self) -> None:
+        if self._expiry is not None and self._expiry is not asyncio.current_task():
+            self._expiry.cancel()
         try:
             await self.client.stop()
         except Exception:
@@ -252,6 +332,9 @@ class Session:
         if task is not None and not task.done():
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(task), 5.0)
+        finalizer = getattr(self.client, "_stop_finalizer", None)
+        if finalizer is not None:  # it would stop the device's *next* client in Go
+            finalizer.detach()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

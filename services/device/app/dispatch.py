@@ -85,6 +85,12 @@ class RetryPolicy:
         return min(self.cap, self.base * 2 ** max(0, failed_attempts - 1))
 
 
+def attempt_timeout(retry: RetryPolicy, transport: object) -> float:
+    """One try's bound: the policy's, or longer when the transport's own send gives up
+    later (whatsmeow: 75 s), so that a send still under way is never taken for lost."""
+    return max(retry.timeout, float(getattr(transport, "send_timeout", 0.0)))
+
+
 class Whereabouts(Protocol):
     async def placement(self, device_id: str) -> Placement: ...
 
@@ -213,13 +219,14 @@ class Dispatcher:
 
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:
+        timeout = attempt_timeout(self.retry, self.transport)
         try:
             return await asyncio.wait_for(
                 self.transport.send(device_id, cmd.number, cmd.body, transport_message_id),
-                self.retry.timeout)
+                timeout)
         except TimeoutError as exc:
             raise TransientTransportError(
-                f"no answer from the far side within {self.retry.timeout:g} s") from exc
+                f"no answer from the far side within {timeout:g} s") from exc
 
     async def _retry_later(self, cmd: DispatchMessage, device_id: str, reason: str,
                            at_least: float = 0.0) -> None:

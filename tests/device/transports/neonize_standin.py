@@ -9,23 +9,41 @@ It follows neonize 0.5's real interface, so that a drift breaks the tests:
   decodes it with its own EVENT_TO_INT table and schedules the handler on the loop),
   only for the event types subscribed before `connect()`; QR codes through the `qr`
   callback, scheduled the same way;
-- neonize's own exceptions (SendMessageError, PairPhoneError, LogoutError) with
-  whatsmeow's error texts.
+- neonize's own exceptions (SendMessageError, PairPhoneError, LogoutError, NeonizeError)
+  with whatsmeow's error texts;
+- the Go core behind it as in neonize: the client's Go calls go through its
+  `_NewAClient__client` wrapper (each call on a worker thread; `library` is the Go side,
+  `FakeGo`); `Neonize()` holds its worker thread for as long as the session lives, and
+  fails at once with whatsmeow's dial error when WhatsApp cannot be reached; Go clients
+  are kept *by device id*, so `Stop(uuid)` stops whichever client has that id now, and
+  a client whose Go side was stopped answers `client is nil`; and each client carries
+  neonize's finalizer, which calls `Stop(uuid)` when the Python object is collected;
+- connect failures as whatsmeow dispatches them: a logout, a ban or an outdated client
+  arrive as their own events (LoggedOut, TemporaryBan, ClientOutdated), 500/503 as a
+  disconnect that whatsmeow reconnects by itself, and only the rest as ConnectFailure.
 Behind it, `FakeWhatsApp` keeps each session store's linked devices as whatsmeow's
-store does (GetFirstDevice, GetDevice(jid), new_device), shows rotating QR codes, links
-a device when a phone scans one or types a pairing code, and records every send.
+store does (GetFirstDevice, GetDevice(jid), new_device) and writes them where whatsmeow
+does (a `whatsmeow_device` row in the SQLite file or the PostgreSQL database), shows QR
+codes for whatsmeow's window (the first, then `qr_count` more; a pairing code dies with
+the window), links a device when a phone scans one or types a pairing code, and records
+every send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import itertools
 import secrets
+import sqlite3
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import neonize.aioze.events as neonize_events
 from neonize._binder import ProxySettings
 from neonize.aioze.events import (
@@ -43,7 +61,7 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import LogoutError, PairPhoneError, SendMessageError
+from neonize.exc import LogoutError, NeonizeError, PairPhoneError, SendMessageError
 from neonize.proto.Neonize_pb2 import (
     JID,
     ConnectFailureReason,
@@ -59,9 +77,96 @@ from neonize.utils.jid import build_jid
 
 from services.device.adapters.whatsmeow_events import jid_text
 
+DIAL_ERROR = ("failed to dial whatsapp web websocket: failed to WebSocket dial: failed to "
+              "send handshake request: Get \"https://web.whatsapp.com/ws/chat\": dial tcp: "
+              "lookup web.whatsapp.com: no such host")
+LOGGED_OUT_REASONS = {ConnectFailureReason.LOGGED_OUT, ConnectFailureReason.MAIN_DEVICE_GONE,
+                      ConnectFailureReason.UNKNOWN_LOGOUT}
+RECONNECTED_REASONS = {ConnectFailureReason.INTERNAL_SERVER_ERROR,
+                       ConnectFailureReason.SERVICE_UNAVAILABLE}
+
 
 def empty_jid() -> JID:
     return JID(User="", RawAgent=0, Device=0, Integrator=0, Server="")
+
+
+class FakeGo:
+    """The Go side: clients by device id, each `Neonize()` call blocking until stopped."""
+
+    def __init__(self, far: FakeWhatsApp) -> None:
+        self.far = far
+        self.clients: dict[bytes, FakeNewAClient] = {}
+        self._stopped: dict[bytes, threading.Event] = {}
+        self._errors: dict[bytes, bytes] = {}
+        self.threads: set[str] = set()  # names of the threads running sessions now
+
+    def Neonize(self, client: FakeNewAClient) -> bytes:  # noqa: N802 - neonize's name
+        if self.far.unreachable:
+            return DIAL_ERROR.encode()
+        stopped = threading.Event()
+        self.clients[client.uuid], self._stopped[client.uuid] = client, stopped
+        assert client.loop is not None
+        asyncio.run_coroutine_threadsafe(client.begin(), client.loop)
+        name = threading.current_thread().name
+        self.threads.add(name)
+        stopped.wait()
+        self.threads.discard(name)
+        return self._errors.pop(client.uuid, b"")
+
+    def fail(self, uuid: bytes, error: str) -> None:
+        """whatsmeow's connection call returns an error (its connection could not go on)."""
+        self._errors[uuid] = error.encode()
+        self.Stop(uuid)
+
+    def Stop(self, uuid: bytes) -> None:  # noqa: N802
+        client = self.clients.pop(uuid, None)
+        if client is not None:
+            client.stopped, client.online = True, False
+            self._stopped.pop(uuid).set()
+            for code, (owner, _) in list(self.far.pair_codes.items()):
+                if owner is client:  # a stopped client's pairing codes die with it
+                    self.far.pair_codes.pop(code, None)
+            if client.window is not None and client.loop is not None:
+                with contextlib.suppress(RuntimeError):  # the test's loop may be gone
+                    client.loop.call_soon_threadsafe(client.window.cancel)
+
+    def live(self, client: FakeNewAClient) -> bool:
+        return self.clients.get(client.uuid) is client
+
+
+class AsyncGo:
+    """neonize's GoCode: each Go function as an awaitable on a worker thread."""
+
+    def __init__(self, library: FakeGo) -> None:
+        self.library = library
+
+    def __getattr__(self, name: str) -> Any:
+        function = getattr(self.library, name)
+        return lambda *args: asyncio.to_thread(function, *args)
+
+
+async def store_device(name: str, jid: JID | None, present: bool) -> None:
+    """Write (or delete) a device row where whatsmeow keeps it."""
+    text = jid_text(jid) if jid is not None else ""
+    if name.startswith("postgres"):
+        conn = await asyncpg.connect(name)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS whatsmeow_device "
+                               "(jid TEXT PRIMARY KEY)")
+            if present:
+                await conn.execute("INSERT INTO whatsmeow_device VALUES ($1) "
+                                   "ON CONFLICT DO NOTHING", text)
+            else:
+                await conn.execute("DELETE FROM whatsmeow_device WHERE jid = $1", text)
+        finally:
+            await conn.close()
+        return
+    with contextlib.closing(sqlite3.connect(name)) as db, db:
+        db.execute("CREATE TABLE IF NOT EXISTS whatsmeow_device (jid TEXT PRIMARY KEY)")
+        if present:
+            db.execute("INSERT OR IGNORE INTO whatsmeow_device VALUES (?)", (text,))
+        else:
+            db.execute("DELETE FROM whatsmeow_device WHERE jid = ?", (text,))
 
 
 @dataclass(frozen=True)
@@ -79,9 +184,16 @@ class FakeWhatsApp:
     sent: list[Outgoing] = field(default_factory=list)
     send_calls: int = 0
     send_failures: list[Exception] = field(default_factory=list)
-    unreachable: bool = False  # connect() gets no answer at all
+    unreachable: bool = False  # connect() fails at once: whatsmeow cannot dial WhatsApp
+    silent: bool = False  # connect() dials, but WhatsApp never answers
     pair_codes: dict[str, tuple[FakeNewAClient, str]] = field(default_factory=dict)
+    qr_first: float = 60.0  # whatsmeow's QR window: the first code, then `qr_count` more
+    qr_next: float = 20.0
+    qr_count: int = 5
     _device_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(11))
+
+    def __post_init__(self) -> None:
+        self.go = FakeGo(self)
 
     @property
     def NewAClient(self) -> type[FakeNewAClient]:  # noqa: N802 - neonize's name
@@ -102,16 +214,19 @@ class FakeWhatsApp:
 
     async def scan(self, qr_code: str, phone: str) -> None:
         client = next(c for c in self.clients if c.qr_codes[-1:] == [qr_code] and not c.stopped)
+        assert client.qr_open, "the QR code expired"
         await self._pair(client, phone)
 
     async def enter_code(self, code: str) -> None:
         client, phone = self.pair_codes.pop(code)
+        assert client.qr_open and not client.stopped, "the pairing code expired"
         await self._pair(client, phone)
 
     async def _pair(self, client: FakeNewAClient, phone: str) -> None:
         jid = JID(User="".join(c for c in phone if c.isdigit()), Device=next(self._device_numbers),
                   Server="s.whatsapp.net", RawAgent=0, Integrator=0, IsEmpty=False)
         self.stores.setdefault(client.name, {})[jid_text(jid)] = jid
+        await store_device(client.name, jid, present=True)
         client.linked = jid
         await client.deliver(PairStatusEv(ID=jid, Status=PairStatusEv.SUCCESS,
                                           BusinessName="", Platform="android"))
@@ -139,19 +254,30 @@ class FakeWhatsApp:
     async def keepalive_restored(self, client: FakeNewAClient) -> None:
         await client.deliver(KeepAliveRestoredEv())
 
-    async def log_out(self, client: FakeNewAClient, on_connect: bool = False) -> None:
+    async def log_out(self, client: FakeNewAClient, on_connect: bool = False,
+                      reason: int = ConnectFailureReason.LOGGED_OUT) -> None:
         await self.forget(client)
-        await client.deliver(LoggedOutEv(OnConnect=on_connect,
-                                         Reason=ConnectFailureReason.LOGGED_OUT))
+        await client.deliver(LoggedOutEv(OnConnect=on_connect, Reason=reason))
 
     async def temporary_ban(self, client: FakeNewAClient, code: int, expire: int) -> None:
         client.online = False
         await client.deliver(TemporaryBanEv(Code=code, Expire=expire))
 
     async def connect_failure(self, client: FakeNewAClient, reason: int, message: str) -> None:
+        """WhatsApp answers a (re)connect with a <failure>: whatsmeow's handling of it."""
         client.online = False
-        await client.deliver(ConnectFailureEv(Reason=reason, Message=message,
-                                              Raw=Node(Tag="failure")))
+        if reason in LOGGED_OUT_REASONS:
+            await self.log_out(client, on_connect=True, reason=reason)
+        elif reason == ConnectFailureReason.TEMP_BANNED:
+            await client.deliver(TemporaryBanEv(Code=TemporaryBanEv.SEND_TO_TOO_MANY_PEOPLE,
+                                                Expire=3600))
+        elif reason == ConnectFailureReason.CLIENT_OUTDATED:
+            await client.deliver(ClientOutdatedEv())
+        elif reason in RECONNECTED_REASONS:  # whatsmeow reconnects by itself
+            await client.deliver(DisconnectedEv(status=True))
+        else:
+            await client.deliver(ConnectFailureEv(Reason=reason, Message=message,
+                                                  Raw=Node(Tag="failure")))
 
     async def stream_replaced(self, client: FakeNewAClient) -> None:
         client.online = False
@@ -177,6 +303,12 @@ class FakeWhatsApp:
         client.online = False
         if client.linked is not None:
             self.stores.get(client.name, {}).pop(jid_text(client.linked), None)
+            await store_device(client.name, client.linked, present=False)
+
+    async def lose_store(self, name: str) -> None:
+        """The session store is reset (a restored backup, a dropped database)."""
+        for jid in list(self.stores.pop(name, {}).values()):
+            await store_device(name, jid, present=False)
 
 
 class FakeNewAClient:
@@ -196,8 +328,16 @@ class FakeNewAClient:
         self.linked: JID | None = None
         self.online = self.stopped = self.logged_out = False
         self.qr_codes: list[str] = []
-        self._stop = asyncio.Event()
+        self.qr_open = False
+        self.window: asyncio.Task[None] | None = None
+        self._NewAClient__client = AsyncGo(self.far.go)  # neonize's private attribute
+        self._stop_finalizer = weakref.finalize(self, FakeNewAClient._release_ffi, self.uuid,
+                                                self.far.go)
         self.far.clients.append(self)
+
+    @staticmethod
+    def _release_ffi(uuid: bytes, go: FakeGo) -> None:
+        go.Stop(uuid)  # neonize's finalizer: by device id, whichever client has it now
 
     async def connect(self, proxy_settings: ProxySettings | None = None):
         self.loop = asyncio.get_running_loop()
@@ -207,20 +347,38 @@ class FakeNewAClient:
         return self.connect_task
 
     async def _run(self) -> None:
-        if not self.far.unreachable:
-            self.linked = self.far.stored_device(self)
-            if self.linked is not None:
-                await self.far.come_back(self)
-            else:
-                await self.show_qr()
-        await self._stop.wait()
+        error = await self._NewAClient__client.Neonize(self)
+        if error:
+            raise NeonizeError(error.decode())
+
+    async def begin(self) -> None:
+        """What the Go core does once connected: resume the stored device, or pair."""
+        if self.far.silent:
+            return
+        self.linked = self.far.stored_device(self)
+        if self.linked is not None:
+            await self.far.come_back(self)
+        else:
+            self.qr_open = True
+            await self.show_qr()
+            self.window = asyncio.get_running_loop().create_task(self._qr_window())
+
+    async def _qr_window(self) -> None:
+        await asyncio.sleep(self.far.qr_first)
+        for _ in range(self.far.qr_count):
+            if self.linked is not None or self.stopped:
+                return
+            await self.show_qr()
+            await asyncio.sleep(self.far.qr_next)
+        self.qr_open = False  # whatsmeow's QR channel times out: codes and pair codes die
+        for code in [c for c, (client, _) in self.far.pair_codes.items() if client is self]:
+            del self.far.pair_codes[code]
 
     async def disconnect(self) -> None:
         self.online = False
 
     async def stop(self):
-        self.stopped, self.online = True, False
-        self._stop.set()
+        await self._NewAClient__client.Stop(self.uuid)
 
     async def logout(self):
         if not self.online:
@@ -232,6 +390,8 @@ class FakeNewAClient:
                            ghost_mentions: str | None = None, mentions_are_lids: bool = False,
                            add_msg_secret: bool = False) -> SendResponse:
         self.far.send_calls += 1
+        if not self.far.go.live(self) and (self.stopped or self.connect_task is not None):
+            raise SendMessageError("client is nil")
         if self.far.send_failures:
             raise self.far.send_failures.pop(0)
         if not self.online:
@@ -248,13 +408,15 @@ class FakeNewAClient:
     async def PairPhone(self, phone: str, show_push_notification: bool,  # noqa: N802
                         client_name: ClientName = ClientName.LINUX,
                         client_type: ClientType | None = None) -> str:
-        if not self.qr_codes or self.stopped:
+        if not self.qr_codes or self.stopped or not self.qr_open:
             raise PairPhoneError("must be connected and waiting for a QR scan")
         code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
         self.far.pair_codes[code] = (self, phone)
         return code
 
     async def get_me(self) -> Device:
+        if not self.far.go.live(self):  # neonize's Go code dereferences the nil client
+            raise AssertionError("SIGSEGV in main.GetMe: the device process aborts (134)")
         return Device(JID=self.linked or empty_jid(), Platform="android", BussinessName="",
                       PushName="", Initialized=self.linked is not None)
 

@@ -13,7 +13,7 @@ pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not inst
 from neonize.aioze.client import NewAClient  # noqa: E402
 
 from services.device.adapters.whatsmeow_session import NeonizeClient, State  # noqa: E402
-from services.device.app.transport import Linked  # noqa: E402
+from services.device.app.transport import Linked, Unlinked  # noqa: E402
 from tests.device.transports.neonize_standin import FakeNewAClient, FakeWhatsApp  # noqa: E402
 from tests.device.transports.whatsmeow_support import (  # noqa: E402
     PHONE,
@@ -104,11 +104,19 @@ async def test_pairing_a_device_whose_store_is_still_linked_reports_it_linked(
 
 
 async def test_no_qr_in_time_is_a_named_unavailable_error(transport, far):
-    far.unreachable = True
+    far.silent = True
     with pytest.raises(Exception, match="no QR code from WhatsApp in time") as caught:
         await transport.start_pairing("dev-1")
     assert caught.value.code == "SERVICE_UNAVAILABLE"
     assert transport.session("dev-1") is None and far.clients[0].stopped
+
+
+async def test_an_unreachable_whatsapp_is_a_named_unavailable_error(transport, far):
+    far.unreachable = True
+    with pytest.raises(Exception, match="WhatsApp unreachable: failed to dial") as caught:
+        await transport.start_pairing("dev-1")
+    assert caught.value.code == "SERVICE_UNAVAILABLE"
+    assert transport.session("dev-1") is None and transport.threads.live == 0
 
 
 async def test_a_restart_resumes_the_session_from_its_store(tmp_path, ledger, far, recorder):
@@ -126,12 +134,17 @@ async def test_a_restart_resumes_the_session_from_its_store(tmp_path, ledger, fa
         await again.close()
 
 
-async def test_resume_is_refused_when_whatsapp_does_not_answer(transport, far, recorder):
+async def test_resume_is_refused_for_now_when_whatsapp_cannot_be_reached(transport, far,
+                                                                           recorder):
     await link(transport, far, recorder)
     await transport.release("dev-1")
     far.unreachable = True
-    assert not await transport.resume("dev-1", "447700900123")
-    assert transport.session("dev-1") is None and far.clients[-1].stopped
+    recorder.events.clear()
+    assert not await transport.resume("dev-1", "447700900123")  # the app tries again later
+    assert transport.session("dev-1") is None and transport.threads.live == 0
+    assert recorder.events == []  # not failed, not logged out: the link stays
+    far.unreachable = False
+    assert await transport.resume("dev-1", "447700900123")
 
 
 async def test_logout_here_ends_the_link_and_nothing_resumes(transport, far, recorder, tmp_path):
@@ -144,9 +157,17 @@ async def test_logout_here_ends_the_link_and_nothing_resumes(transport, far, rec
     assert not await transport.resume("dev-1", "447700900123")  # the store asks for a QR
 
 
+async def whatsmeow_database(admin_url: str) -> str:
+    """A fresh PostgreSQL database, named as whatsmeow wants it (postgres://…)."""
+    from tests.conftest import _fresh_postgres_database
+
+    return (await _fresh_postgres_database(admin_url)).replace("postgresql+asyncpg://",
+                                                               "postgres://")
+
+
 async def test_a_shared_postgres_store_picks_each_device_by_its_jid(
-        tmp_path, ledger, far, recorder):
-    url = "postgres://whatsmeow@db/sessions"
+        tmp_path, ledger, far, recorder, postgres_admin_url):
+    url = await whatsmeow_database(postgres_admin_url)
     first = whatsmeow(tmp_path, ledger, far, recorder, database_url=url)
     await link(first, far, recorder, "dev-a", "+1 555 0001")
     await link(first, far, recorder, "dev-b", "+1 555 0002")
@@ -159,5 +180,27 @@ async def test_a_shared_postgres_store_picks_each_device_by_its_jid(
         assert [(c.jid.User, c.new_device) for c in far.clients[2:]] == \
             [("15550002", False), ("15550001", False)]
         assert (await far.clients[-1].get_me()).JID.User == "15550001"
+    finally:
+        await again.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_lost_session_store_asks_for_a_new_link_without_connecting(
+        tmp_path, ledger, far, recorder, request, store):
+    url = "" if store == "sqlite" else \
+        await whatsmeow_database(request.getfixturevalue("postgres_admin_url"))
+    first = whatsmeow(tmp_path, ledger, far, recorder, database_url=url)
+    client = await link(first, far, recorder)
+    await first.close()
+    await far.lose_store(client.name)
+    again = whatsmeow(tmp_path, ledger, far, recorder, database_url=url)
+    try:
+        recorder.events.clear()
+        assert not await again.resume("dev-1", "447700900123")
+        assert await recorder.wait_for(lambda e: isinstance(e, Unlinked)) == Unlinked(
+            "dev-1", "the whatsmeow session store has lost this device's session: it needs "
+                     "a new link", logged_out=True)
+        assert len(far.clients) == 1  # whatsmeow was never handed the missing session
+        assert await again.ledger.jid_of("dev-1") is None
     finally:
         await again.close()

@@ -168,16 +168,19 @@ async def test_a_temporary_ban_is_reported_banned(transport, far, recorder):
 
 
 @pytest.mark.parametrize(("reason", "expected"), [
-    (ConnectFailureReason.LOGGED_OUT, Unlinked("dev-1", "logged out by WhatsApp (LOGGED_OUT: "
-                                                        "gone)", logged_out=True)),
+    (ConnectFailureReason.LOGGED_OUT, Unlinked("dev-1", "logged out by WhatsApp (LOGGED_OUT)",
+                                               logged_out=True)),
     (ConnectFailureReason.MAIN_DEVICE_GONE, Unlinked(
-        "dev-1", "logged out by WhatsApp (MAIN_DEVICE_GONE: gone)", logged_out=True)),
-    (ConnectFailureReason.TEMP_BANNED, Banned("dev-1", "temporarily banned by WhatsApp "
-                                                       "(TEMP_BANNED: gone)")),
+        "dev-1", "logged out by WhatsApp (MAIN_DEVICE_GONE)", logged_out=True)),
+    (ConnectFailureReason.TEMP_BANNED, Banned("dev-1", "temporarily banned by WhatsApp: "
+                                                       "SEND_TO_TOO_MANY_PEOPLE (expire 3600)")),
     (ConnectFailureReason.CLIENT_OUTDATED, SessionFailed(
-        "dev-1", "WhatsApp refused the connection (CLIENT_OUTDATED: gone)")),
-    (ConnectFailureReason.SERVICE_UNAVAILABLE, Unlinked(
-        "dev-1", "WhatsApp refused the connection for now (SERVICE_UNAVAILABLE: gone)")),
+        "dev-1", "client outdated: WhatsApp refuses this whatsmeow version (upgrade neonize)")),
+    (ConnectFailureReason.SERVICE_UNAVAILABLE, Unlinked("dev-1", "connection to WhatsApp lost")),
+    (ConnectFailureReason.GENERIC, SessionFailed(
+        "dev-1", "WhatsApp refused the connection (GENERIC: gone)")),
+    (ConnectFailureReason.BAD_USER_AGENT, SessionFailed(
+        "dev-1", "WhatsApp refused the connection (BAD_USER_AGENT: gone)")),
 ])
 async def test_connect_failures_by_reason(transport, far, recorder, reason, expected):
     client = await link(transport, far, recorder)
