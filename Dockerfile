@@ -32,6 +32,13 @@ RUN groupadd --system --gid 10001 switchboard \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/switchboard \
       --create-home --shell /usr/sbin/nologin switchboard
 COPY --from=builder /opt/venv /opt/venv
+# The whatsmeow extra: neonize loads libmagic (through python-magic), which the slim base
+# lacks; installed, then the import is checked here rather than at the first device start.
+ARG EXTRAS=""
+RUN case "$EXTRAS" in *whatsmeow*) apt-get update \
+      && apt-get install -y --no-install-recommends libmagic1 \
+      && rm -rf /var/lib/apt/lists/* \
+      && /opt/venv/bin/python -c "import services.device.adapters.whatsmeow" ;; esac
 # Not `local`: the image listens on every interface, so it refuses to start without real
 # keys. Set SWITCHBOARD_JWT_SECRET and SWITCHBOARD_SECRET_PEPPER (e.g. `openssl rand -hex
 # 32` each, the same in every process), and for auth SWITCHBOARD_ADMIN_PASSWORD (at least

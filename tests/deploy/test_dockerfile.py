@@ -16,6 +16,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PINNED_PYTHON = re.compile(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?")
 BUILD_TOOLS = re.compile(r"\b(apt-get|apk|gcc|g\+\+|make|build-essential|pip install)\b")
+# the one system library the runtime may install: libmagic, which neonize loads
+RUNTIME_LIBRARY = re.compile(r"apt-get (update|install -y --no-install-recommends libmagic1)")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_the_runtime_copies_the_build_and_has_no_build_tools(built: list[Stage])
     copies = runtime.all("COPY")
     assert copies and all(c.args.startswith("--from=builder ") for c in copies)
     for run in runtime.all("RUN"):
-        assert not BUILD_TOOLS.search(run.args), run.args
+        assert not BUILD_TOOLS.search(RUNTIME_LIBRARY.sub("", run.args)), run.args
 
 
 def test_the_runtime_runs_as_a_numeric_non_root_user(built: list[Stage]) -> None:
