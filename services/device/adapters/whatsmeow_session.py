@@ -159,6 +159,21 @@ class SessionStores:
                 (self.sessions_dir / f"{device_id}.db{suffix}").unlink(missing_ok=True)
 
 
+def _tolerant(execute: Callable[..., Any], device_id: str) -> Callable[..., Any]:
+    """neonize's `Event.execute`, called from Go for every event: an event it cannot map
+    (a code or a value this neonize does not know) is logged and skipped, so that one odd
+    event never ends the stream of those after it."""
+    def run(uuid: int, binary: int, size: int, code: int) -> Any:
+        try:
+            return execute(uuid, binary, size, code)
+        except Exception as exc:
+            log.warning("whatsmeow %s: event %d not readable, skipped: %r", device_id, code,
+                        exc)
+            return None
+
+    return run
+
+
 def _sqlite_has_device(path: Path) -> bool:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         try:
@@ -199,10 +214,12 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self) -> None:
-        """Register the QR callback and the event handlers with the neonize client."""
+        """Register the QR callback and the event handlers with the neonize client, and
+        make its event bridge skip what it cannot read instead of raising into Go."""
         self.client.qr(self._on_qr)
         for event_type in SUBSCRIBED:
             self.client.event(event_type)(self._on_event)
+        self.client.event.execute = _tolerant(self.client.event.execute, self.device_id)
 
     async def start(self, finished: Callable[[], None] = lambda: None) -> None:
         """Subscribe, then connect: neonize only forwards the events subscribed before.

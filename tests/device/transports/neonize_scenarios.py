@@ -207,7 +207,7 @@ async def threads() -> dict[str, Any]:
     sends and the loop's default executor go on; past the bound a pairing is refused;
     an abandoned pairing gives its thread back."""
     await silent_whatsapp()
-    made = transport(NeonizeThreads(max_sessions=6, call_workers=2), wait=3.0)
+    made = transport(NeonizeThreads(max_sessions=6, call_workers=2), wait=5.0)
     pairings = [asyncio.create_task(made.start_pairing(f"dev-{n}")) for n in range(6)]
     await until(lambda: made.threads.live == 6)
     await asyncio.sleep(0.3)

@@ -436,6 +436,12 @@ class FakeNewAClient:
             self.event._qr(self, code.encode()), loop))
         return code
 
+    async def deliver_unknown(self, code: int = 999, data: bytes = b"\xff\x00") -> None:
+        """An event this neonize cannot map (a newer whatsmeow's), as the Go core hands it."""
+        buffer = ctypes.create_string_buffer(data, len(data))
+        await asyncio.to_thread(self.event.execute, 0, ctypes.addressof(buffer), len(data),
+                                code)
+
     async def deliver(self, event: Any) -> None:
         """Serialize and hand over as the Go core does; unsubscribed types are not sent."""
         code = EVENT_TO_INT[type(event)]

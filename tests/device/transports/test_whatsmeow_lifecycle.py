@@ -124,3 +124,13 @@ def test_the_import_error_names_what_is_really_missing(missing, says):
     from services.device.adapters.transports import whatsmeow_missing
 
     assert whatsmeow_missing(missing) == f"the whatsmeow transport {says}"
+
+
+async def test_an_event_neonize_cannot_map_is_skipped_and_the_stream_goes_on(
+        transport, far, recorder):
+    client = await link(transport, far, recorder)
+    await client.deliver_unknown(999)  # a code neonize does not know
+    await client.deliver_unknown(3, b"\xff\xff\xff")  # a known code, an unreadable body
+    await far.drop(client)
+    assert await recorder.wait_for(lambda e: isinstance(e, Unlinked)) == Unlinked(
+        "dev-1", "connection to WhatsApp lost")

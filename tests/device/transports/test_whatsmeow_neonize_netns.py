@@ -92,10 +92,11 @@ def test_neonize_alone_starves_the_default_executor(tmp_path):
 def test_pairings_and_sessions_hold_their_own_bounded_threads(tmp_path):
     code, seen, err = run("threads", tmp_path, "hanging")
     assert code == 0, err
-    assert seen["quick"] < 2.0  # sends and the default executor were not starved
-    assert seen["sends"] == ["the store doesn't contain a device JID"] * 6
+    # starved, they would wait for whatsmeow's 10 s TLS handshake timeout (see above)
+    assert seen["quick"] < 4.0, seen
+    assert seen["sends"] == ["the store doesn't contain a device JID"] * 6, seen
     assert seen["refused"] == ("all 6 whatsmeow session threads are in use "
-                               "(SWITCHBOARD_WHATSMEOW_MAX_SESSIONS)")
+                               "(SWITCHBOARD_WHATSMEOW_MAX_SESSIONS)"), seen
     assert seen["outcomes"] == [f"device dev-{n}: no QR code from WhatsApp in time"
-                                for n in range(6)]
-    assert seen["live_after"] == 0 and seen["session_threads"] == ["neonize-session"]
+                                for n in range(6)], seen
+    assert seen["live_after"] == 0 and seen["session_threads"] == ["neonize-session"], seen
