@@ -32,6 +32,7 @@ from neonize.utils.jid import build_jid
 
 from kernel.db import create_engine
 from services.device.adapters.whatsmeow import WhatsmeowTransport
+from services.device.adapters.whatsmeow_events import jid_from_text
 from services.device.adapters.whatsmeow_ledger import SendLedger
 from services.device.adapters.whatsmeow_session import Timing
 from services.device.adapters.whatsmeow_threads import NeonizeThreads
@@ -55,9 +56,10 @@ def ledger() -> SendLedger:
     return SendLedger(engine)
 
 
-def transport(threads: NeonizeThreads | None = None, wait: float = 2.0) -> WhatsmeowTransport:
+def transport(threads: NeonizeThreads | None = None, wait: float = 2.0,
+              database_url: str = "") -> WhatsmeowTransport:
     made = WhatsmeowTransport(WORK / "whatsmeow", ledger(), timing=Timing(connect_wait=wait),
-                              threads=threads)
+                              threads=threads, database_url=database_url)
     events: list[str] = []
 
     async def sink(event: Any) -> None:
@@ -191,13 +193,36 @@ async def offline() -> dict[str, Any]:
 async def lost_store() -> dict[str, Any]:
     """The session store lost the device (reset): resume asks for a new link at once."""
     made = transport()
-    await made.ledger.remember_jid("dev-1", "447700900123:11@s.whatsapp.net")
+    await made.ledger.remember_jid("dev-1", LINKED_JID)
     with contextlib.suppress(Exception):
         await made.start_pairing("dev-1")  # whatsmeow makes the (empty) store
     resumed = await made.resume("dev-1", "447700900123")
     await asyncio.sleep(0.2)
     result = {"resumed": resumed, "events": made.events,  # type: ignore[attr-defined]
               "jid": await made.ledger.jid_of("dev-1")}
+    await made.close()
+    return result
+
+
+LINKED_JID = "447700900123:11@s.whatsapp.net"
+
+
+async def postgres_hazard() -> dict[str, Any]:
+    """neonize alone: a PostgreSQL store without the device's row aborts the process."""
+    client = NewAClient(name=os.environ["WHATSMEOW_DATABASE_URL"], uuid="dev-1",
+                        jid=jid_from_text(LINKED_JID))
+    await (await client.connect())
+    return {"survived": True}
+
+
+async def postgres_lost_store() -> dict[str, Any]:
+    """The transport, the same store: resume asks for a new link and connects nothing."""
+    made = transport(database_url=os.environ["WHATSMEOW_DATABASE_URL"])
+    await made.ledger.remember_jid("dev-1", LINKED_JID)
+    resumed = await made.resume("dev-1", "447700900123")
+    await asyncio.sleep(0.2)
+    result = {"resumed": resumed, "events": made.events,  # type: ignore[attr-defined]
+              "jid": await made.ledger.jid_of("dev-1"), "clients": len(made._owners)}
     await made.close()
     return result
 
@@ -249,7 +274,8 @@ async def starved() -> dict[str, Any]:
 
 
 SCENARIOS = {"starved": starved, "hazard": hazard, "reopen": reopen, "offline": offline,
-             "lost_store": lost_store, "threads": threads}
+             "lost_store": lost_store, "threads": threads, "postgres_hazard": postgres_hazard,
+             "postgres_lost_store": postgres_lost_store}
 
 if __name__ == "__main__":
     (WORK / "whatsmeow").mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,18 @@ still connecting does; "offline" has no network at all, so dials fail at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
+
+from tests.support import postgres
 
 pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not installed here")
 
@@ -39,13 +44,14 @@ pytestmark = pytest.mark.skipif(not _namespaces_work(),
                                        "available here: the real wheel is run only offline")
 
 
-def run(scenario: str, work: Path, mode: str) -> tuple[int, dict, str]:
+def run(scenario: str, work: Path, mode: str, **env: str) -> tuple[int, dict, str]:
     if mode == "hanging":
         command = ["unshare", "-rnm", "sh", "-c", HANGING, sys.executable, scenario, str(work),
                    str(SCENARIOS)]
     else:
         command = ["unshare", "-rn", sys.executable, str(SCENARIOS), scenario, str(work)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, **env})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, json.loads(lines[-1]) if lines else {}, done.stderr[-3000:]
 
@@ -80,6 +86,47 @@ def test_a_missing_session_gives_needs_a_new_link_without_aborting(tmp_path):
     code, seen, err = run("lost_store", tmp_path, "offline")
     assert code == 0, err
     assert seen == {"resumed": False, "jid": None, "events": [
+        "Unlinked: the whatsmeow session store has lost this device's session: it needs a "
+        "new link"]}
+
+
+@pytest.fixture
+def postgres_store():
+    """A PostgreSQL server of the test's own, reached through its Unix socket: the only
+    way in from a network namespace without network."""
+    try:
+        pg_server = postgres.LocalServer()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        pg_server.start()
+        os.chmod(pg_server.root, 0o755)  # the namespace's root is not the host's root
+
+        async def create() -> None:
+            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_server.port}/"
+                                         "postgres")
+            await conn.execute("CREATE DATABASE whatsmeow")
+            await conn.close()
+
+        asyncio.run(create())
+        yield (f"postgres://postgres@/whatsmeow?host={pg_server.root}&port={pg_server.port}"
+               "&sslmode=disable")
+    finally:
+        pg_server.remove()
+
+
+def test_a_postgres_store_without_the_session_aborts_neonize(tmp_path, postgres_store):
+    code, seen, err = run("postgres_hazard", tmp_path, "offline",
+                          WHATSMEOW_DATABASE_URL=postgres_store)
+    assert code in (-6, 134) and seen == {}  # whatsmeow.NewClient(nil): SIGSEGV
+    assert "nil pointer dereference" in err
+
+
+def test_a_missing_postgres_session_row_gives_needs_a_new_link(tmp_path, postgres_store):
+    code, seen, err = run("postgres_lost_store", tmp_path, "offline",
+                          WHATSMEOW_DATABASE_URL=postgres_store)
+    assert code == 0, err
+    assert seen == {"resumed": False, "jid": None, "clients": 0, "events": [
         "Unlinked: the whatsmeow session store has lost this device's session: it needs a "
         "new link"]}
 
