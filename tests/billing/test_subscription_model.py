@@ -283,3 +283,13 @@ def test_catch_up_is_bounded():
     account = quota()
     account.status(JAN + timedelta(days=365 * 200))
     assert len(account.subscription.pending) == 1 + 1200
+
+
+def test_a_sent_message_failed_later_gives_its_quota_back_once():
+    account = quota(Plan(1, 1, 5, True))
+    account.reserve(["a", "b"], JAN)
+    account.commit(["a"], JAN)
+    assert account.refund(["a"], "released", JAN).used == 2  # a release keeps what was sent
+    assert account.refund(["a"], "undeliverable", JAN, spent_too=True).used == 1
+    assert account.refund(["a"], "again", JAN, spent_too=True).used == 1
+    assert account.holds.get("a").state == "refunded"

@@ -134,3 +134,12 @@ async def test_an_event_neonize_cannot_map_is_skipped_and_the_stream_goes_on(
     await far.drop(client)
     assert await recorder.wait_for(lambda e: isinstance(e, Unlinked)) == Unlinked(
         "dev-1", "connection to WhatsApp lost")
+
+
+def test_a_send_is_given_as_long_as_whatsmeow_gives_it(transport):
+    from services.device.adapters.simulator import SimulatorTransport
+    from services.device.app.dispatch import RetryPolicy, attempt_timeout
+
+    policy = RetryPolicy(timeout=20.0)
+    assert attempt_timeout(policy, transport) == 80.0  # whatsmeow's own 75 s, and a margin
+    assert attempt_timeout(policy, SimulatorTransport()) == 20.0
