@@ -95,13 +95,30 @@ async def test_failed_messages_give_their_quota_back_and_sent_ones_keep_it(
     await until(lambda: _state_is(running.host, bad, REFUNDED), "refunded")
     await until(lambda: _state_is(running.host, ok, COMMITTED), "committed")
     assert (await get_quota(running.stub, instance)).messages_used == 1
-    await device.emit("MessageFailed", failed(ok))  # after sent: changes nothing
     await device.emit("MessageFailed", failed(bad))  # twice: changes nothing
     marker = f"{unique}-marker"
     await reserve_quota(running.stub, instance, marker)
     await device.emit("MessageFailed", failed(marker))
     await until(lambda: _state_is(running.host, marker, REFUNDED), "marker refunded")
     assert (await get_quota(running.stub, instance)).messages_used == 1
+
+
+async def test_a_sent_message_the_far_side_fails_later_gives_its_quota_back_once(
+        start_billing, upstream, instance, unique):
+    running, device = await start_billing(**FREE), await upstream("device")
+    ok = f"{unique}-ok"
+    await reserve_quota(running.stub, instance, ok)
+    await device.emit("MessageSent", sent(ok))
+    await until(lambda: _state_is(running.host, ok, COMMITTED), "committed")
+    for _ in range(2):  # e.g. Meta's `failed` status after its 200, redelivered
+        await device.emit("MessageFailed", failed(ok))
+    await device.emit("MessageSent", sent(ok))  # nothing brings it back
+    await until(lambda: _state_is(running.host, ok, REFUNDED), "refunded")
+    marker = f"{unique}-marker"
+    await reserve_quota(running.stub, instance, marker)
+    await device.emit("MessageFailed", failed(marker))
+    await until(lambda: _state_is(running.host, marker, REFUNDED), "marker refunded")
+    assert (await get_quota(running.stub, instance)).messages_used == 0
 
 
 async def test_a_failure_after_the_period_rolled_over_gives_nothing_back(

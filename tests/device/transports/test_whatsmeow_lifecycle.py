@@ -88,9 +88,9 @@ async def test_each_session_holds_one_thread_of_its_own_and_no_more_are_made(
         await transport.start_pairing("dev-4")
     assert caught.value.code == "SERVICE_UNAVAILABLE"
     sends = [transport.send("dev-1", "+1 555 0100", f"m{n}", f"sb-{n}") for n in range(10)]
-    assert len(await asyncio.wait_for(asyncio.gather(*sends), 2.0)) == 10  # not starved
+    assert len(await asyncio.wait_for(asyncio.gather(*sends), 5.0)) == 10  # not starved
     await transport.release("dev-2")
-    await eventually(lambda: transport.threads.live == 2)
+    await eventually(lambda: transport.threads.live == 2, seconds=5.0)
     await transport.start_pairing("dev-4")
 
 
