@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 
+from kernel.config import Settings
 from kernel.db import create_engine
 from kernel.eventstore import EventStore
 from kernel.rpc import channel
@@ -63,7 +64,7 @@ class DeviceProcess:
 
     @asynccontextmanager
     async def stub(self) -> AsyncIterator[device_pb2_grpc.DeviceServiceStub]:
-        chan = channel(self.addr)
+        chan = channel(self.addr, Settings(var_dir=Path(self.env["SWITCHBOARD_VAR_DIR"])))
         try:
             yield device_pb2_grpc.DeviceServiceStub(chan)
         finally:

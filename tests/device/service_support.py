@@ -99,7 +99,7 @@ async def device_service(settings: Settings, durable: str,
 
 @asynccontextmanager
 async def stub(host: ServiceHost) -> AsyncIterator[device_pb2_grpc.DeviceServiceStub]:
-    chan = channel(f"127.0.0.1:{host.port}")
+    chan = channel(f"127.0.0.1:{host.port}", host.settings)  # its var dir holds the keys
     yield device_pb2_grpc.DeviceServiceStub(chan)
     await chan.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.config import Settings
+from kernel.host import ServiceHost
 from kernel.rpc import channel
 from services.device.adapters.cloud import CloudTransport
 from services.device.adapters.simulator import SimulatorTransport
@@ -82,7 +83,7 @@ async def test_a_cloud_device_activates_sends_and_is_settled_by_webhooks(nats_ur
             [sent] = meta.accepted
             assert (sent["to"], sent["biz_opaque_callback_data"]) == \
                 ("447700900123", f"sb-{unique}-a")
-            await _report(host.port, sent["wamid"], f"sb-{unique}-a")
+            await _report(host, sent["wamid"], f"sb-{unique}-a")
 
             async def settled():
                 types = await stream_types(host, f"dispatch-{unique}-a")
@@ -95,8 +96,8 @@ async def _accepted(meta: FakeCloudApi) -> bool:
     return bool(meta.accepted)
 
 
-async def _report(port: int, wamid: str, tracker: str) -> None:
-    chan = channel(f"127.0.0.1:{port}")
+async def _report(host: ServiceHost, wamid: str, tracker: str) -> None:
+    chan = channel(f"127.0.0.1:{host.port}", host.settings)
     try:
         status = FakeCloudApi.status
         reply = await cloud_pb2_grpc.CloudWebhookServiceStub(chan).ReportStatuses(
