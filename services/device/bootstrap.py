@@ -21,7 +21,7 @@ from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import transport_from
 from services.device.app.devices import DeviceDeps
-from services.device.app.dispatch import Dispatcher, RetryPolicy, attempt_timeout
+from services.device.app.dispatch import Dispatcher, RetryPolicy
 from services.device.app.far_side import FarSide
 from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
@@ -54,6 +54,13 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        base=settings.dispatch_retry_base_ms / 1000,
                        cap=settings.dispatch_retry_max_ms / 1000,
                        timeout=settings.dispatch_send_timeout_seconds)
+
+
+def ack_wait(settings: Settings, transport: object) -> float:
+    """The configured ack wait, raised above a transport's own longer send (whatsmeow's
+    75 s) so that a message still being sent is not redelivered meanwhile."""
+    own = float(getattr(transport, "send_timeout", 0.0))
+    return max(settings.dispatch_ack_wait_seconds, own + 10 if own else 0.0)
 
 
 def backoff(settings: Settings) -> Backoff:
@@ -94,8 +101,7 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
                                 workers=settings.dispatch_workers,
                                 batch=settings.dispatch_batch, only_new=only_new,
                                 handback_delay=settings.dispatch_handback_delay_ms / 1000,
-                                ack_wait=max(settings.dispatch_ack_wait_seconds,
-                                             attempt_timeout(dispatcher.retry, transport) + 10))
+                                ack_wait=ack_wait(settings, transport))
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
     instances = InstanceEvents(infra.js, deps, sessions, is_admin, instances_durable)
