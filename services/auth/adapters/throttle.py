@@ -36,7 +36,9 @@ from services.auth.domain.rules import name_key
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 10
-TIMEOUT = 1.0
+# A stalled NATS, not a slow moment: a busy host can take a second to answer, and each
+# false alarm would refuse a sign-in that should have gone through.
+TIMEOUT = 2.5
 NatsTrouble = (nats.errors.Error, TimeoutError, OSError)
 T = TypeVar("T")
 
