@@ -111,7 +111,11 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         now = datetime.now(UTC)
-        rows = await outbox.due(self.engine, now, lambda hooks: self.plan(hooks, free, now))
+        held: dict[str, datetime] = {}
+        rows = await outbox.due(self.engine, now,
+                                lambda hooks: self.plan(hooks, free, now, held))
+        for hook, until in held.items():  # written or recorded after its breaker opened
+            await outbox.back_off(self.engine, hook, until, now, self.backoff.give_up_after)
         if not rows:
             return 0
         picked = {r.id: r for r in rows}
@@ -127,12 +131,17 @@ class DeliveryWorker:
             else self.limits.per_endpoint
         return limit - self.by_hook[hook] - taken
 
-    def plan(self, hooks: list[Any], free: int, now: datetime) -> dict[str, int]:
+    def plan(self, hooks: list[Any], free: int, now: datetime,
+             held: dict[str, datetime] | None = None) -> dict[str, int]:
         """How many rows to take from each due webhook: `free` slots handed out one at a
         time to the least busy owner, round-robin over that owner's webhooks, each
-        webhook and owner within its limit."""
+        webhook and owner within its limit. Due webhooks whose breaker is open go into
+        `held` (until when), so that their rows are pushed back for every replica."""
         queues: dict[int, list[Any]] = {}
         for hook in sorted(hooks, key=lambda h: utc(h.since) or now):
+            until = self._held_until(hook.hook, now)
+            if until is not None and held is not None:
+                held[hook.hook] = until
             queues.setdefault(hook.user_id, []).append(hook)
         load = {owner: self.by_owner[owner] for owner in queues}
         taken: Counter[str] = Counter()
@@ -176,6 +185,11 @@ class DeliveryWorker:
             log.info("webhook %s failing: skipped until %s", row.webhook_id, reopen)
             await outbox.back_off(self.engine, row.webhook_id, reopen, now,
                                   self.backoff.give_up_after)
+
+    def _held_until(self, hook: str, now: datetime) -> datetime | None:
+        breaker = self.breakers.get(hook)
+        until = breaker.open_until if breaker is not None else None
+        return until if until is not None and now < until else None
 
     def _breaker_after(self, hook: str, outcome: Outcome, now: datetime) -> datetime | None:
         if outcome.ok:
