@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -39,10 +40,23 @@ def start(port: int, store_dir: Path, log_path: Path | None = None) -> subproces
     return proc
 
 
+# Listening ports are picked below Linux's ephemeral range (32768-60999), which the
+# kernel hands out as source ports of outgoing connections: a port picked there can be
+# taken by some client's connection before its server binds it.
+PICKED_PORTS = (20_000, 32_767)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.randint(*PICKED_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found below the ephemeral range")
 
 
 def wait_for_port(host: str, port: int, timeout: float,
