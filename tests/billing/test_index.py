@@ -1,6 +1,6 @@
 """Billing's write-side indexes (reservations, due dates) are derived from its events: a
 rebuild from the events gives the rows written inline, and a store written before the
-index existed (one stream per reserved message) is indexed when billing starts."""
+index existed is indexed when billing starts."""
 
 from sqlalchemy import select
 
@@ -14,8 +14,6 @@ from services.billing.domain.events import (
     CreditsGranted,
     CreditsReserved,
     CreditsSpent,
-    ReservationCommitted,
-    ReservationOpened,
 )
 from services.billing.domain.holds import COMMITTED, OPEN, Hold
 from switchboard.billing.v1 import billing_pb2
@@ -61,7 +59,7 @@ async def test_rebuilt_indexes_equal_the_ones_written_inline(start_billing, user
 
 async def test_a_store_from_before_the_index_is_indexed_at_start(database_url, start_billing,
                                                                   user_id):
-    await write_legacy_store(database_url, user_id)
+    await write_store_without_indexes(database_url, user_id)
     running = await start_billing()
     assert await hold_of(running.host, "old-open") == Hold(f"ledger-{user_id}", OPEN)
     assert await hold_of(running.host, "old-sent") == Hold(f"ledger-{user_id}", COMMITTED)
@@ -70,8 +68,8 @@ async def test_a_store_from_before_the_index_is_indexed_at_start(database_url, s
     assert await balance(running.stub, user_id) == (7, 2)
 
 
-async def write_legacy_store(database_url, user_id):
-    """What the first billing wrote: the ledger, and a stream per reserved message."""
+async def write_store_without_indexes(database_url, user_id):
+    """A ledger's events in a store whose index tables were never made."""
     engine = await engine_for("billing", Settings(database_url=database_url))
     store, codec = EventStore(engine), billing_codec()
     await store.create_tables()
@@ -80,10 +78,5 @@ async def write_legacy_store(database_url, user_id):
         StreamWrite(f"ledger-{user_id}", 0, [codec.encode(e) for e in (
             CreditsGranted(user_id, 10, "top-up", 1), CreditsReserved(user_id, ids, 2),
             CreditsSpent(user_id, ("old-sent",), 1))]),
-        StreamWrite("reservation-old-open", 0, [codec.encode(ReservationOpened("old-open",
-                                                                               user_id, 1))]),
-        StreamWrite("reservation-old-sent", 0, [codec.encode(e) for e in (
-            ReservationOpened("old-sent", user_id, 1),
-            ReservationCommitted(user_id, "old-sent"))]),
     ])
     await engine.dispose()

@@ -12,8 +12,6 @@ from services.billing.domain.events import (
     CreditsReleased,
     CreditsReserved,
     CreditsSpent,
-    ReservationOpened,
-    ReservationRefunded,
 )
 from services.billing.domain.holds import (
     COMMITTED,
@@ -152,13 +150,6 @@ def test_ledger_events_name_the_holds_they_change():
     replayed = Holds(CREDIT)
     replayed.absorb("ledger-7", acc.ledger.pending)
     assert all(replayed.get(m) == acc.holds.get(m) for m in "abc")
-
-
-def test_legacy_per_message_events_still_name_their_holds():
-    opened = hold_changes("reservation-m", ReservationOpened("m", 7, 1))
-    refunded = hold_changes("reservation-m", ReservationRefunded(7, "m", 1, "failed"))
-    assert opened == [HoldChange(CREDIT, "m", "ledger-7", OPEN, 0)]
-    assert refunded == [HoldChange(CREDIT, "m", "ledger-7", REFUNDED, None)]
 
 
 @pytest.mark.parametrize("ids", [(), ("",), ("  ",), ("x" * 129,), tuple(map(str, range(1001)))])

@@ -15,10 +15,6 @@ def billing_codec() -> EventCodec:
         events.CreditsReserved: events_pb2.CreditsReserved,
         events.CreditsSpent: events_pb2.CreditsSpent,
         events.CreditsReleased: events_pb2.CreditsReleased,
-        # Legacy: no longer written, still read (rebuilding the reservation index).
-        events.ReservationOpened: events_pb2.ReservationOpened,
-        events.ReservationCommitted: events_pb2.ReservationCommitted,
-        events.ReservationRefunded: events_pb2.ReservationRefunded,
         sub.SubscriptionStarted: events_pb2.SubscriptionStarted,
         sub.SubscriptionOwnerRecorded: events_pb2.SubscriptionOwnerRecorded,
         sub.SubscriptionRenewed: events_pb2.SubscriptionRenewed,

@@ -80,20 +80,15 @@ async def load_holds(conn: AsyncConnection, kind: str,
     return found
 
 
-async def write_holds(conn: AsyncConnection, changes: Sequence[HoldChange],
-                      replaying: bool = False) -> None:
+async def write_holds(conn: AsyncConnection, changes: Sequence[HoldChange]) -> None:
     """New holds first, then state changes, in order. A new hold whose key exists means
-    another account got there first (IntegrityError), unless `replaying` events that may
-    name an id twice (the legacy per-message streams repeat the ledger's ids)."""
+    another account got there first (IntegrityError)."""
     t = holds_table
     opened = [{"kind": c.kind, "message_id": c.message_id, "owner": c.owner,
                "state": c.state, "period": c.period} for c in changes if c.period is not None]
     moved = [{"b_kind": c.kind, "b_id": c.message_id, "b_state": c.state}
              for c in changes if c.period is None]
-    if opened and replaying:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        await conn.execute(dialect_insert(t).on_conflict_do_nothing(), opened)
-    elif opened:
+    if opened:
         await conn.execute(insert(t), opened)
     if moved:
         await conn.execute(

@@ -24,7 +24,6 @@ MARK = "indexes-v1"
 PAGE = 2000
 INDEXED = [
     "CreditsReserved", "CreditsSpent", "CreditsReleased",
-    "ReservationOpened", "ReservationCommitted", "ReservationRefunded",
     "QuotaReserved", "QuotaSpent", "QuotaReleased",
     "SubscriptionStarted", "SubscriptionRenewed", "SubscriptionAutoRenewed",
     "QuotaPeriodStarted", "SubscriptionExpired", "SubscriptionCancelled",
@@ -70,7 +69,7 @@ async def rebuild_indexes(conn: AsyncConnection, codec: EventCodec) -> int:
             changes.extend(hold_changes(row.stream_id, event))
             if (due := due_change(event)) is not None:
                 dues.append(due)
-        await write_holds(conn, changes, replaying=True)
+        await write_holds(conn, changes)
         count, position = count + len(rows), rows[-1].position
     await write_due(conn, dues)
     return count

@@ -44,27 +44,3 @@ class CreditsReleased:
     reason: str
     spent: int = 0  # of `amount`, committed before (the far side failed them after sending)
 
-
-# Legacy: stream "reservation-<message_id>", no longer written. Read only when the
-# reservation index is rebuilt from the events (see domain/holds.py).
-
-
-@dataclass(frozen=True)
-class ReservationOpened:
-    message_id: str
-    user_id: int
-    amount: int
-
-
-@dataclass(frozen=True)
-class ReservationCommitted:
-    user_id: int
-    message_id: str
-
-
-@dataclass(frozen=True)
-class ReservationRefunded:
-    user_id: int
-    message_id: str
-    amount: int
-    reason: str

@@ -44,25 +44,16 @@ def period_key(period_start: datetime) -> int:
     return int(period_start.timestamp())
 
 
-def ledger_stream(user_id: int) -> str:
-    return f"ledger-{user_id}"
-
-
 def hold_changes(stream_id: str, event: Any) -> list[HoldChange]:
     """The reservation changes an event records (none for most events)."""
     found = _SIMPLE.get(type(event))
-    if found is not None:
-        kind, state = found
-        period = None
-        if state == OPEN:
-            period = period_key(event.period_start) if kind == QUOTA else 0
-        return [HoldChange(kind, m, stream_id, state, period) for m in event.message_ids]
-    legacy = _LEGACY.get(type(event))
-    if legacy is not None:
-        owner = ledger_stream(event.user_id)
-        period = 0 if legacy == OPEN else None
-        return [HoldChange(CREDIT, event.message_id, owner, legacy, period)]
-    return []
+    if found is None:
+        return []
+    kind, state = found
+    period = None
+    if state == OPEN:
+        period = period_key(event.period_start) if kind == QUOTA else 0
+    return [HoldChange(kind, m, stream_id, state, period) for m in event.message_ids]
 
 
 _SIMPLE: dict[type, tuple[str, str]] = {
@@ -72,11 +63,6 @@ _SIMPLE: dict[type, tuple[str, str]] = {
     quota.QuotaReserved: (QUOTA, OPEN),
     quota.QuotaSpent: (QUOTA, COMMITTED),
     quota.QuotaReleased: (QUOTA, REFUNDED),
-}
-_LEGACY: dict[type, str] = {
-    credit.ReservationOpened: OPEN,
-    credit.ReservationCommitted: COMMITTED,
-    credit.ReservationRefunded: REFUNDED,
 }
 
 
