@@ -9,19 +9,19 @@ one table lock instead of one per caller.
 
 If another process wrote one of the same streams first, the append fails with
 ConcurrencyError; the group is then written account by account, each reloaded and
-applied again a bounded number of times, so one contended account does not hold back
-the rest.
+applied again under the kernel's one retry policy (kernel/changes.py), so one contended
+account does not hold back the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from kernel.changes import retrying
 from kernel.errors import DomainError
 from kernel.eventstore import ConcurrencyError
 from services.billing.domain.errors import LedgerBusyError
@@ -29,7 +29,6 @@ from services.billing.domain.errors import LedgerBusyError
 K = TypeVar("K", bound=Hashable)
 U = TypeVar("U")
 R = TypeVar("R")
-MAX_ATTEMPTS = 12
 MAX_GROUP_JOBS = 1024
 
 
@@ -48,9 +47,8 @@ class _Job(Generic[K, R]):
 
 
 class GroupWriter(Generic[K, U]):
-    def __init__(self, store: UnitStore[K, U], max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(self, store: UnitStore[K, U]) -> None:
         self._store = store
-        self._max_attempts = max_attempts
         self._queue: deque[_Job[K, Any]] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
@@ -110,12 +108,10 @@ class GroupWriter(Generic[K, U]):
         return outcomes
 
     async def _write_alone(self, jobs: list[_Job[K, Any]]) -> list[Any]:
-        for attempt in range(self._max_attempts):
-            try:
-                return await self._attempt(jobs)
-            except ConcurrencyError:
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        return [LedgerBusyError()] * len(jobs)
+        try:
+            return await retrying(lambda: self._attempt(jobs), busy=LedgerBusyError)
+        except LedgerBusyError as busy:
+            return [busy] * len(jobs)
 
     async def _attempt(self, jobs: list[_Job[K, Any]]) -> list[Any]:
         wanted: dict[K, list[str]] = defaultdict(list)
