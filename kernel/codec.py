@@ -7,12 +7,13 @@ and each service only declares which protobuf message carries which event.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kernel.clock import as_utc, from_timestamp
 from kernel.eventstore import NewEvent, StoredEvent
 
 
@@ -27,7 +28,7 @@ def to_proto(event: Any, pb_cls: type[Message]) -> Message:
         if value is None:
             continue
         if isinstance(value, datetime):
-            getattr(msg, f.name).FromDatetime(value.astimezone(UTC))
+            getattr(msg, f.name).FromDatetime(as_utc(value))
         elif isinstance(value, list | tuple):
             getattr(msg, f.name).extend(value)
         elif isinstance(value, dict):
@@ -42,7 +43,7 @@ def from_proto(msg: Message, event_cls: type[Any]) -> Any:
     for f in dataclasses.fields(event_cls):
         value = getattr(msg, f.name)
         if isinstance(value, Timestamp):
-            values[f.name] = value.ToDatetime(tzinfo=UTC) if msg.HasField(f.name) else None
+            values[f.name] = from_timestamp(value) if msg.HasField(f.name) else None
         elif hasattr(value, "items"):
             values[f.name] = dict(value)
         elif hasattr(value, "extend"):

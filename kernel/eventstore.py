@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
+from kernel.clock import as_utc, utcnow
 from kernel.db import is_postgres, reading
 from kernel.tables import events_table, metadata
 
@@ -61,11 +62,8 @@ class StoredEvent:
 
 
 def _row_to_event(row: Any) -> StoredEvent:
-    recorded_at = row.recorded_at
-    if recorded_at.tzinfo is None:
-        recorded_at = recorded_at.replace(tzinfo=UTC)
     return StoredEvent(row.position, row.event_id, row.stream_id, row.stream_version,
-                       row.event_type, row.payload, dict(row.meta), recorded_at)
+                       row.event_type, row.payload, dict(row.meta), as_utc(row.recorded_at))
 
 
 class EventStore:
@@ -109,7 +107,7 @@ class EventStore:
 
     async def _insert(self, conn: AsyncConnection, writes: Sequence[StreamWrite]) -> None:
         rows = []
-        now = datetime.now(UTC)
+        now = utcnow()
         meta = context.current().as_metadata()
         for write in writes:
             for offset, new in enumerate(write.events, start=1):

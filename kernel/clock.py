@@ -1,0 +1,47 @@
+"""Time, one way for every service: the UTC clock, stored times read back as UTC, and
+datetimes to and from protobuf Timestamps.
+
+Every time the system keeps is an aware UTC datetime. A database may hand one back
+naive (SQLite keeps no zone); naive here always means UTC, never the host's zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC: the default clock handlers and adapters take."""
+    return datetime.now(UTC)
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """The same moment as an aware UTC datetime; a naive one is taken to be UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_timestamp(value: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp of the moment (None stays None: the field is left unset)."""
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(as_utc(value))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    """The Timestamp's moment as an aware UTC datetime."""
+    return stamp.ToDatetime(tzinfo=UTC)

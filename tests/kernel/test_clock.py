@@ -1,0 +1,40 @@
+"""The one clock and time conversions (kernel/clock.py): aware UTC out of every path,
+naive taken as UTC (never the host's zone), protobuf Timestamps that keep the moment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kernel.clock import as_utc, from_timestamp, to_timestamp, utcnow
+
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def test_the_clock_is_aware_utc_and_current() -> None:
+    before = datetime.now(UTC)
+    now = utcnow()
+    assert now.tzinfo is UTC
+    assert before <= now <= datetime.now(UTC)
+
+
+def test_naive_is_taken_as_utc_and_aware_keeps_its_moment() -> None:
+    naive = datetime(2024, 2, 29, 23, 59, 58, 123456)
+    assert as_utc(naive) == naive.replace(tzinfo=UTC)
+    assert as_utc(naive).tzinfo is UTC
+    local = datetime(2024, 3, 1, 1, 59, 58, tzinfo=PLUS_TWO)
+    assert as_utc(local) == datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC)
+    assert as_utc(local).tzinfo is UTC
+    assert as_utc(None) is None
+
+
+def test_timestamps_keep_the_moment_to_the_microsecond() -> None:
+    moment = datetime(2024, 3, 1, 1, 59, 58, 123456, tzinfo=PLUS_TWO)
+    stamp = to_timestamp(moment)
+    assert isinstance(stamp, Timestamp)
+    assert (stamp.seconds, stamp.nanos) == (1709251198, 123456000)
+    assert from_timestamp(stamp) == moment
+    assert from_timestamp(stamp).tzinfo is UTC
+    assert to_timestamp(moment.astimezone(UTC).replace(tzinfo=None)) == stamp
+    assert to_timestamp(None) is None
