@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from kernel.changes import retrying
 from services.auth.adapters.users import UserDirectory
 from services.auth.adapters.view_feed import ViewFeed
-from services.auth.app.handlers import retrying
 from services.auth.app.view import UserEntry
 from services.auth.domain.commands import DisableUser, UpdateUser
-from services.auth.domain.errors import UserNotFoundError
+from services.auth.domain.errors import DirectoryBusyError, UserNotFoundError
 from services.auth.domain.model import User
 
 MAX_PER_PAGE = 100
@@ -31,7 +31,7 @@ async def update_user(cmd: UpdateUser, users: UserDirectory) -> User:
         await users.save(user)
         return user
 
-    return await retrying(change)
+    return await retrying(change, busy=DirectoryBusyError)
 
 
 async def disable_user(cmd: DisableUser, users: UserDirectory) -> User:
@@ -41,7 +41,7 @@ async def disable_user(cmd: DisableUser, users: UserDirectory) -> User:
         await users.save(user)
         return user
 
-    return await retrying(change)
+    return await retrying(change, busy=DirectoryBusyError)
 
 
 async def _existing(users: UserDirectory, user_id: int) -> User:

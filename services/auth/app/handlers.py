@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from kernel.eventstore import ConcurrencyError
+from kernel.changes import retrying
+from kernel.clock import utcnow
 from kernel.tokens import Caller
 from services.auth.adapters.users import UserDirectory
 from services.auth.adapters.view_feed import ViewFeed
@@ -27,9 +26,6 @@ from services.auth.domain.errors import (
     UserNotFoundError,
 )
 from services.auth.domain.model import Profile, User
-
-MAX_ATTEMPTS = 20
-T = TypeVar("T")
 
 
 class Passwords(Protocol):
@@ -126,7 +122,8 @@ async def _as_admin(cmd: EnsureAdmin, user: User, users: UserDirectory,
         raise AdminNotGrantedError()
     if user.is_admin or not cmd.promote:
         return user
-    return await retrying(partial(_grant_admin, users, user.user_id))
+    return await retrying(partial(_grant_admin, users, user.user_id),
+                          busy=DirectoryBusyError)
 
 
 def _plausible(cmd: Login) -> bool:
@@ -136,22 +133,21 @@ def _plausible(cmd: Login) -> bool:
 async def _create(users: UserDirectory, profile: Profile, password_hash: str,
                   admin: bool) -> User:
     """Allocate an id, claim the name and open the user's stream in one append."""
+
+    async def attempt() -> User:
+        claim = await users.claim(profile.username)
+        if claim.taken:
+            raise UsernameTakenError()
+        ids = await users.user_ids()
+        user = User.register(ids.allocate(), profile, password_hash, utcnow())
+        claim.claim(profile.username, user.user_id)
+        if admin:
+            user.grant_admin()
+        await users.save(ids, claim, user)
+        return user
+
     async with users.registering:
-        for _ in range(MAX_ATTEMPTS):
-            claim = await users.claim(profile.username)
-            if claim.taken:
-                raise UsernameTakenError()
-            ids = await users.user_ids()
-            user = User.register(ids.allocate(), profile, password_hash, datetime.now(UTC))
-            claim.claim(profile.username, user.user_id)
-            if admin:
-                user.grant_admin()
-            try:
-                await users.save(ids, claim, user)
-                return user
-            except ConcurrencyError:
-                continue
-    raise DirectoryBusyError()
+        return await retrying(attempt, busy=DirectoryBusyError)
 
 
 async def _grant_admin(users: UserDirectory, user_id: int) -> User:
@@ -159,16 +155,3 @@ async def _grant_admin(users: UserDirectory, user_id: int) -> User:
     user.grant_admin()
     await users.save(user)
     return user
-
-
-async def retrying(change: Callable[[], Awaitable[T]],
-                   *also: type[Exception]) -> T:
-    """Run a load-decide-save change again while another writer got there first (or
-    while it fails with one of `also`)."""
-    retried: tuple[type[Exception], ...] = (ConcurrencyError, *also)
-    for _ in range(MAX_ATTEMPTS):
-        try:
-            return await change()
-        except retried:
-            continue
-    raise DirectoryBusyError()

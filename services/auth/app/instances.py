@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from kernel.changes import retrying
+from kernel.clock import utcnow
 from services.auth.adapters.instances import InstanceStore
 from services.auth.adapters.secrets import Credentials
 from services.auth.adapters.view_feed import ViewFeed
 from services.auth.app.admin import page_bounds
-from services.auth.app.handlers import retrying
 from services.auth.app.view import InstanceEntry
 from services.auth.domain import rules
 from services.auth.domain.commands import AuthenticateInstance, CreateInstance, InstanceRef
 from services.auth.domain.errors import (
+    DirectoryBusyError,
     InstanceNotFoundError,
     InvalidInstanceCredentialsError,
     KeyTakenError,
@@ -42,13 +43,13 @@ async def create_instance(cmd: CreateInstance, store: InstanceStore, feed: ViewF
         claim = await store.key_claim(pair.public_key)
         instance = Instance.create(credentials.new_instance_id(), numbers.allocate(),
                                    cmd.user_id, name, pair.public_key, pair.secret_hash,
-                                   datetime.now(UTC))
+                                   utcnow())
         claim.claim(pair.public_key, instance.id)
         await store.save(numbers, claim, instance)
         return Issued(instance, pair.secret_key)
 
     async with store.creating:
-        return await retrying(create, KeyTakenError)
+        return await retrying(create, also=(KeyTakenError,), busy=DirectoryBusyError)
 
 
 async def get_instance(ref: InstanceRef, feed: ViewFeed) -> InstanceEntry:
@@ -71,7 +72,7 @@ async def delete_instance(ref: InstanceRef, store: InstanceStore) -> Instance:
         await store.save(instance)
         return instance
 
-    return await retrying(delete)
+    return await retrying(delete, busy=DirectoryBusyError)
 
 
 async def rotate_keys(ref: InstanceRef, store: InstanceStore,
@@ -86,7 +87,7 @@ async def rotate_keys(ref: InstanceRef, store: InstanceStore,
         await store.save(claim, instance)
         return Issued(instance, pair.secret_key)
 
-    return await retrying(rotate, KeyTakenError)
+    return await retrying(rotate, also=(KeyTakenError,), busy=DirectoryBusyError)
 
 
 async def authenticate_instance(cmd: AuthenticateInstance, feed: ViewFeed,

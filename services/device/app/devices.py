@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.device.app.changes import Repo, change, retrying
+from kernel.changes import Repo, change, retrying
 from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
 from services.device.domain import errors

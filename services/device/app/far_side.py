@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from kernel.changes import Repo
 from kernel.retry import outlasting_outage
-from services.device.app.changes import Repo
 from services.device.app.dispatch import record_receipt, record_undelivered
 from services.device.app.sessions import Sessions
 from services.device.app.transport import (

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from kernel.changes import change
 from kernel.retry import report
-from services.device.app.changes import change
 from services.device.app.devices import DeviceDeps, get_device, retire_device
 from services.device.app.leases import Leases
 from services.device.app.live import LiveDevice

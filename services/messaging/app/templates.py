@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from kernel.aggregate import Aggregate
+from kernel.changes import retrying
+from kernel.clock import utcnow
 from kernel.errors import UnavailableError
-from kernel.eventstore import ConcurrencyError
 from services.messaging.domain.errors import MessagingError, TemplateNotFoundError
 from services.messaging.domain.templates import (
     Template,
@@ -17,11 +18,13 @@ from services.messaging.domain.templates import (
     VariableLimits,
 )
 
-MAX_ATTEMPTS = 5
-
 
 class TemplatesBusyError(MessagingError, UnavailableError):
     """Other writers kept changing the same templates; the caller may try again."""
+
+
+def busy() -> TemplatesBusyError:
+    return TemplatesBusyError("Templates are busy; try again")
 
 
 class Templates(Protocol):
@@ -32,21 +35,15 @@ class Templates(Protocol):
     async def save(self, *aggregates: Aggregate) -> None: ...
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 async def create_template(user_id: int, name: str, body: str, templates: Templates,
                           clock: Callable[[], datetime] = utcnow) -> Template:
-    for _ in range(MAX_ATTEMPTS):
-        try:
-            book, ids = await templates.book(user_id), await templates.ids()
-            created = book.create(ids.allocate(), name, body, clock())
-            await templates.save(ids, book)
-            return created
-        except ConcurrencyError:
-            continue
-    raise TemplatesBusyError("Templates are busy; try again")
+    async def attempt() -> Template:
+        book, ids = await templates.book(user_id), await templates.ids()
+        created = book.create(ids.allocate(), name, body, clock())
+        await templates.save(ids, book)
+        return created
+
+    return await retrying(attempt, busy=busy)
 
 
 async def get_template(user_id: int, template_id: int, templates: Templates) -> Template:
@@ -61,28 +58,23 @@ async def list_templates(user_id: int, templates: Templates) -> list[Template]:
 async def update_template(user_id: int, template_id: int, name: str, body: str,
                           templates: Templates,
                           clock: Callable[[], datetime] = utcnow) -> Template:
-    for _ in range(MAX_ATTEMPTS):
+    async def attempt() -> Template:
         book = await templates.book(user_id)
         updated = book.update(template_id, name, body, clock())
-        try:
-            await templates.save(book)
-            return updated
-        except ConcurrencyError:
-            continue
-    raise TemplatesBusyError("Templates are busy; try again")
+        await templates.save(book)
+        return updated
+
+    return await retrying(attempt, busy=busy)
 
 
 async def delete_template(user_id: int, template_id: int, templates: Templates,
                           clock: Callable[[], datetime] = utcnow) -> None:
-    for _ in range(MAX_ATTEMPTS):
+    async def attempt() -> None:
         book = await templates.book(user_id)
         book.delete(template_id, clock())
-        try:
-            await templates.save(book)
-            return
-        except ConcurrencyError:
-            continue
-    raise TemplatesBusyError("Templates are busy; try again")
+        await templates.save(book)
+
+    await retrying(attempt, busy=busy)
 
 
 async def message_text(user_id: int, message: str, template_id: int,
