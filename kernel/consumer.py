@@ -2,7 +2,9 @@
 
 `tracked()` makes a handler idempotent by event id: the id is recorded in the
 consumer's store in the same transaction as the handler's writes, so a redelivered
-event changes nothing.
+event changes nothing. A consumer either handles a batch as one (acked or nak'd
+together) or, given `OnItsOwn`, settles each message on its own; either way it waits,
+quietly, for its source stream to exist.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -27,7 +32,28 @@ from kernel.tables import processed_events
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+MessageHandler = Callable[[Envelope], Awaitable[None]]
 TrackedHandler = Callable[[Envelope, AsyncConnection], Awaitable[None]]
+
+
+class HandBackError(Exception):
+    """Not handled, and not failed: put the message back on the queue for `delay` s (the
+    consumer's hand-back delay when None)."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class OnItsOwn:
+    """Settle each message of a batch on its own, all of them at once: ack once handled,
+    nak after the error's delay (or `handback_delay`) when handed back, nak after the
+    consumer's backoff (at least `retry_delay`) on any other error."""
+
+    handler: MessageHandler
+    handback_delay: float = 0.1
+    retry_delay: float = 1.0
 
 
 def tracked(engine: AsyncEngine, consumer: str, handler: TrackedHandler) -> BatchHandler:
@@ -78,8 +104,9 @@ class DurableConsumer:
     """
 
     def __init__(self, js: JetStreamContext, service: str, durable: str,
-                 handler: BatchHandler, filter_subjects: Sequence[str] = (),
-                 batch: int = 64, ack_wait: float = 30.0, workers: int = 1) -> None:
+                 handler: BatchHandler | OnItsOwn, filter_subjects: Sequence[str] = (),
+                 batch: int = 64, ack_wait: float = 30.0, workers: int = 1,
+                 only_new: bool = False) -> None:
         self.js = js
         self.service = service
         self.durable = durable
@@ -88,12 +115,15 @@ class DurableConsumer:
         self.batch = batch
         self.ack_wait = ack_wait
         self.workers = workers
+        self.only_new = only_new  # start at messages published from now on
         self.retry = Backoff()  # grows while the handler keeps failing
 
     def config(self) -> ConsumerConfig:
         cfg = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
                              deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
                              max_ack_pending=10_000)
+        if self.only_new:
+            cfg.deliver_policy = DeliverPolicy.NEW
         if len(self.filter_subjects) == 1:
             cfg.filter_subject = self.filter_subjects[0]
         elif self.filter_subjects:
@@ -101,7 +131,22 @@ class DurableConsumer:
         return cfg
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(self._work(stop) for _ in range(self.workers)))
+        if await self._source_exists(stop):
+            await asyncio.gather(*(self._work(stop) for _ in range(self.workers)))
+
+    async def _source_exists(self, stop: asyncio.Event) -> bool:
+        """Wait (quietly) for the source service to create its stream."""
+        while not stop.is_set():
+            try:
+                await self.js.stream_info(stream_name(self.service))
+                return True
+            except NotFoundError:
+                pass
+            except Exception as exc:
+                report(log, f"consumer {self.durable}: source stream", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        return False
 
     async def _work(self, stop: asyncio.Event) -> None:
         sub = None
@@ -111,7 +156,7 @@ class DurableConsumer:
                 try:
                     if sub is None:
                         sub = await self.js.pull_subscribe_bind(
-                            durable=await self._ensure(), stream=stream_name(self.service))
+                            durable=await self.ensure(), stream=stream_name(self.service))
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                     backoff.reset()
                 except (NatsTimeoutError, TimeoutError):
@@ -123,7 +168,7 @@ class DurableConsumer:
                     sub = None
                     await backoff.pause(stop)
                     continue
-                if await self._process(msgs) is False:
+                if not await self._process(msgs):
                     await self.retry.pause(stop)
                 else:
                     self.retry.reset()
@@ -133,15 +178,40 @@ class DurableConsumer:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
-    async def _ensure(self) -> str:
+    async def ensure(self) -> str:
+        """Create (or update) the durable consumer on the source stream."""
         await self.js.add_consumer(stream_name(self.service), self.config())
         return self.durable
 
-    async def _process(self, msgs: list) -> bool | None:
+    async def prepare(self) -> bool:
+        """Create the durable now if the source stream exists (so a consumer of new
+        messages only counts from here); False when it does not exist yet: the workers
+        create the durable once it does."""
+        try:
+            await self.ensure()
+        except NotFoundError:
+            return False
+        return True
+
+    async def pending(self) -> int:
+        """Messages not yet settled: undelivered plus delivered-but-unacked (0 while the
+        consumer does not exist yet)."""
+        try:
+            info = await self.js.consumer_info(stream_name(self.service), self.durable)
+        except NotFoundError:
+            return 0
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+    async def _process(self, msgs: list[Msg]) -> bool:
+        if isinstance(self.handler, OnItsOwn):
+            return all(await asyncio.gather(*(self._settle(self.handler, m) for m in msgs)))
+        return await self._process_batch(self.handler, msgs)
+
+    async def _process_batch(self, handler: BatchHandler, msgs: list[Msg]) -> bool:
         """Handle a batch and ack it; on failure (its store away, say) nak it for
         redelivery after the current backoff, and return False."""
         try:
-            await self.handler([Envelope.from_msg(m) for m in msgs])
+            await handler([Envelope.from_msg(m) for m in msgs])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -151,4 +221,24 @@ class DurableConsumer:
             return False
         for m in msgs:
             await m.ack()
+        return True
+
+    async def _settle(self, own: OnItsOwn, msg: Msg) -> bool:
+        """One message settled; False when it failed, so the worker waits (longer while
+        failures go on, as when the store is out of reach) before fetching again."""
+        try:
+            envelope = Envelope.from_msg(msg)
+            context.caused_by(envelope.event_id, envelope.correlation_id)
+            await own.handler(envelope)
+        except HandBackError as back:
+            log.debug("consumer %s: handed back: %s", self.durable, back)
+            await msg.nak(delay=back.delay or own.handback_delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            report(log, f"consumer {self.durable}: handler (will redeliver)", exc)
+            await msg.nak(delay=max(own.retry_delay, self.retry.delay))
+            return False
+        else:
+            await msg.ack()
         return True

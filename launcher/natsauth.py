@@ -30,12 +30,11 @@ GATEWAY = "gateway"
 @dataclass(frozen=True)
 class Grant:
     """What one user does on NATS: setting names of its KV buckets, the services whose
-    event streams it reads (and may create, to start consuming before their owner
-    runs), and whether it owns (publishes) a stream of its own."""
+    event streams it reads (a consumer waits for a stream its owner has not created
+    yet), and whether it owns (publishes) a stream of its own."""
 
     buckets: Sequence[str] = ()
     reads: Sequence[str] = ()
-    creates: Sequence[str] = ()
     owns_stream: bool = True
 
 
@@ -43,8 +42,7 @@ GRANTS = {
     "auth": Grant(buckets=["login_throttle_bucket"]),
     "billing": Grant(reads=["auth", "billing", "device", "messaging"]),
     "messaging": Grant(reads=["messaging", "device"]),
-    "device": Grant(buckets=["device_lease_bucket"], reads=["auth", "messaging"],
-                    creates=["messaging"]),
+    "device": Grant(buckets=["device_lease_bucket"], reads=["auth", "messaging"]),
     GATEWAY: Grant(buckets=["rate_limit_bucket"], owns_stream=False),
 }
 USERS = tuple(GRANTS)
@@ -101,7 +99,6 @@ def permissions(user: str, setting: SettingOf = default_setting) -> Permissions:
                     f"$JS.API.STREAM.UPDATE.{own}", *_stream_reader(own)]
     for service in grant.reads:
         publish += [p for p in _stream_reader(stream_name(service)) if p not in publish]
-    publish += [f"$JS.API.STREAM.CREATE.{stream_name(s)}" for s in grant.creates]
     for bucket in buckets_of(user, setting):
         publish += _bucket_user(bucket)
     subscribe = [f"{inbox_prefix(user)}.>", *(subject(s) for s in grant.reads)]

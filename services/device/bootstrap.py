@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 
 from kernel.aggregate import Repository
-from kernel.bus import ensure_stream
 from kernel.config import Settings
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
@@ -31,7 +30,7 @@ from services.device.app.sessions import Sessions
 from services.device.app.transport import Transport
 from services.device.domain.dispatch import Dispatch
 from services.device.ports.cloud_webhook import cloud_parts
-from services.device.ports.consumers import DISPATCH_DURABLE, SOURCE, DispatchConsumer
+from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_consumer
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
 from services.device.ports.instances import INSTANCES_DURABLE, InstanceEvents
 
@@ -82,7 +81,6 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     """Wire the service. Tests may name their own durables (and start dispatch at new
     messages, as the messaging stream is shared) and hand in their own transport."""
     settings = infra.settings
-    await ensure_stream(infra.js, SOURCE, settings.stream_replicas)
     codec = device_codec()
     devices = DeviceStore(infra.store, codec)
     # Claims, sends and receipts of concurrent messages share transactions.
@@ -97,20 +95,20 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     dispatcher = Dispatcher(dispatches, deps.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
                             retry=retry_policy(settings))
-    consumer = DispatchConsumer(infra.js, dispatcher, dispatch_durable,
-                                workers=settings.dispatch_workers,
-                                batch=settings.dispatch_batch, only_new=only_new,
-                                handback_delay=settings.dispatch_handback_delay_ms / 1000,
-                                ack_wait=ack_wait(settings, transport))
+    consumer = dispatch_consumer(infra.js, dispatcher, dispatch_durable,
+                                 workers=settings.dispatch_workers,
+                                 batch=settings.dispatch_batch, only_new=only_new,
+                                 handback_delay=settings.dispatch_handback_delay_ms / 1000,
+                                 ack_wait=ack_wait(settings, transport))
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
     instances = InstanceEvents(infra.js, deps, sessions, is_admin, instances_durable)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
-    servicer = DeviceServicer(deps, devices, sessions, consumer.queue_depth,
+    servicer = DeviceServicer(deps, devices, sessions, consumer.pending,
                               qr_png_data_url, simulator)
 
     async def ready() -> None:
-        await consumer.ensure()
+        await consumer.prepare()
         if await devices.is_empty():
             await devices.rebuild()
         await sessions.reconcile()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import bus, context
-from kernel.consumer import DurableConsumer, TrackedHandler, tracked
+from kernel.consumer import DurableConsumer, HandBackError, OnItsOwn, TrackedHandler, tracked
 from kernel.eventstore import EventStore, NewEvent
 from kernel.relay import OutboxRelay
 from kernel.tables import processed_events
@@ -208,3 +209,58 @@ async def test_consumer_acks_only_after_the_handler_commits(
         release.set()
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_consumer_waits_for_its_source_stream_and_then_reads_it(
+        store: EventStore, js: JetStreamContext, unique: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Started before its source service created its stream, the consumer waits quietly
+    (and `prepare` says the durable is not there yet), then reads every event."""
+    source = f"late{unique}"
+    seen: list[str] = []
+
+    async def note(batch: Sequence[bus.Envelope]) -> None:
+        seen.extend(e.event_id for e in batch)
+
+    consumer = DurableConsumer(js, source, f"late-{unique}", note)
+    assert await consumer.prepare() is False
+    stop, task = await _run(consumer)
+    try:
+        await asyncio.sleep(1.5)
+        assert not task.done()
+        await bus.ensure_stream(js, source)
+        ids = await _published(store, js, source, unique, 6)
+        await wait_until(lambda: _settled(js, source, f"late-{unique}"), what="all acked")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await js.delete_stream(bus.stream_name(source))
+    assert seen == ids
+    assert [r for r in caplog.records if r.name == "kernel.consumer"
+            and r.levelno >= logging.WARNING] == []
+
+
+async def test_on_its_own_acks_hands_back_and_retries_each_message_alone(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """One message handed back twice and one failing once are each redelivered alone;
+    the rest of their batch is acked at once and handled once."""
+    ids = await _published(store, js, service, unique, 8)
+    back, failing = ids[2], ids[5]
+    calls = collections.Counter[str]()
+
+    async def handle(e: bus.Envelope) -> None:
+        calls[e.event_id] += 1
+        if e.event_id == back and calls[back] <= 2:
+            raise HandBackError("not here", 0.05)
+        if e.event_id == failing and calls[failing] == 1:
+            raise RuntimeError("transient")
+
+    durable = f"own-{unique}"
+    consumer = DurableConsumer(js, service, durable, OnItsOwn(handle, 0.05, 0.2), batch=8)
+    stop, task = await _run(consumer)
+    try:
+        await wait_until(lambda: _settled(js, service, durable), what="all acked")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert calls == {**dict.fromkeys(ids, 1), back: 3, failing: 2}

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from kernel.changes import Repo, change
+from kernel.consumer import HandBackError
 from kernel.eventstore import ConcurrencyError
+from services.device.app.changes import Repo, change
 from services.device.app.live import LiveDevice, LiveDevices
 from services.device.app.pacing import Pacer
 from services.device.app.sessions import Placement
@@ -61,14 +62,6 @@ class Slot:
 
     device: LiveDevice
     start: float
-
-
-class HandBackError(Exception):
-    """Not sent, and not to be failed: put the message back on the queue for `delay` s."""
-
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.delay = delay
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,14 @@ stream, started once that stream exists; both handlers are idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from kernel import context
-from kernel.bus import Envelope, stream_name, subject
+from kernel.bus import Envelope, subject
 from kernel.consumer import DurableConsumer
 from services.device.app.devices import DeviceDeps, ensure_registered
 from services.device.app.sessions import Sessions
@@ -44,19 +42,7 @@ class InstanceEvents:
                                                          subject(AUTH, DELETED)])
 
     async def run(self, stop: asyncio.Event) -> None:
-        if await self._stream_exists(stop):
-            await self.consumer.run(stop)
-
-    async def _stream_exists(self, stop: asyncio.Event) -> bool:
-        """Wait (quietly) for the auth service to create its stream."""
-        while not stop.is_set():
-            try:
-                await self.js.stream_info(stream_name(AUTH))
-                return True
-            except NotFoundError:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-        return False
+        await self.consumer.run(stop)  # once auth has created its stream
 
     async def handle(self, batch: Sequence[Envelope]) -> None:
         for envelope in batch:
