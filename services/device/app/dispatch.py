@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from kernel.changes import Repo, change
 from kernel.consumer import HandBackError
 from kernel.eventstore import ConcurrencyError
-from services.device.app.changes import Repo, change
 from services.device.app.live import LiveDevice, LiveDevices
 from services.device.app.pacing import Pacer
 from services.device.app.sessions import Placement
