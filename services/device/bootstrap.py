@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
-from datetime import UTC, datetime
 
 from kernel.aggregate import Repository
+from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
@@ -33,11 +33,6 @@ from services.device.ports.cloud_webhook import cloud_parts
 from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_consumer
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
 from services.device.ports.instances import INSTANCES_DURABLE, InstanceEvents
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 DISPATCH_CACHE = 20_000  # messages between claim and read; a few hundred bytes each
 

@@ -21,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.errors import InvalidRequestError, UnavailableError
 from services.device.adapters.cloud_api import (
@@ -66,10 +67,6 @@ class CloudActivationError(UnavailableError):
     """Meta refused or could not answer the look-up of the device's phone number."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
@@ -79,7 +76,7 @@ class CloudTransport:
 
     def __init__(self, api: GraphApi, ledger: SendLedger, phone_number_ids: Mapping[str, str],
                  *, qr_ttl: float = 60.0, link_delay: float = 0.5,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.api = api
         self.ledger = ledger
         self.phone_number_ids = dict(phone_number_ids)

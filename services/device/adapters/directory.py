@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.aggregate import Repository
+from kernel.clock import as_utc
 from kernel.codec import EventCodec
 from kernel.db import reading
 from kernel.eventstore import EventStore
@@ -69,15 +70,11 @@ def _row(device: Device) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _view(row: Any) -> DeviceView:
     return DeviceView(row.device_id, row.name, row.owner_user_id, row.pooled, row.transport,
                       DeviceStatus(row.status), row.phone_number, row.reason,
-                      _utc(row.qr_expires_at), _utc(row.updated_at), row.session_linked,
-                      _utc(row.connected_at), _utc(row.created_at), row.instance_number)
+                      as_utc(row.qr_expires_at), as_utc(row.updated_at), row.session_linked,
+                      as_utc(row.connected_at), as_utc(row.created_at), row.instance_number)
 
 
 class DeviceStore:

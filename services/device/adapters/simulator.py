@@ -21,10 +21,11 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from kernel.clock import utcnow
 from services.device.adapters.simulator_far_side import InboxMessage, Outage, SimulatedWhatsApp
 from services.device.app.transport import (
     Banned,
@@ -66,10 +67,6 @@ def digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class SimulatorTransport:
     name = "simulator"
 
@@ -78,7 +75,7 @@ class SimulatorTransport:
                  qr_ttl: float = 60.0, qr_refresh: float = 20.0,
                  send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate

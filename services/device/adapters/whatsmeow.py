@@ -42,6 +42,7 @@ from neonize.exc import LogoutError, PairPhoneError, SendMessageError
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
+from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.errors import UnavailableError
 from services.device.adapters.whatsmeow_events import (
@@ -87,10 +88,6 @@ class WhatsmeowUnavailableError(UnavailableError):
     """WhatsApp could not be reached to link or pair a device right now."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class WhatsmeowTransport:
     name = "whatsmeow"
 
@@ -100,7 +97,7 @@ class WhatsmeowTransport:
 
     def __init__(self, sessions_dir: Path, ledger: SendLedger, *, database_url: str = "",
                  make_client: ClientMaker = NewAClient, timing: Timing = Timing(),
-                 clock: Callable[[], datetime] = _utcnow,
+                 clock: Callable[[], datetime] = utcnow,
                  threads: NeonizeThreads | None = None) -> None:
         self.ledger = ledger
         self.stores = SessionStores(sessions_dir, ledger, database_url)

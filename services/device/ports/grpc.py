@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from kernel.clock import to_timestamp
 from services.device.adapters.directory import DeviceStore
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app import devices as handlers
@@ -27,14 +27,6 @@ from switchboard.device.v1 import device_pb2, device_pb2_grpc
 SERVICE_NAME = device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
 def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
     """The device as callers see it: an AwaitingScan whose QR expired is Disconnected."""
     shown = view.status_at(now)
@@ -44,9 +36,9 @@ def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
         device_id=view.device_id, name=view.name, owner_user_id=view.owner_user_id,
         pooled=view.pooled, transport=view.transport, status=status,
         phone_number=view.phone_number, status_reason=view.reason,
-        qr_expires_at=_ts(view.qr_expires_at), updated_at=_ts(view.updated_at),
-        session_linked=view.session_linked, connected_at=_ts(view.connected_at),
-        created_at=_ts(view.created_at), instance_number=view.instance_number)
+        qr_expires_at=to_timestamp(view.qr_expires_at), updated_at=to_timestamp(view.updated_at),
+        session_linked=view.session_linked, connected_at=to_timestamp(view.connected_at),
+        created_at=to_timestamp(view.created_at), instance_number=view.instance_number)
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
@@ -92,7 +84,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_pb2.QrCode(
             device_id=request.device_id, pairing_ref=pairing.pairing_ref,
             qr_png_data_url=self.render_qr(pairing.pairing_ref),
-            expires_at=_ts(pairing.expires_at), expires_in_seconds=max(0, int(left)))
+            expires_at=to_timestamp(pairing.expires_at), expires_in_seconds=max(0, int(left)))
 
     async def LogoutDevice(self, request: Any, context: Any) -> device_pb2.Device:
         return self._message(await self.sessions.logout(_device_id(request)))
@@ -123,7 +115,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_pb2.SimulatorInbox(messages=[
             device_pb2.InboxMessage(transport_message_id=m.transport_message_id,
                                     from_number=m.from_number, body=m.body,
-                                    device_id=m.device_id, received_at=_ts(m.received_at))
+                                    device_id=m.device_id, received_at=to_timestamp(m.received_at))
             for m in messages])
 
     def _simulator(self) -> SimulatorTransport:

@@ -6,7 +6,6 @@ Written only by the history projection, read by status lookups and history pages
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kernel.clock import as_utc
 from kernel.db import reading
 from services.messaging.app.dependencies import HistoryQuery
 from services.messaging.domain.lifecycle import HistoryEntry, Status
@@ -49,26 +49,20 @@ message_history = Table(
 t = message_history
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def entry_of(row: Any) -> HistoryEntry:
-    updated_at = _utc(row.updated_at)
+    updated_at = as_utc(row.updated_at)
     assert updated_at is not None
     return HistoryEntry(queue_id=row.queue_id, status=Status.of(row.status),
                         updated_at=updated_at, user_id=row.user_id, number=row.number,
                         message=row.message, error_message=row.error_message,
-                        created_at=_utc(row.created_at))
+                        created_at=as_utc(row.created_at))
 
 
 def row_of(entry: HistoryEntry) -> dict[str, Any]:
     return {"queue_id": entry.queue_id, "user_id": entry.user_id, "number": entry.number,
             "message": entry.message, "status": entry.status.label,
-            "error_message": entry.error_message, "created_at": _utc(entry.created_at),
-            "updated_at": _utc(entry.updated_at)}
+            "error_message": entry.error_message, "created_at": as_utc(entry.created_at),
+            "updated_at": as_utc(entry.updated_at)}
 
 
 async def merge_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
@@ -180,9 +174,9 @@ class HistoryView:
         if query.number:
             where.append(t.c.number == query.number)
         if query.since is not None:
-            where.append(t.c.created_at >= _utc(query.since))
+            where.append(t.c.created_at >= as_utc(query.since))
         if query.until is not None:
-            where.append(t.c.created_at < _utc(query.until))
+            where.append(t.c.created_at < as_utc(query.until))
         page = (select(t).where(*where)
                 .order_by(t.c.created_at.desc().nulls_last(), t.c.queue_id.desc())
                 .offset(query.offset).limit(query.limit))

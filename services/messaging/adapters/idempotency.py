@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kernel.clock import as_utc
 from services.messaging.domain.idempotency import DONE, PENDING, KeyRecord, Outcome, decide
 
 idempotency_metadata = MetaData()
@@ -38,13 +39,9 @@ keys = Table(
 )
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _record(row: Any) -> KeyRecord:
     return KeyRecord(row.fingerprint, row.state, row.status_code, bytes(row.body),
-                     _utc(row.created_at))
+                     as_utc(row.created_at))
 
 
 def _match(scope: str, key: str) -> Any:

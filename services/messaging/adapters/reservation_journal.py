@@ -31,6 +31,7 @@ from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, delete, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.aggregate import stream_id_of
+from kernel.clock import as_utc
 from kernel.db import reading
 from kernel.groupcommit import GroupCommit
 from kernel.retry import report
@@ -115,7 +116,7 @@ class ReservationJournal:
             rows = await conn.execute(select(reservation_notes)
                                       .order_by(reservation_notes.c.noted_at).limit(SWEEP))
             return [Note(r.note_id, r.kind, r.owner, list(r.message_ids), r.process,
-                         _utc(r.noted_at)) for r in rows]
+                         as_utc(r.noted_at)) for r in rows]
 
     async def queued(self, message_ids: list[str]) -> set[str]:
         """The ids whose message stream exists: the event store, not the history view
@@ -138,10 +139,6 @@ class ReservationJournal:
         """Left by a request that cannot be running any more."""
         age = now - note.noted_at
         return age > (self.grace if note.process != self.process else REQUEST_LIFETIME)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -30,12 +30,6 @@ from services.messaging.domain.webhook import (
 MAX_LIMIT = 200
 
 
-def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 async def _active_count(conn: AsyncConnection, user_id: int) -> int:
     query = select(func.count()).select_from(webhooks).where(
         webhooks.c.user_id == user_id, webhooks.c.active)

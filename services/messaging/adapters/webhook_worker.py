@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.clock import as_utc
 from kernel.retry import report
 from services.messaging.adapters import webhook_outbox as outbox
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_post import Outcome, post
-from services.messaging.adapters.webhook_store import utc
 from services.messaging.adapters.webhook_transport import delivery_client
 from services.messaging.domain.webhook import Backoff
 from services.messaging.domain.webhook_breaker import Breaker
@@ -53,7 +53,7 @@ def attempt_values(row: Any, outcome: Outcome, backoff: Backoff,
                               "last_status_code": outcome.status_code}
     if outcome.ok:
         return values | {"state": "delivered", "delivered_at": now, "next_attempt_at": None}
-    created = utc(row.created_at)
+    created = as_utc(row.created_at)
     assert created is not None
     retry = backoff.next_attempt(created, row.attempts + 1, now)
     return values | ({"state": "failed", "next_attempt_at": None} if retry is None
@@ -138,7 +138,7 @@ class DeliveryWorker:
         webhook and owner within its limit. Due webhooks whose breaker is open go into
         `held` (until when), so that their rows are pushed back for every replica."""
         queues: dict[int, list[Any]] = {}
-        for hook in sorted(hooks, key=lambda h: utc(h.since) or now):
+        for hook in sorted(hooks, key=lambda h: as_utc(h.since) or now):
             until = self._held_until(hook.hook, now)
             if until is not None and held is not None:
                 held[hook.hook] = until

@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from kernel.clock import utcnow
 from kernel.eventstore import ConcurrencyError
 from services.messaging.app.dependencies import Billing, Messages
 from services.messaging.app.templates import Templates, message_text
@@ -33,10 +34,6 @@ class SendBulkMessage:
 class BulkAccepted:
     queue_ids: list[str]
     remaining_credits: int
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: Billing,

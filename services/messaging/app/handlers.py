@@ -7,8 +7,9 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from kernel.clock import utcnow
 from kernel.eventstore import ConcurrencyError
 from services.messaging.app.dependencies import (
     Billing,
@@ -73,10 +74,6 @@ class MessagePage:
     @property
     def pages(self) -> int:
         return math.ceil(self.total / self.per_page)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,

@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from kernel.clock import utcnow
 from kernel.eventstore import ConcurrencyError
 from services.messaging.app.dependencies import InstanceDevices, Messages, Quota, QuotaUsage
 from services.messaging.domain.errors import (
@@ -39,10 +40,6 @@ class InstanceMessageAccepted:
     body: str
     queued_at: datetime
     quota: QuotaUsage
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def send_instance_message(cmd: SendInstanceMessage, messages: Messages, quota: Quota,

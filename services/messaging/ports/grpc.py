@@ -4,11 +4,11 @@ domain errors become statuses in the kernel's interceptor (kernel/rpc.py)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from kernel.clock import from_timestamp, to_timestamp
 from services.messaging.adapters.idempotency import IdempotencyKeys
 from services.messaging.app.bulk_send import BulkAccepted, SendBulkMessage
 from services.messaging.app.handlers import (
@@ -37,28 +37,19 @@ SendInstance = Callable[[SendInstanceMessage], Awaitable[InstanceMessageAccepted
 SendBulk = Callable[[SendBulkMessage], Awaitable[BulkAccepted]]
 
 
-def _stamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def status_reply(entry: HistoryEntry) -> pb.MessageStatus:
     return pb.MessageStatus(
         queue_id=entry.queue_id, number=entry.number or "", message=entry.message or "",
         status=pb.Status.Value(f"STATUS_{entry.status.name}"),
-        error_message=entry.error_message or "", created_at=_stamp(entry.created_at),
-        updated_at=_stamp(entry.updated_at), is_complete=entry.status.is_complete,
+        error_message=entry.error_message or "", created_at=to_timestamp(entry.created_at),
+        updated_at=to_timestamp(entry.updated_at), is_complete=entry.status.is_complete,
         is_error=entry.status.is_error)
 
 
 def _moment(request: pb.ListMessagesRequest, name: str) -> datetime | None:
     if not request.HasField(name):
         return None
-    stamp: Timestamp = getattr(request, name)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return from_timestamp(getattr(request, name))
 
 
 def status_filter(value: int) -> Status | None:
@@ -107,7 +98,7 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
             message_id=accepted.message_id,
             status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
             number=accepted.number, message=accepted.body,
-            queued_at=_stamp(accepted.queued_at), quota_remaining=accepted.quota.remaining,
+            queued_at=to_timestamp(accepted.queued_at), quota_remaining=accepted.quota.remaining,
             quota_used=accepted.quota.used, quota_total=accepted.quota.total)
 
     async def SendBulkMessage(self, request: pb.SendBulkMessageRequest,

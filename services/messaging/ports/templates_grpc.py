@@ -6,17 +6,17 @@ from functools import partial
 
 import grpc
 
+from kernel.clock import to_timestamp
 from services.messaging.app import templates as app
 from services.messaging.app.templates import Templates
 from services.messaging.domain.templates import Template
-from services.messaging.ports.stamps import stamp
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 
 def template_reply(found: Template) -> pb.Template:
     return pb.Template(template_id=found.template_id, name=found.name, body=found.body,
-                       variables=found.variables, created_at=stamp(found.created_at),
-                       updated_at=stamp(found.updated_at))
+                       variables=found.variables, created_at=to_timestamp(found.created_at),
+                       updated_at=to_timestamp(found.updated_at))
 
 
 class TemplateRpcs:

@@ -5,25 +5,15 @@ that a single registration serves every method."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.messaging.adapters.webhook_store import WebhookStore, utc
+from kernel.clock import to_timestamp
+from services.messaging.adapters.webhook_store import WebhookStore
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 S = TypeVar("S")
-
-
-def _stamp(value: datetime | None) -> Timestamp | None:
-    value = utc(value)
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def delivery_reply(row: Any) -> pb.WebhookDelivery:
@@ -31,8 +21,8 @@ def delivery_reply(row: Any) -> pb.WebhookDelivery:
         delivery_id=str(row.id), event_id=row.event_id, queue_id=row.queue_id,
         status=row.status.capitalize(), state=row.state, attempts=row.attempts,
         last_status_code=row.last_status_code or 0, last_error=row.last_error or "",
-        next_attempt_at=_stamp(row.next_attempt_at), created_at=_stamp(row.created_at),
-        delivered_at=_stamp(row.delivered_at))
+        next_attempt_at=to_timestamp(row.next_attempt_at), created_at=to_timestamp(row.created_at),
+        delivered_at=to_timestamp(row.delivered_at))
 
 
 class WebhookRpcs:
@@ -45,13 +35,13 @@ class WebhookRpcs:
                             context: grpc.aio.ServicerContext) -> pb.Webhook:
         event = await self.store.register(request.user_id, request.url, request.secret)
         return pb.Webhook(webhook_id=event.webhook_id, url=event.url, secret=event.secret,
-                          created_at=_stamp(event.registered_at))
+                          created_at=to_timestamp(event.registered_at))
 
     async def ListWebhooks(self, request: pb.ListWebhooksRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListWebhooksResponse:
         rows = await self.store.listing(request.user_id)
         return pb.ListWebhooksResponse(webhooks=[
-            pb.Webhook(webhook_id=r.webhook_id, url=r.url, created_at=_stamp(r.created_at))
+            pb.Webhook(webhook_id=r.webhook_id, url=r.url, created_at=to_timestamp(r.created_at))
             for r in rows])
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest,

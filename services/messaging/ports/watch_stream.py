@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from prometheus_client import Counter
 
 from kernel import context as trace
 from kernel.bus import Envelope, subject
+from kernel.clock import to_timestamp
 from kernel.rpc import CORRELATION_KEY
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import HistoryView
@@ -55,12 +55,11 @@ def _fact(msg: Msg) -> tuple[str, HistoryEntry] | None:
 
 
 def event_reply(event_id: str, fact: HistoryEntry, number: str | None) -> pb.MessageStatusEvent:
-    stamp = Timestamp()
-    stamp.FromDatetime(fact.updated_at)
     return pb.MessageStatusEvent(
         event_id=event_id, queue_id=fact.queue_id, number=number or "",
         status=pb.Status.Value(f"STATUS_{fact.status.name}"),
-        error_message=fact.error_message or "", timestamp=stamp)
+        error_message=fact.error_message or "",
+        timestamp=to_timestamp(fact.updated_at))
 
 
 class StatusHub:
