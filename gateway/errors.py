@@ -1,4 +1,6 @@
-"""The one table from service error codes to HTTP, and each API's error envelope.
+"""The one place where errors become each REST API's answer: a service's refusal (its
+gRPC status and `ErrorInfo`) or the edge's own, turned into an API code, an HTTP status
+and the API's envelope.
 
 Messaging API (seed 002): `{"error": CODE, "message": ..., "code": http_status}`.
 Instance API (seed 000): `{"success": false, "message": ..., "error": CODE, "data": null}`.
@@ -37,9 +39,22 @@ HTTP_STATUS = {
     "SERVICE_UNAVAILABLE": 503,
 }
 
+# A service's reason that is not an API code -> the API code both APIs answer with (the
+# device service's refusals, as the Instance API and the instance routes name them).
+API_CODES = {
+    "DEVICE_NOT_FOUND": "NOT_FOUND",
+    "INVALID_PAIRING_REF": "INVALID_REQUEST",
+    "QR_EXPIRED": "INVALID_REQUEST",
+    "QR_NOT_ISSUED": "INVALID_REQUEST",
+    "SIMULATOR_ONLY": "NOT_FOUND",
+    "DEVICE_BANNED": "FORBIDDEN",
+    "DEVICE_FAILED": "CONFLICT",
+    "DEVICE_EXISTS": "CONFLICT",
+    "NOT_CONNECTED": "INSTANCE_NOT_CONNECTED",
+}
+
 _BY_HTTP = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
             405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
-
 
 
 class ApiError(Exception):
@@ -97,11 +112,16 @@ def install(app: FastAPI) -> None:
 
 
 def remote_envelope(request: Request, error: RemoteError) -> JSONResponse:
-    if error.reason == "SERVICE_UNAVAILABLE":
-        return envelope(request, "SERVICE_UNAVAILABLE",
-                        "Service temporarily unavailable, retry shortly",
+    """A service's refusal in the API's envelope, under the API's code for its reason."""
+    code = API_CODES.get(error.reason, error.reason)
+    if code == "SERVICE_UNAVAILABLE":
+        return envelope(request, code, "Service temporarily unavailable, retry shortly",
                         headers={"Retry-After": "1"})
-    if error.reason == "INTERNAL_ERROR":
+    if code == "INTERNAL_ERROR":
         log.error("service error: %s", error.message)
-        return envelope(request, "INTERNAL_ERROR", "Internal server error")
-    return envelope(request, error.reason, error.message)
+        return envelope(request, code, "Internal server error")
+    if code == "RATE_LIMITED":
+        retry_after = error.metadata.get("retry_after", "60")
+        return envelope(request, code, f"{error.message} (in {retry_after} seconds)",
+                        headers={"Retry-After": retry_after})
+    return envelope(request, code, error.message)

@@ -1,15 +1,13 @@
-"""Domain errors, and the one table that turns them into gRPC statuses with details.
+"""Domain errors, their categories, and the one mapping from a category to a gRPC status.
 
-Each service raises named errors under `DomainError`; the gRPC edge turns them into a
-`google.rpc.Status` carrying an `ErrorInfo` (reason = the error code, metadata = the
-numbers a client may need); the gateway maps them back onto each REST API's envelope.
+Each service raises named errors under its own base, each error also inheriting one of
+the categories below, which alone fixes its gRPC status: a service declares no statuses
+of its own. The gRPC edge (kernel/rpc.py) turns an error into a `google.rpc.Status`
+carrying an `ErrorInfo` (reason = the error's API code, metadata = the numbers a client
+may need); the gateway maps that back onto each REST API's envelope (gateway/errors.py).
 """
 
 from __future__ import annotations
-
-import functools
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -20,7 +18,9 @@ DOMAIN = "switchboard"
 
 
 class DomainError(Exception):
-    """Base of every rule a command can break. `code` is the API-level error code."""
+    """Base of every rule a command can break. `code` is the API-level error code;
+    `status` comes with the category the error inherits (an error passed on from another
+    service keeps that service's)."""
 
     code = "INVALID_REQUEST"
     status = grpc.StatusCode.INVALID_ARGUMENT
@@ -61,25 +61,18 @@ class UnavailableError(DomainError):
     status = grpc.StatusCode.UNAVAILABLE
 
 
-M = TypeVar("M", bound=Callable[..., Awaitable[Any]])
+class FailedPreconditionError(DomainError):
+    """A well-formed command the current state refuses (too few credits, a closed
+    reservation): retrying it unchanged will not help until the state changes."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
 
 
-def statuses_from(table: Mapping[type[DomainError], grpc.StatusCode]) -> Callable[[M], M]:
-    """A decorator giving a domain error raised by the method its gRPC status from a
-    service's table (errors not in it keep their own)."""
+class ThrottledError(DomainError):
+    """Too many attempts: `retry_after` in the details says when to come back."""
 
-    def mapped(method: M) -> M:
-        @functools.wraps(method)
-        async def call(*args: Any) -> Any:
-            try:
-                return await method(*args)
-            except DomainError as exc:
-                exc.status = table.get(type(exc), exc.status)
-                raise
-
-        return call  # type: ignore[return-value]
-
-    return mapped
+    code = "RATE_LIMITED"
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def to_status(error: DomainError) -> grpc.Status:

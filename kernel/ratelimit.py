@@ -23,7 +23,6 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import grpc
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -31,7 +30,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 from nats.js.kv import KeyValue
 
 from kernel.config import Settings
-from kernel.errors import DomainError
+from kernel.errors import ThrottledError
 
 log = logging.getLogger(__name__)
 TIMEOUT = 0.5
@@ -40,10 +39,7 @@ CAS_ATTEMPTS = 16
 CLASSES = ("auth", "messages", "bulk", "status", "other")
 
 
-class RateLimitedError(DomainError):
-    code = "RATE_LIMITED"
-    status = grpc.StatusCode.RESOURCE_EXHAUSTED
-
+class RateLimitedError(ThrottledError):
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(f"Rate limit exceeded: {verdict.limit} requests per "
                          f"{verdict.window} seconds; retry in {verdict.reset_after} seconds",

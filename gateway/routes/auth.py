@@ -1,20 +1,18 @@
 """Messaging API: /api/auth/register and /api/auth/login, limited per client address.
 
 A username whose sign-ins keep failing is throttled by auth itself (RATE_LIMITED with a
-retry time, whether or not the name exists); both limits answer 429 with `Retry-After`.
+retry time, whether or not the name exists); both limits answer 429 with `Retry-After`
+(auth's, as every service's refusal, in gateway/errors.py).
 """
 
 from __future__ import annotations
 
-import grpc
 from fastapi import APIRouter, Request
 from pydantic import Field
 
 from gateway.deps import AddressLimit, ServiceClients, client_address
-from gateway.errors import ApiError
 from gateway.shapes import Registered, SignedIn, refusals
 from gateway.text import RequestBody
-from kernel.errors import from_rpc_error
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
@@ -45,7 +43,8 @@ async def register(body: RegisterBody, clients: ServiceClients) -> dict[str, obj
 
 @router.post("/login", response_model=SignedIn, responses=refusals(401))
 async def login(body: LoginBody, request: Request, clients: ServiceClients) -> dict[str, object]:
-    session = await _sign_in(clients, body, client_address(request))
+    session = await clients.auth.Login(auth_pb2.LoginRequest(
+        username=body.username, password=body.password, client_address=client_address(request)))
     balance = await clients.billing.GetBalance(
         billing_pb2.GetBalanceRequest(user_id=session.user.user_id))
     return {
@@ -56,17 +55,3 @@ async def login(body: LoginBody, request: Request, clients: ServiceClients) -> d
         "credits": balance.available,
         "is_admin": session.user.is_admin,
     }
-
-
-async def _sign_in(clients: ServiceClients, body: LoginBody,
-                   address: str) -> auth_pb2.LoginResponse:
-    try:
-        return await clients.auth.Login(auth_pb2.LoginRequest(
-            username=body.username, password=body.password, client_address=address))
-    except grpc.aio.AioRpcError as exc:
-        error = from_rpc_error(exc)
-        if error.reason != "RATE_LIMITED":
-            raise
-        retry_after = error.metadata.get("retry_after", "60")
-        raise ApiError("RATE_LIMITED", f"{error.message} (in {retry_after} seconds)",
-                       headers={"Retry-After": retry_after}) from exc

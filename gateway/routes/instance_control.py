@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from gateway.deps import CurrentUser, Principal, ServiceClients
-from gateway.routes.v1_instance import device_call, status_word
+from gateway.routes.v1_instance import status_word
 from gateway.shapes import InstanceControlled, refusals
 from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2
@@ -37,8 +37,8 @@ def _shown(message: str, device: device_pb2.Device) -> dict[str, object]:
 async def logout(instance_id: InstanceId, user: CurrentUser,
                  clients: ServiceClients) -> dict[str, object]:
     await _owned(clients, user, instance_id)
-    device = await device_call(clients.device.LogoutDevice(
-        device_pb2.DeviceRef(device_id=instance_id)))
+    device = await clients.device.LogoutDevice(
+        device_pb2.DeviceRef(device_id=instance_id))
     return _shown("Instance logged out successfully", device)
 
 
@@ -46,6 +46,6 @@ async def logout(instance_id: InstanceId, user: CurrentUser,
 async def restart(instance_id: InstanceId, user: CurrentUser,
                   clients: ServiceClients) -> dict[str, object]:
     await _owned(clients, user, instance_id)
-    device = await device_call(clients.device.RestartDevice(
-        device_pb2.DeviceRef(device_id=instance_id)))
+    device = await clients.device.RestartDevice(
+        device_pb2.DeviceRef(device_id=instance_id))
     return _shown("Instance restarted successfully", device)

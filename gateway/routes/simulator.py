@@ -16,7 +16,7 @@ from pydantic import Field
 
 from gateway.deps import ServiceClients, admin_user, current_user
 from gateway.errors import ApiError
-from gateway.routes.v1_instance import device_call, status_word
+from gateway.routes.v1_instance import status_word
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from kernel.keys import is_loopback
@@ -58,25 +58,25 @@ def _device(device: device_pb2.Device) -> dict[str, object]:
 
 @router.post("/scan")
 async def scan(body: ScanBody, clients: ServiceClients) -> dict[str, object]:
-    device = await device_call(clients.device.SimulateScan(device_pb2.SimulateScanRequest(
-        pairing_ref=body.qr, phone_number=body.phone_number)))
+    device = await clients.device.SimulateScan(device_pb2.SimulateScanRequest(
+        pairing_ref=body.qr, phone_number=body.phone_number))
     return {"message": "Device linked successfully", **_device(device)}
 
 
 @router.post("/phone-event")
 async def phone_event(body: PhoneEventBody, clients: ServiceClients) -> dict[str, object]:
-    device = await device_call(clients.device.SimulatePhoneEvent(
+    device = await clients.device.SimulatePhoneEvent(
         device_pb2.SimulatePhoneEventRequest(device_id=body.device_id, kind=body.event,
                                              outage_seconds=body.outage_seconds,
-                                             reason=body.reason)))
+                                             reason=body.reason))
     return {"message": "Phone event simulated", **_device(device)}
 
 
 @router.get("/inbox/{phone_number}")
 async def inbox(phone_number: Annotated[str, Path(max_length=32, pattern=r"^\+?[0-9]+$")],
                 clients: ServiceClients) -> dict[str, object]:
-    found = await device_call(clients.device.GetSimulatorInbox(
-        device_pb2.GetSimulatorInboxRequest(phone_number=phone_number)))
+    found = await clients.device.GetSimulatorInbox(
+        device_pb2.GetSimulatorInboxRequest(phone_number=phone_number))
     messages = [{"message_id": m.transport_message_id, "from": m.from_number, "body": m.body,
                  "device_id": m.device_id, "received_at": iso_z(m.received_at)}
                 for m in found.messages]

@@ -1,5 +1,5 @@
 """Instance API: GET /api/v1/whatsapp/instance and /instance/qrcode (seed 000), field for
-field. Also the device status words and device error codes the other device routes use.
+field. Also the device status words the other device routes use.
 
 Status words: "Connected", "Disconnected" (never linked, logged out, a network loss
 being reconnected, or a QR that expired unscanned), "AwaitingScan" (a QR is out and
@@ -36,18 +36,6 @@ STATUS_WORDS = {
     device_pb2.DEVICE_STATUS_FAILED: "Failed",
 }
 
-# Device service reasons -> the API codes of gateway/errors.py.
-DEVICE_CODES = {
-    "DEVICE_NOT_FOUND": "NOT_FOUND",
-    "INVALID_PAIRING_REF": "INVALID_REQUEST",
-    "QR_EXPIRED": "INVALID_REQUEST",
-    "QR_NOT_ISSUED": "INVALID_REQUEST",
-    "SIMULATOR_ONLY": "NOT_FOUND",
-    "DEVICE_BANNED": "FORBIDDEN",
-    "DEVICE_FAILED": "CONFLICT",
-    "DEVICE_EXISTS": "CONFLICT",
-    "NOT_CONNECTED": "INSTANCE_NOT_CONNECTED",
-}
 SETTING_UP = ApiError("SERVICE_UNAVAILABLE", "The instance is being set up, retry shortly",
                       headers={"Retry-After": "1"})
 
@@ -56,18 +44,15 @@ def status_word(device: device_pb2.Device) -> str:
     return STATUS_WORDS.get(device.status, "Disconnected")
 
 
-async def device_call(call: Awaitable[T], not_found: ApiError | None = None) -> T:
-    """A device service call whose refusals come back in the API's codes."""
+async def set_up(call: Awaitable[T]) -> T:
+    """A device call on the caller's own instance: a device the device service has not
+    heard of yet is an instance still being set up (503, retry shortly)."""
     try:
         return await call
     except grpc.aio.AioRpcError as exc:
-        error = from_rpc_error(exc)
-        if error.reason == "DEVICE_NOT_FOUND" and not_found is not None:
-            raise not_found from exc
-        code = DEVICE_CODES.get(error.reason)
-        if code is None:
-            raise
-        raise ApiError(code, error.message) from exc
+        if from_rpc_error(exc).reason == "DEVICE_NOT_FOUND":
+            raise SETTING_UP from exc
+        raise
 
 
 def _whatsapp_number(device: device_pb2.Device) -> str | None:
@@ -89,8 +74,8 @@ async def _subscription(clients: ServiceClients, instance_id: str) -> Any:
 
 @router.get("/instance", response_model=Ok[InstanceInfo])
 async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
-    device = await device_call(clients.device.GetDevice(
-        device_pb2.GetDeviceRequest(device_id=caller.instance_id)), SETTING_UP)
+    device = await set_up(clients.device.GetDevice(
+        device_pb2.GetDeviceRequest(device_id=caller.instance_id)))
     return ok("Instance information retrieved successfully", {
         "id": caller.id,
         "instanceId": caller.instance_id,
@@ -106,7 +91,7 @@ async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str,
 
 @router.get("/instance/qrcode", response_model=Ok[QrCode])
 async def qrcode(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
-    qr = await device_call(clients.device.RequestQrCode(
-        device_pb2.RequestQrCodeRequest(device_id=caller.instance_id)), SETTING_UP)
+    qr = await set_up(clients.device.RequestQrCode(
+        device_pb2.RequestQrCodeRequest(device_id=caller.instance_id)))
     return ok("QR code generated successfully",
               {"qrCode": qr.qr_png_data_url, "expiresIn": qr.expires_in_seconds})

@@ -15,9 +15,11 @@ from kernel import context
 from kernel.errors import (
     ConflictError,
     DomainError,
+    FailedPreconditionError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    ThrottledError,
     UnauthorizedError,
     UnavailableError,
     from_rpc_error,
@@ -28,9 +30,12 @@ from switchboard.device.v1 import device_pb2, device_pb2_grpc
 DEVICE_SERVICE = "switchboard.device.v1.DeviceService"
 
 
-class InsufficientCreditsError(DomainError):
+class InsufficientCreditsError(FailedPreconditionError):
     code = "INSUFFICIENT_CREDITS"
-    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class LoginThrottledError(ThrottledError):
+    pass
 
 
 class PoolServicer(device_pb2_grpc.DeviceServiceServicer):
@@ -108,6 +113,8 @@ ERRORS = [
     (ForbiddenError("not yours"), grpc.StatusCode.PERMISSION_DENIED, "FORBIDDEN", {}),
     (ConflictError("already connected"), grpc.StatusCode.ALREADY_EXISTS, "CONFLICT", {}),
     (UnavailableError("no device"), grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE", {}),
+    (LoginThrottledError("too many attempts", retry_after=30),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED", {"retry_after": "30"}),
     (InvalidRequestError("número inválido: «+55 11»"), grpc.StatusCode.INVALID_ARGUMENT,
      "INVALID_REQUEST", {}),
 ]

@@ -19,7 +19,6 @@ from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import DisableUser, EnsureAdmin, Login, Register, UpdateUser
 from services.auth.ports.grpc_instances import InstanceRpcs
 from services.auth.ports.messages import user_pb
-from services.auth.ports.status import mapped
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -43,7 +42,6 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, deps: AuthDeps) -> None:
         self.deps = deps
 
-    @mapped
     async def Register(self, request: auth_pb2.RegisterRequest,
                        context: Ctx) -> auth_pb2.RegisterResponse:
         cmd = Register(request.username, request.password, request.email,
@@ -54,7 +52,6 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
                                        self.deps.signup_open or by_operator)
         return auth_pb2.RegisterResponse(user_id=user.user_id, user=user_pb(user))
 
-    @mapped
     async def Login(self, request: auth_pb2.LoginRequest, context: Ctx) -> auth_pb2.LoginResponse:
         d = self.deps
         cmd = Login(request.username, request.password, _client_address(request, context))
@@ -63,7 +60,6 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
                                       user=user_pb(session.user),
                                       expires_in=d.tokens.ttl_seconds)
 
-    @mapped
     async def VerifyToken(self, request: auth_pb2.VerifyTokenRequest,
                           context: Ctx) -> auth_pb2.Principal:
         user, claims = await handlers.verify_token(request.token, self.deps.feed,
@@ -71,29 +67,24 @@ class AuthServicer(InstanceRpcs, auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.Principal(user_id=user.user_id, username=user.username,
                                   is_admin=user.is_admin, expires_at=claims.expires_at)
 
-    @mapped
     async def GetUser(self, request: auth_pb2.GetUserRequest, context: Ctx) -> auth_pb2.User:
         return user_pb(await handlers.get_user(request.user_id, self.deps.feed))
 
-    @mapped
     async def EnsureAdmin(self, request: auth_pb2.EnsureAdminRequest,
                           context: Ctx) -> auth_pb2.User:
         cmd = EnsureAdmin(request.username, request.password, promote=True)
         return user_pb(await handlers.ensure_admin(cmd, self.deps.users, self.deps.passwords))
 
-    @mapped
     async def DisableUser(self, request: auth_pb2.DisableUserRequest,
                           context: Ctx) -> auth_pb2.User:
         cmd = DisableUser(request.user_id, request.reason)
         return user_pb(await admin.disable_user(cmd, self.deps.users))
 
-    @mapped
     async def ListUsers(self, request: auth_pb2.ListUsersRequest,
                         context: Ctx) -> auth_pb2.ListUsersResponse:
         users, total = await admin.list_users(request.page, request.per_page, self.deps.feed)
         return auth_pb2.ListUsersResponse(users=[user_pb(u) for u in users], total=total)
 
-    @mapped
     async def UpdateUser(self, request: auth_pb2.UpdateUserRequest,
                          context: Ctx) -> auth_pb2.User:
         caller = current_caller()  # an admin's own token speaks for that admin

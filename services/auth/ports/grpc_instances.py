@@ -10,7 +10,6 @@ from services.auth.app import instances
 from services.auth.app.instances import Issued
 from services.auth.domain.commands import AuthenticateInstance, CreateInstance, InstanceRef
 from services.auth.ports.messages import instance_pb
-from services.auth.ports.status import mapped
 from switchboard.auth.v1 import auth_pb2
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ def _credentials(issued: Issued) -> auth_pb2.InstanceCredentials:
 class InstanceRpcs:
     deps: AuthDeps
 
-    @mapped
     async def CreateInstance(self, request: auth_pb2.CreateInstanceRequest,
                              context: Ctx) -> auth_pb2.InstanceCredentials:
         cmd = CreateInstance(request.user_id, request.instance_name)
@@ -40,7 +38,6 @@ class InstanceRpcs:
         return _credentials(await instances.create_instance(cmd, d.instances, d.feed,
                                                             d.credentials))
 
-    @mapped
     async def ListInstances(self, request: auth_pb2.ListInstancesRequest,
                             context: Ctx) -> auth_pb2.ListInstancesResponse:
         owner = None if request.all_users else request.user_id
@@ -49,26 +46,22 @@ class InstanceRpcs:
         return auth_pb2.ListInstancesResponse(instances=[instance_pb(i, i.id) for i in found],
                                               total=total)
 
-    @mapped
     async def GetInstance(self, request: auth_pb2.InstanceRef,
                           context: Ctx) -> auth_pb2.Instance:
         entry = await instances.get_instance(_ref(request), self.deps.feed)
         return instance_pb(entry, entry.id)
 
-    @mapped
     async def DeleteInstance(self, request: auth_pb2.InstanceRef,
                              context: Ctx) -> auth_pb2.Instance:
         deleted = await instances.delete_instance(_ref(request), self.deps.instances)
         return instance_pb(deleted, deleted.number)
 
-    @mapped
     async def RotateInstanceKeys(self, request: auth_pb2.InstanceRef,
                                  context: Ctx) -> auth_pb2.InstanceCredentials:
         d = self.deps
         return _credentials(await instances.rotate_keys(_ref(request), d.instances,
                                                         d.credentials))
 
-    @mapped
     async def AuthenticateInstance(self, request: auth_pb2.AuthenticateInstanceRequest,
                                    context: Ctx) -> auth_pb2.Instance:
         cmd = AuthenticateInstance(request.public_key, request.secret_key)

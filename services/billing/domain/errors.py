@@ -1,22 +1,29 @@
 """The rules a command to billing can break, one family under `BillingError`.
 
-`code` is the API-level error code; the gRPC status for each lives in ports/grpc.py.
+`code` is the API-level error code; the kernel category each error also inherits
+(kernel/errors.py) fixes its gRPC status.
 """
 
 from __future__ import annotations
 
-from kernel.errors import DomainError
+from kernel.errors import (
+    DomainError,
+    FailedPreconditionError,
+    InvalidRequestError,
+    NotFoundError,
+    UnavailableError,
+)
 
 
 class BillingError(DomainError):
+    """Base of billing's named errors."""
+
+
+class InvalidBillingRequestError(BillingError, InvalidRequestError):
     code = "INVALID_REQUEST"
 
 
-class InvalidBillingRequestError(BillingError):
-    code = "INVALID_REQUEST"
-
-
-class InsufficientCreditsError(BillingError):
+class InsufficientCreditsError(BillingError, FailedPreconditionError):
     code = "INSUFFICIENT_CREDITS"
 
     def __init__(self, required: int, available: int) -> None:
@@ -27,7 +34,7 @@ class InsufficientCreditsError(BillingError):
         self.available = available
 
 
-class MessageIdTakenError(BillingError):
+class MessageIdTakenError(BillingError, InvalidRequestError):
     """A message id already reserved for another user."""
 
     code = "INVALID_REQUEST"
@@ -36,7 +43,7 @@ class MessageIdTakenError(BillingError):
         super().__init__("Message id already in use", message_id=message_id)
 
 
-class ReservationClosedError(BillingError):
+class ReservationClosedError(BillingError, FailedPreconditionError):
     """A message id whose reservation was refunded: reserving it again would send the
     message for free, so a new attempt needs a new id."""
 
@@ -47,14 +54,14 @@ class ReservationClosedError(BillingError):
                          message_id=message_id)
 
 
-class LedgerBusyError(BillingError):
+class LedgerBusyError(BillingError, UnavailableError):
     code = "SERVICE_UNAVAILABLE"
 
     def __init__(self) -> None:
         super().__init__("Account busy, retry shortly")
 
 
-class QuotaExceededError(BillingError):
+class QuotaExceededError(BillingError, FailedPreconditionError):
     """The Instance API's QUOTA_EXCEEDED: the month's quota is used up, or the
     subscription has expired."""
 
@@ -72,7 +79,7 @@ class QuotaExceededError(BillingError):
                    expired="true")
 
 
-class SubscriptionEndedError(BillingError):
+class SubscriptionEndedError(BillingError, NotFoundError):
     """The instance was deleted: its subscription cannot be renewed."""
 
     code = "NOT_FOUND"

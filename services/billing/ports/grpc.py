@@ -11,11 +11,10 @@ from services.billing.app.subscriptions import Subscriptions
 from services.billing.domain.commands import GrantCredits, ReleaseCredits, ReserveCredits
 from services.billing.domain.model import Balance
 from services.billing.ports.grpc_quota import QuotaRpcs, UsageSource
-from services.billing.ports.status import GRPC_STATUS, mapped
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
-__all__ = ["GRPC_STATUS", "SERVICE_NAME", "BillingServicer"]
+__all__ = ["SERVICE_NAME", "BillingServicer"]
 
 
 def balance_pb(balance: Balance) -> billing_pb2.Balance:
@@ -30,14 +29,12 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
         self.subscriptions = subscriptions
         self.usage = usage
 
-    @mapped
     async def GrantCredits(self, request: billing_pb2.GrantCreditsRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
         cmd = GrantCredits(request.user_id, request.amount, request.reason,
                            _granted_by(request))
         return balance_pb(await handlers.grant_credits(cmd, self.accounts))
 
-    @mapped
     async def ReserveCredits(self, request: billing_pb2.ReserveCreditsRequest,
                              context: grpc.aio.ServicerContext
                              ) -> billing_pb2.ReserveCreditsResponse:
@@ -47,7 +44,6 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
                                                   remaining_credits=done.remaining,
                                                   already_reserved=done.already_reserved)
 
-    @mapped
     async def ReleaseCredits(self, request: billing_pb2.ReleaseCreditsRequest,
                              context: grpc.aio.ServicerContext
                              ) -> billing_pb2.ReleaseCreditsResponse:
@@ -57,7 +53,6 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
         return billing_pb2.ReleaseCreditsResponse(released=done.count,
                                                   remaining_credits=done.remaining)
 
-    @mapped
     async def GetBalance(self, request: billing_pb2.GetBalanceRequest,
                          context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
         return balance_pb(await handlers.get_balance(request.user_id, self.accounts))

@@ -13,7 +13,6 @@ from services.billing.domain.commands import ReleaseQuota, RenewSubscription, Re
 from services.billing.domain.errors import InvalidBillingRequestError
 from services.billing.domain.plans import PERIODS, TYPES
 from services.billing.domain.subscription import QuotaState
-from services.billing.ports.status import mapped
 from switchboard.billing.v1 import billing_pb2
 
 
@@ -70,26 +69,22 @@ class QuotaRpcs:
     subscriptions: Subscriptions
     usage: UsageSource
 
-    @mapped
     async def ReserveQuota(self, request: billing_pb2.ReserveQuotaRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = ReserveQuota(request.instance_id, tuple(request.message_ids), request.user_id)
         return quota_pb(await handlers.reserve_quota(cmd, self.subscriptions))
 
-    @mapped
     async def ReleaseQuota(self, request: billing_pb2.ReleaseQuotaRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = ReleaseQuota(request.instance_id, tuple(request.message_ids),
                            request.reason or "released")
         return quota_pb(await handlers.release_quota(cmd, self.subscriptions))
 
-    @mapped
     async def GetQuota(self, request: billing_pb2.GetQuotaRequest,
                        context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         return quota_pb(await handlers.get_quota(request.instance_id, request.user_id,
                                                  self.subscriptions))
 
-    @mapped
     async def RenewSubscription(self, request: billing_pb2.RenewSubscriptionRequest,
                                 context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = RenewSubscription(request.instance_id, request.subscription_type, request.period,
@@ -97,7 +92,6 @@ class QuotaRpcs:
                                 request.user_id)
         return quota_pb(await handlers.renew_subscription(cmd, self.subscriptions))
 
-    @mapped
     async def GetUsage(self, request: billing_pb2.GetUsageRequest,
                        context: grpc.aio.ServicerContext) -> billing_pb2.UsageReport:
         if bool(request.instance_id) == bool(request.user_id):
