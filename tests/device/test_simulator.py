@@ -18,9 +18,9 @@ from services.device.adapters.simulator import SimulatorTransport, decode_pairin
 from services.device.adapters.simulator_far_side import SimulatedWhatsApp
 from services.device.app.transport import (
     Linked,
-    NotConnectedError,
     Receipt,
     ReceiptKind,
+    SessionDownError,
     TransportError,
     Unlinked,
 )
@@ -129,7 +129,7 @@ async def test_qr_codes_rotate_like_whatsapp_and_only_the_latest_links():
 
 async def test_send_needs_a_linked_session():
     sim = SimulatorTransport()
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await sim.send("d1", "15550000002", "hi", "sb-1")
 
 
@@ -186,7 +186,7 @@ async def test_a_drop_keeps_the_link_until_the_network_is_back():
     recorder = await linked(sim)
     await sim.drop("d1", "network lost", outage=5)
     assert recorder.events[-1] == Unlinked("d1", "network lost", logged_out=False)
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await sim.send("d1", "15550000002", "hi", "sb-x")
     assert not await sim.resume("d1", "15550000001")
     clock.advance(5)

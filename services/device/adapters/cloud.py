@@ -18,9 +18,8 @@ gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (cloud_st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,12 +40,13 @@ from services.device.adapters.cloud_statuses import (
     StatusReceipts,
     StatusTally,
 )
+from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow_ledger import SendLedger, send_once
 from services.device.app.transport import (
     Linked,
-    NotConnectedError,
     Pairing,
     Sent,
+    SessionDownError,
     SessionFailed,
     TransportError,
     TransportEvent,
@@ -87,7 +87,7 @@ class CloudTransport:
         self.statuses = StatusReceipts(ledger, self.devices_by_number, self._emit, clock)
         self._sink: TransportSink | None = None
         self._up: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log, "cloud: link not recorded")
 
     def attach(self, sink: TransportSink) -> None:
         self._sink = sink
@@ -96,7 +96,7 @@ class CloudTransport:
 
     async def start_pairing(self, device_id: str) -> Pairing:
         phone = await self._activate(device_id)
-        self._spawn(self._link_later(Linked(device_id, "", phone)))
+        self._tasks.spawn(self._link_later(Linked(device_id, "", phone)))
         return Pairing(f"https://wa.me/{phone}", self.clock() + timedelta(seconds=self.qr_ttl))
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
@@ -145,7 +145,7 @@ class CloudTransport:
     async def _send(self, device_id: str, payload: dict[str, Any],
                     transport_message_id: str) -> Sent:
         if device_id not in self._up:
-            raise NotConnectedError(f"device {device_id}: its Cloud API number is not active")
+            raise SessionDownError(f"device {device_id}: its Cloud API number is not active")
         number_id = self.phone_number_ids[device_id]
         return await send_once(self.ledger, self.name, device_id, transport_message_id,
                                lambda: self._post(device_id, number_id, payload))
@@ -157,7 +157,7 @@ class CloudTransport:
         except GraphError as exc:
             if exc.handling is Handling.HALT:
                 await self._halt(device_id, exc.reason)
-                raise NotConnectedError(f"handed back, the sender is halted: {exc.reason}") \
+                raise SessionDownError(f"handed back, the sender is halted: {exc.reason}") \
                     from exc
             raise TransportError(exc.reason) from exc
         return wamid, self.clock()
@@ -182,25 +182,11 @@ class CloudTransport:
         await asyncio.sleep(self.link_delay)
         await self._emit(event)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cloud: link not recorded", exc_info=task.exception())
-
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.idle()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel()
         await self.api.close()
         await self.ledger.close()
 

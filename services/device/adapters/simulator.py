@@ -16,25 +16,25 @@ side can drop the network for a while, log out, or ban the number.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from kernel.clock import utcnow
 from services.device.adapters.simulator_far_side import InboxMessage, Outage, SimulatedWhatsApp
+from services.device.adapters.tasks import TaskSet
 from services.device.app.transport import (
     Banned,
     Linked,
-    NotConnectedError,
     Pairing,
     Receipt,
     ReceiptKind,
     Sent,
+    SessionDownError,
     TransientTransportError,
     TransportError,
     TransportEvent,
@@ -89,7 +89,7 @@ class SimulatorTransport:
         self.sends = 0  # sends this process handed to the far side
         self._sink: TransportSink | None = None
         self._up: set[str] = set()  # sessions held by this process
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log, "simulator: receipt not recorded")
         self._timing: set[str] = set()  # transport ids whose receipts this process times
         # Receipts are reported a few at a time, as a client's event handler takes them,
         # not all at once: a burst must not take every store connection from sends.
@@ -127,7 +127,7 @@ class SimulatorTransport:
         if session is None or not session.online_at(self.clock()):
             return False
         self._up.add(device_id)
-        self._spawn(self._owed(device_id))
+        self._tasks.spawn(self._owed(device_id))
         return True
 
     async def release(self, device_id: str) -> None:
@@ -164,7 +164,7 @@ class SimulatorTransport:
                    transport_message_id: str) -> Sent:
         session = self.far.session(device_id) if device_id in self._up else None
         if session is None:
-            raise NotConnectedError(f"device {device_id} is not connected")
+            raise SessionDownError(f"device {device_id} is not connected")
         if self.failure_rate and self.rng.random() < self.failure_rate:
             raise TransportError("simulated delivery failure")
         if self.transient_failure_rate and self.rng.random() < self.transient_failure_rate:
@@ -185,7 +185,7 @@ class SimulatorTransport:
         self.far.owe_receipts(device_id, transport_message_id, [
             (ReceiptKind.DELIVERED, delivered_at),
             (ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))])
-        self._spawn(self._receipts(device_id, transport_message_id))
+        self._tasks.spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
 
     async def _refuse(self, outage: Outage, until: datetime) -> NoReturn:
@@ -227,25 +227,10 @@ class SimulatorTransport:
         if self._sink is not None:
             await self._sink(event)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("simulator: receipt not recorded", exc_info=task.exception())
-
     async def idle(self) -> None:
         """Wait until every scheduled receipt has been reported."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.idle()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel()
         self._up.clear()

@@ -30,12 +30,10 @@ run on a bounded executor of their own (whatsmeow_threads).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from neonize.aioze.client import NewAClient
 from neonize.exc import LogoutError, PairPhoneError, SendMessageError
@@ -45,6 +43,7 @@ from neonize.utils.jid import build_jid
 from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.errors import UnavailableError
+from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow_events import (
     Down,
     Ended,
@@ -68,11 +67,11 @@ from services.device.adapters.whatsmeow_threads import NeonizeThreads, SessionsF
 from services.device.app.transport import (
     Banned,
     Linked,
-    NotConnectedError,
     Pairing,
     Receipt,
     Reconnected,
     Sent,
+    SessionDownError,
     SessionFailed,
     TransportEvent,
     TransportSink,
@@ -109,7 +108,7 @@ class WhatsmeowTransport:
         self._sessions: dict[str, Session] = {}
         self._owners: dict[str, Session] = {}  # the last client made for each device
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log, "whatsmeow: event not recorded")
 
     def attach(self, sink: TransportSink) -> None:
         self._sink = sink
@@ -151,7 +150,7 @@ class WhatsmeowTransport:
             return Pairing(session.qr.code, session.qr.expires_at)
         if state is State.ONLINE:  # the session store already held a linked device
             linked = Linked(session.device_id, "", await self._phone_of(session))
-            self._spawn(self._emit_later(linked))
+            self._tasks.spawn(self._emit_later(linked))
             expires = self.clock() + timedelta(seconds=self.timing.qr.first)
             return Pairing(f"whatsmeow://linked/{session.device_id}", expires)
         reason = session.ended_reason or "no QR code from WhatsApp in time"
@@ -188,7 +187,7 @@ class WhatsmeowTransport:
         if not stored:
             log.warning("whatsmeow %s: the session store has no session for it", device_id)
             await self.stores.discard(device_id)
-            self._spawn(self._emit(Unlinked(
+            self._tasks.spawn(self._emit(Unlinked(
                 device_id, "the whatsmeow session store has lost this device's session: "
                            "it needs a new link", logged_out=True)))
         return stored
@@ -248,7 +247,7 @@ class WhatsmeowTransport:
                    transport_message_id: str) -> Sent:
         session = self._sessions.get(device_id)
         if session is None or session.state is not State.ONLINE:
-            raise NotConnectedError(f"device {device_id}: its WhatsApp session is not up here")
+            raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
         return await send_once(self.ledger, self.name, device_id, transport_message_id,
                                lambda: self._send_now(session, to, body))
 
@@ -318,27 +317,13 @@ class WhatsmeowTransport:
         await asyncio.sleep(self.timing.link_delay)
         await self._emit(event)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("whatsmeow: event not recorded", exc_info=task.exception())
-
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.idle()
 
     async def close(self) -> None:
         for session in list(self._owners.values()):
             await self._close(session)
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel()
         self.threads.shutdown()
         await self.ledger.close()
 

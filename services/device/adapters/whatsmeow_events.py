@@ -42,7 +42,7 @@ from neonize.aioze.events import (
 from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason
 
 from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
-from services.device.app.transport import NotConnectedError, ReceiptKind, TransportError
+from services.device.app.transport import ReceiptKind, SessionDownError, TransportError
 
 SUBSCRIBED = (PairStatusEv, ConnectedEv, KeepAliveTimeoutEv, KeepAliveRestoredEv,
               LoggedOutEv, StreamReplacedEv, TemporaryBanEv, ConnectFailureEv,
@@ -184,7 +184,7 @@ def send_failure(text: str) -> TransportError:
     """The transport's error for a failed send: handed back, never resent, or refused."""
     lowered = text.lower()
     if any(marker in lowered for marker in _NOT_SENT):
-        return NotConnectedError(f"WhatsApp session not connected: {text}")
+        return SessionDownError(f"WhatsApp session not connected: {text}")
     if any(marker in lowered for marker in _UNKNOWN):
         return OutcomeUnknownError(f"no answer from WhatsApp; not sent again: {text}")
     return TransportError(f"WhatsApp refused the message: {text}")

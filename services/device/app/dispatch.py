@@ -35,10 +35,10 @@ from services.device.app.live import LiveDevice, LiveDevices
 from services.device.app.pacing import Pacer
 from services.device.app.sessions import Placement
 from services.device.app.transport import (
-    NotConnectedError,
     Receipt,
     ReceiptKind,
     Sent,
+    SessionDownError,
     TransientTransportError,
     Transport,
     TransportError,
@@ -198,7 +198,7 @@ class Dispatcher:
             raise HandBackError(f"device {device.device_id} dropped before sending")
         try:
             sent = await self._attempt(device.device_id, cmd, dispatch.transport_message_id)
-        except NotConnectedError as exc:
+        except SessionDownError as exc:
             raise HandBackError(str(exc)) from exc
         except TransientTransportError as exc:
             await self._retry_later(cmd, device.device_id, str(exc) or type(exc).__name__,

@@ -34,7 +34,7 @@ class TransientTransportError(TransportError):
         self.retry_after = retry_after
 
 
-class NotConnectedError(TransportError):
+class SessionDownError(TransportError):
     """The device's session is not up here: nothing was sent. The message is handed back
     to the queue (another device, or this one once it is back), never failed for it."""
 
@@ -142,7 +142,7 @@ class Transport(Protocol):
 
     async def send(self, device_id: str, to: str, body: str,
                    transport_message_id: str) -> Sent:
-        """Raises NotConnectedError when the session is not up, TransientTransportError
+        """Raises SessionDownError when the session is not up, TransientTransportError
         when the far side could not take the message now, TransportError when it refused
         the message for good."""
         ...

@@ -12,7 +12,7 @@ from services.device.adapters.cloud import Template
 from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError
 from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
 from services.device.app.transport import (
-    NotConnectedError,
+    SessionDownError,
     SessionFailed,
     TransientTransportError,
     TransportError,
@@ -93,7 +93,7 @@ async def test_a_permanent_error_fails_the_message_with_meta_s_reason(
     meta.fail_next(status, code, f"(#{code}) refused", details="Meta's own words")
     with pytest.raises(TransportError) as caught:
         await transport.send("dev-1", TO, "Hello", "sb-m1")
-    assert not isinstance(caught.value, NotConnectedError)
+    assert not isinstance(caught.value, SessionDownError)
     assert str(caught.value) == f"WhatsApp Cloud API error {code} ({label}): Meta's own words"
     assert len(meta.seen) == 2  # the activation look-up, then one send: no retry
     assert await transport.ledger.entry("sb-m1") is None
@@ -110,7 +110,7 @@ async def test_a_transient_error_is_retried_with_backoff_then_reported_as_passin
     with pytest.raises(CloudUnavailableError, match="unavailable after 4 attempt") as caught:
         await transport.send("dev-1", TO, "Hello", "sb-m1")
     assert isinstance(caught.value, TransientTransportError)  # nothing sent: tried later
-    assert not isinstance(caught.value, NotConnectedError)
+    assert not isinstance(caught.value, SessionDownError)
     assert sleeps.delays == [0.5, 1.0, 2.0]
     assert len(meta.seen) == 1 + 4 and meta.accepted == []
     assert await transport.ledger.entry("sb-m1") is None
@@ -166,12 +166,12 @@ HALTING = [(401, 190, "access token rejected"), (403, 10, "permission denied"),
 async def test_a_halting_error_stops_the_sender_and_hands_the_message_back(
         transport, meta, recorder, status, code, label):
     meta.fail_next(status, code, "(#190) Error validating access token")
-    with pytest.raises(NotConnectedError, match=f"halted: WhatsApp Cloud API error {code}"):
+    with pytest.raises(SessionDownError, match=f"halted: WhatsApp Cloud API error {code}"):
         await transport.send("dev-1", TO, "Hello", "sb-m1")
     [failed] = recorder.events
     assert isinstance(failed, SessionFailed) and failed.device_id == "dev-1"
     assert f"error {code} ({label})" in failed.reason
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await transport.send("dev-1", TO, "Hello", "sb-m2")
     assert len(meta.seen) == 2  # the halted sender sends nothing more
     assert await transport.resume("dev-1", "")  # once Meta takes it again, it is back
@@ -224,6 +224,6 @@ async def test_the_stand_in_refuses_what_meta_refuses(transport, body, code):
 
 
 async def test_an_inactive_device_sends_nothing(transport, meta):
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await transport.send("dev-2", TO, "Hello", "sb-m1")
     assert len(meta.seen) == 1

@@ -15,7 +15,7 @@ from services.device.adapters.whatsmeow_ledger import (
     SendLedger,
     send_once,
 )
-from services.device.app.transport import NotConnectedError, Sent
+from services.device.app.transport import Sent, SessionDownError
 
 AT = datetime(2025, 6, 3, 10, 30, tzinfo=UTC)
 
@@ -54,8 +54,8 @@ async def test_a_message_is_sent_once_and_its_resend_answered_from_the_ledger(le
 
 
 async def test_what_never_reached_the_far_side_may_be_sent_again(ledger):
-    far = FarSide(NotConnectedError("down"))
-    with pytest.raises(NotConnectedError):
+    far = FarSide(SessionDownError("down"))
+    with pytest.raises(SessionDownError):
         await send_once(ledger, "cloud", "dev-1", "sb-1", far)
     assert await ledger.entry("sb-1") is None
     assert await send_once(ledger, "cloud", "dev-2", "sb-1", far) == Sent("sb-1", AT)

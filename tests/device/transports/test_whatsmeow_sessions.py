@@ -16,10 +16,10 @@ from services.device.adapters.whatsmeow_session import State  # noqa: E402
 from services.device.app.transport import (  # noqa: E402
     Banned,
     Linked,
-    NotConnectedError,
     Receipt,
     ReceiptKind,
     Reconnected,
+    SessionDownError,
     SessionFailed,
     TransportError,
     Unlinked,
@@ -103,7 +103,7 @@ async def test_a_send_cut_off_mid_way_is_never_repeated(transport, far, recorder
 async def test_a_send_that_never_left_is_handed_back_and_may_go_later(transport, far, recorder):
     await link(transport, far, recorder)
     far.send_failures.append(SendMessageError("websocket not connected"))
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await transport.send("dev-1", TO, "hello", "sb-m1")
     await transport.send("dev-1", TO, "hello", "sb-m1")
     assert len(far.sent) == 1
@@ -115,11 +115,11 @@ async def test_a_refused_send_fails_with_whatsapp_s_reason(transport, far, recor
     with pytest.raises(TransportError, match="refused the message: server returned error 479") \
             as caught:
         await transport.send("dev-1", TO, "hello", "sb-m1")
-    assert not isinstance(caught.value, NotConnectedError)
+    assert not isinstance(caught.value, SessionDownError)
 
 
 async def test_no_session_no_send(transport, far):
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await transport.send("dev-9", TO, "hello", "sb-m1")
     assert far.send_calls == 0
 
@@ -129,7 +129,7 @@ async def test_a_network_drop_and_whatsmeow_s_own_reconnect(transport, far, reco
     await far.drop(client)
     assert await recorder.wait_for(lambda e: isinstance(e, Unlinked)) == \
         Unlinked("dev-1", "connection to WhatsApp lost", logged_out=False)
-    with pytest.raises(NotConnectedError):
+    with pytest.raises(SessionDownError):
         await transport.send("dev-1", TO, "hello", "sb-m1")
     await far.come_back(client)
     assert await recorder.wait_for(lambda e: isinstance(e, Reconnected)) == Reconnected("dev-1")
