@@ -19,9 +19,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
+from nats.js import JetStreamContext
 from prometheus_client import (
     REGISTRY,
     Counter,
@@ -36,11 +37,9 @@ from sqlalchemy import func, select
 from kernel.bus import stream_name
 from kernel.config import Settings
 from kernel.db import reading
+from kernel.eventstore import EventStore
+from kernel.relay import OutboxRelay
 from kernel.tables import events_table
-
-if TYPE_CHECKING:
-    from kernel.host import Infra
-    from kernel.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +140,23 @@ class ConsumerSample:
     processed: int
 
 
+class Sampled(Protocol):
+    """What the sampler reads of a service process (kernel.host's `Infra`)."""
+
+    @property
+    def service(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> EventStore: ...
+    @property
+    def js(self) -> JetStreamContext: ...
+
+
 class HostMetrics:
     """One service process's /metrics endpoint and the sampler behind it."""
 
-    def __init__(self, infra: Infra, relay: OutboxRelay, interval: float) -> None:
+    def __init__(self, infra: Sampled, relay: OutboxRelay, interval: float) -> None:
         self.infra = infra
         self.relay = relay
         self.interval = interval
@@ -154,7 +166,7 @@ class HostMetrics:
         self._server: Any = None
 
     @classmethod
-    def start(cls, infra: Infra, relay: OutboxRelay) -> HostMetrics | None:
+    def start(cls, infra: Sampled, relay: OutboxRelay) -> HostMetrics | None:
         """Serve /metrics on the settings' metrics port; None when it is off or taken
         (the service keeps running: Prometheus shows the target down)."""
         settings = infra.settings

@@ -7,8 +7,8 @@ every channel attaches this process's service token unless the call brings its o
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,20 +20,24 @@ from kernel.db import is_outage
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
 from kernel.tokens import KeyRing, ServiceTokens, is_public
 
-if TYPE_CHECKING:
-    from kernel.guard import CallGuard
-
 log = logging.getLogger(__name__)
 
 CORRELATION_KEY = "x-correlation-id"
 Registrar = Callable[[grpc.aio.Server], None]
 
 
+class Admitter(Protocol):
+    """Admits a call or refuses it with a domain error (kernel/guard.py's `CallGuard`)."""
+
+    async def admit(self, method: str, metadata: Mapping[str, object], request: object,
+                    peer: str = "") -> None: ...
+
+
 class _EdgeInterceptor(grpc.aio.ServerInterceptor):
     """Starts each call's trace from metadata, admits it (token), and turns domain errors
     into statuses."""
 
-    def __init__(self, guard: CallGuard | None = None) -> None:
+    def __init__(self, guard: Admitter | None = None) -> None:
         self.guard = guard
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]],
@@ -96,7 +100,7 @@ def _failure_status(method: str, error: Exception) -> grpc.Status:
 
 
 async def build_server(registrars: Sequence[Registrar], service_names: Sequence[str],
-                       bind: str = "127.0.0.1:0", guard: CallGuard | None = None
+                       bind: str = "127.0.0.1:0", guard: Admitter | None = None
                        ) -> tuple[grpc.aio.Server, int, Any]:
     """A started-ready server (call `start()`), its bound port, and its health servicer.
     Given a `guard` (kernel/guard.py), each call must pass it."""

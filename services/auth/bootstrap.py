@@ -20,7 +20,8 @@ from services.auth.app.standing import DirectoryStanding
 from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import EnsureAdmin
 from services.auth.domain.errors import AdminNotGrantedError, AuthError
-from services.auth.ports.grpc import SERVICE_NAME, AuthDeps, AuthServicer
+from services.auth.ports.deps import AuthDeps
+from services.auth.ports.grpc import SERVICE_NAME, AuthServicer
 
 log = logging.getLogger(__name__)
 USER_CACHE_SIZE = 50_000

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 import grpc
 
 from kernel.guard import peer_host
 from kernel.tokens import current_caller
-from services.auth.adapters.instances import InstanceStore
-from services.auth.adapters.secrets import Credentials
-from services.auth.adapters.users import UserDirectory
-from services.auth.adapters.view_feed import ViewFeed
 from services.auth.app import admin, handlers
-from services.auth.app.handlers import LoginThrottle, Passwords
-from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import DisableUser, EnsureAdmin, Login, Register, UpdateUser
+from services.auth.ports.deps import AuthDeps
 from services.auth.ports.grpc_instances import InstanceRpcs
 from services.auth.ports.messages import user_pb
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-
-@dataclass(frozen=True)
-class AuthDeps:
-    users: UserDirectory
-    instances: InstanceStore
-    feed: ViewFeed
-    passwords: Passwords
-    credentials: Credentials
-    tokens: UserTokens
-    throttle: LoginThrottle
-    signup_open: bool = True
-
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import grpc
 
 from services.auth.app import instances
 from services.auth.app.instances import Issued
 from services.auth.domain.commands import AuthenticateInstance, CreateInstance, InstanceRef
+from services.auth.ports.deps import AuthDeps
 from services.auth.ports.messages import instance_pb
 from switchboard.auth.v1 import auth_pb2
-
-if TYPE_CHECKING:
-    from services.auth.ports.grpc import AuthDeps
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
