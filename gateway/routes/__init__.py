@@ -1,14 +1,38 @@
-"""Routers, collected in one place: every module in this package that has a `router`."""
+"""Every router of the gateway, listed in one place.
+
+- `messaging_api/`: the Messaging API (seed 002, `/api`, JWT);
+- `instance_api/`: the Instance API (seed 000, `/api/v1/whatsapp`, key pair);
+- beside them, what both share: health, the simulator's phone side, Meta's Cloud API
+  webhook, and the rate limiter's lifespan (`limits`). /metrics is added by
+  gateway/app.py only when it is served on the public port (`metrics`).
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from fastapi import APIRouter
 
+from gateway.routes import cloud_webhook, health, limits, simulator
+from gateway.routes.instance_api import instance, quota, send
+from gateway.routes.messaging_api import (
+    admin,
+    auth,
+    history,
+    instance_control,
+    instances,
+    messages,
+    stream,
+    templates,
+    users,
+    webhooks,
+)
+
+MESSAGING_API = (auth.router, users.router, messages.router, history.router, stream.router,
+                 templates.router, instances.router, instance_control.router,
+                 webhooks.router, admin.router)
+INSTANCE_API = (instance.router, quota.router, send.router)
+SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router)
+ROUTERS = MESSAGING_API + INSTANCE_API + SHARED
+
 api = APIRouter()
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    _module = importlib.import_module(f"{__name__}.{_info.name}")
-    if isinstance(getattr(_module, "router", None), APIRouter):
-        api.include_router(_module.router)
+for _router in ROUTERS:
+    api.include_router(_router)

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import Field
 
 from gateway.deps import ServiceClients, admin_user, current_user
+from gateway.device_words import status_word
 from gateway.errors import ApiError
-from gateway.routes.v1_instance import status_word
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from kernel.keys import is_loopback

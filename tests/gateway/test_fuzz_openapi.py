@@ -67,8 +67,8 @@ def api_schema() -> Any:
 def api_routes() -> set[str]:
     """Every route of both APIs in the gateway's route modules, documented or not."""
     found = set()
-    for info in pkgutil.iter_modules(gateway.routes.__path__):
-        module = importlib.import_module(f"gateway.routes.{info.name}")
+    for info in pkgutil.walk_packages(gateway.routes.__path__, "gateway.routes."):
+        module = importlib.import_module(info.name)
         for route in getattr(getattr(module, "router", None), "routes", []):
             if isinstance(route, APIRoute) and route.path.startswith("/api/"):
                 found |= {f"{method} {route.path}" for method in route.methods}

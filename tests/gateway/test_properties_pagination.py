@@ -15,7 +15,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.routes.instances import pagination
+from gateway.routes.messaging_api.instances import pagination
 from tests.gateway.test_billing_credits import signed_in, top_up
 from tests.support.services import gateway_client, running_services
 

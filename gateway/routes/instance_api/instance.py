@@ -1,11 +1,5 @@
 """Instance API: GET /api/v1/whatsapp/instance and /instance/qrcode (seed 000), field for
-field. Also the device status words the other device routes use.
-
-Status words: "Connected", "Disconnected" (never linked, logged out, a network loss
-being reconnected, or a QR that expired unscanned), "AwaitingScan" (a QR is out and
-fresh), "Banned", "Failed" (a reconnect gave up or the session broke: restart or
-re-link).
-"""
+field; the status words are gateway/device_words.py's."""
 
 from __future__ import annotations
 
@@ -17,6 +11,7 @@ from fastapi import APIRouter
 
 from gateway.billing_views import subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
+from gateway.device_words import status_word
 from gateway.errors import ApiError
 from gateway.timefmt import iso_naive
 from gateway.v1 import PREFIX, InstanceInfo, Ok, QrCode, ok, v1_refusals
@@ -28,20 +23,8 @@ router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(4
 
 T = TypeVar("T")
 
-STATUS_WORDS = {
-    device_pb2.DEVICE_STATUS_CONNECTED: "Connected",
-    device_pb2.DEVICE_STATUS_DISCONNECTED: "Disconnected",
-    device_pb2.DEVICE_STATUS_AWAITING_SCAN: "AwaitingScan",
-    device_pb2.DEVICE_STATUS_BANNED: "Banned",
-    device_pb2.DEVICE_STATUS_FAILED: "Failed",
-}
-
 SETTING_UP = ApiError("SERVICE_UNAVAILABLE", "The instance is being set up, retry shortly",
                       headers={"Retry-After": "1"})
-
-
-def status_word(device: device_pb2.Device) -> str:
-    return STATUS_WORDS.get(device.status, "Disconnected")
 
 
 async def set_up(call: Awaitable[T]) -> T:

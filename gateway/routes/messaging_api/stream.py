@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 
 from gateway.deps import CurrentUser, ServiceClients, bearer_claims
 from gateway.errors import ApiError
-from gateway.routes.messages import STATUS_WORDS
+from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import json_refusals
 from gateway.streamguard import Tenure, close_tenure, open_tenure
 from kernel import context

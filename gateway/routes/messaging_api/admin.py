@@ -13,7 +13,7 @@ from pydantic import Field
 
 from gateway.deps import AdminUser, ServiceClients
 from gateway.errors import ApiError
-from gateway.routes.instances import instance_doc, pagination
+from gateway.routes.messaging_api.instances import instance_doc, pagination
 from gateway.shapes import AnyInstancePage, CreditsGranted, UserDoc, UserPage, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_naive

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from gateway.clients import Clients
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.errors import ApiError
-from gateway.routes.idempotency import once
+from gateway.idempotency import IdempotencyKey, once
 from gateway.shapes import BulkQueued, MessageQueued, MessageStatus, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
@@ -29,7 +29,6 @@ STATUS_WORDS = {
     messaging_pb2.STATUS_FAILED: "Failed",
 }
 COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
-IdempotencyKey = Annotated[str | None, Header(max_length=255)]
 
 
 class SendBody(RequestBody):

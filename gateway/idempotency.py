@@ -21,10 +21,10 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
-from fastapi import Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -35,6 +35,7 @@ from switchboard.messaging.v1 import messaging_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+IdempotencyKey = Annotated[str | None, Header(max_length=255)]
 Outcome = pb.IdempotencyClaim
 
 

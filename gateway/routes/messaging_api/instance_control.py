@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from gateway.deps import CurrentUser, Principal, ServiceClients
-from gateway.routes.v1_instance import status_word
+from gateway.device_words import status_word
 from gateway.shapes import InstanceControlled, refusals
 from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2

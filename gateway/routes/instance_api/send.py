@@ -16,8 +16,7 @@ from pydantic import ConfigDict, Field
 
 from gateway.clients import Clients
 from gateway.deps import InstanceCaller, InstancePrincipal, ServiceClients
-from gateway.routes.idempotency import once
-from gateway.routes.messages import IdempotencyKey
+from gateway.idempotency import IdempotencyKey, once
 from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
 from gateway.v1 import PREFIX, MessageSent, Ok, ok, v1_refusals

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.errors import ApiError
-from gateway.routes.messages import STATUS_WORDS
+from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import MessagePage, refusals
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
