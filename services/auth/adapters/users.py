@@ -10,6 +10,8 @@ from kernel.eventstore import EventStore
 from services.auth.domain.model import USER_IDS, User, UserIds, UsernameClaim
 from services.auth.domain.rules import name_key
 
+NOBODY = 0  # ids are given from 1
+
 
 class UserDirectory:
     """Loads (through catch-up caches) and saves the auth aggregates."""
@@ -32,8 +34,11 @@ class UserDirectory:
         return await self._ids.get(USER_IDS)
 
     async def by_username(self, username: str) -> User | None:
+        """The user holding `username`. An unknown name costs the same two reads (user
+        id 0 is never given), so a sign-in's timing does not tell whether it exists."""
         claim = await self.claim(username)
-        return await self.user(claim.user_id) if claim.taken else None
+        user = await self.user(claim.user_id if claim.taken else NOBODY)
+        return user if claim.taken else None
 
     async def save(self, *aggregates: Aggregate) -> None:
         await self._users.save(*aggregates)
