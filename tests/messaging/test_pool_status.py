@@ -56,5 +56,6 @@ async def test_a_failed_look_up_is_not_kept(device) -> None:
         with pytest.raises(DependencyUnavailableError):
             await pool.status()
         pool._timeout = 5.0
+        asked = device.calls  # the timed-out call may or may not have reached it
         assert (await pool.status()).total_devices == 3  # asked again, not the failure
-        assert device.calls == 2
+        assert device.calls == asked + 1
