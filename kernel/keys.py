@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 SECRETS_DIR = "secrets"
 MIN_KEY_LENGTH = 32
 MIN_KEY_DISTINCT = 10
-MIN_KEY_BITS = 100.0  # length x Shannon entropy of its characters
+MIN_KEY_BITS = 80.0  # length x Shannon entropy of its characters; 32 random hex: 90+
 MIN_FRESH_TRIGRAMS = 0.75  # distinct / all runs of 3 characters: low when a chunk repeats
 MIN_ADMIN_PASSWORD = 10
 # Values that were or are written in this repository, and words that mark an example.
