@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import socket
@@ -42,14 +43,18 @@ def start(port: int, store_dir: Path, log_path: Path | None = None) -> subproces
 
 # Listening ports are picked below Linux's ephemeral range (32768-60999), which the
 # kernel hands out as source ports of outgoing connections: a port picked there can be
-# taken by some client's connection before its server binds it.
+# taken by some client's connection before its server binds it. Each process walks the
+# range from a random start (as the kernel walks its own), so two processes picking at
+# once seldom meet, and a port it handed out is not handed out again soon.
 PICKED_PORTS = (20_000, 32_767)
+_next_pick = itertools.count(random.randint(*PICKED_PORTS))
 
 
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range."""
+    low, high = PICKED_PORTS
     for _ in range(200):
-        port = random.randint(*PICKED_PORTS)
+        port = low + (next(_next_pick) - low) % (high - low + 1)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
