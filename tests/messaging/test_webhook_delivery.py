@@ -69,7 +69,7 @@ async def test_out_of_order_device_events_reach_the_receiver_in_order(
     # (and then held back) before Queued arrived.
     delivered = [d for d in log.deliveries if d.state == "delivered"]
     assert sum(d.attempts for d in log.deliveries) == len(delivered) + 2
-    assert 2 <= queued.attempts <= 3
+    assert 1 <= queued.attempts <= 3  # the refusals may have gone to a later status
 
 
 async def test_a_receiver_that_never_answers_2xx_is_given_up_on(
