@@ -188,8 +188,7 @@ class DeliveryWorker:
 
     def _held_until(self, hook: str, now: datetime) -> datetime | None:
         breaker = self.breakers.get(hook)
-        until = breaker.open_until if breaker is not None else None
-        return until if until is not None and now < until else None
+        return breaker.held_until(now) if breaker is not None else None
 
     def _breaker_after(self, hook: str, outcome: Outcome, now: datetime) -> datetime | None:
         if outcome.ok:

@@ -18,9 +18,14 @@ class Breaker:
     opened: int = 0
     open_until: datetime | None = None
 
+    def held_until(self, now: datetime) -> datetime | None:
+        """Until when the endpoint is skipped, while the breaker is open."""
+        return self.open_until if self.open_until is not None and now < self.open_until \
+            else None
+
     def room(self, now: datetime, normal: int) -> int:
         """How many deliveries the endpoint may have in flight now."""
-        if self.open_until is not None and now < self.open_until:
+        if self.held_until(now) is not None:
             return 0
         return 1 if self.failures >= self.threshold else normal
 
