@@ -48,7 +48,8 @@ class Tenure:
         try:
             await self.standing.standing(self.token)
         except NoStandingError:
-            self.ended = "unauthorized"
+            # The token may have run out while auth was being asked: then that is why.
+            self.ended = "token_expired" if self.seconds_left() <= 0 else "unauthorized"
             return False
         except UnavailableError:
             self.ended = "unavailable"
