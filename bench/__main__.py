@@ -1,8 +1,9 @@
-"""`python -m bench [all|sends|rebuild]`: the benchmarks, each beside a baseline from the
+"""`python -m bench [all|sends|idle|rebuild]`: the benchmarks, each beside a baseline from the
 same run.
 
     python -m bench                       # everything at full size (= make bench)
     python -m bench sends --duration 2    # only the sends phase, 2 s per measurement
+    python -m bench idle                  # only cold start and idle memory (~15 s)
     python -m bench rebuild --events 100000 --backends sqlite --views history
 
 Writes bench/results/<UTC timestamp>.json (git-ignored) and a .png chart beside it, and
@@ -23,14 +24,15 @@ from bench.charts import write_chart
 from bench.procstats import loadavg, machine
 from bench.rebuild import run_rebuild
 from bench.report import TARGETS, print_table, write_json
-from bench.sends import run_sends, say
+from bench.sends import run_idle, run_sends, say
 
 HERE = Path(__file__).resolve().parent
 
 
 def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("phase", nargs="?", choices=("all", "sends", "rebuild"), default="all")
+    parser.add_argument("phase", nargs="?", default="all",
+                        choices=("all", "sends", "idle", "rebuild"))
     parser.add_argument("--duration", type=float,
                         default=float(os.environ.get("BENCH_DURATION", "6")),
                         help="seconds per send measurement (default 6, or $BENCH_DURATION)")
@@ -54,6 +56,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.phase in ("all", "sends"):
             run_sends(results, args.duration)
+        if args.phase == "idle":
+            run_idle(results)
         if args.phase in ("all", "rebuild"):
             results["rebuild_events"] = args.events
             results["rebuild"] = asyncio.run(run_rebuild(

@@ -1,8 +1,9 @@
-"""The sends phase against the full embedded stack: cold start and idle memory, single
-sends through the Messaging API (JWT) and the Instance API (key pair) at rising
-concurrency, Accepted -> Sent at half of the Messaging API's peak, bulk sends of 200
-numbers. Each figure
-beside the bare baseline server under the same load, just before."""
+"""The sends phase against the full embedded stack: cold start, idle memory and idle CPU;
+single sends at c=64 followed to the last Read (the CPU per message of the whole stack,
+the lead figure); single sends through the Messaging API (JWT) and the Instance API (key
+pair) at rising concurrency; Accepted -> Sent at half of the Messaging API's peak; bulk
+sends of 200 numbers followed to the last Read. Each figure beside the bare baseline
+server under the same load, just before."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.endtoend import idle_cpu, to_read
 from bench.load import (
     BULK_SIZE,
     accepted_to_sent,
@@ -33,7 +37,8 @@ from tests.support.stack import Stack, start_stack
 
 HERE = Path(__file__).resolve().parent
 LEVELS = (8, 32, 64)
-BULK_CONCURRENCY = (2, 4)
+END_TO_END_CONCURRENCY = 64
+BULK_CONCURRENCY = (4,)
 SEND = "/api/messages/send-message"
 
 
@@ -66,6 +71,9 @@ def cold_start(baseline_pid: int) -> tuple[Stack, dict[str, Any]]:
     say(f"cold start {cold:.2f}s (target <= 5)  idle RSS {rss:.0f} MB in {procs} "
         f"processes (target <= 400; bare uvicorn app {base_rss:.0f} MB)")
     say(f"  RSS MB by process: {result['rss_mb_per_process']}")
+    result["idle_cpu"] = idle_cpu(stack.proc.pid)
+    say(f"idle CPU {result['idle_cpu']['percent_of_one_core']} % of one core (target <= 2): "
+        f"{result['idle_cpu']['percent_by_process']}")
     return stack, result
 
 
@@ -88,52 +96,66 @@ def levels(label: str, stack: Stack, base_url: str, path: str, body: Any,
     return out
 
 
-def bulk(stack: Stack, base_url: str, headers: dict[str, str],
+def end_to_end(stack: Stack, base_url: str, base_pid: int,
+               duration: float) -> dict[str, Any]:
+    headers, _ = setup_user(stack.url, "e2e")
+    x = to_read(stack.url, stack.proc.pid, base_url, base_pid, SEND, single_body, headers,
+                END_TO_END_CONCURRENCY, duration)
+    s, b = x["stack"], x["baseline"]
+    say(f"single c={END_TO_END_CONCURRENCY} to Read: CPU {s['cpu_ms_per_message']} ms per "
+        f"message (baseline {b['cpu_ms_per_request']} ms per request) | {s['per_s']} "
+        f"accepted/s p99 {s['p99_ms']} ms | {s['read']}/{s['messages']} Read, the last "
+        f"{s['last_read_after_load_s']} s after the load | load {s['loadavg']}")
+    say(f"  CPU ms per message by process: {s['cpu_ms_per_message_by_process']}")
+    return x
+
+
+def bulk(stack: Stack, base_url: str, base_pid: int,
          duration: float) -> list[dict[str, Any]]:
     out = []
     path = "/api/messages/send-bulk-message"
     for level in BULK_CONCURRENCY:
-        b = asyncio.run(closed_loop(base_url, path, bulk_body, headers, level, duration))
-        s = asyncio.run(closed_loop(stack.url, path, bulk_body, headers, level, duration))
-        for r in (b, s):
-            r["messages_per_s"] = round(r["per_s"] * BULK_SIZE, 1)
-        out.append({"baseline": b, "stack": s})
-        say(f"bulk c={level}: stack {s['messages_per_s']} msg/s ({s['per_s']} req/s, p99 "
-            f"{s['p99_ms']} ms, errors {s['errors']}) | baseline {b['messages_per_s']} "
-            f"msg/s | ratio {ratio(s['per_s'], b['per_s'])} | load {s['loadavg']}")
+        headers, _ = setup_user(stack.url, f"bulk{level}")
+        x = to_read(stack.url, stack.proc.pid, base_url, base_pid, path, bulk_body, headers,
+                    level, duration, per_request=BULK_SIZE)
+        s, b = x["stack"], x["baseline"]
+        b["messages_per_s"] = round(b["per_s"] * BULK_SIZE, 1)
+        out.append(x)
+        say(f"bulk c={level}: stack {s['messages_per_s']} msg/s accepted, {s['read_per_s']} "
+            f"msg/s Read to the last ({s['read']}/{s['messages']}, the last "
+            f"{s['last_read_after_load_s']} s after the load), CPU {s['cpu_ms_per_message']} "
+            f"ms per message ({s['per_s']} req/s, p99 {s['p99_ms']} ms, errors "
+            f"{s['errors']}) | baseline {b['messages_per_s']} msg/s | ratio "
+            f"{ratio(s['per_s'], b['per_s'])} | load {s['loadavg']}")
     return out
 
 
 def run_sends(results: dict[str, Any], duration: float) -> None:
     """Fills `results` with each measurement as it is taken (so a failure keeps the rest)."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline_app", str(port)],
-                                cwd=HERE.parent)
-    stack: Stack | None = None
-    try:
-        wait_http(base_url, 20)
-        stack, results["cold_start"] = cold_start(baseline.pid)
-        headers, _ = setup_user(stack.url)
-        results["single"] = levels("single", stack, base_url, SEND, single_body, headers,
-                                   duration)
-        time.sleep(2)  # let the single-send backlog drain
-        # before bulk: its thousands of messages keep the device busy for minutes after
-        results["instance"] = levels("instance", stack, base_url, setup_instance(stack),
-                                     instance_body, {}, duration)
-        peak = max(x["stack"]["per_s"] for x in results["single"])
-        time.sleep(2)
-        lat = asyncio.run(accepted_to_sent(stack.url, headers, max(peak / 2, 10), duration))
-        results["accepted_to_sent"] = lat
-        say(f"accepted->sent at {lat['achieved_rate']}/s (half of peak {peak}/s): p50 "
-            f"{lat['sent_p50_ms']} p99 {lat['sent_p99_ms']} ms ({lat['seen_sent']}/"
-            f"{lat['accepted']} seen) | baseline = the accept round trip itself: p50 "
-            f"{lat['accept_p50_ms']} p99 {lat['accept_p99_ms']} ms | load {lat['loadavg']}")
-        results["bulk"] = bulk(stack, base_url, headers, duration)
-    finally:
-        if stack is not None:
-            results["stack_exit"] = stack.stop()
-            if results["stack_exit"] == 0:  # keep the logs only when something went wrong
-                shutil.rmtree(stack.var_dir, ignore_errors=True)
-        baseline.terminate()
-        baseline.wait(10)
+    with baseline_server() as baseline:
+        base_url = f"http://127.0.0.1:{baseline.args[-1]}"
+        stack: Stack | None = None
+        try:
+            stack, results["cold_start"] = cold_start(baseline.pid)
+            _loads(results, duration, stack, base_url)
+        finally:
+            stop_stack(stack, results)
+
+
+def _loads(results: dict[str, Any], duration: float, stack: Stack, base_url: str) -> None:
+    headers, _ = setup_user(stack.url)
+    results["single"] = levels("single", stack, base_url, SEND, single_body, headers,
+                               duration)
+    time.sleep(2)  # let the single-send backlog drain
+    # before bulk: its thousands of messages keep the device busy for minutes after
+    results["instance"] = levels("instance", stack, base_url, setup_instance(stack),
+                                 instance_body, {}, duration)
+    peak = max(x["stack"]["per_s"] for x in results["single"])
+    time.sleep(2)
+    lat = asyncio.run(accepted_to_sent(stack.url, headers, max(peak / 2, 10), duration))
+    results["accepted_to_sent"] = lat
+    say(f"accepted->sent at {lat['achieved_rate']}/s (half of peak {peak}/s): p50 "
+        f"{lat['sent_p50_ms']} p99 {lat['sent_p99_ms']} ms ({lat['seen_sent']}/"
+        f"{lat['accepted']} seen) | baseline = the accept round trip itself: p50 "
+        f"{lat['accept_p50_ms']} p99 {lat['accept_p99_ms']} ms | load {lat['loadavg']}")
+    results["bulk"] = bulk(stack, base_url, headers, duration)
