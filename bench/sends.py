@@ -65,9 +65,10 @@ def cold_start(baseline_pid: int) -> tuple[Stack, dict[str, Any]]:
     time.sleep(3)
     rss, procs = tree_rss_mb(stack.proc.pid)
     base_rss, _ = tree_rss_mb(baseline_pid)
-    result = {"seconds": round(cold, 2), "idle_rss_mb": round(rss, 1), "processes": procs,
-              "baseline_rss_mb": round(base_rss, 1),
-              "rss_mb_per_process": rss_by_process(stack.proc.pid)}
+    result: dict[str, Any] = {
+        "seconds": round(cold, 2), "idle_rss_mb": round(rss, 1), "processes": procs,
+        "baseline_rss_mb": round(base_rss, 1),
+        "rss_mb_per_process": rss_by_process(stack.proc.pid)}
     say(f"cold start {cold:.2f}s (target <= 5)  idle RSS {rss:.0f} MB in {procs} "
         f"processes (target <= 400; bare uvicorn app {base_rss:.0f} MB)")
     say(f"  RSS MB by process: {result['rss_mb_per_process']}")
@@ -130,32 +131,71 @@ def bulk(stack: Stack, base_url: str, base_pid: int,
     return out
 
 
-def run_sends(results: dict[str, Any], duration: float) -> None:
-    """Fills `results` with each measurement as it is taken (so a failure keeps the rest)."""
+@contextmanager
+def baseline_server() -> Iterator[subprocess.Popen[bytes]]:
+    """The bare baseline app on a free port (`port_of` it), stopped on the way out."""
+    port = free_port()
+    baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline_app", str(port)],
+                                cwd=HERE.parent)
+    try:
+        wait_http(f"http://127.0.0.1:{port}", 20)
+        yield baseline
+    finally:
+        baseline.terminate()
+        baseline.wait(10)
+
+
+def port_of(baseline: subprocess.Popen[bytes]) -> int:
+    args = baseline.args
+    assert isinstance(args, list)
+    return int(args[-1])
+
+
+def stop_stack(stack: Stack | None, results: dict[str, Any]) -> None:
+    if stack is not None:
+        results["stack_exit"] = stack.stop()
+        if results["stack_exit"] == 0:  # keep the logs only when something went wrong
+            shutil.rmtree(stack.var_dir, ignore_errors=True)
+
+
+def run_idle(results: dict[str, Any]) -> None:
+    """Only the cold start and the idle stack's memory and CPU."""
     with baseline_server() as baseline:
-        base_url = f"http://127.0.0.1:{baseline.args[-1]}"
         stack: Stack | None = None
         try:
             stack, results["cold_start"] = cold_start(baseline.pid)
-            _loads(results, duration, stack, base_url)
         finally:
             stop_stack(stack, results)
 
 
-def _loads(results: dict[str, Any], duration: float, stack: Stack, base_url: str) -> None:
+def run_sends(results: dict[str, Any], duration: float) -> None:
+    """Fills `results` with each measurement as it is taken (so a failure keeps the rest)."""
+    with baseline_server() as baseline:
+        base_url = f"http://127.0.0.1:{port_of(baseline)}"
+        stack: Stack | None = None
+        try:
+            stack, results["cold_start"] = cold_start(baseline.pid)
+            _loads(results, duration, stack, base_url, baseline.pid)
+        finally:
+            stop_stack(stack, results)
+
+
+def _loads(results: dict[str, Any], duration: float, stack: Stack, base_url: str,
+           base_pid: int) -> None:
+    """The drained measurements first (each waits for its last Read), then the accept-only
+    levels, whose backlogs no later figure inherits."""
+    results["end_to_end"] = end_to_end(stack, base_url, base_pid, duration)
+    peak = results["end_to_end"]["stack"]["per_s"]
     headers, _ = setup_user(stack.url)
-    results["single"] = levels("single", stack, base_url, SEND, single_body, headers,
-                               duration)
-    time.sleep(2)  # let the single-send backlog drain
-    # before bulk: its thousands of messages keep the device busy for minutes after
-    results["instance"] = levels("instance", stack, base_url, setup_instance(stack),
-                                 instance_body, {}, duration)
-    peak = max(x["stack"]["per_s"] for x in results["single"])
-    time.sleep(2)
     lat = asyncio.run(accepted_to_sent(stack.url, headers, max(peak / 2, 10), duration))
     results["accepted_to_sent"] = lat
     say(f"accepted->sent at {lat['achieved_rate']}/s (half of peak {peak}/s): p50 "
         f"{lat['sent_p50_ms']} p99 {lat['sent_p99_ms']} ms ({lat['seen_sent']}/"
         f"{lat['accepted']} seen) | baseline = the accept round trip itself: p50 "
         f"{lat['accept_p50_ms']} p99 {lat['accept_p99_ms']} ms | load {lat['loadavg']}")
-    results["bulk"] = bulk(stack, base_url, headers, duration)
+    results["bulk"] = bulk(stack, base_url, base_pid, duration)
+    results["single"] = levels("single", stack, base_url, SEND, single_body, headers,
+                               duration)
+    time.sleep(2)
+    results["instance"] = levels("instance", stack, base_url, setup_instance(stack),
+                                 instance_body, {}, duration)

@@ -51,10 +51,11 @@ def register(api: httpx.Client, name: str) -> tuple[int, str]:
     return int(reg.json()["user_id"]), str(token.json()["access_token"])
 
 
-def setup_user(url: str) -> tuple[dict[str, str], int]:
-    """Messaging API: a user topped up with 10,000,000 credits by the admin, and its JWT."""
+def setup_user(url: str, label: str = "") -> tuple[dict[str, str], int]:
+    """Messaging API: a user topped up with 10,000,000 credits by the admin, and its JWT.
+    Each `label` makes a user of its own, whose history holds only its own sends."""
     api = httpx.Client(base_url=url, timeout=30)
-    user_id, token = register(api, f"bench{int(time.time())}")
+    user_id, token = register(api, f"bench{label}{int(time.time())}")
     admin = api.post("/api/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]})
     admin.raise_for_status()
     top = api.post(f"/api/admin/users/{user_id}/credits", json={"amount": 10_000_000},
