@@ -19,7 +19,7 @@ DRAIN_LIMIT_S = 300.0  # how long the stack may take to Read what it accepted
 
 def read_count(url: str, headers: dict[str, str]) -> int:
     """How many of the user's messages are Read (the history's total for that status)."""
-    found = httpx.get(f"{url}/api/messages", params={"status": "Read", "per_page": 1},
+    found = httpx.get(f"{url}/api/messages/messages", params={"status": "Read", "per_page": 1},
                       headers=headers, timeout=30)
     found.raise_for_status()
     return int(found.json()["pagination"]["total"])
