@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.device.adapters.simulator_far_side import Outage
+from services.device.adapters.simulator import Outage
 from services.device.app.dispatch import HandBackError, RetryPolicy
 from services.device.app.pool import ensure_pool
 from services.device.domain.commands import DispatchMessage

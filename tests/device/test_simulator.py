@@ -14,8 +14,8 @@ import zxingcpp
 from PIL import Image
 
 from services.device.adapters.qr import qr_png_data_url
-from services.device.adapters.simulator import SimulatorTransport, decode_pairing_ref
-from services.device.adapters.simulator_far_side import SimulatedWhatsApp
+from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
+from services.device.adapters.simulator.transport import decode_pairing_ref
 from services.device.app.transport import (
     Linked,
     Receipt,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.device.adapters.simulator_far_side import Outage, SimulatedWhatsApp
+from services.device.adapters.simulator import Outage, SimulatedWhatsApp
 from tests.gateway.test_billing_credits import credits, signed_in, top_up
 from tests.support.services import gateway_client, running_services
 

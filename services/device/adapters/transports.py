@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from kernel.config import Settings
-from services.device.adapters.simulator import SimulatorTransport
-from services.device.adapters.simulator_far_side import SimulatedWhatsApp
+from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
 from services.device.app.transport import Transport
 
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from services.device.adapters.cloud import CloudTransport
-from services.device.adapters.cloud_api import GraphApi, RetryPolicy
-from services.device.adapters.whatsmeow_ledger import SendLedger
+from services.device.adapters.cloud.api import GraphApi, RetryPolicy
+from services.device.adapters.send_ledger import SendLedger
 from tests.device.transports.cloud_standin import FakeCloudApi
 from tests.device.transports.conftest import Recorder
 

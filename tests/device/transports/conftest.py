@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel.db import create_engine
-from services.device.adapters.whatsmeow_ledger import SendLedger
+from services.device.adapters.send_ledger import SendLedger
 from services.device.app.transport import TransportEvent
 
 

@@ -31,11 +31,11 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
 from kernel.db import create_engine
+from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.whatsmeow import WhatsmeowTransport
-from services.device.adapters.whatsmeow_events import jid_from_text
-from services.device.adapters.whatsmeow_ledger import SendLedger
-from services.device.adapters.whatsmeow_session import Timing
-from services.device.adapters.whatsmeow_threads import NeonizeThreads
+from services.device.adapters.whatsmeow.events import jid_from_text
+from services.device.adapters.whatsmeow.session import Timing
+from services.device.adapters.whatsmeow.threads import NeonizeThreads
 from services.device.app.reconnect import Backoff, Reconnects
 
 WORK = Path(sys.argv[2])
@@ -180,7 +180,7 @@ async def offline() -> dict[str, Any]:
         gave_up.append(n)
 
     dials = Dials()
-    logging.getLogger("services.device.adapters.whatsmeow_session").addHandler(dials)
+    logging.getLogger("services.device.adapters.whatsmeow.session").addHandler(dials)
     reconnects = Reconnects(Backoff(base=0.01, cap=0.05, attempts=3))
     reconnects.start("dev-1", attempt, give_up)
     await until(lambda: not reconnects.active("dev-1"))

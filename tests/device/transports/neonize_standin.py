@@ -75,7 +75,7 @@ from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DevicePr
 from neonize.utils.enum import ClientName, ClientType
 from neonize.utils.jid import build_jid
 
-from services.device.adapters.whatsmeow_events import jid_text
+from services.device.adapters.whatsmeow.events import jid_text
 
 DIAL_ERROR = ("failed to dial whatsapp web websocket: failed to WebSocket dial: failed to "
               "send handshake request: Get \"https://web.whatsapp.com/ws/chat\": dial tcp: "

@@ -28,7 +28,7 @@ from gateway.routes.cloud_webhook import statuses_in
 from kernel.config import SERVICES, Settings
 from kernel.host import ServiceHost
 from launcher.natsserver import free_port
-from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError
+from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError
 from services.device.app.transport import Undelivered
 from services.device.domain.dispatch import Dispatch
 from services.device.domain.events import MessageFailed

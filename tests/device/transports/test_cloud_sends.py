@@ -9,8 +9,8 @@ import pytest
 
 from launcher.natsserver import free_port
 from services.device.adapters.cloud import Template
-from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError
-from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
+from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError
+from services.device.adapters.send_ledger import OutcomeUnknownError
 from services.device.app.transport import (
     SessionDownError,
     SessionFailed,

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.device.adapters.cloud import (
+from services.device.adapters.cloud import CloudStatus, CloudStatusError
+from services.device.adapters.cloud.transport import (
     CloudActivationError,
     CloudNotConfiguredError,
-    CloudStatus,
-    CloudStatusError,
 )
 from services.device.app.transport import Linked, Receipt, ReceiptKind, Undelivered
 from tests.device.transports.cloud_support import (

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel.db import create_engine, ensure_schema
-from services.device.adapters.whatsmeow_ledger import (
+from services.device.adapters.send_ledger import (
     OutcomeUnknownError,
     SendLedger,
     send_once,

@@ -15,10 +15,10 @@ pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not inst
 
 from neonize.exc import SendMessageError  # noqa: E402
 
+from services.device.adapters.send_ledger import OutcomeUnknownError  # noqa: E402
 from services.device.adapters.whatsmeow import WhatsmeowTransport  # noqa: E402
-from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError  # noqa: E402
-from services.device.adapters.whatsmeow_session import QrTimes, State, Timing  # noqa: E402
-from services.device.adapters.whatsmeow_threads import NeonizeThreads  # noqa: E402
+from services.device.adapters.whatsmeow.session import QrTimes, State, Timing  # noqa: E402
+from services.device.adapters.whatsmeow.threads import NeonizeThreads  # noqa: E402
 from services.device.app.transport import Unlinked  # noqa: E402
 from tests.device.transports.neonize_standin import FakeWhatsApp  # noqa: E402
 from tests.device.transports.whatsmeow_support import PHONE, eventually, link  # noqa: E402

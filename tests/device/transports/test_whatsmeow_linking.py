@@ -12,7 +12,7 @@ pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not inst
 
 from neonize.aioze.client import NewAClient  # noqa: E402
 
-from services.device.adapters.whatsmeow_session import NeonizeClient, State  # noqa: E402
+from services.device.adapters.whatsmeow.session import NeonizeClient, State  # noqa: E402
 from services.device.app.transport import Linked, Unlinked  # noqa: E402
 from tests.device.transports.neonize_standin import FakeNewAClient, FakeWhatsApp  # noqa: E402
 from tests.device.transports.whatsmeow_support import (  # noqa: E402

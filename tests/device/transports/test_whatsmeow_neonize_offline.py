@@ -34,9 +34,9 @@ SCRIPT = textwrap.dedent("""
     from neonize.aioze.client import NewAClient
     from neonize.aioze.events import EVENT_TO_INT
     from neonize.utils.platform import generated_name
-    from services.device.adapters.whatsmeow_events import SUBSCRIBED
-    from services.device.adapters.whatsmeow_ledger import SendLedger
-    from services.device.adapters.whatsmeow_session import Session, SessionStores
+    from services.device.adapters.whatsmeow.events import SUBSCRIBED
+    from services.device.adapters.send_ledger import SendLedger
+    from services.device.adapters.whatsmeow.session import Session, SessionStores
     from datetime import datetime, UTC
 
     async def main():

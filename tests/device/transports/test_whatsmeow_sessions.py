@@ -11,8 +11,8 @@ from neonize.aioze.events import ReceiptEv, TemporaryBanEv  # noqa: E402
 from neonize.exc import SendMessageError  # noqa: E402
 from neonize.proto.Neonize_pb2 import ConnectFailureReason  # noqa: E402
 
-from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError  # noqa: E402
-from services.device.adapters.whatsmeow_session import State  # noqa: E402
+from services.device.adapters.send_ledger import OutcomeUnknownError  # noqa: E402
+from services.device.adapters.whatsmeow.session import State  # noqa: E402
 from services.device.app.transport import (  # noqa: E402
     Banned,
     Linked,

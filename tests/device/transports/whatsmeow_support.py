@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.whatsmeow import WhatsmeowTransport
-from services.device.adapters.whatsmeow_ledger import SendLedger
-from services.device.adapters.whatsmeow_session import State, Timing
+from services.device.adapters.whatsmeow.session import State, Timing
 from services.device.app.transport import Linked
 from tests.device.transports.conftest import Recorder
 from tests.device.transports.neonize_standin import FakeNewAClient, FakeWhatsApp

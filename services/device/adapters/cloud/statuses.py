@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.device.adapters.cloud_errors import failure_reason
-from services.device.adapters.whatsmeow_ledger import SendLedger
+from services.device.adapters.cloud.errors import failure_reason
+from services.device.adapters.send_ledger import SendLedger
 from services.device.app.transport import Receipt, ReceiptKind, TransportSink, Undelivered
 
 log = logging.getLogger(__name__)

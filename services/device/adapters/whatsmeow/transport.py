@@ -13,10 +13,10 @@ vouches for it, since the phone may have scanned a code whatsmeow rotated in its
 
 Sending: neonize cannot send under our id, so the send ledger maps each transport
 message id to WhatsApp's id: a resend after a crash is answered from it, a send cut off
-mid-way is never repeated, and receipts find our id again. Events: whatsmeow_events.
+mid-way is never repeated, and receipts find our id again. Events: events.py.
 
 Lifecycles: at most one client per device id lives at a time — the one before it is
-stopped and detached from neonize's finalizer before the next is made (whatsmeow_session).
+stopped and detached from neonize's finalizer before the next is made (session.py).
 A connect that cannot reach WhatsApp is a passing failure: `resume` answers False and the
 app's reconnect loop tries again with its backoff; a live session whose connection call
 dies is reported Unlinked (not logged out), so the same loop brings it back. Only
@@ -24,7 +24,7 @@ whatsmeow's own verdicts (logged out, banned, stream replaced, client outdated) 
 device. `resume` first checks that the session store still holds the device's session:
 when it does not (a lost or reset store), the device needs a new link and is reported
 logged out, instead of handing whatsmeow a session that is not there. neonize's calls
-run on a bounded executor of their own (whatsmeow_threads).
+run on a bounded executor of their own (threads.py).
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from neonize.utils.jid import build_jid
 from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.errors import UnavailableError
+from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
-from services.device.adapters.whatsmeow_events import (
+from services.device.adapters.whatsmeow.events import (
     Down,
     Ended,
     EndKind,
@@ -54,8 +55,7 @@ from services.device.adapters.whatsmeow_events import (
     Up,
     send_failure,
 )
-from services.device.adapters.whatsmeow_ledger import SendLedger, send_once
-from services.device.adapters.whatsmeow_session import (
+from services.device.adapters.whatsmeow.session import (
     NeonizeClient,
     Session,
     SessionStores,
@@ -63,7 +63,7 @@ from services.device.adapters.whatsmeow_session import (
     Timing,
     digits,
 )
-from services.device.adapters.whatsmeow_threads import NeonizeThreads, SessionsFullError
+from services.device.adapters.whatsmeow.threads import NeonizeThreads, SessionsFullError
 from services.device.app.transport import (
     Banned,
     Linked,

@@ -41,7 +41,7 @@ from neonize.aioze.events import (
 )
 from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason
 
-from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
+from services.device.adapters.send_ledger import OutcomeUnknownError
 from services.device.app.transport import ReceiptKind, SessionDownError, TransportError
 
 SUBSCRIBED = (PairStatusEv, ConnectedEv, KeepAliveTimeoutEv, KeepAliveRestoredEv,

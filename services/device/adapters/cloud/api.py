@@ -7,7 +7,7 @@ webhook). Every body carries `biz_opaque_callback_data` = our transport message 
 which Meta echoes on each status webhook.
 
 Retries: only where Meta surely did not take the message — a connection that never
-carried the request, or an error answer classed TRANSIENT (cloud_errors) — with
+carried the request, or an error answer classed TRANSIENT (errors.py) — with
 exponential backoff, and only while the next try still fits in `RetryPolicy.budget`
 (kept under the dispatcher's timeout for one attempt: past it, the failure goes back to
 the dispatcher's own backoff rather than failing a message that was never sent). Rate
@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError, Handling
-from services.device.adapters.whatsmeow_ledger import OutcomeUnknownError
+from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError, Handling
+from services.device.adapters.send_ledger import OutcomeUnknownError
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 import asyncpg
 from neonize.proto.Neonize_pb2 import JID
 
-from services.device.adapters.whatsmeow_events import (
+from services.device.adapters.send_ledger import SendLedger
+from services.device.adapters.whatsmeow.events import (
     SUBSCRIBED,
     Down,
     Ended,
@@ -47,7 +48,6 @@ from services.device.adapters.whatsmeow_events import (
     jid_text,
     signal_for,
 )
-from services.device.adapters.whatsmeow_ledger import SendLedger
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ with a `https://wa.me/<number>` link as the QR text, and reports the device `Lin
 look-up without reporting anything.
 
 Sends go through the send ledger (at most once per transport message id) and carry our
-transport message id as `biz_opaque_callback_data`. Errors: cloud_errors.
+transport message id as `biz_opaque_callback_data`. Errors: errors.py.
 
 Statuses: the gateway verifies each webhook's signature and forwards its statuses over
-gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (cloud_statuses).
+gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (statuses.py).
 """
 
 from __future__ import annotations
@@ -26,22 +26,21 @@ from typing import Any
 from kernel.clock import utcnow
 from kernel.config import Settings
 from kernel.errors import InvalidRequestError, UnavailableError
-from services.device.adapters.cloud_api import (
+from services.device.adapters.cloud.api import (
     GraphApi,
     RetryPolicy,
     Template,
     template_message,
     text_message,
 )
-from services.device.adapters.cloud_errors import CloudUnavailableError, GraphError, Handling
-from services.device.adapters.cloud_statuses import (
+from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError, Handling
+from services.device.adapters.cloud.statuses import (
     CloudStatus,
-    CloudStatusError,
     StatusReceipts,
     StatusTally,
 )
+from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
-from services.device.adapters.whatsmeow_ledger import SendLedger, send_once
 from services.device.app.transport import (
     Linked,
     Pairing,
@@ -54,9 +53,6 @@ from services.device.app.transport import (
 )
 
 log = logging.getLogger(__name__)
-
-__all__ = ["CloudStatus", "CloudStatusError", "CloudTransport", "StatusTally", "Template",
-           "cloud_from"]
 
 
 class CloudNotConfiguredError(InvalidRequestError):

@@ -25,7 +25,7 @@ from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from kernel.clock import utcnow
-from services.device.adapters.simulator_far_side import InboxMessage, Outage, SimulatedWhatsApp
+from services.device.adapters.simulator.far_side import InboxMessage, Outage, SimulatedWhatsApp
 from services.device.adapters.tasks import TaskSet
 from services.device.app.transport import (
     Banned,
