@@ -45,18 +45,19 @@ def to_read(stack_url: str, stack_pid: int, base_url: str, base_pid: int, path: 
     """The baseline's closed loop, then the stack's, followed to the last Read."""
     b_cpu0 = cpu_s(base_pid)
     b = asyncio.run(closed_loop(base_url, path, body, headers, concurrency, duration))
-    b["cpu_ms_per_request"] = round((cpu_s(base_pid) - b_cpu0) * 1000 / max(b["accepted"], 1),
-                                    3)
+    b["cpu_ms_per_request"] = round((cpu_s(base_pid) - b_cpu0) * 1000 / max(
+        b["accepted"] + b["warm_up_accepted"], 1), 3)
     before, start = tree_cpu(stack_pid), time.perf_counter()
     s = asyncio.run(closed_loop(stack_url, path, body, headers, concurrency, duration))
     stopped = time.perf_counter()
-    messages = s["accepted"] * per_request
+    messages = (s["accepted"] + s["warm_up_accepted"]) * per_request  # all to be Read
     seen = wait_read(stack_url, headers, messages)
     last_read = time.perf_counter()
     after = tree_cpu(stack_pid)
     spent = {k: round(v - before.get(k, 0.0), 2) for k, v in after.items()}
     s.update({
-        "messages": messages, "read": seen, "messages_per_s": round(messages / s["seconds"], 1),
+        "messages": messages, "read": seen,
+        "messages_per_s": round(s["accepted"] * per_request / s["seconds"], 1),
         "read_per_s": round(seen / (last_read - start), 1),
         "last_read_after_load_s": round(last_read - stopped, 2),
         "cpu_s_per_process": spent,

@@ -40,8 +40,8 @@ async def closed_loop(url: str, path: str, make_body: Any, headers: dict[str, st
     done_at: list[float] = []
     errors: dict[str, int] = {}
     conns = [Connection(url, headers) for _ in range(concurrency)]
-    # warm the connections
-    await asyncio.gather(*(c.post(path, make_body(i)) for i, c in enumerate(conns)))
+    # warm the connections (these requests count as `warm_up_accepted`, not `accepted`)
+    warm = await asyncio.gather(*(c.post(path, make_body(i)) for i, c in enumerate(conns)))
     start = time.perf_counter()
     stop = start + duration
     seq = [concurrency]
@@ -69,6 +69,7 @@ async def closed_loop(url: str, path: str, make_body: Any, headers: dict[str, st
         await c.close()
     ms = [x * 1000 for x in latencies]
     return {"concurrency": concurrency, "seconds": round(elapsed, 2), "accepted": len(ms),
+            "warm_up_accepted": sum(1 for status, _ in warm if status == 200),
             "per_s": round(len(ms) / elapsed, 1), "p50_ms": round(pct(ms, 50), 2),
             "p95_ms": round(pct(ms, 95), 2), "p99_ms": round(pct(ms, 99), 2),
             "errors": errors, "accepted_per_second": per_second(done_at, elapsed),
