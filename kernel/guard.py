@@ -5,8 +5,8 @@
   gateway calls services with its own service token and names the user in the request,
   so it needs no user tokens here). When open, a user token is checked against its user's
   standing *now* (kernel/standing.py: enabled within the standing cache, admin afresh on
-  every admin call), not against its claims, may call
-  only what `ACCESS` allows (kernel/tokens.py), and is rate-limited per user in the
+  every admin call), not against its claims, may call only what its service's access
+  table allows (kernel/tokens.py), and is rate-limited per user in the
   gateway's route classes (kernel/ratelimit.py): one budget per user whichever edge.
 - Register and Login take a service token, or, when user tokens are open, no token at
   all, limited per peer address in the "auth" class.
@@ -25,10 +25,10 @@ from kernel.ratelimit import RateLimiter, limiter_for
 from kernel.rpc import channel
 from kernel.standing import AuthStanding, CachedStanding, StandingSource
 from kernel.tokens import (
-    ACCESS,
     ADMIN,
     ANONYMOUS,
     PUBLIC_PREFIXES,
+    Access,
     AccessDeniedError,
     Caller,
     InvalidTokenError,
@@ -48,9 +48,11 @@ USER_TOKENS_OFF = ("User tokens are not accepted on the gRPC API "
 class CallGuard:
     """Admits a gRPC call (see the module's docstring); raises a DomainError otherwise."""
 
-    def __init__(self, verifier: TokenVerifier, standing: CachedStanding | None = None,
+    def __init__(self, verifier: TokenVerifier, access: Access,
+                 standing: CachedStanding | None = None,
                  limiter: RateLimiter | None = None) -> None:
         self.verifier = verifier
+        self.access = access  # the service's own table (services/<name>/ports/access.py)
         self.standing = standing  # None: user tokens are refused
         self.limiter = limiter or RateLimiter.unlimited()
 
@@ -58,7 +60,7 @@ class CallGuard:
                     peer: str = "") -> None:
         set_caller(None)
         token = bearer(metadata)
-        if is_public(method):
+        if self.is_public(method):
             await self._admit_public(method, token, peer)
             return
         if not token:
@@ -67,6 +69,9 @@ class CallGuard:
         if not caller.is_service:
             caller = await self._admit_user(method, token, caller, request)
         set_caller(caller)
+
+    def is_public(self, method: str) -> bool:
+        return is_public(method, self.access)
 
     async def _admit_public(self, method: str, token: str, peer: str) -> None:
         if method.startswith(PUBLIC_PREFIXES):
@@ -91,9 +96,9 @@ class CallGuard:
                           request: object) -> Caller:
         if self.standing is None:
             raise AccessDeniedError(USER_TOKENS_OFF)
-        now = await self.standing.standing(token, fresh=ACCESS.get(method) == ADMIN)
+        now = await self.standing.standing(token, fresh=self.access.get(method) == ADMIN)
         caller = dataclasses.replace(caller, username=now.username, is_admin=now.is_admin)
-        check_user_call(method, caller, request)
+        check_user_call(method, caller, request, self.access)
         await self.limiter.enforce(rpc_class(method), f"u{caller.user_id}")
         return caller
 
@@ -119,20 +124,21 @@ Closer = Callable[[], Awaitable[None]]
 
 
 async def edge_guard(settings: Settings, js: JetStreamContext, service: str,
-                     standing: StandingSource | None = None
+                     access: Access, standing: StandingSource | None = None
                      ) -> tuple[CallGuard | None, list[Closer]]:
-    """The guard of a service's gRPC edge, and what to close when it stops. With user
-    tokens open, their standing comes from `standing` (auth's own directory) or from the
-    auth service, and they share the gateway's rate-limit bucket on NATS (`js`)."""
+    """The guard of a service's gRPC edge (`access`: the service's access table), and
+    what to close when it stops. With user tokens open, their standing comes from
+    `standing` (auth's own directory) or from the auth service, and they share the
+    gateway's rate-limit bucket on NATS (`js`)."""
     if not settings.internal_auth:
         return None, []
     verifier = TokenVerifier(KeyRing.from_settings(settings))
     if not settings.grpc_user_tokens:
-        return CallGuard(verifier), []
+        return CallGuard(verifier, access), []
     closers: list[Closer] = []
     if standing is None:
         chan = channel(settings.service_addr("auth"), settings, identity=service)
         standing = AuthStanding(auth_pb2_grpc.AuthServiceStub(chan).VerifyToken)
         closers.append(chan.close)
     cached = CachedStanding(standing, settings.user_standing_cache_seconds)
-    return CallGuard(verifier, cached, await limiter_for(js, settings)), closers
+    return CallGuard(verifier, access, cached, await limiter_for(js, settings)), closers

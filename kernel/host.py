@@ -29,6 +29,7 @@ from kernel.relay import OutboxRelay, PublicPayload
 from kernel.retry import Backoff, report
 from kernel.rpc import Registrar, build_server
 from kernel.standing import StandingSource
+from kernel.tokens import Access
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Parts:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
     public_payload: PublicPayload | None = None  # what the relay publishes of a payload
     standing: StandingSource | None = None  # users' standing at the gRPC edge (auth's own)
+    # which methods user tokens may call (ports/access.py); none unless declared
+    access: Access = field(default_factory=dict)
 
 
 async def open_infra(service: str, settings: Settings) -> Infra:
@@ -121,7 +124,7 @@ class ServiceHost:
                                      self.settings.relay_batch,
                                      public_payload=parts.public_payload)
             guard, closers = await edge_guard(self.settings, infra.js, self.service,
-                                              parts.standing)
+                                              parts.access, parts.standing)
             parts.on_stop = [*parts.on_stop, *closers]
             self._server, self.port, self._health = await build_server(
                 parts.registrars, parts.service_names, bind, guard)

@@ -18,7 +18,7 @@ from kernel import context, metrics
 from kernel.config import Settings
 from kernel.db import is_outage
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
-from kernel.tokens import KeyRing, ServiceTokens, is_public
+from kernel.tokens import KeyRing, ServiceTokens
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ class Admitter(Protocol):
 
     async def admit(self, method: str, metadata: Mapping[str, object], request: object,
                     peer: str = "") -> None: ...
+
+    def is_public(self, method: str) -> bool:
+        """Whether the method needs no token (health, reflection, sign-in)."""
+        ...
 
 
 class _EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -69,7 +73,7 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def _guard_stream(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         """Streaming calls take a service token (no request to hold a user token to)."""
-        if handler is None or self.guard is None or is_public(details.method):
+        if handler is None or self.guard is None or self.guard.is_public(details.method):
             return handler
         try:
             await self.guard.admit(details.method, dict(details.invocation_metadata or ()),

@@ -3,7 +3,8 @@
 
 Every service verifies them at its gRPC edge (kernel/guard.py) with the `KeyRing` from
 Settings: the current key signs, previous keys still verify until they are removed. A user
-token acts for its own user only; which methods it may call is `ACCESS` below.
+token acts for its own user only; which methods it may call is its service's access
+table (`access_table` below).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from google.protobuf.descriptor import ServiceDescriptor
 
 from kernel.config import Settings
 from kernel.errors import ForbiddenError, UnauthorizedError
@@ -161,42 +163,31 @@ class ServiceTokens:
 
 
 # Who may call what with a *user* token, when `grpc_user_tokens` lets user tokens in at
-# all (service tokens may call everything; kernel/guard.py). A user token
-# acts for its own user: a `user_id` in the request must be the token's, and flags that
-# widen a call to other users' data need an admin. Methods missing here take a service
-# token; to open one to users, add it here.
+# all (service tokens may call everything; kernel/guard.py). Each service declares its
+# table next to its servicer (`services/<name>/ports/access.py`, made by `access_table`)
+# and hands it to its host. A user token acts for its own user: a `user_id` in the
+# request must be the token's, and flags that widen a call to other users' data need an
+# admin. Methods missing from the table take a service token; to open one to users, add
+# it there.
 USER = "user"
 ADMIN = "admin"
 PUBLIC = "public"
-ACCESS: dict[str, str] = {
-    "/switchboard.auth.v1.AuthService/Register": PUBLIC,
-    "/switchboard.auth.v1.AuthService/Login": PUBLIC,
-    "/switchboard.auth.v1.AuthService/VerifyToken": USER,
-    "/switchboard.auth.v1.AuthService/GetUser": USER,
-    "/switchboard.auth.v1.AuthService/CreateInstance": USER,
-    "/switchboard.auth.v1.AuthService/ListInstances": USER,
-    "/switchboard.auth.v1.AuthService/GetInstance": USER,
-    "/switchboard.auth.v1.AuthService/DeleteInstance": USER,
-    "/switchboard.auth.v1.AuthService/RotateInstanceKeys": USER,
-    "/switchboard.auth.v1.AuthService/ListUsers": ADMIN,
-    "/switchboard.auth.v1.AuthService/UpdateUser": ADMIN,
-    "/switchboard.auth.v1.AuthService/DisableUser": ADMIN,
-    "/switchboard.billing.v1.BillingService/GetBalance": USER,
-    "/switchboard.billing.v1.BillingService/GrantCredits": ADMIN,
-    "/switchboard.messaging.v1.MessagingService/SendMessage": USER,
-    "/switchboard.messaging.v1.MessagingService/SendBulkMessage": USER,
-    "/switchboard.messaging.v1.MessagingService/CreateTemplate": USER,
-    "/switchboard.messaging.v1.MessagingService/GetTemplate": USER,
-    "/switchboard.messaging.v1.MessagingService/ListTemplates": USER,
-    "/switchboard.messaging.v1.MessagingService/UpdateTemplate": USER,
-    "/switchboard.messaging.v1.MessagingService/DeleteTemplate": USER,
-    "/switchboard.messaging.v1.MessagingService/GetMessageStatus": USER,
-    "/switchboard.messaging.v1.MessagingService/ListMessages": USER,
-    "/switchboard.messaging.v1.MessagingService/CreateWebhook": USER,
-    "/switchboard.messaging.v1.MessagingService/ListWebhooks": USER,
-    "/switchboard.messaging.v1.MessagingService/DeleteWebhook": USER,
-    "/switchboard.messaging.v1.MessagingService/ListWebhookDeliveries": USER,
-}
+Access = Mapping[str, str]  # full method path -> USER, ADMIN or PUBLIC
+
+
+def access_table(service: ServiceDescriptor, **levels: str) -> dict[str, str]:
+    """The access table of one gRPC service: each method named in `levels` (by its
+    short name) and who may call it with a user token. A name the service does not have
+    is an error at import, so a typo cannot leave a method closed unnoticed."""
+    methods = service.methods_by_name
+    unknown = sorted(set(levels) - set(methods))
+    if unknown:
+        raise ValueError(f"{service.full_name} has no method {', '.join(unknown)}")
+    if not set(levels.values()) <= {USER, ADMIN, PUBLIC}:
+        raise ValueError(f"unknown access level in {levels}")
+    return {f"/{service.full_name}/{name}": level for name, level in levels.items()}
+
+
 PUBLIC_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 WIDENING_FLAGS = ("as_admin", "all_users")
 
@@ -213,8 +204,8 @@ def set_caller(caller: Caller | None) -> None:
     _caller_var.set(caller)
 
 
-def is_public(method: str) -> bool:
-    return method.startswith(PUBLIC_PREFIXES) or ACCESS.get(method) == PUBLIC
+def is_public(method: str, access: Access) -> bool:
+    return method.startswith(PUBLIC_PREFIXES) or access.get(method) == PUBLIC
 
 
 def bearer(metadata: Mapping[str, object]) -> str:
@@ -223,11 +214,11 @@ def bearer(metadata: Mapping[str, object]) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def check_user_call(method: str, caller: Caller, request: Any) -> None:
-    access = ACCESS.get(method)
-    if access is None or (access == ADMIN and not caller.is_admin):
+def check_user_call(method: str, caller: Caller, request: Any, access: Access) -> None:
+    level = access.get(method)
+    if level is None or (level == ADMIN and not caller.is_admin):
         raise AccessDeniedError()
-    if access == ADMIN:
+    if level == ADMIN:
         return
     fields = _field_names(request)
     if "user_id" in fields and request.user_id != caller.user_id:

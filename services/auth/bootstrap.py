@@ -20,6 +20,7 @@ from services.auth.app.standing import DirectoryStanding
 from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import EnsureAdmin
 from services.auth.domain.errors import AdminNotGrantedError, AuthError
+from services.auth.ports.access import ACCESS
 from services.auth.ports.deps import AuthDeps
 from services.auth.ports.grpc import SERVICE_NAME, AuthServicer
 
@@ -64,7 +65,7 @@ async def build(infra: Infra) -> Parts:
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
                  on_ready=[load_directory],
                  standing=DirectoryStanding(deps.feed, deps.tokens),
-                 public_payload=codec.public_payload)
+                 public_payload=codec.public_payload, access=ACCESS)
 
 
 async def ensure_first_admin(settings: Settings, deps: AuthDeps) -> None:

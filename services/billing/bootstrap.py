@@ -21,6 +21,7 @@ from services.billing.domain.model import Ledger
 from services.billing.domain.plans import Plan, checked_plan
 from services.billing.domain.subscription import Subscription
 from services.billing.ports import events, instances, workers
+from services.billing.ports.access import ACCESS
 from services.billing.ports.grpc import SERVICE_NAME, BillingServicer
 
 CACHE_SIZE = 50_000
@@ -42,7 +43,7 @@ async def build(infra: Infra, clock: Clock = utc_now) -> Parts:
     subscriptions = Subscriptions(GroupWriter(QuotaStore(base, subs, plan)), subs, clock)
     servicer = BillingServicer(accounts, subscriptions, UsageReader(infra.engine))
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
-                 tables=[view_metadata],
+                 access=ACCESS, tables=[view_metadata],
                  workers=_workers(infra, accounts, subscriptions, base))
 
 

@@ -31,6 +31,7 @@ from services.messaging.adapters.webhook_wiring import webhook_parts
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.domain.model import new_message_id
 from services.messaging.domain.templates import VariableLimits
+from services.messaging.ports.access import ACCESS
 from services.messaging.ports.grpc import SERVICE_NAME, MessagingServicer, registrar
 from services.messaging.ports.watch import with_webhooks
 
@@ -79,7 +80,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))
     return Parts(
         registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
-        service_names=[SERVICE_NAME],
+        service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
         workers=[projection_worker(runner), releases.run, settler.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],

@@ -13,16 +13,20 @@ from kernel.config import Settings
 from kernel.errors import UnauthorizedError
 from kernel.guard import CallGuard, peer_host, rpc_class
 from kernel.tokens import (
+    USER,
     AccessDeniedError,
     InvalidTokenError,
     KeyRing,
     ServiceTokens,
     TokenVerifier,
+    access_table,
     check_user_call,
     issue_service_token,
     issue_user_token,
     read_token,
 )
+from services.auth.ports.access import ACCESS as AUTH_ACCESS
+from services.billing.ports.access import ACCESS as BILLING_ACCESS
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
@@ -182,7 +186,8 @@ def test_service_tokens_are_reused_then_renewed(monkeypatch):
     assert renewed != first and read_token(RING, renewed, now + 90).service == "gateway"
 
 
-GUARD = CallGuard(TokenVerifier(RING))  # user tokens not opened (the default)
+ACCESS = {**AUTH_ACCESS, **BILLING_ACCESS}  # the two services' tables, as one for the tests
+GUARD = CallGuard(TokenVerifier(RING), ACCESS)  # user tokens not opened (the default)
 BALANCE = "/switchboard.billing.v1.BillingService/GetBalance"
 GRANT = "/switchboard.billing.v1.BillingService/GrantCredits"
 RESERVE = "/switchboard.billing.v1.BillingService/ReserveCredits"
@@ -211,26 +216,30 @@ async def test_guard_refuses_user_tokens_unless_they_are_opened():
 
 
 def test_a_user_token_acts_for_its_own_user_only():
-    check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=42))
+    check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=42), ACCESS)
     with pytest.raises(AccessDeniedError):
-        check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=43))
+        check_user_call(BALANCE, caller(42), billing_pb2.GetBalanceRequest(user_id=43),
+                        ACCESS)
 
 
 def test_user_tokens_stay_off_service_and_admin_calls():
     with pytest.raises(AccessDeniedError):
-        check_user_call(RESERVE, caller(42), billing_pb2.ReserveCreditsRequest(user_id=42))
+        check_user_call(RESERVE, caller(42), billing_pb2.ReserveCreditsRequest(user_id=42),
+                        ACCESS)
     with pytest.raises(AccessDeniedError):
-        check_user_call(GRANT, caller(42), billing_pb2.GrantCreditsRequest(user_id=42))
-    check_user_call(GRANT, caller(1, admin=True), billing_pb2.GrantCreditsRequest(user_id=42))
+        check_user_call(GRANT, caller(42), billing_pb2.GrantCreditsRequest(user_id=42), ACCESS)
+    check_user_call(GRANT, caller(1, admin=True), billing_pb2.GrantCreditsRequest(user_id=42),
+                    ACCESS)
 
 
 def test_widening_a_call_needs_an_admin():
-    check_user_call(LIST, caller(42), auth_pb2.ListInstancesRequest(user_id=42))
+    check_user_call(LIST, caller(42), auth_pb2.ListInstancesRequest(user_id=42), ACCESS)
     with pytest.raises(AccessDeniedError):
         check_user_call(LIST, caller(42), auth_pb2.ListInstancesRequest(user_id=42,
-                                                                        all_users=True))
+                                                                        all_users=True),
+                        ACCESS)
     check_user_call(LIST, caller(1, admin=True),
-                    auth_pb2.ListInstancesRequest(user_id=1, all_users=True))
+                    auth_pb2.ListInstancesRequest(user_id=1, all_users=True), ACCESS)
 
 
 @pytest.mark.parametrize("metadata", [{}, {"authorization": "Basic abc"},
@@ -255,3 +264,12 @@ def test_peer_addresses_and_rpc_classes():
     assert [rpc_class(f"/switchboard.messaging.v1.MessagingService/{name}") for name in
             ("SendMessage", "SendBulkMessage", "GetMessageStatus", "ListWebhooks",
              "CreateWebhook")] == ["messages", "bulk", "status", "status", "other"]
+
+
+def test_an_access_table_names_only_methods_its_service_has():
+    service = billing_pb2.DESCRIPTOR.services_by_name["BillingService"]
+    assert access_table(service, GetBalance=USER) == {BALANCE: USER}
+    with pytest.raises(ValueError, match="GetBalanse"):
+        access_table(service, GetBalanse=USER)
+    with pytest.raises(ValueError, match="level"):
+        access_table(service, GetBalance="everyone")
