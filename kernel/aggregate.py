@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.codec import EventCodec
+from kernel.db import reading
 from kernel.eventstore import ConcurrencyError, EventStore, StoredEvent, StreamWrite
 from kernel.groupcommit import Extra, GroupCommit
 
@@ -22,6 +23,9 @@ class Aggregate:
     """
 
     stream_prefix = ""
+    # True when every attribute but `pending` holds an immutable value: the repository's
+    # copies of it are then shallow, which is much cheaper than deep ones.
+    immutable_state = False
 
     def __init__(self, aggregate_id: str) -> None:
         self.id = aggregate_id
@@ -73,6 +77,8 @@ class Repository(Generic[A]):
     moves forward, where a stale copy merely fails to save (ConcurrencyError, which
     drops it from the cache) and the retry reads the stream.
 
+    `get_many` loads many aggregates with one query, each from its committed copy.
+
     With `group`, saves made outside a caller's transaction share transactions with
     other concurrent saves to the same store (kernel/groupcommit.py).
     """
@@ -93,9 +99,9 @@ class Repository(Generic[A]):
         cached = self._cache.pop(aggregate_id, None)
         if cached is not None and trust_cache and conn is None and cached[2]:
             self._cache[aggregate_id] = cached
-            return copy.deepcopy(cached[0])
+            return _copy(cached[0])
         if cached is not None:
-            aggregate, last_id = copy.deepcopy(cached[0]), cached[1]
+            aggregate, last_id = _copy(cached[0]), cached[1]
             # Re-read the cached last event too: if it is gone or another took its
             # version, the copy came from a rolled-back transaction.
             stored = await self.store.read_stream(stream_id, aggregate.version - 1, conn)
@@ -103,6 +109,38 @@ class Repository(Generic[A]):
                 return self._caught_up(aggregate, stored[1:], last_id, conn is None)
         stored = await self.store.read_stream(stream_id, conn=conn)
         return self._caught_up(self.cls(aggregate_id), stored, "", conn is None)
+
+    async def get_many(self, aggregate_ids: Iterable[str],
+                       conn: AsyncConnection | None = None) -> dict[str, A]:
+        """Many aggregates, each free to change: one query reads the events every stream
+        gained since the committed copy kept of it (all of them if none is kept).
+        `conn`, if given, only reads (kernel.db.reading): what it finds is committed."""
+        found = {i: self._committed_copy(i) for i in dict.fromkeys(aggregate_ids)}
+        streams = {stream_id_of(self.cls, i): i for i in found}
+        versions = {s: found[i][0].version for s, i in streams.items()}
+        if conn is None:
+            async with reading(self.store.engine) as own:
+                news = await self.store.read_since(versions, own)
+        else:
+            news = await self.store.read_since(versions, conn)
+        moved: set[str] = set()
+        for stream_id, event_id, event_type, payload in news:
+            aggregate = found[streams[stream_id]][0]
+            aggregate._apply(self.codec.decode_payload(event_type, payload))
+            found[aggregate.id] = (aggregate, event_id)
+            moved.add(aggregate.id)
+        for i, (aggregate, last_id) in found.items():
+            if i in moved:
+                self._remember(aggregate, last_id, committed=True)
+            elif i in self._cache:  # the copy kept is current: it only moves up the line
+                self._cache.move_to_end(i)
+        return {i: aggregate for i, (aggregate, _) in found.items()}
+
+    def _committed_copy(self, aggregate_id: str) -> tuple[A, str]:
+        cached = self._cache.get(aggregate_id)
+        if cached is None or not cached[2]:
+            return self.cls(aggregate_id), ""
+        return _copy(cached[0]), cached[1]
 
     def _caught_up(self, aggregate: A, stored: list[StoredEvent], last_id: str,
                    committed: bool) -> A:
@@ -147,7 +185,16 @@ class Repository(Generic[A]):
     def _remember(self, aggregate: A, last_id: str, committed: bool) -> None:
         if not self.cache_size or aggregate.pending or not aggregate.version:
             return
-        self._cache[aggregate.id] = (copy.deepcopy(aggregate), last_id, committed)
+        self._cache[aggregate.id] = (_copy(aggregate), last_id, committed)
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+def _copy(aggregate: A) -> A:
+    """A copy free to change on its own (its `pending` is empty, as kept copies' are)."""
+    if not aggregate.immutable_state:
+        return copy.deepcopy(aggregate)
+    twin = copy.copy(aggregate)
+    twin.pending = []
+    return twin

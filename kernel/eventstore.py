@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import case, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -25,6 +25,8 @@ from kernel import context
 from kernel.clock import as_utc, utcnow
 from kernel.db import is_postgres, reading
 from kernel.tables import events_table, metadata
+
+CHUNK = 500  # streams read by one query of read_since
 
 
 class ConcurrencyError(Exception):
@@ -139,6 +141,23 @@ class EventStore:
             return [_row_to_event(r) for r in (await conn.execute(query)).all()]
         async with reading(self.engine) as own:
             return [_row_to_event(r) for r in (await own.execute(query)).all()]
+
+    async def read_since(self, versions: Mapping[str, int], conn: AsyncConnection
+                         ) -> list[tuple[str, str, str, bytes]]:
+        """The events each stream gained after the version given for it, by stream and
+        version, as (stream_id, event_id, event_type, payload): one query for CHUNK
+        streams."""
+        t = events_table
+        names = list(versions)
+        found: list[tuple[str, str, str, bytes]] = []
+        for start in range(0, len(names), CHUNK):
+            chunk = names[start:start + CHUNK]
+            after = case({s: versions[s] for s in chunk}, value=t.c.stream_id, else_=0)
+            query = (select(t.c.stream_id, t.c.event_id, t.c.event_type, t.c.payload)
+                     .where(t.c.stream_id.in_(chunk), t.c.stream_version > after)
+                     .order_by(t.c.stream_id, t.c.stream_version))
+            found += (await conn.execute(query)).all()
+        return found
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         query = (select(events_table)
