@@ -20,12 +20,11 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name
+from kernel.db import insert_for
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
 
@@ -88,7 +87,7 @@ async def track_new(conn: AsyncConnection, consumer: str,
         fresh.setdefault(envelope.event_id, envelope)
     if not fresh:
         return []
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = insert_for(conn.dialect.name)
     stmt = (dialect_insert(processed_events)
             .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
             .returning(processed_events.c.event_id))

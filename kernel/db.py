@@ -5,11 +5,11 @@ from __future__ import annotations
 import errno
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -19,6 +19,16 @@ from kernel.config import Settings
 
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_for(dialect: str) -> Callable[..., Any]:
+    """The dialect's INSERT (the one with ON CONFLICT clauses) for `conn.dialect.name`,
+    its module loaded on first use: a SQLite store never loads PostgreSQL's."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert
 
 
 def create_engine(url: str, schema: str = "", connect_timeout: float = 5.0,
@@ -92,10 +102,9 @@ async def engine_for(service: str, settings: Settings) -> AsyncEngine:
 
 
 # The server is gone, going or not yet back; or the connection to it was cut.
-_OUTAGE_TYPES = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                 asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
-                 asyncpg.TooManyConnectionsError, asyncpg.InterfaceError,
-                 sa_exc.TimeoutError, TimeoutError, ConnectionError, socket.gaierror)
+_OUTAGE_TYPES = (sa_exc.TimeoutError, TimeoutError, ConnectionError, socket.gaierror)
+_ASYNCPG_OUTAGES = ("PostgresConnectionError", "CannotConnectNowError", "AdminShutdownError",
+                    "CrashShutdownError", "TooManyConnectionsError", "InterfaceError")
 _UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
                 errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
 _SQLITE_OUTAGE = ("database is locked", "unable to open", "disk i/o error", "readonly database")
@@ -110,11 +119,18 @@ def is_outage(error: BaseException) -> bool:
 def _says_outage(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, _OUTAGE_TYPES):
+    if isinstance(error, _OUTAGE_TYPES + _asyncpg_outages()):
         return True
     if isinstance(error, sqlite3.OperationalError):
         return any(words in str(error).lower() for words in _SQLITE_OUTAGE)
     return isinstance(error, OSError) and error.errno in _UNREACHABLE
+
+
+def _asyncpg_outages() -> tuple[type[BaseException], ...]:
+    """asyncpg's outage errors, once a PostgreSQL engine has loaded asyncpg (no asyncpg
+    error can exist before; a SQLite store never loads it)."""
+    asyncpg = sys.modules.get("asyncpg")
+    return tuple(getattr(asyncpg, name) for name in _ASYNCPG_OUTAGES) if asyncpg else ()
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:

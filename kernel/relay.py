@@ -17,12 +17,10 @@ from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext
 from sqlalchemy import Update, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import headers_for, subject
-from kernel.db import is_postgres, reading
+from kernel.db import insert_for, is_postgres, reading
 from kernel.eventstore import EventStore, StoredEvent
 from kernel.retry import Backoff, report
 from kernel.tables import relay_offsets
@@ -91,7 +89,8 @@ class OutboxRelay:
             return await self._publish_from(await self.position(), None)
         if not self._row_ready:
             async with engine.begin() as conn:
-                await conn.execute(pg_insert(relay_offsets).values(name=self.name, position=0)
+                await conn.execute(insert_for("postgresql")(relay_offsets)
+                                   .values(name=self.name, position=0)
                                    .on_conflict_do_nothing(index_elements=["name"]))
             self._row_ready = True
         async with engine.begin() as conn:
@@ -130,6 +129,6 @@ class OutboxRelay:
 
     async def _record(self, position: int) -> None:
         async with self.store.engine.begin() as conn:
-            stmt = sqlite_insert(relay_offsets).values(name=self.name, position=0)
+            stmt = insert_for(conn.dialect.name)(relay_offsets).values(name=self.name, position=0)
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
             await conn.execute(self._advance(position))

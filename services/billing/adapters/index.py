@@ -31,10 +31,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kernel.db import insert_for
 from services.billing.domain.holds import Hold, HoldChange
 
 CHUNK = 500
@@ -109,7 +108,7 @@ async def write_due(conn: AsyncConnection, changes: Sequence[tuple[str, datetime
 
 
 def _upsert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = insert_for(conn.dialect.name)
     stmt = dialect_insert(due_table).values(rows)
     return stmt.on_conflict_do_update(index_elements=["instance_id"],
                                       set_={"due_at": stmt.excluded.due_at})

@@ -26,11 +26,9 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel.db import reading
+from kernel.db import insert_for, reading
 
 view_metadata = MetaData()
 
@@ -96,7 +94,7 @@ async def merge_many(conn: AsyncConnection, table: Table,
 def _merging(dialect: str, table: Table, names: frozenset[str]) -> Any:
     """INSERT .. ON CONFLICT DO UPDATE for rows giving `names` (and every counter)."""
     counters = COUNTERS[table.name]
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = insert_for(dialect)(table)
     new, keys = stmt.excluded, [c.name for c in table.primary_key.columns]
     updates: dict[str, Any] = {c: table.c[c] + new[c] for c in counters if c in names}
     for name in names - set(counters) - set(keys) - {"status"}:

@@ -22,12 +22,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import as_utc
-from kernel.db import reading
+from kernel.db import insert_for, reading
 from services.messaging.app.dependencies import HistoryQuery
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 
@@ -87,7 +85,7 @@ async def _locked(conn: AsyncConnection, queue_id: str) -> HistoryEntry | None:
 
 async def _insert_new(conn: AsyncConnection, fact: HistoryEntry) -> bool:
     """Insert the row unless another writer just did; True if this one did."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = insert_for(conn.dialect.name)
     stmt = (dialect_insert(t).values(**row_of(fact))
             .on_conflict_do_nothing(index_elements=["queue_id"]).returning(t.c.queue_id))
     return (await conn.execute(stmt)).first() is not None
@@ -139,7 +137,7 @@ async def _insert_many(conn: AsyncConnection, facts: list[HistoryEntry]) -> set[
     """Insert rows for these messages unless another writer just did; the ids inserted."""
     if not facts:
         return set()
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = insert_for(conn.dialect.name)
     stmt = (dialect_insert(t).on_conflict_do_nothing(index_elements=["queue_id"])
             .returning(t.c.queue_id))
     rows = await conn.execute(stmt, [row_of(f) for f in facts])
@@ -151,7 +149,7 @@ async def insert_entries(conn: AsyncConnection, facts: list[HistoryEntry]) -> No
     projection merges into it later)."""
     if not facts:
         return
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = insert_for(conn.dialect.name)
     await conn.execute(dialect_insert(t).values([row_of(f) for f in facts])
                        .on_conflict_do_nothing(index_elements=["queue_id"]))
 

@@ -18,11 +18,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import as_utc
+from kernel.db import insert_for
 from services.messaging.domain.idempotency import DONE, PENDING, KeyRecord, Outcome, decide
 
 idempotency_metadata = MetaData()
@@ -69,7 +68,7 @@ class IdempotencyKeys:
 
     async def _insert(self, conn: AsyncConnection, scope: str, key: str, fingerprint: str,
                       now: datetime) -> bool:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = insert_for(conn.dialect.name)
         stmt = (dialect_insert(keys).values(scope=scope, key=key, fingerprint=fingerprint,
                                             state=PENDING, status_code=0, body=b"",
                                             created_at=now)
