@@ -3,7 +3,7 @@
 A service publishes its own events (`sb.<service>.>`) and manages its own stream; reads
 (durable consumers, replays, live subscriptions) the streams it consumes; and uses its
 own KV buckets. The gateway only uses its rate-limit bucket. Replies come to the user's
-own inbox prefix, `_INBOX_<user>` (kernel/bus.py), so no user sees another's replies.
+own inbox prefix, `_INBOX_<user>` (kernel/subjects.py), so no user sees another's replies.
 
 `switchboard up` writes these users into the nats-server's authorization file with
 passwords generated on first start and kept in `<var_dir>/secrets/nats-<user>` (0600);
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel.bus import inbox_prefix, stream_name, subject
 from kernel.config import Settings
 from kernel.keys import private_dir, secret_path, stored_secret
+from kernel.subjects import inbox_prefix, stream_name, subject
 
 GATEWAY = "gateway"
 
