@@ -19,6 +19,12 @@ from enum import StrEnum
 from typing import Protocol
 
 
+def digits(number: str) -> str:
+    """A recipient's number as every far side addresses it: its digits alone (the gateway
+    passes E.164 with or without `+` and spacing)."""
+    return "".join(ch for ch in number if ch.isdigit())
+
+
 class TransportError(Exception):
     """The far side refused or failed a send; the reason is shown to the sender."""
 

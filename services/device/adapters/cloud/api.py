@@ -29,6 +29,7 @@ import httpx
 
 from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError, Handling
 from services.device.adapters.send_ledger import OutcomeUnknownError
+from services.device.app.transport import digits
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -47,14 +48,9 @@ class Template:
     components: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
 
-def recipient(number: str) -> str:
-    """Meta takes `to` with or without `+`; Switchboard sends E.164 digits."""
-    return "".join(ch for ch in number if ch.isdigit())
-
-
 def text_message(to: str, body: str, tracker: str) -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "recipient_type": "individual",
-            "to": recipient(to), "type": "text",
+            "to": digits(to), "type": "text",
             "text": {"preview_url": False, "body": body},
             "biz_opaque_callback_data": tracker}
 
@@ -69,7 +65,7 @@ def template_message(to: str, template: Template, tracker: str) -> dict[str, Any
     if components:
         body["components"] = components
     return {"messaging_product": "whatsapp", "recipient_type": "individual",
-            "to": recipient(to), "type": "template", "template": body,
+            "to": digits(to), "type": "template", "template": body,
             "biz_opaque_callback_data": tracker}
 
 

@@ -50,6 +50,7 @@ from services.device.app.transport import (
     TransportError,
     TransportEvent,
     TransportSink,
+    digits,
 )
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ class CloudNotConfiguredError(InvalidRequestError):
 
 class CloudActivationError(UnavailableError):
     """Meta refused or could not answer the look-up of the device's phone number."""
-
-
-def digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
 
 
 class CloudTransport:

@@ -40,6 +40,7 @@ from services.device.app.transport import (
     TransportEvent,
     TransportSink,
     Unlinked,
+    digits,
 )
 from services.device.domain.errors import InvalidPairingRefError
 
@@ -61,10 +62,6 @@ def decode_pairing_ref(pairing_ref: str) -> tuple[str, str]:
     if parts.scheme != SCHEME or "device" not in query or "ref" not in query:
         raise InvalidPairingRefError("not a Switchboard simulator QR code")
     return query["device"][0], query["ref"][0]
-
-
-def digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())
 
 
 class SimulatorTransport:

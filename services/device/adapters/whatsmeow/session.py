@@ -111,10 +111,6 @@ class Timing:
     qr: QrTimes = QrTimes()
 
 
-def digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())
-
-
 Report = Callable[["Session", Signal, State], Awaitable[None]]
 
 

@@ -61,7 +61,6 @@ from services.device.adapters.whatsmeow.session import (
     SessionStores,
     State,
     Timing,
-    digits,
 )
 from services.device.adapters.whatsmeow.threads import NeonizeThreads, SessionsFullError
 from services.device.app.transport import (
@@ -76,6 +75,7 @@ from services.device.app.transport import (
     TransportEvent,
     TransportSink,
     Unlinked,
+    digits,
 )
 
 log = logging.getLogger(__name__)
