@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from services.device.adapters.cloud import CloudTransport
 from services.device.adapters.cloud.api import GraphApi, RetryPolicy
 from services.device.adapters.send_ledger import SendLedger
 from tests.device.transports.cloud_standin import FakeCloudApi
-from tests.device.transports.conftest import Recorder
+
+if TYPE_CHECKING:  # the conftest imports this module for its `meta` fixture
+    from tests.device.transports.conftest import Recorder
 
 TOKEN = "EAAG-test-access-token"
 NUMBER_ID = "109876543210"

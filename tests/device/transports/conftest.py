@@ -1,5 +1,6 @@
-"""Shared by the transport tests: a recording sink that can be waited on, and a send
-ledger in a fresh SQLite database (the ledger's own tests run it on PostgreSQL too)."""
+"""Shared by the transport tests: a recording sink that can be waited on, a send ledger
+in a fresh SQLite database (the ledger's own tests run it on PostgreSQL too), and the
+Cloud API stand-in (`meta`) the cloud tests send to."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from kernel.db import create_engine
 from services.device.adapters.send_ledger import SendLedger
 from services.device.app.transport import TransportEvent
+from tests.device.transports.cloud_standin import FakeCloudApi
+from tests.device.transports.cloud_support import cloud_api
 
 
 class Recorder:
@@ -60,3 +63,10 @@ async def ledger(tmp_path: Path) -> AsyncIterator[SendLedger]:
     ledger = sqlite_ledger(tmp_path / "device.db")
     yield ledger
     await ledger.close()
+
+
+@pytest.fixture
+async def meta() -> AsyncIterator[FakeCloudApi]:
+    """The Cloud API stand-in, serving on 127.0.0.1 for one test."""
+    async with cloud_api() as api:
+        yield api

@@ -106,9 +106,9 @@ class FakeGo:
         stopped = threading.Event()
         self.clients[client.uuid], self._stopped[client.uuid] = client, stopped
         assert client.loop is not None
-        asyncio.run_coroutine_threadsafe(client.begin(), client.loop)
         name = threading.current_thread().name
-        self.threads.add(name)
+        self.threads.add(name)  # before the events flow: a QR shown means the thread is held
+        asyncio.run_coroutine_threadsafe(client.begin(), client.loop)
         stopped.wait()
         self.threads.discard(name)
         return self._errors.pop(client.uuid, b"")

@@ -39,7 +39,6 @@ from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
     Sleeps,
-    cloud_api,
     cloud_transport,
 )
 from tests.support.services import _build, _store_url, gateway_client
@@ -55,12 +54,6 @@ WAIT = 30.0
 def recorded(name: str, wamid: str, tracker: str) -> dict[str, Any]:
     text = json.dumps(STATUSES[name]).replace("WAMID", wamid).replace("TRACKER", tracker)
     return json.loads(text)
-
-
-@pytest.fixture
-async def meta() -> AsyncIterator[FakeCloudApi]:
-    async with cloud_api() as api:
-        yield api
 
 
 @pytest.fixture

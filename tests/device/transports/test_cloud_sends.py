@@ -21,17 +21,10 @@ from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
     Sleeps,
-    cloud_api,
     cloud_transport,
 )
 
 TO = "+1 555 0199"
-
-
-@pytest.fixture
-async def meta():
-    async with cloud_api() as api:
-        yield api
 
 
 @pytest.fixture

@@ -17,17 +17,10 @@ from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
     Sleeps,
-    cloud_api,
     cloud_transport,
 )
 
 T0 = 1_717_400_000
-
-
-@pytest.fixture
-async def meta():
-    async with cloud_api() as api:
-        yield api
 
 
 @pytest.fixture
