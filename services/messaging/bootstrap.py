@@ -17,10 +17,7 @@ from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
 from services.messaging.adapters.messages import MessageStore
 from services.messaging.adapters.quota import InstanceDevicesClient, QuotaClient
-from services.messaging.adapters.releases import Releases, ReleasingBilling, ReleasingQuota
 from services.messaging.adapters.reservation_journal import (
-    JournaledBilling,
-    JournaledQuota,
     NoteSettler,
     ReservationJournal,
     journal_metadata,
@@ -45,32 +42,25 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     history = HistoryView(infra.engine)
     templates = TemplateStore(infra.store)
     projection = HistoryProjection(history_name)
-    # noted before it is made, so that one a crash strands is given back too (straight to
-    # billing: a note is kept until its release has gone through)
     group = GroupCommit(infra.store)  # concurrent sends share transactions
+    billing, quota = BillingClient(billing_channel), QuotaClient(billing_channel)
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
-    # a reservation whose message could not be queued is given back, if need be later
-    releases = Releases(journal.queued)
-    billing = ReleasingBilling(BillingClient(billing_channel), releases)
-    quota = ReleasingQuota(QuotaClient(billing_channel), releases)
-    settler = NoteSettler(journal, BillingClient(billing_channel), QuotaClient(billing_channel))
+    reservations = NoteSettler(journal, billing, quota)
     messages = MessageStore(infra.store, group)
     variable_limits = VariableLimits(settings.template_max_variables,
                                      settings.template_max_variable_chars)
     servicer = MessagingServicer(
         send=partial(handlers.send_message,
-                     messages=messages,
-                     billing=JournaledBilling(billing, journal),
+                     messages=messages, billing=billing, reservations=reservations,
                      pool=DevicePoolClient(device_channel), new_id=new_id,
                      templates=templates, variable_limits=variable_limits),
         lookup=partial(handlers.get_message_status, history=history),
         listing=partial(handlers.list_messages, history=history),
         send_instance=partial(instance_send.send_instance_message,
-                              messages=messages,
-                              quota=JournaledQuota(quota, journal),
+                              messages=messages, quota=quota, reservations=reservations,
                               devices=InstanceDevicesClient(device_channel), new_id=new_id),
-        send_bulk=partial(bulk_send.send_bulk_message, messages=messages,
-                          billing=JournaledBilling(billing, journal), new_id=new_id,
+        send_bulk=partial(bulk_send.send_bulk_message, messages=messages, billing=billing,
+                          reservations=reservations, new_id=new_id,
                           templates=templates, variable_limits=variable_limits),
         templates=templates,
         idempotency=IdempotencyKeys(infra.engine),
@@ -82,7 +72,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
         registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
         service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
-        workers=[projection_worker(runner), releases.run, settler.run, *hooks.workers],
+        workers=[projection_worker(runner), reservations.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
         public_payload=messaging_codec().public_payload,
     )

@@ -45,7 +45,7 @@ def families() -> set[type[DomainError]]:
 
 def passed_on() -> set[type[DomainError]]:
     """A refusal another service made, passed on with that service's status."""
-    from services.messaging.adapters.remote import RefusedByServiceError
+    from services.messaging.domain.errors import RefusedByServiceError
     return {RefusedByServiceError}
 
 

@@ -17,6 +17,7 @@ import grpc
 import nats
 import pytest
 from nats.js.errors import NotFoundError as NatsNotFoundError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import bus
 from kernel.bus import stream_name
@@ -26,6 +27,7 @@ from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
 from kernel.relay import OutboxRelay
 from kernel.rpc import channel
+from services.messaging.adapters.reservation_journal import journal_metadata
 from services.messaging.adapters.streams import missing_streams
 from services.messaging.bootstrap import build
 from switchboard.device.v1 import events_pb2 as device_pb
@@ -147,6 +149,17 @@ def _stamp(value: datetime) -> Any:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+@pytest.fixture
+async def journal_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A real SQLite store with the event and reservation-note tables."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'messaging.db'}")
+    await EventStore(engine).create_tables()
+    async with engine.begin() as conn:
+        await conn.run_sync(journal_metadata.create_all)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

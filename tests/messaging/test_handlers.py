@@ -1,4 +1,5 @@
-"""Unit tests (no I/O): send_message's compensation, with in-memory neighbours."""
+"""send_message's compensation, with in-memory neighbours and the real reservation
+journal on SQLite."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.eventstore import ConcurrencyError
-from services.messaging.app.dependencies import PoolStatus
+from services.messaging.adapters.reservation_journal import NoteSettler, ReservationJournal
+from services.messaging.app.dependencies import PoolStatus, QuotaUsage
 from services.messaging.app.handlers import SendMessage, send_message
 from services.messaging.domain.errors import DependencyUnavailableError
 from services.messaging.domain.model import Message
@@ -49,29 +52,54 @@ class Pool:
         return PoolStatus(1, 2, 0, "docker")
 
 
-async def send(billing: Billing, messages: Messages):
-    return await send_message(COMMAND, messages, billing, Pool(), new_id=lambda: "msg_1")
+class NoQuota:
+    async def reserve(self, *_: object) -> QuotaUsage:
+        raise AssertionError("a credit send reserves no quota")
+
+    async def release(self, *_: object) -> None:
+        raise AssertionError("a credit send releases no quota")
 
 
-async def test_a_queued_message_keeps_its_credit() -> None:
+@dataclass
+class Sender:
+    billing: Billing
+    reservations: NoteSettler
+
+    async def send(self, messages: Messages):
+        return await send_message(COMMAND, messages, self.billing, self.reservations, Pool(),
+                                  new_id=lambda: "msg_1")
+
+
+def sender(engine: AsyncEngine, billing: Billing) -> Sender:
+    return Sender(billing, NoteSettler(ReservationJournal(engine, 60.0), billing, NoQuota()))
+
+
+async def test_a_queued_message_keeps_its_credit(journal_engine: AsyncEngine) -> None:
     billing, messages = Billing(), Messages()
-    accepted = await send(billing, messages)
+    accepted = await sender(journal_engine, billing).send(messages)
     assert (accepted.queue_id, accepted.remaining_credits, accepted.queue_position) == (
         "msg_1", 9, 1)
     assert [m.id for m in messages.added] == ["msg_1"] and billing.released == []
 
 
 @pytest.mark.parametrize("release_fails", [False, True])
-async def test_a_failed_append_releases_and_reraises(release_fails: bool) -> None:
+async def test_a_failed_append_releases_and_reraises(journal_engine: AsyncEngine,
+                                                     release_fails: bool) -> None:
     billing = Billing(release_fails=release_fails)
+    it = sender(journal_engine, billing)
     with pytest.raises(ConcurrencyError):
-        await send(billing, Messages(fails=True))
+        await it.send(Messages(fails=True))
     assert [(u, ids) for u, ids, _ in billing.released] == [(7, ["msg_1"])]
+    # a release billing could not take is kept, due for the journal's next sweep
+    kept = await it.reservations.journal.oldest()
+    assert [n.message_ids for n in kept] == ([["msg_1"]] if release_fails else [])
+    assert list(it.reservations.due) == [n.note_id for n in kept]
 
 
-async def test_an_unknown_reserve_outcome_is_released_and_nothing_queued() -> None:
+async def test_an_unknown_reserve_outcome_is_released_and_nothing_queued(
+        journal_engine: AsyncEngine) -> None:
     billing, messages = Billing(reserve_fails=True), Messages()
     with pytest.raises(DependencyUnavailableError):
-        await send(billing, messages)
+        await sender(journal_engine, billing).send(messages)
     assert [(u, ids) for u, ids, _ in billing.released] == [(7, ["msg_1"])]
     assert messages.added == []

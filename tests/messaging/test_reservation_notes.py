@@ -1,31 +1,26 @@
-"""Reservation notes on a real SQLite store: a note left by a process that died before
-queueing its messages is settled by the next one, which gives back exactly the ids that
-were never queued; a note of the running process is left to its request."""
+"""Reservation notes on a real SQLite store, the one way a reservation is given back:
+a send whose messages were not queued gives its note back at once, or, while billing
+cannot take it, on a later sweep that skips what was queued after all; a note left by a
+process that died before queueing its messages is settled by the next one, which gives
+back exactly the ids that were never queued; a note of the running process is left to
+its request."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.db import create_engine
 from kernel.errors import RemoteError
 from kernel.eventstore import EventStore
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.remote import RefusedByServiceError
-from services.messaging.adapters.reservation_journal import (
-    CREDIT,
-    QUOTA,
-    JournaledBilling,
-    NoteSettler,
-    ReservationJournal,
-    journal_metadata,
-)
-from services.messaging.app.dependencies import QuotaUsage
+from services.messaging.adapters.reservation_journal import NoteSettler, ReservationJournal
+from services.messaging.app.charging import charge_and_queue
+from services.messaging.app.dependencies import CREDIT, QUOTA, Charge, QuotaUsage
+from services.messaging.domain.errors import RefusedByServiceError
 from services.messaging.domain.events import MessageQueued
 
 
@@ -35,6 +30,7 @@ class Releases:
 
     def __init__(self, failing: bool = False) -> None:
         self.credits: list[tuple[int, list[str]]] = []
+        self.reasons: list[str] = []
         self.quota: list[tuple[str, list[str]]] = []
         self.failing = failing
 
@@ -47,6 +43,7 @@ class Releases:
         if self.failing:
             raise ConnectionError("billing is down")
         self.credits.append((owner, list(message_ids)))
+        self.reasons.append(reason)
 
 
 class QuotaReleases(Releases):
@@ -58,27 +55,23 @@ class QuotaReleases(Releases):
         self.quota.append((owner, list(message_ids)))
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'messaging.db'}")
-    await EventStore(engine).create_tables()
-    async with engine.begin() as conn:
-        await conn.run_sync(journal_metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
 async def queue(engine: AsyncEngine, message_id: str) -> None:
     event = MessageQueued(message_id, 7, "27821234567", "hi", "pool", "", datetime.now(UTC))
     await EventStore(engine).append(f"message-{message_id}", 0,
                                     [messaging_codec().encode(event)])
 
 
-async def test_a_dead_process_notes_give_back_only_what_was_never_queued(engine, unique):
+def credit(*message_ids: str) -> Charge:
+    return Charge(CREDIT, "7", list(message_ids))
+
+
+async def test_a_dead_process_notes_give_back_only_what_was_never_queued(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    engine = journal_engine
     dead = ReservationJournal(engine, grace=0.0)
     queued, stranded, instance_msg = (f"msg_{unique}{n}" for n in "abc")
-    await dead.note(CREDIT, "7", [queued, stranded])
-    await dead.note(QUOTA, "inst-1", [instance_msg])
+    await dead.note(credit(queued, stranded))
+    await dead.note(Charge(QUOTA, "inst-1", [instance_msg]))
     await queue(engine, queued)
     billing, quota = Releases(), QuotaReleases()
     settler = NoteSettler(ReservationJournal(engine, grace=0.0), billing, quota)
@@ -87,12 +80,13 @@ async def test_a_dead_process_notes_give_back_only_what_was_never_queued(engine,
     assert await settler.journal.oldest() == []
 
 
-async def test_a_running_process_leaves_its_own_unqueued_notes_alone(engine, unique):
-    journal = ReservationJournal(engine, grace=0.0)
+async def test_a_running_process_leaves_its_own_unqueued_notes_alone(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    journal = ReservationJournal(journal_engine, grace=0.0)
     in_flight, done = f"msg_{unique}x", f"msg_{unique}y"
-    await journal.note(CREDIT, "7", [in_flight])
-    await journal.note(CREDIT, "7", [done])
-    await queue(engine, done)
+    await journal.note(credit(in_flight))
+    await journal.note(credit(done))
+    await queue(journal_engine, done)
     billing = Releases()
     settler = NoteSettler(journal, billing, QuotaReleases())
     assert await settler.sweep() == 1  # the queued one is forgotten, nothing released
@@ -100,9 +94,10 @@ async def test_a_running_process_leaves_its_own_unqueued_notes_alone(engine, uni
     assert [n.message_ids for n in await journal.oldest()] == [[in_flight]]
 
 
-async def test_a_note_is_kept_until_its_release_goes_through(engine, unique):
-    await ReservationJournal(engine, grace=0.0).note(CREDIT, "7", [f"msg_{unique}z"])
-    journal = ReservationJournal(engine, grace=0.0)
+async def test_a_note_is_kept_until_its_release_goes_through(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    await ReservationJournal(journal_engine, grace=0.0).note(credit(f"msg_{unique}z"))
+    journal = ReservationJournal(journal_engine, grace=0.0)
     with pytest.raises(ConnectionError):
         await NoteSettler(journal, Releases(failing=True), QuotaReleases()).sweep()
     assert len(await journal.oldest()) == 1
@@ -111,8 +106,58 @@ async def test_a_note_is_kept_until_its_release_goes_through(engine, unique):
     assert billing.credits == [(7, [f"msg_{unique}z"])]
 
 
-async def test_a_refused_reserve_leaves_no_note(engine, unique):
-    journal = ReservationJournal(engine, grace=0.0)
+async def test_a_refused_reserve_leaves_no_note(journal_engine: AsyncEngine,
+                                                unique: str) -> None:
+    billing = Releases()
+    settler = NoteSettler(ReservationJournal(journal_engine, grace=0.0), billing,
+                          QuotaReleases())
+    ids = [f"msg_{unique}r"]
+
+    async def never_queued() -> None:
+        raise AssertionError("a refused charge queues nothing")
+
     with pytest.raises(RefusedByServiceError):
-        await JournaledBilling(Releases(), journal).reserve(7, [f"msg_{unique}r"])
-    assert await journal.oldest() == []
+        await charge_and_queue(settler, credit(*ids), reserve=lambda: billing.reserve(7, ids),
+                               queue=never_queued)
+    assert await settler.journal.oldest() == [] and billing.credits == []
+
+
+async def test_a_give_back_releases_at_once_and_forgets_the_note(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    billing = Releases()
+    settler = NoteSettler(ReservationJournal(journal_engine, grace=60.0), billing,
+                          QuotaReleases())
+    note = await settler.note(credit(f"msg_{unique}g"))
+    await settler.give_back(note, "message could not be queued")
+    assert billing.credits == [(7, [f"msg_{unique}g"])]
+    assert billing.reasons == ["message could not be queued"]
+    assert await settler.journal.oldest() == [] and settler.due == {}
+
+
+async def test_a_give_back_billing_cannot_take_is_swept_later_with_its_reason(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    journal = ReservationJournal(journal_engine, grace=60.0)
+    down = NoteSettler(journal, Releases(failing=True), QuotaReleases())
+    note = await down.note(credit(f"msg_{unique}d"))
+    await down.give_back(note, "message could not be queued")  # does not raise
+    assert down.due == {note.note_id: "message could not be queued"}
+    assert [n.note_id for n in await journal.oldest()] == [note.note_id]
+    billing = Releases()
+    down.billing = billing  # billing is back
+    assert await down.sweep() == 1
+    assert (billing.credits, billing.reasons) == ([(7, [f"msg_{unique}d"])],
+                                                  ["message could not be queued"])
+    assert await journal.oldest() == [] and down.due == {}
+
+
+async def test_a_due_note_whose_message_was_queued_after_all_keeps_its_charge(
+        journal_engine: AsyncEngine, unique: str) -> None:
+    journal = ReservationJournal(journal_engine, grace=60.0)
+    down = NoteSettler(journal, Releases(failing=True), QuotaReleases())
+    note = await down.note(credit(f"msg_{unique}q"))
+    await down.give_back(note, "message could not be queued")
+    await queue(journal_engine, f"msg_{unique}q")  # the append committed, its reply lost
+    billing = Releases()
+    down.billing = billing
+    assert await down.sweep() == 1
+    assert billing.credits == [] and await journal.oldest() == []

@@ -12,21 +12,16 @@ from typing import Any, TypeVar
 
 import grpc
 
-from kernel.errors import RemoteError, from_rpc_error
-from services.messaging.domain.errors import DependencyUnavailableError, MessagingError
+from kernel.errors import from_rpc_error
+from services.messaging.domain.errors import (
+    DependencyUnavailableError,
+    MessagingError,
+    RefusedByServiceError,
+)
 
 R = TypeVar("R")
 
 UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
-class RefusedByServiceError(MessagingError):
-    """A rule another service enforced; carries that service's code and status."""
-
-    def __init__(self, remote: RemoteError) -> None:
-        super().__init__(remote.message, **remote.metadata)
-        self.code = remote.reason
-        self.status = remote.status
 
 
 def translated(exc: grpc.aio.AioRpcError, service: str) -> MessagingError:

@@ -1,19 +1,24 @@
-"""Reservations noted before they are made, so that a crash cannot strand one.
+"""Reservations noted before they are made, and the one way they are given back.
 
-A send reserves credits (or quota) in billing, then queues its messages here. A process
-killed between the two leaves billing holding a reservation for messages that never
-existed, and no one to give it back: the release owed was only in memory. So the ids
-are noted in this store before the reserve goes out, and a worker settles the notes:
+A send (app/charging.py) notes its charge in this store, reserves credits (or quota) in
+billing, then queues its messages here. A process killed between the reserve and the
+queueing leaves billing holding a reservation for messages that never existed; the note
+survives it. `NoteSettler` is the app's `Reservations`, and settles every note:
 
+- a send whose messages could not be queued gives its note back (`give_back`): the ids
+  are released at once and the note forgotten; if billing or the store cannot take that
+  now (an outage), the note is due, and each sweep tries again;
 - a note whose messages are all queued is done, and forgotten;
 - a note left by another process (a previous run of this one, killed; or another
   replica) and older than `grace`, or by this one and older than any request can run,
-  belongs to a request that is over: its ids that were never queued are released (a
-  no-op for an id billing never reserved or already gave back; and a release before a
-  late reserve makes billing refuse that reserve), then the note is forgotten.
+  belongs to a request that is over.
 
-Until then a note of this process is left alone: its request is still going, or gave
-its reservation back itself (releases.py).
+A due or abandoned note has its ids that were never queued released (a no-op for an id
+billing never reserved or already gave back; and a release before a late reserve makes
+billing refuse that reserve), then it is forgotten. The event store says what was
+queued, so a message whose queueing committed after all (its reply lost with the
+connection) keeps its reservation: a message is never both queued and refunded. Until
+then a note of this process is left alone: its request is still going.
 """
 
 from __future__ import annotations
@@ -22,9 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, delete, insert, select
@@ -36,13 +39,11 @@ from kernel.db import reading
 from kernel.groupcommit import GroupCommit
 from kernel.retry import report
 from kernel.tables import events_table
-from services.messaging.adapters.remote import RefusedByServiceError
-from services.messaging.app.dependencies import Billing, Quota, QuotaUsage
+from services.messaging.app.dependencies import CREDIT, Billing, Charge, Note, Quota
 from services.messaging.domain.model import Message
 
 log = logging.getLogger(__name__)
 
-CREDIT, QUOTA = "credit", "quota"
 EVERY = 1.0  # seconds between sweeps
 SWEEP = 500  # notes per sweep
 # Longer than any send can take (billing's deadline, then the store's busy timeout):
@@ -62,16 +63,6 @@ reservation_notes = Table(
 )
 
 
-@dataclass(frozen=True)
-class Note:
-    note_id: str
-    kind: str
-    owner: str
-    message_ids: list[str]
-    process: str
-    noted_at: datetime
-
-
 class ReservationJournal:
     """`group`: notes of concurrent sends share transactions (with each other and with
     the sends' own saves), each committed before its reserve goes out."""
@@ -83,11 +74,12 @@ class ReservationJournal:
         self.process = str(uuid.uuid4())
         self.group = group
 
-    async def note(self, kind: str, owner: str, message_ids: Sequence[str]) -> str:
-        note_id = str(uuid.uuid4())
+    async def note(self, charge: Charge) -> Note:
+        note = Note(str(uuid.uuid4()), charge.kind, charge.owner, list(charge.message_ids),
+                    self.process, datetime.now(UTC))
         row = insert(reservation_notes).values(
-            note_id=note_id, kind=kind, owner=owner, message_ids=list(message_ids),
-            process=self.process, noted_at=datetime.now(UTC))
+            note_id=note.note_id, kind=note.kind, owner=note.owner,
+            message_ids=note.message_ids, process=note.process, noted_at=note.noted_at)
 
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(row)
@@ -97,19 +89,7 @@ class ReservationJournal:
         else:
             async with self.engine.begin() as conn:
                 await write(conn)
-        return note_id
-
-    @asynccontextmanager
-    async def noted(self, kind: str, owner: str, message_ids: Sequence[str]
-                    ) -> AsyncIterator[None]:
-        """Note the reservation made inside the block; a refusal (nothing reserved)
-        forgets the note at once."""
-        note_id = await self.note(kind, owner, message_ids)
-        try:
-            yield
-        except RefusedByServiceError:
-            await self.forget([note_id])
-            raise
+        return note
 
     async def oldest(self) -> list[Note]:
         async with reading(self.engine) as conn:
@@ -145,41 +125,28 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-class JournaledBilling:
-    """The `Billing` port, noting each reservation before it is made."""
-
-    def __init__(self, billing: Billing, journal: ReservationJournal) -> None:
-        self.billing, self.journal = billing, journal
-
-    async def reserve(self, user_id: int, message_ids: Sequence[str]) -> int:
-        async with self.journal.noted(CREDIT, str(user_id), message_ids):
-            return await self.billing.reserve(user_id, message_ids)
-
-    async def release(self, user_id: int, message_ids: Sequence[str], reason: str) -> None:
-        await self.billing.release(user_id, message_ids, reason)
-
-
-class JournaledQuota:
-    """The `Quota` port, noting each reservation before it is made."""
-
-    def __init__(self, quota: Quota, journal: ReservationJournal) -> None:
-        self.quota, self.journal = quota, journal
-
-    async def reserve(self, instance_id: str, user_id: int,
-                      message_ids: Sequence[str]) -> QuotaUsage:
-        async with self.journal.noted(QUOTA, instance_id, message_ids):
-            return await self.quota.reserve(instance_id, user_id, message_ids)
-
-    async def release(self, instance_id: str, message_ids: Sequence[str],
-                      reason: str) -> None:
-        await self.quota.release(instance_id, message_ids, reason)
-
-
 @dataclass
 class NoteSettler:
+    """The app's `Reservations`: notes charges in the journal and settles them."""
+
     journal: ReservationJournal
     billing: Billing
     quota: Quota
+    due: dict[str, str] = field(default_factory=dict)  # note id: the release's reason
+
+    async def note(self, charge: Charge) -> Note:
+        return await self.journal.note(charge)
+
+    async def forget(self, note: Note) -> None:
+        await self.journal.forget([note.note_id])
+
+    async def give_back(self, note: Note, reason: str) -> None:
+        try:
+            await self._release(note, note.message_ids, reason)
+            await self.journal.forget([note.note_id])
+        except Exception as exc:
+            report(log, f"release of {note.kind} {note.message_ids} (kept, to retry)", exc)
+            self.due[note.note_id] = reason
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -189,6 +156,8 @@ class NoteSettler:
                 report(log, "reservation notes: sweep", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), EVERY)
+        if self.due:  # noted in the store: the next run gives them back after the grace
+            log.error("stopping with releases still owed: notes %s", list(self.due))
 
     async def sweep(self) -> int:
         """Settle what can be settled of the oldest notes; returns how many."""
@@ -197,20 +166,31 @@ class NoteSettler:
         done = []
         for note in notes:
             unqueued = [m for m in note.message_ids if m not in queued]
-            if unqueued and not self.journal.abandoned(note, now):
+            if unqueued and not self._over(note, now):
                 continue
             if unqueued:
-                await self._release(note, unqueued)
+                await self._release_late(note, unqueued)
             done.append(note.note_id)
         if done:
             await self.journal.forget(done)
+            for note_id in done:
+                self.due.pop(note_id, None)
         return len(done)
 
-    async def _release(self, note: Note, message_ids: list[str]) -> None:
-        reason = "left reserved by a send that did not finish"
-        log.warning("releasing %s of %s %s: never queued by an unfinished send: %s",
-                    note.kind, "user" if note.kind == CREDIT else "instance", note.owner,
-                    message_ids)
+    def _over(self, note: Note, now: datetime) -> bool:
+        return note.note_id in self.due or self.journal.abandoned(note, now)
+
+    async def _release_late(self, note: Note, message_ids: list[str]) -> None:
+        owner = f"{'user' if note.kind == CREDIT else 'instance'} {note.owner}"
+        if note.note_id in self.due:
+            await self._release(note, message_ids, self.due[note.note_id])
+            log.info("released %s of %s %s after a retry", note.kind, owner, message_ids)
+            return
+        log.warning("releasing %s of %s: never queued by an unfinished send: %s",
+                    note.kind, owner, message_ids)
+        await self._release(note, message_ids, "left reserved by a send that did not finish")
+
+    async def _release(self, note: Note, message_ids: list[str], reason: str) -> None:
         if note.kind == CREDIT:
             await self.billing.release(int(note.owner), message_ids, reason)
         else:

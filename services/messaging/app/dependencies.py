@@ -28,6 +28,32 @@ class QuotaUsage:
     total: int
 
 
+CREDIT, QUOTA = "credit", "quota"  # what a send reserves: a user's credits, an instance's quota
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One reservation a send makes: a unit of `kind` per message, held for `owner` (the
+    user id for CREDIT, the instance id for QUOTA)."""
+
+    kind: str
+    owner: str
+    message_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Note:
+    """A charge as the reservation journal keeps it, from before it is made until it is
+    settled (services/messaging/adapters/reservation_journal.py)."""
+
+    note_id: str
+    kind: str
+    owner: str
+    message_ids: list[str]
+    process: str
+    noted_at: datetime
+
+
 @dataclass(frozen=True)
 class HistoryQuery:
     user_id: int
@@ -63,6 +89,20 @@ class Quota(Protocol):
     async def release(self, instance_id: str, message_ids: Sequence[str],
                       reason: str) -> None:
         """Give back reservations whose messages were never queued."""
+
+
+class Reservations(Protocol):
+    """The one way a send's reservation is kept track of and given back."""
+
+    async def note(self, charge: Charge) -> Note:
+        """Note a charge in the store before it is made, so that a crash strands nothing."""
+
+    async def forget(self, note: Note) -> None:
+        """The charge was refused: nothing is held."""
+
+    async def give_back(self, note: Note, reason: str) -> None:
+        """Release the note's messages, which were not queued: at once if billing and the
+        store answer, else on a later sweep of the journal. Never raises."""
 
 
 class InstanceDevices(Protocol):

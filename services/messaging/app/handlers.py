@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from kernel.clock import utcnow
-from kernel.eventstore import ConcurrencyError
+from services.messaging.app.charging import charge_and_queue
 from services.messaging.app.dependencies import (
+    CREDIT,
     Billing,
+    Charge,
     DevicePool,
     HistoryQuery,
     HistoryReader,
     Messages,
     PoolStatus,
+    Reservations,
 )
 from services.messaging.app.templates import Templates, message_text
 from services.messaging.domain import rules
-from services.messaging.domain.errors import (
-    DependencyUnavailableError,
-    MessageNotFoundError,
-)
+from services.messaging.domain.errors import MessageNotFoundError
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, message_ids, new_message_id
 from services.messaging.domain.templates import VariableLimits
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
@@ -77,7 +74,8 @@ class MessagePage:
 
 
 async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
-                       pool: DevicePool, new_id: Callable[[], str] = new_message_id,
+                       reservations: Reservations, pool: DevicePool,
+                       new_id: Callable[[], str] = new_message_id,
                        clock: Callable[[], datetime] = utcnow,
                        templates: Templates | None = None,
                        variable_limits: VariableLimits = VariableLimits()) -> MessageAccepted:
@@ -87,39 +85,19 @@ async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
     message = Message(message_ids(cmd.id_seed, new_id)())
     message.queue(cmd.user_id, cmd.number, body, clock())
     # Shielded: a caller that goes away cannot split a reservation from its message.
-    return await asyncio.shield(_charge_and_queue(message, messages, billing, pool,
-                                                  bool(cmd.id_seed)))
+    return await asyncio.shield(_charge_and_queue(message, messages, billing, reservations,
+                                                  pool, bool(cmd.id_seed)))
 
 
 async def _charge_and_queue(message: Message, messages: Messages, billing: Billing,
-                            pool: DevicePool, seeded: bool = False) -> MessageAccepted:
-    """Reserve (idempotent by message id), then queue. A seeded message already queued
-    was queued by an earlier run of this same request: its answer again, nothing new."""
+                            reservations: Reservations, pool: DevicePool,
+                            seeded: bool) -> MessageAccepted:
     devices = await pool.status()
-    try:
-        remaining = await billing.reserve(message.user_id, [message.id])
-    except DependencyUnavailableError:
-        # Timed out or cut off: the reserve may have happened. Releasing an id billing
-        # does not know is a no-op, so give it back rather than leave it held.
-        await _release(billing, message, "reservation outcome unknown")
-        raise
-    try:
-        await messages.add(message)
-    except ConcurrencyError:
-        if not seeded:
-            await _release(billing, message, "message could not be queued")
-            raise
-    except Exception:
-        await _release(billing, message, "message could not be queued")
-        raise
+    remaining = await charge_and_queue(
+        reservations, Charge(CREDIT, str(message.user_id), [message.id]),
+        reserve=lambda: billing.reserve(message.user_id, [message.id]),
+        queue=lambda: messages.add(message), seeded=seeded)
     return MessageAccepted(message.id, remaining, devices.queue_depth + 1, devices)
-
-
-async def _release(billing: Billing, message: Message, reason: str) -> None:
-    try:
-        await billing.release(message.user_id, [message.id], reason)
-    except Exception:
-        log.exception("could not release the credit reserved for %s", message.id)
 
 
 async def get_message_status(user_id: int, queue_id: str,

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from kernel.clock import utcnow
-from kernel.eventstore import ConcurrencyError
-from services.messaging.app.dependencies import InstanceDevices, Messages, Quota, QuotaUsage
-from services.messaging.domain.errors import (
-    DependencyUnavailableError,
-    InstanceNotConnectedError,
+from services.messaging.app.charging import charge_and_queue
+from services.messaging.app.dependencies import (
+    QUOTA,
+    Charge,
+    InstanceDevices,
+    Messages,
+    Quota,
+    QuotaUsage,
+    Reservations,
 )
+from services.messaging.domain.errors import InstanceNotConnectedError
 from services.messaging.domain.lifecycle import Status
 from services.messaging.domain.model import Message, message_ids, new_message_id
-
-log = logging.getLogger(__name__)
 
 INSTANCE = "instance"
 
@@ -43,7 +45,7 @@ class InstanceMessageAccepted:
 
 
 async def send_instance_message(cmd: SendInstanceMessage, messages: Messages, quota: Quota,
-                                devices: InstanceDevices,
+                                reservations: Reservations, devices: InstanceDevices,
                                 new_id: Callable[[], str] = new_message_id,
                                 clock: Callable[[], datetime] = utcnow
                                 ) -> InstanceMessageAccepted:
@@ -54,35 +56,9 @@ async def send_instance_message(cmd: SendInstanceMessage, messages: Messages, qu
                   instance_id=cmd.instance_id)
     if not await devices.connected(cmd.instance_id):
         raise InstanceNotConnectedError(cmd.instance_id)
-    usage = await asyncio.shield(_reserve_and_queue(cmd.instance_id, message, messages,
-                                                    quota, bool(cmd.id_seed)))
+    usage = await asyncio.shield(charge_and_queue(
+        reservations, Charge(QUOTA, cmd.instance_id, [message.id]),
+        reserve=lambda: quota.reserve(cmd.instance_id, message.user_id, [message.id]),
+        queue=lambda: messages.add(message), seeded=bool(cmd.id_seed)))
     return InstanceMessageAccepted(message.id, Status.QUEUED, message.number, message.body,
                                    now, usage)
-
-
-async def _reserve_and_queue(instance_id: str, message: Message, messages: Messages,
-                             quota: Quota, seeded: bool = False) -> QuotaUsage:
-    """As the Messaging API's send: a seeded message already queued was queued by an
-    earlier run of this same request."""
-    try:
-        usage = await quota.reserve(instance_id, message.user_id, [message.id])
-    except DependencyUnavailableError:
-        await _release(quota, instance_id, message, "reservation outcome unknown")
-        raise
-    try:
-        await messages.add(message)
-    except ConcurrencyError:
-        if not seeded:
-            await _release(quota, instance_id, message, "message could not be queued")
-            raise
-    except Exception:
-        await _release(quota, instance_id, message, "message could not be queued")
-        raise
-    return usage
-
-
-async def _release(quota: Quota, instance_id: str, message: Message, reason: str) -> None:
-    try:
-        await quota.release(instance_id, [message.id], reason)
-    except Exception:
-        log.exception("could not release the quota reserved for %s", message.id)

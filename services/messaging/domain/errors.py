@@ -7,6 +7,7 @@ from kernel.errors import (
     DomainError,
     InvalidRequestError,
     NotFoundError,
+    RemoteError,
     UnavailableError,
 )
 
@@ -39,6 +40,16 @@ class MessageNotFoundError(MessagingError, NotFoundError):
 class MessageAlreadyQueuedError(MessagingError, ConflictError):
     def __init__(self, message_id: str) -> None:
         super().__init__(f"Message {message_id} is already queued", message_id=message_id)
+
+
+class RefusedByServiceError(MessagingError):
+    """A rule another service enforced (INSUFFICIENT_CREDITS, ...); carries that service's
+    code and status, so it passes through unchanged."""
+
+    def __init__(self, remote: RemoteError) -> None:
+        super().__init__(remote.message, **remote.metadata)
+        self.code = remote.reason
+        self.status = remote.status
 
 
 class DependencyUnavailableError(MessagingError, UnavailableError):
