@@ -19,10 +19,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
-from nats.js import JetStreamContext
 from prometheus_client import (
     REGISTRY,
     Counter,
@@ -32,14 +31,15 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from kernel.bus import stream_name
 from kernel.config import Settings
-from kernel.db import reading
-from kernel.eventstore import EventStore
-from kernel.relay import OutboxRelay
-from kernel.tables import events_table
+from kernel.subjects import stream_name
+
+if TYPE_CHECKING:  # the gateway records gRPC calls here and needs no store nor broker
+    from nats.js import JetStreamContext
+
+    from kernel.eventstore import EventStore
+    from kernel.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,11 @@ class HostMetrics:
             log.warning("%s: metrics sampling failed: %s", self.infra.service, exc)
 
     async def _sample(self) -> None:
+        from sqlalchemy import func, select
+
+        from kernel.db import reading
+        from kernel.tables import events_table
+
         position = await self.relay.position()
         async with reading(self.infra.store.engine) as conn:
             self.relay_lag = int((await conn.execute(

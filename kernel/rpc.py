@@ -16,7 +16,6 @@ from grpc_reflection.v1alpha import reflection
 
 from kernel import context, metrics
 from kernel.config import Settings
-from kernel.db import is_outage
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
 from kernel.tokens import KeyRing, ServiceTokens
 
@@ -95,6 +94,8 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
 def _failure_status(method: str, error: Exception) -> grpc.Status:
     """An unexpected error: the store being out of reach is UNAVAILABLE (retry shortly);
     anything else is a bug, INTERNAL."""
+    from kernel.db import is_outage  # the store's modules: only services have a store
+
     if is_outage(error):
         log.warning("%s: store unavailable: %s", method, error)
         return to_status(UnavailableError("The service's database is unavailable; "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
 import importlib
 import os
 import runpy
@@ -11,13 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from pydantic import ValidationError
 
 from kernel import keys
 from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
 from launcher import natsauth
-from launcher.accounts import create_admin, create_user
 from launcher.supervisor import Supervisor
 
 REBUILDERS = {
@@ -68,6 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         return up(settings)
     if args.command == "service":
         return run_service(args.name)
+    return operator_task(args, settings)
+
+
+def operator_task(args: argparse.Namespace, settings: Settings) -> int:
+    """admin, user, projections: their gRPC and NATS clients load here alone, so the
+    process `up` leaves running to supervise the stack holds none of them."""
+    import asyncio
+
+    from launcher.accounts import create_admin, create_user
+
     if args.command == "admin":
         return asyncio.run(create_admin(settings, args.username, args.password))
     if args.command == "user":
@@ -83,7 +91,7 @@ def up(settings: Settings) -> int:
     started = time.monotonic()
     supervisor.start()
     url = f"http://{settings.host}:{settings.gateway_port}"
-    if not _wait_healthy(url, supervisor, timeout=60.0):
+    if not _wait_healthy(settings, supervisor, timeout=60.0):
         print(f"[switchboard] the stack did not become healthy; see {supervisor.logs}")
         supervisor.stop()
         return 1
@@ -96,16 +104,25 @@ def up(settings: Settings) -> int:
     return 0
 
 
-def _wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> bool:
+def _wait_healthy(settings: Settings, supervisor: Supervisor, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
+        if _healthy(settings.host, settings.gateway_port):
+            return True
         time.sleep(0.1)
     return False
+
+
+def _healthy(host: str, port: int) -> bool:
+    """The gateway's /health answers 200 (http.client: no HTTP client library to load)."""
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:

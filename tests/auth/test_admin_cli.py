@@ -3,7 +3,7 @@ service token from the same settings, and the admin it makes can sign in as one.
 existing user is made admin only with that user's own password."""
 
 from kernel.config import Settings
-from launcher.cli import create_admin
+from launcher.accounts import create_admin
 from switchboard.auth.v1 import auth_pb2
 from tests.auth.conftest import SECRET
 from tests.auth.support import PASSWORD, new_user

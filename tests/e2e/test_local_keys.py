@@ -6,6 +6,8 @@ the password is shown on first start only; /metrics can move off the public port
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +127,20 @@ def test_metrics_are_on_their_own_port_only(first: tuple[Stack, str], metrics_po
     assert httpx.get(f"{stack.url}/metrics", timeout=10).status_code == 404
     own = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
     assert own.status_code == 200 and "switchboard_http_requests_total" in own.text
+
+
+def test_the_operator_cli_registers_a_user_on_the_running_stack(
+        first: tuple[Stack, str]) -> None:
+    """`switchboard user create` loads its gRPC client only for the task (the process `up`
+    leaves supervising the stack holds none), and its user can sign in."""
+    stack, _ = first
+    done = subprocess.run([sys.executable, "-m", "launcher", "user", "create", "--username",
+                           "operator1", "--password", "operator-password-1"], env=stack.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "user operator1 (user_id" in done.stdout, done.stderr
+    session = httpx.post(f"{stack.url}/api/auth/login", timeout=10,
+                         json={"username": "operator1", "password": "operator-password-1"})
+    assert session.status_code == 200 and session.json()["is_admin"] is False
 
 
 def test_a_second_start_reuses_the_keys_and_does_not_print_the_password(
