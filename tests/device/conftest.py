@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
 from kernel.aggregate import Repository
+from kernel.clock import utcnow
 from kernel.db import create_engine
 from kernel.eventstore import EventStore
 from kernel.groupcommit import GroupCommit
@@ -28,10 +28,6 @@ from services.device.bootstrap import DISPATCH_CACHE
 from services.device.domain.dispatch import Dispatch
 
 FAST_BACKOFF = Backoff(base=0.02, cap=0.05, attempts=3)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -6,7 +6,6 @@ rebuilt from the events at start when it is empty but devices exist."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.aggregate import Repository
-from kernel.clock import as_utc
+from kernel.clock import as_utc, utcnow
 from kernel.codec import EventCodec
 from kernel.db import reading
 from kernel.eventstore import EventStore
@@ -64,7 +63,7 @@ def _row(device: Device) -> dict[str, Any]:
         "pooled": device.pooled, "transport": device.transport, "status": device.status.value,
         "phone_number": device.phone_number, "reason": device.reason[:500],
         "qr_expires_at": device.qr_expires_at, "version": device.version,
-        "updated_at": datetime.now(UTC), "session_linked": device.session_linked,
+        "updated_at": utcnow(), "session_linked": device.session_linked,
         "connected_at": device.connected_at, "created_at": device.created_at,
         "instance_number": device.instance_number,
     }

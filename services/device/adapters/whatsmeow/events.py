@@ -11,11 +11,11 @@
 | `StreamReplacedEv`, `ClientOutdatedEv` | `Ended(FAILED)` | `SessionFailed` |
 | `ConnectFailureEv` | by reason, below | |
 | a failed connect (dial error) | `Ended(UNREACHABLE)` | `Unlinked` if it was up |
+| `ReceiptEv` DELIVERED / READ, PLAYED | `Receipts` | `Receipt` per known message id |
 
 whatsmeow itself turns a <failure> at connect into LoggedOut (401, 403, 406), TemporaryBan
 (402) or ClientOutdated (405), reconnects by itself on 500 and 503 (a Disconnected), and
 dispatches ConnectFailure only for the rest; `_connect_failure` reads every reason anyway.
-| `ReceiptEv` DELIVERED / READ, PLAYED | `Receipts` | `Receipt` per known message id |
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from neonize.aioze.events import (
 )
 from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason
 
+from kernel.clock import utcnow
 from services.device.adapters.send_ledger import OutcomeUnknownError
 from services.device.app.transport import ReceiptKind, SessionDownError, TransportError
 
@@ -116,7 +117,7 @@ def jid_from_text(text: str) -> JID:
 
 def _at(stamp: int) -> datetime:
     if stamp <= 0:
-        return datetime.now(UTC)
+        return utcnow()
     return datetime.fromtimestamp(stamp / 1000 if stamp > 10**11 else stamp, UTC)
 
 

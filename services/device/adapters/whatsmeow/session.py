@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +35,7 @@ import asyncpg
 from neonize.proto.Neonize_pb2 import JID
 
 from services.device.adapters.send_ledger import SendLedger
+from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
     SUBSCRIBED,
     Down,
@@ -207,7 +208,7 @@ class Session:
         self._connect_task: asyncio.Future[Any] | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log, "whatsmeow: a session's stop or expiry failed")
 
     def subscribe(self) -> None:
         """Register the QR callback and the event handlers with the neonize client, and
@@ -250,7 +251,7 @@ class Session:
 
     async def _expire_pairing(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        self._spawn(self._expired())  # not cancelled along with this timer by the stop
+        self._tasks.spawn(self._expired())  # not cancelled along with this timer by the stop
 
     async def _expired(self) -> None:
         async with self._lock:
@@ -291,7 +292,7 @@ class Session:
         if error is not None and self.state is not State.ENDED:  # could not dial: may pass
             reason = f"WhatsApp unreachable: {error}"
             log.warning("whatsmeow %s: %s", self.device_id, reason)
-            self._spawn(self._on_stopped(reason))
+            self._tasks.spawn(self._on_stopped(reason))
 
     async def _on_stopped(self, reason: str) -> None:
         async with self._lock:
@@ -348,11 +349,6 @@ class Session:
         finalizer = getattr(self.client, "_stop_finalizer", None)
         if finalizer is not None:  # it would stop the device's *next* client in Go
             finalizer.detach()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _move(self, state: State) -> None:
         self.state = state
