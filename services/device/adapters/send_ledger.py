@@ -11,7 +11,7 @@ SQLite file, or its PostgreSQL schema), so every replica and every restart sees 
 - a resend of a message whose earlier attempt was cut off mid-send (intent, no id) is
   refused with `OutcomeUnknownError`: the far side may have it, and nobody may receive
   a message twice;
-- receipts, which name WhatsApp's ids, find our transport message id again.
+- receipts, which name the far side's ids, find our transport message id again.
 
 The whatsmeow transport also keeps each device's WhatsApp JID here (needed to pick the
 device's session out of a shared PostgreSQL session store). The cloud transport uses

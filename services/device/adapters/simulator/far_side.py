@@ -5,10 +5,9 @@ one machine. ":memory:" keeps it in the process, for unit tests.
 
 Like WhatsApp, an inbox keeps a message once per transport message id, and receipts
 not yet reported are kept for the session, so that a replica taking a device over after
-another died reports them. An outage,
-set from any process sharing the file, makes the far side misbehave for every sender
-until it ends: refuse sends, leave them unanswered, or cut the connection after keeping
-the message but before acknowledging it.
+another died reports them. An outage, set from any process sharing the file, makes the
+far side misbehave for every sender until it ends: refuse sends, leave them unanswered,
+or cut the connection after keeping the message but before acknowledging it.
 """
 
 from __future__ import annotations
