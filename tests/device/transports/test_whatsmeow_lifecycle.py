@@ -90,8 +90,16 @@ async def test_each_session_holds_one_thread_of_its_own_and_no_more_are_made(
     sends = [transport.send("dev-1", "+1 555 0100", f"m{n}", f"sb-{n}") for n in range(10)]
     assert len(await asyncio.wait_for(asyncio.gather(*sends), 5.0)) == 10  # not starved
     await transport.release("dev-2")
-    await eventually(lambda: transport.threads.live == 2, seconds=5.0)
+    await eventually(lambda: transport.threads.live == 1 + pairing(transport, "dev-3"),
+                     seconds=5.0)  # dev-2's thread is back (dev-3's too once its QRs ran out)
     await transport.start_pairing("dev-4")
+
+
+def pairing(transport: WhatsmeowTransport, device_id: str) -> bool:
+    """Whether the device's pairing still holds its session (WINDOW is short: under load
+    it may run out while the test goes on)."""
+    session = transport.session(device_id)
+    return session is not None and session.state is not State.ENDED
 
 
 async def test_a_send_cut_off_by_a_disconnect_is_never_sent_again(transport, far, recorder):
