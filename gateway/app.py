@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from gateway import errors, openapi
 from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
+from gateway.correlation import Correlation
 from gateway.routes import api, metrics
 from gateway.text import plain_parameters
-from kernel import context
 from kernel.config import Settings
 
 log = logging.getLogger(__name__)
@@ -37,20 +37,12 @@ def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
     if metrics.on_public_port(settings):
         app.include_router(metrics.metrics_router)
     openapi.install(app)
-    # innermost of the middlewares: its refusals get the correlation id and are counted
+    # pure ASGI middleware, last added outermost: metrics see everything, and BodyLimit's
+    # refusals get the correlation id and are counted
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        max_depth=settings.max_json_depth)
-
-    @app.middleware("http")
-    async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                   ) -> Response:
-        context.begin(request.headers.get("x-correlation-id", ""))
-        response = await call_next(request)
-        response.headers["X-Correlation-Id"] = context.current().correlation_id
-        return response
-
-    # operations: HTTP counts and latencies; added last, so it is outermost and sees all
-    app.middleware("http")(metrics.record)
+    app.add_middleware(Correlation)
+    app.add_middleware(metrics.HttpMetrics)
     return app
 
 

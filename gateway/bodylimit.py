@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.asgi import HttpMiddleware
 from gateway.errors import envelope
 
 TOO_LARGE = "Request body too large"
@@ -43,18 +44,15 @@ def json_depth_over(body: bytes, max_depth: int) -> bool:
     return max(accumulate(steps), default=0) > max_depth
 
 
-class BodyLimit:
-    """ASGI middleware; install it inside the error handlers' reach (see gateway/app.py)."""
+class BodyLimit(HttpMiddleware):
+    """Installed inside the error handlers' reach (see gateway/app.py)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.max_depth = max_depth
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             refusal = self._refusal(declared)

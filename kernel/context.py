@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
@@ -50,6 +52,18 @@ def begin(correlation_id: str = "", causation_id: str = "", actor: str = "") -> 
     trace = Trace(fit_correlation_id(correlation_id), causation_id, actor)
     _current.set(trace)
     return trace
+
+
+@contextmanager
+def begun(correlation_id: str = "") -> Iterator[Trace]:
+    """`begin` for the span of one unit of work (an HTTP request): the block runs under a
+    trace of its own, and whatever trace the caller had is back when it ends."""
+    trace = Trace(fit_correlation_id(correlation_id))
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)
 
 
 def caused_by(event_id: str, correlation_id: str) -> Trace:

@@ -1,5 +1,5 @@
 """Prometheus metrics of the gateway: GET /metrics, and HTTP requests and latencies by
-route template and status (recorded by `record`, a middleware of the app).
+route template and status (recorded by `HttpMetrics`, the app's outermost middleware).
 
 Where /metrics is served is `SWITCHBOARD_GATEWAY_METRICS_PORT`: unset, on the public port
 (the Ingress publishes /api only, so inside the cluster alone); a port, there only; 0, off.
@@ -8,9 +8,8 @@ Where /metrics is served is `SWITCHBOARD_GATEWAY_METRICS_PORT`: unset, on the pu
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -19,7 +18,9 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from starlette.types import Message, Receive, Scope, Send
 
+from gateway.asgi import HttpMiddleware
 from kernel.config import Settings
 from kernel.metrics import LATENCY_BUCKETS
 
@@ -50,22 +51,30 @@ def serve_on_own_port(settings: Settings) -> None:
         start_http_server(settings.gateway_metrics_port, settings.host)
 
 
-async def record(request: Request,
-                 call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Count the request under its route template (never the raw path: ids would make
-    every message a series of its own) and the status it got; 500 if it raised."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = _route_template(request)
-        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+class HttpMetrics(HttpMiddleware):
+    """Each request counted under its route template (never the raw path:
+    ids would make every message a series of its own) and the status it got, 500 if it
+    raised first, and timed to the start of its response (a stream's length is not its
+    latency)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started, status = time.perf_counter(), 0
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start" and not status:
+                status = message["status"]
+                _record(scope, status, started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            if not status:
+                _record(scope, 500, started)
 
 
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", UNMATCHED))
+def _record(scope: Scope, status: int, started: float) -> None:
+    route = str(getattr(scope.get("route"), "path", UNMATCHED))
+    HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+    HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)

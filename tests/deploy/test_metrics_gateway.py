@@ -5,11 +5,14 @@ templated routes, so that no service needs to answer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from prometheus_client import REGISTRY
 
 from gateway.app import create_app
 from kernel.config import Settings
@@ -77,3 +80,46 @@ async def test_failures_and_refusals_before_routing_are_counted(
     after = await page(api)
     for labels in (crashed, unmatched, too_large):
         assert sample(after, REQUESTS, **labels) - sample(before, REQUESTS, **labels) == 1
+
+
+async def test_a_stream_is_counted_and_timed_once_when_its_response_starts(
+        nats_url: str) -> None:
+    """A stream's latency is the wait for its first byte, not its length: it is counted
+    while its body still streams (its end waits for the test's go), and not again."""
+    app = create_app(Settings(nats_url=nats_url))
+    go = asyncio.Event()
+
+    async def ticks() -> AsyncIterator[str]:
+        yield "tick\n"
+        await go.wait()
+        yield "last\n"
+
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(ticks(), media_type="text/plain")
+
+    app.add_api_route("/probe/stream", stream, methods=["GET"])
+    labels = {"method": "GET", "route": "/probe/stream"}
+    counts: list[float] = []
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("switchboard_http_requests_total",
+                                         {**labels, "status": "200"}) or 0.0
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            counts.append(counted())
+            go.set()
+
+    async def receive() -> dict[str, object]:
+        await asyncio.Event().wait()  # the client never leaves
+        return {"type": "http.disconnect"}
+
+    before = counted()
+    async with app.router.lifespan_context(app):
+        await app({"type": "http", "method": "GET", "path": "/probe/stream",
+                   "raw_path": b"/probe/stream", "query_string": b"", "headers": [],
+                   "http_version": "1.1", "scheme": "http", "root_path": "",
+                   "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+                   "asgi": {"version": "3.0"}}, receive, send)
+    assert counts == [before + 1]
+    assert counted() == before + 1
