@@ -1,4 +1,5 @@
-"""The service host: one service's store, NATS link, relay, workers and gRPC server.
+"""The service host: one service's store, NATS link, relay, workers, subscriptions and
+gRPC server.
 
 Each service's composition root builds its parts from the host's infrastructure;
 `__main__` and the tests start it the same way, tests on port 0.
@@ -29,6 +30,7 @@ from kernel.relay import OutboxRelay, PublicPayload
 from kernel.retry import Backoff, report
 from kernel.rpc import Registrar, build_server
 from kernel.standing import StandingSource
+from kernel.subscriptions import EventSubscription
 from kernel.tokens import Access
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Parts:
     service_names: Sequence[str]
     tables: Sequence[MetaData] = ()
     workers: Sequence[Worker] = ()
+    subscriptions: Sequence[EventSubscription] = ()  # run once their source stream exists
     on_ready: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
     public_payload: PublicPayload | None = None  # what the relay publishes of a payload
@@ -129,9 +132,12 @@ class ServiceHost:
             self._server, self.port, self._health = await build_server(
                 parts.registrars, parts.service_names, bind, guard)
             await self._server.start()
+            consumers = [s.consumer(infra.js) for s in parts.subscriptions]
+            for consumer in consumers:  # a consumer of new messages counts from here
+                await consumer.prepare()
             for ready in parts.on_ready:
                 await ready()
-        workers = [self.relay.run, *parts.workers]
+        workers = [self.relay.run, *parts.workers, *(c.run for c in consumers)]
         # operations: /metrics over HTTP and the sampler behind it, when a port is set
         self.metrics = metrics.HostMetrics.start(infra, self.relay)
         if self.metrics is not None:

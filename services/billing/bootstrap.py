@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kernel.config import Settings
 from kernel.host import Infra, Parts
+from kernel.subscriptions import EventSubscription
 from services.billing.adapters.codec import billing_codec
 from services.billing.adapters.index_rebuild import ensure_indexes
 from services.billing.adapters.quota_projection import QuotaProjection
@@ -44,17 +45,18 @@ async def build(infra: Infra, clock: Clock = utc_now) -> Parts:
     servicer = BillingServicer(accounts, subscriptions, UsageReader(infra.engine))
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
                  access=ACCESS, tables=[view_metadata],
-                 workers=_workers(infra, accounts, subscriptions, base))
+                 subscriptions=_event_subscriptions(infra, accounts, subscriptions, base),
+                 workers=[workers.periodic(lambda: roll_over_due(subscriptions, base),
+                                           infra.settings.billing_renewal_interval_seconds)])
 
 
-def _workers(infra: Infra, accounts: Accounts, subscriptions: Subscriptions,
-             base: BillingStore) -> list[workers.Worker]:
-    js, settings = infra.js, infra.settings
-    consumers = [events.settlement_consumer(js, accounts, subscriptions, base),
-                 instances.instances_consumer(js, subscriptions)]
-    if settings.signup_credits > 0:
-        consumers.append(events.signup_consumer(js, accounts, settings.signup_credits))
-    consumers += QuotaProjection().consumers(js, infra.engine, base.lock)
-    return [*(workers.worker(js, c) for c in consumers),
-            workers.periodic(lambda: roll_over_due(subscriptions, base),
-                             settings.billing_renewal_interval_seconds)]
+def _event_subscriptions(infra: Infra, accounts: Accounts, subscriptions: Subscriptions,
+                         base: BillingStore) -> list[EventSubscription]:
+    """Device outcomes settle reservations; auth's instances start and end quota plans
+    and its new users get the sign-up credits (when any are configured); the quota view
+    follows billing's and messaging's events."""
+    subs = [events.settlement(accounts, subscriptions, base),
+            instances.instances(subscriptions)]
+    if infra.settings.signup_credits > 0:
+        subs.append(events.signup(accounts, infra.settings.signup_credits))
+    return [*subs, *QuotaProjection().subscriptions(infra.engine, base.lock)]

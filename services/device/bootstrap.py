@@ -30,7 +30,7 @@ from services.device.app.sessions import Sessions
 from services.device.app.transport import Transport
 from services.device.domain.dispatch import Dispatch
 from services.device.ports.cloud_webhook import cloud_parts
-from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_consumer
+from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_subscription
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
 from services.device.ports.instances import INSTANCES_DURABLE, InstanceEvents
 
@@ -90,20 +90,19 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     dispatcher = Dispatcher(dispatches, deps.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
                             retry=retry_policy(settings))
-    consumer = dispatch_consumer(infra.js, dispatcher, dispatch_durable,
-                                 workers=settings.dispatch_workers,
-                                 batch=settings.dispatch_batch, only_new=only_new,
-                                 handback_delay=settings.dispatch_handback_delay_ms / 1000,
-                                 ack_wait=ack_wait(settings, transport))
+    dispatch = dispatch_subscription(dispatcher, dispatch_durable,
+                                     workers=settings.dispatch_workers,
+                                     batch=settings.dispatch_batch, only_new=only_new,
+                                     handback_delay=settings.dispatch_handback_delay_ms / 1000,
+                                     ack_wait=ack_wait(settings, transport))
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
-    instances = InstanceEvents(infra.js, deps, sessions, is_admin, instances_durable)
+    instances = InstanceEvents(deps, sessions, is_admin)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
-    servicer = DeviceServicer(deps, devices, sessions, consumer.pending,
+    servicer = DeviceServicer(deps, devices, sessions, dispatch.consumer(infra.js).pending,
                               qr_png_data_url, simulator)
 
     async def ready() -> None:
-        await consumer.prepare()
         if await devices.is_empty():
             await devices.rebuild()
         await sessions.reconcile()
@@ -120,5 +119,6 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     return Parts(registrars=[servicer.register, *cloud_registrars],
                  service_names=[SERVICE_NAME, *cloud_services],
                  tables=[directory_metadata],
-                 workers=[consumer.run, sessions.run, instances.run],
+                 subscriptions=[dispatch, instances.subscription(instances_durable)],
+                 workers=[sessions.run],
                  on_ready=[ready], on_stop=[stop])

@@ -22,7 +22,6 @@ from services.messaging.adapters.reservation_journal import (
     ReservationJournal,
     journal_metadata,
 )
-from services.messaging.adapters.streams import projection_worker
 from services.messaging.adapters.templates import TemplateStore
 from services.messaging.adapters.webhook_wiring import webhook_parts
 from services.messaging.app import bulk_send, handlers, instance_send
@@ -72,7 +71,8 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
         registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
         service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
-        workers=[projection_worker(runner), reservations.run, *hooks.workers],
+        subscriptions=[*runner.subscriptions(), *hooks.subscriptions],
+        workers=[reservations.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
         public_payload=messaging_codec().public_payload,
     )

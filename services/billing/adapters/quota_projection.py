@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
-from kernel.bus import Envelope, subject
-from kernel.consumer import BatchHandler, DurableConsumer, track_new
+from kernel.bus import Envelope
+from kernel.consumer import BatchHandler, track_new
+from kernel.subscriptions import EventSubscription
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
 from services.billing.adapters.quota_view import (
     instance_periods,
@@ -52,14 +52,13 @@ class QuotaProjection:
         for fact in facts_of(event):
             await merge_fact(conn, fact)
 
-    def consumers(self, js: JetStreamContext, engine: AsyncEngine,
-                  lock: asyncio.Lock) -> list[DurableConsumer]:
-        """The live consumers, one per source stream, with the same durable names a
+    def subscriptions(self, engine: AsyncEngine,
+                      lock: asyncio.Lock) -> list[EventSubscription]:
+        """The live subscriptions, one per source stream, with the same durable names a
         ProjectionRunner would use."""
         handler = folded(engine, self.name, lock)
-        return [DurableConsumer(js, service, f"{self.name}-{service}", handler,
-                                filter_subjects=[subject(service, t) for t in types],
-                                batch=BATCH)
+        return [EventSubscription(service, tuple(types), f"{self.name}-{service}", handler,
+                                  batch=BATCH)
                 for service, types in self.sources.items()]
 
 

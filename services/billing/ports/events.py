@@ -13,10 +13,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 
-from nats.js import JetStreamContext
-
-from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer
+from kernel.bus import Envelope
+from kernel.subscriptions import EventSubscription
 from services.billing.adapters.units import BillingStore
 from services.billing.app import handlers, quota_handlers
 from services.billing.app.accounts import Accounts
@@ -43,8 +41,8 @@ BATCH = 256
 LEDGER, SUBSCRIPTION = f"{Ledger.stream_prefix}-", f"{Subscription.stream_prefix}-"
 
 
-def settlement_consumer(js: JetStreamContext, accounts: Accounts, subscriptions: Subscriptions,
-                        index: BillingStore) -> DurableConsumer:
+def settlement(accounts: Accounts, subscriptions: Subscriptions,
+               index: BillingStore) -> EventSubscription:
     async def handle(batch: Sequence[Envelope]) -> None:
         outcomes = final_outcomes(batch)
         if not outcomes:
@@ -54,8 +52,8 @@ def settlement_consumer(js: JetStreamContext, accounts: Accounts, subscriptions:
         await asyncio.gather(*credit_settlements(credits, accounts),
                              *quota_settlements(quota, subscriptions))
 
-    return DurableConsumer(js, "device", SETTLEMENT_DURABLE, handle, batch=BATCH,
-                           filter_subjects=[subject("device", t) for t in OUTCOMES])
+    return EventSubscription("device", tuple(OUTCOMES), SETTLEMENT_DURABLE, handle,
+                             batch=BATCH)
 
 
 def final_outcomes(batch: Sequence[Envelope]) -> dict[str, str]:
@@ -111,12 +109,12 @@ def quota_settlements(grouped: dict[tuple[str, str], list[str]],
     return settle
 
 
-def signup_consumer(js: JetStreamContext, accounts: Accounts, amount: int) -> DurableConsumer:
+def signup(accounts: Accounts, amount: int) -> EventSubscription:
     async def handle(batch: Sequence[Envelope]) -> None:
         users = {auth_events.UserRegistered.FromString(e.payload).user_id for e in batch}
         await asyncio.gather(*(
             handlers.grant_signup_credits(GrantSignupCredits(u, amount), accounts)
             for u in users if u > 0))
 
-    return DurableConsumer(js, "auth", SIGNUP_DURABLE, handle, batch=BATCH,
-                           filter_subjects=[subject("auth", "UserRegistered")])
+    return EventSubscription("auth", ("UserRegistered",), SIGNUP_DURABLE, handle,
+                             batch=BATCH)

@@ -8,10 +8,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
-from nats.js import JetStreamContext
-
-from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer
+from kernel.bus import Envelope
+from kernel.subscriptions import EventSubscription
 from services.billing.app import quota_handlers
 from services.billing.app.subscriptions import Subscriptions
 from services.billing.domain.commands import CancelSubscription, StartSubscription
@@ -22,7 +20,7 @@ BATCH = 256
 Step = Callable[[], Awaitable[None]]
 
 
-def instances_consumer(js: JetStreamContext, subscriptions: Subscriptions) -> DurableConsumer:
+def instances(subscriptions: Subscriptions) -> EventSubscription:
     async def handle(batch: Sequence[Envelope]) -> None:
         steps: dict[str, list[Step]] = defaultdict(list)
         for envelope in batch:
@@ -31,9 +29,8 @@ def instances_consumer(js: JetStreamContext, subscriptions: Subscriptions) -> Du
                 steps[instance_id].append(step)
         await asyncio.gather(*(_in_order(s) for s in steps.values()))
 
-    return DurableConsumer(js, "auth", INSTANCES_DURABLE, handle, batch=BATCH,
-                           filter_subjects=[subject("auth", "InstanceCreated"),
-                                            subject("auth", "InstanceDeleted")])
+    return EventSubscription("auth", ("InstanceCreated", "InstanceDeleted"),
+                             INSTANCES_DURABLE, handle, batch=BATCH)
 
 
 def _step(envelope: Envelope, subscriptions: Subscriptions) -> tuple[str, Step]:

@@ -9,10 +9,9 @@ any other error (nak, 1 s or more while failures go on).
 
 from __future__ import annotations
 
-from nats.js import JetStreamContext
-
-from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer, OnItsOwn
+from kernel.bus import Envelope
+from kernel.consumer import OnItsOwn
+from kernel.subscriptions import EventSubscription
 from services.device.app.dispatch import Dispatcher
 from services.device.domain.commands import DispatchMessage
 from switchboard.messaging.v1 import events_pb2 as messaging_events
@@ -20,7 +19,7 @@ from switchboard.messaging.v1 import events_pb2 as messaging_events
 SOURCE = "messaging"
 RETRY_DELAY = 1.0
 DISPATCH_DURABLE = "device-dispatch"
-QUEUED = subject(SOURCE, "MessageQueued")
+QUEUED = "MessageQueued"
 
 
 def to_command(envelope: Envelope) -> DispatchMessage:
@@ -29,16 +28,16 @@ def to_command(envelope: Envelope) -> DispatchMessage:
                            queued.channel or "pool", queued.instance_id)
 
 
-def dispatch_consumer(js: JetStreamContext, dispatcher: Dispatcher, durable: str,
-                      workers: int, batch: int, only_new: bool = False,
-                      handback_delay: float = 0.1, ack_wait: float = 30.0) -> DurableConsumer:
+def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, batch: int,
+                          only_new: bool = False, handback_delay: float = 0.1,
+                          ack_wait: float = 30.0) -> EventSubscription:
     """Feeds each batch of queued messages to the dispatcher, all of them at once. Tests
     sharing one stream start from their own messages (`only_new`)."""
 
     async def dispatch(envelope: Envelope) -> None:
         await dispatcher.dispatch(to_command(envelope))
 
-    return DurableConsumer(js, SOURCE, durable,
-                           OnItsOwn(dispatch, handback_delay, RETRY_DELAY),
-                           filter_subjects=[QUEUED], batch=batch, workers=workers,
-                           ack_wait=ack_wait, only_new=only_new)
+    return EventSubscription(SOURCE, (QUEUED,), durable,
+                             OnItsOwn(dispatch, handback_delay, RETRY_DELAY),
+                             batch=batch, workers=workers, ack_wait=ack_wait,
+                             only_new=only_new)

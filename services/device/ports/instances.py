@@ -1,21 +1,18 @@
 """Instances come from auth: InstanceCreated registers the instance's device (device id =
 instance id, owned by the user; pooled too when the owner is an admin and
-`pool_admin_instances` is on), InstanceDeleted retires it. A durable consumer on auth's
-stream, started once that stream exists; both handlers are idempotent.
+`pool_admin_instances` is on), InstanceDeleted retires it. A subscription to auth's
+stream; both handlers are idempotent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 
-from nats.js import JetStreamContext
-
 from kernel import context
-from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer
+from kernel.bus import Envelope
+from kernel.subscriptions import EventSubscription
 from services.device.app.devices import DeviceDeps, ensure_registered
 from services.device.app.sessions import Sessions
 from services.device.domain.commands import RegisterDevice
@@ -31,18 +28,13 @@ IsAdmin = Callable[[int], Awaitable[bool]]
 
 
 class InstanceEvents:
-    def __init__(self, js: JetStreamContext, deps: DeviceDeps, sessions: Sessions,
-                 is_admin: IsAdmin | None, durable: str = INSTANCES_DURABLE) -> None:
-        self.js = js
+    def __init__(self, deps: DeviceDeps, sessions: Sessions, is_admin: IsAdmin | None) -> None:
         self.deps = deps
         self.sessions = sessions
         self.is_admin = is_admin
-        self.consumer = DurableConsumer(js, AUTH, durable, self.handle,
-                                        filter_subjects=[subject(AUTH, CREATED),
-                                                         subject(AUTH, DELETED)])
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.consumer.run(stop)  # once auth has created its stream
+    def subscription(self, durable: str = INSTANCES_DURABLE) -> EventSubscription:
+        return EventSubscription(AUTH, (CREATED, DELETED), durable, self.handle)
 
     async def handle(self, batch: Sequence[Envelope]) -> None:
         for envelope in batch:

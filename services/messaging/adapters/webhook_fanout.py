@@ -7,19 +7,17 @@ waits (no next attempt time) until the worker settles that one."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from nats.js import JetStreamContext
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel.bus import Envelope, subject
-from kernel.consumer import DurableConsumer, apply_new
+from kernel.bus import Envelope
+from kernel.consumer import apply_new
+from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
-from services.messaging.adapters.streams import Worker, once_streams_exist
 from services.messaging.adapters.webhook_outbox import waiting_behind
 from services.messaging.adapters.webhook_tables import webhook_deliveries, webhooks
 from services.messaging.domain.lifecycle import HistoryEntry
@@ -79,10 +77,10 @@ async def _stale_for(conn: AsyncConnection, fact: HistoryEntry) -> set[str]:
     return set(rows.scalars())
 
 
-def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT,
-                  written: Callable[[], None] = lambda: None) -> Worker:
-    """One durable consumer per source stream, each started once its stream exists;
-    `written` is told after each batch (the delivery worker need not wait for its poll)."""
+def fanout_subscriptions(engine: AsyncEngine, name: str = FANOUT,
+                         written: Callable[[], None] = lambda: None) -> list[EventSubscription]:
+    """One subscription per source stream, durable `<name>-<source>`; `written` is told
+    after each batch (the delivery worker need not wait for its poll)."""
 
     async def handler(batch: Sequence[Envelope]) -> None:
         """The batch in one transaction; the owners' webhooks looked up once for it."""
@@ -98,12 +96,5 @@ def fanout_worker(js: JetStreamContext, engine: AsyncEngine, name: str = FANOUT,
             await apply_new(conn, name, batch, one)
         written()
 
-    consumers = [DurableConsumer(js, service, f"{name}-{service}", handler,
-                                 filter_subjects=[subject(service, t) for t in types])
-                 for service, types in SOURCES.items()]
-
-    async def run(stop: asyncio.Event) -> None:
-        await asyncio.gather(*(once_streams_exist(js, [c.service], c.run)(stop)
-                               for c in consumers))
-
-    return run
+    return [EventSubscription(service, tuple(types), f"{name}-{service}", handler)
+            for service, types in SOURCES.items()]

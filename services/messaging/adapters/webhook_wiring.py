@@ -1,5 +1,5 @@
 """Webhooks' parts for the messaging service's composition root: the rpcs (with the
-live status stream's), the tables, the fan-out consumer and the delivery worker."""
+live status stream's), the tables, the fan-out subscriptions and the delivery worker."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import MetaData
 
 from kernel.config import Settings
-from kernel.host import Infra
+from kernel.host import Infra, Worker
+from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.history_view import HistoryView
-from services.messaging.adapters.streams import Worker
-from services.messaging.adapters.webhook_fanout import FANOUT, fanout_worker
+from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.adapters.webhook_tables import webhook_metadata
@@ -29,6 +29,7 @@ class WebhookParts:
     rpcs: tuple[Any, ...]  # WebhookRpcs and StatusWatch, bound by ports.watch.with_webhooks
     tables: MetaData
     workers: list[Worker]
+    subscriptions: list[EventSubscription]
 
 
 def delivery_limits(s: Settings) -> Limits:
@@ -52,5 +53,5 @@ def webhook_parts(infra: Infra, name: str = FANOUT) -> WebhookParts:
     watch = StatusWatch(infra.nc, HistoryView(infra.engine))
     return WebhookParts(rpcs=(WebhookRpcs(store), watch),
                         tables=webhook_metadata,
-                        workers=[fanout_worker(infra.js, infra.engine, name, worker.wake.set),
-                                 worker.run])
+                        workers=[worker.run],
+                        subscriptions=fanout_subscriptions(infra.engine, name, worker.wake.set))

@@ -1,0 +1,52 @@
+"""Subscriptions: what a service reads of the event streams, declared in its bootstrap.
+
+A service lists its subscriptions (source service, event types, durable name, handler);
+the host runs a durable consumer for each, once its source stream exists. The table of
+all of them is the system's topology (`topology`), shown in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+
+from kernel.bus import stream_name, subject
+from kernel.consumer import BatchHandler, DurableConsumer, OnItsOwn
+
+
+@dataclass(frozen=True)
+class EventSubscription:
+    """Events of `events` types from `source`'s stream, to `handler`, under `durable`
+    (several processes under one durable share the work). `only_new` starts a new
+    durable at messages published from its creation on."""
+
+    source: str
+    events: tuple[str, ...]
+    durable: str
+    handler: BatchHandler | OnItsOwn
+    batch: int = 64
+    workers: int = 1
+    ack_wait: float = 30.0
+    only_new: bool = False
+
+    def consumer(self, js: JetStreamContext) -> DurableConsumer:
+        return DurableConsumer(js, self.source, self.durable, self.handler,
+                               filter_subjects=[subject(self.source, t) for t in self.events],
+                               batch=self.batch, ack_wait=self.ack_wait,
+                               workers=self.workers, only_new=self.only_new)
+
+
+HEADER = ("| publisher | stream | subscriber | durable | events |\n"
+          "|---|---|---|---|---|\n")
+
+
+def topology(declared: Mapping[str, Sequence[EventSubscription]]) -> str:
+    """The subscriptions of each service (by subscriber) as a Markdown table, one row per
+    durable, sorted by publisher, then subscriber, then durable."""
+    rows = sorted((s.source, subscriber, s.durable, ", ".join(s.events))
+                  for subscriber, subs in declared.items() for s in subs)
+    return HEADER + "".join(
+        f"| {source} | `{stream_name(source)}` | {subscriber} | `{durable}` | {events} |\n"
+        for source, subscriber, durable, events in rows)
