@@ -13,7 +13,7 @@ from gateway import errors, openapi
 from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
-from gateway.routes import api, metrics
+from gateway.routes import ROUTERS, metrics
 from gateway.text import plain_parameters
 from kernel.config import Settings
 
@@ -33,7 +33,8 @@ def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
                   **docs_urls(settings))
     app.state.settings = settings
     errors.install(app)
-    app.include_router(api, dependencies=[Depends(plain_parameters)])
+    for router in ROUTERS:  # each on the app itself: every level of nesting is walked
+        app.include_router(router, dependencies=[Depends(plain_parameters)])  # per request
     if metrics.on_public_port(settings):
         app.include_router(metrics.metrics_router)
     openapi.install(app)

@@ -26,7 +26,8 @@ from kernel.tokens import Caller, KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
 
 
-def get_clients(request: Request) -> Clients:
+async def get_clients(request: Request) -> Clients:
+    """Async, as every dependency here: FastAPI runs a plain `def` in a worker thread."""
     clients: Clients = request.app.state.clients
     return clients
 

@@ -1,4 +1,4 @@
-"""Every router of the gateway, listed in one place.
+"""Every router of the gateway, listed in one place (gateway/app.py includes each).
 
 - `messaging_api/`: the Messaging API (seed 002, `/api`, JWT);
 - `instance_api/`: the Instance API (seed 000, `/api/v1/whatsapp`, key pair);
@@ -8,8 +8,6 @@
 """
 
 from __future__ import annotations
-
-from fastapi import APIRouter
 
 from gateway.routes import cloud_webhook, health, limits, simulator
 from gateway.routes.instance_api import instance, quota, send
@@ -32,7 +30,3 @@ MESSAGING_API = (auth.router, users.router, messages.router, history.router, str
 INSTANCE_API = (instance.router, quota.router, send.router)
 SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router)
 ROUTERS = MESSAGING_API + INSTANCE_API + SHARED
-
-api = APIRouter()
-for _router in ROUTERS:
-    api.include_router(_router)
