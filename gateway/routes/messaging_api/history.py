@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.errors import ApiError
 from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import MessagePage, refusals
 from gateway.timefmt import iso_z
+from kernel.clock import to_timestamp
 from switchboard.messaging.v1 import messaging_pb2
 
 router = APIRouter(prefix="/api/messages", tags=["messages"], responses=refusals(401))
@@ -65,14 +65,6 @@ def _clamped(moment: datetime, shift: timedelta) -> datetime:
         return edge.replace(tzinfo=UTC)
 
 
-def _stamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def _item(found: messaging_pb2.MessageStatus) -> dict[str, object]:
     return {"queue_id": found.queue_id, "number": found.number, "message": found.message,
             "status": STATUS_WORDS.get(found.status, "Queued"),
@@ -93,8 +85,8 @@ async def messages(user: CurrentUser, clients: ServiceClients,
         raise ApiError("INVALID_REQUEST", "since must be before until")
     found = await clients.messaging.ListMessages(messaging_pb2.ListMessagesRequest(
         user_id=user.user_id, page=page, per_page=min(per_page, MAX_PER_PAGE),
-        status=_status(status), number=(number or "").strip(), since=_stamp(start),
-        until=_stamp(end)))
+        status=_status(status), number=(number or "").strip(), since=to_timestamp(start),
+        until=to_timestamp(end)))
     return {
         "messages": [_item(m) for m in found.messages],
         "pagination": {"page": found.page, "per_page": found.per_page,

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -28,9 +27,7 @@ from gateway.errors import ApiError
 from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import json_refusals
 from gateway.streamguard import Tenure, close_tenure, open_tenure
-from kernel import context
-from kernel.rpc import CORRELATION_KEY
-from kernel.tokens import KeyRing, ServiceTokens
+from kernel.clock import from_timestamp
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 router = APIRouter(prefix="/api/messages", tags=["messages"],
@@ -47,8 +44,7 @@ def frame(event: pb.MessageStatusEvent) -> str:
     data = {"event": "message.status", "queue_id": event.queue_id,
             "number": event.number or None, "status": STATUS_WORDS.get(event.status, "Queued"),
             "error_message": event.error_message or None,
-            "timestamp": event.timestamp.ToDatetime(tzinfo=UTC)
-            .strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            "timestamp": from_timestamp(event.timestamp).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
     return (f"id: {event.event_id}\nevent: message.status\n"
             f"data: {json.dumps(data, separators=(',', ':'))}\n\n")
 
@@ -87,21 +83,6 @@ async def sse(call: Any, heartbeat: float, tenure: Tenure,
         call.cancel()
 
 
-def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """Correlation id and, explicitly, the gateway's service token: kernel/rpc.py's
-    bearer interceptor is one object for unary-unary and unary-stream, and grpc.aio files
-    such an object under unary-unary only, so a stream would go without a token."""
-    metadata = [(CORRELATION_KEY, context.current().correlation_id)]
-    settings = request.app.state.settings
-    if settings.internal_auth:
-        tokens = getattr(request.app.state, "stream_tokens", None)
-        if tokens is None:
-            tokens = request.app.state.stream_tokens = ServiceTokens(
-                KeyRing.from_settings(settings), "gateway", settings.service_token_ttl_seconds)
-        metadata.append(("authorization", f"Bearer {tokens.current()}"))
-    return tuple(metadata)
-
-
 @router.get("/stream", response_class=EventStream, responses={200: {
     "description": "`: connected`, then `message.status` events and heartbeats",
     "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
@@ -110,7 +91,7 @@ async def stream(request: Request, user: CurrentUser,
     token, claims = bearer_claims(request)
     tenure = open_tenure(request, user.user_id, token, claims.expires_at)
     try:
-        call = await _watch(request, clients, user.user_id)
+        call = await _watch(clients, user.user_id)
     except BaseException:
         close_tenure(request, tenure)
         raise
@@ -119,9 +100,10 @@ async def stream(request: Request, user: CurrentUser,
     return EventStream(frames, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _watch(request: Request, clients: ServiceClients, user_id: int) -> Any:
-    call = clients.messaging.WatchMessages(pb.WatchMessagesRequest(user_id=user_id),
-                                           metadata=call_metadata(request))
+async def _watch(clients: ServiceClients, user_id: int) -> Any:
+    """The user's status changes; the correlation id and the gateway's service token go
+    with the call as with every other (kernel/rpc.py's channel interceptors)."""
+    call = clients.messaging.WatchMessages(pb.WatchMessagesRequest(user_id=user_id))
     await call.initial_metadata()  # the service has subscribed: nothing after is missed
     if call.done() and await call.code() != grpc.StatusCode.OK:
         raise ApiError("SERVICE_UNAVAILABLE", "The status stream is unavailable; retry")
