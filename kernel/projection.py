@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name, subject
-from kernel.consumer import track_new
-from kernel.subscriptions import EventSubscription
+from kernel.consumer import DurableConsumer, track_new
 from kernel.tables import processed_events
 
 log = logging.getLogger(__name__)
@@ -71,19 +70,21 @@ class ProjectionRunner:
         async with self.engine.begin() as conn:
             await conn.run_sync(self.projection.view.create_all)
 
-    def subscriptions(self) -> list[EventSubscription]:
-        """One per source stream, durable `<projection>-<source>`."""
+    def consumers(self) -> list[DurableConsumer]:
         async def handler(batch: Sequence[Envelope]) -> None:
             async with self.engine.begin() as conn:
                 await apply_tracked(conn, self.projection, batch)
 
-        return [EventSubscription(service, tuple(types), f"{self.projection.name}-{service}",
-                                  handler, batch=self.batch)
-                for service, types in self.projection.sources.items()]
+        return [
+            DurableConsumer(self.js, service, f"{self.projection.name}-{service}", handler,
+                            filter_subjects=[subject(service, t) for t in types],
+                            batch=self.batch)
+            for service, types in self.projection.sources.items()
+        ]
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.create_view()
-        await asyncio.gather(*(s.consumer(self.js).run(stop) for s in self.subscriptions()))
+        await asyncio.gather(*(c.run(stop) for c in self.consumers()))
 
     async def rebuild(self) -> int:
         """Drop the view and replay every source stream into it; returns events applied."""
@@ -120,7 +121,13 @@ async def replay(js: JetStreamContext, service: str, subjects: list[str],
     sub = await js.pull_subscribe(subjects[0], stream=stream_name(service), config=config)
     pending = asyncio.ensure_future(_fetch(sub, size))
     try:
-        while msgs := await pending:
+        while True:
+            msgs = await pending
+            if not msgs:
+                if await _exhausted(sub):
+                    break
+                pending = asyncio.ensure_future(_fetch(sub, size))
+                continue
             tail = msgs[-1].metadata
             done = tail.sequence.stream >= info.state.last_seq or tail.num_pending == 0
             if not done:
@@ -131,6 +138,13 @@ async def replay(js: JetStreamContext, service: str, subjects: list[str],
     finally:
         pending.cancel()
         await sub.unsubscribe()
+
+
+async def _exhausted(sub: JetStreamContext.PullSubscription) -> bool:
+    """Whether an empty fetch means the end: a fetch also comes back empty mid-stream when
+    the process was held past its wait (a loaded machine, a long apply), its messages then
+    arriving late; only the consumer's own count, and none left in hand, say it is over."""
+    return sub.pending_msgs == 0 and (await sub.consumer_info()).num_pending == 0
 
 
 async def _fetch(sub: JetStreamContext.PullSubscription, size: int) -> list[Msg]:
