@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from kernel import rpc
 from kernel.groupcommit import GroupCommit
@@ -24,7 +23,7 @@ from services.messaging.adapters.reservation_journal import (
 )
 from services.messaging.adapters.templates import TemplateStore
 from services.messaging.adapters.webhook_wiring import webhook_parts
-from services.messaging.app import bulk_send, handlers, instance_send
+from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.domain.model import new_message_id
 from services.messaging.domain.templates import VariableLimits
 from services.messaging.ports.access import ACCESS
@@ -38,32 +37,20 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     settings = infra.settings
     billing_channel = rpc.channel(settings.service_addr("billing"), settings, "messaging")
     device_channel = rpc.channel(settings.service_addr("device"), settings, "messaging")
-    history = HistoryView(infra.engine)
-    templates = TemplateStore(infra.store)
     projection = HistoryProjection(history_name)
     group = GroupCommit(infra.store)  # concurrent sends share transactions
     billing, quota = BillingClient(billing_channel), QuotaClient(billing_channel)
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
     reservations = NoteSettler(journal, billing, quota)
-    messages = MessageStore(infra.store, group)
-    variable_limits = VariableLimits(settings.template_max_variables,
-                                     settings.template_max_variable_chars)
-    servicer = MessagingServicer(
-        send=partial(handlers.send_message,
-                     messages=messages, billing=billing, reservations=reservations,
-                     pool=DevicePoolClient(device_channel), new_id=new_id,
-                     templates=templates, variable_limits=variable_limits),
-        lookup=partial(handlers.get_message_status, history=history),
-        listing=partial(handlers.list_messages, history=history),
-        send_instance=partial(instance_send.send_instance_message,
-                              messages=messages, quota=quota, reservations=reservations,
-                              devices=InstanceDevicesClient(device_channel), new_id=new_id),
-        send_bulk=partial(bulk_send.send_bulk_message, messages=messages, billing=billing,
-                          reservations=reservations, new_id=new_id,
-                          templates=templates, variable_limits=variable_limits),
-        templates=templates,
-        idempotency=IdempotencyKeys(infra.engine),
-    )
+    deps = MessagingDeps(
+        messages=MessageStore(infra.store, group), billing=billing, quota=quota,
+        reservations=reservations, pool=DevicePoolClient(device_channel),
+        devices=InstanceDevicesClient(device_channel), history=HistoryView(infra.engine),
+        templates=TemplateStore(infra.store), idempotency=IdempotencyKeys(infra.engine),
+        variable_limits=VariableLimits(settings.template_max_variables,
+                                       settings.template_max_variable_chars),
+        new_id=new_id)
+    servicer = MessagingServicer(deps)
     runner = ProjectionRunner(infra.js, infra.engine, projection)
     # messaging webhooks: rpcs, tables, fan-out consumer and delivery worker
     hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))

@@ -5,6 +5,7 @@ that appends to a real event store and relays to the real SB_DEVICE stream."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from kernel.relay import OutboxRelay
 from kernel.rpc import channel
 from services.messaging.adapters.reservation_journal import journal_metadata
 from services.messaging.adapters.streams import missing_streams
+from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.bootstrap import build
 from switchboard.device.v1 import events_pb2 as device_pb
 from switchboard.messaging.v1 import messaging_pb2 as pb
@@ -149,6 +151,23 @@ def _stamp(value: datetime) -> Any:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+class Unused:
+    """A port the handler under test must not touch."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise AssertionError(f"the handler used {self.name}.{attr}")
+
+
+def handler_deps(**ports: Any) -> MessagingDeps:
+    """The handlers' deps with `ports` given, every other port `Unused`."""
+    required = {f.name: Unused(f.name) for f in dataclasses.fields(MessagingDeps)
+                if f.default is dataclasses.MISSING}
+    return MessagingDeps(**{**required, **ports})
 
 
 @pytest.fixture

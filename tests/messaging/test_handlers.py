@@ -15,6 +15,7 @@ from services.messaging.app.dependencies import PoolStatus, QuotaUsage
 from services.messaging.app.handlers import SendMessage, send_message
 from services.messaging.domain.errors import DependencyUnavailableError
 from services.messaging.domain.model import Message
+from tests.messaging.conftest import handler_deps
 
 COMMAND = SendMessage(user_id=7, number="27821234567", message="hi")
 
@@ -66,8 +67,10 @@ class Sender:
     reservations: NoteSettler
 
     async def send(self, messages: Messages):
-        return await send_message(COMMAND, messages, self.billing, self.reservations, Pool(),
-                                  new_id=lambda: "msg_1")
+        deps = handler_deps(messages=messages, billing=self.billing,
+                            reservations=self.reservations, pool=Pool(),
+                            new_id=lambda: "msg_1")
+        return await send_message(COMMAND, deps)
 
 
 def sender(engine: AsyncEngine, billing: Billing) -> Sender:

@@ -27,6 +27,7 @@ from services.messaging.app.handlers import (
     list_messages,
 )
 from services.messaging.domain.lifecycle import HistoryEntry, Status
+from tests.messaging.conftest import handler_deps
 
 CI = settings(max_examples=60, deadline=None, derandomize=True)
 USER, NEIGHBOUR = 41, 42
@@ -76,7 +77,8 @@ def page_of(url: str, page: int, per_page: int) -> MessagePage:
     async def run() -> MessagePage:
         engine = create_engine(url)
         try:
-            return await list_messages(ListMessages(USER, page, per_page), HistoryView(engine))
+            return await list_messages(ListMessages(USER, page, per_page),
+                                       handler_deps(history=HistoryView(engine)))
         finally:
             await engine.dispose()
 

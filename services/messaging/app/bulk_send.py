@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from kernel.clock import utcnow
 from services.messaging.app.charging import charge_and_queue
-from services.messaging.app.dependencies import CREDIT, Billing, Charge, Messages, Reservations
-from services.messaging.app.templates import Templates, message_text
+from services.messaging.app.dependencies import CREDIT, Charge, MessagingDeps
+from services.messaging.app.templates import message_text
 from services.messaging.domain import rules
-from services.messaging.domain.model import Message, message_ids, new_message_id
-from services.messaging.domain.templates import VariableLimits
+from services.messaging.domain.model import Message, message_ids
 
 
 @dataclass(frozen=True)
@@ -32,30 +28,24 @@ class BulkAccepted:
     remaining_credits: int
 
 
-async def send_bulk_message(cmd: SendBulkMessage, messages: Messages, billing: Billing,
-                            reservations: Reservations,
-                            new_id: Callable[[], str] = new_message_id,
-                            clock: Callable[[], datetime] = utcnow,
-                            templates: Templates | None = None,
-                            variable_limits: VariableLimits = VariableLimits()
-                            ) -> BulkAccepted:
+async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAccepted:
     """Validate every number and the body first; then reserve, queue, or release all.
     A seeded batch already queued (all of it: the batch is one append) was queued by an
     earlier run of this same request."""
     body = rules.message_body(await message_text(
-        cmd.user_id, cmd.message, cmd.template_id, cmd.variables, templates,
-        variable_limits))
-    now = clock()
+        cmd.user_id, cmd.message, cmd.template_id, cmd.variables, deps.templates,
+        deps.variable_limits))
+    now = deps.clock()
     batch = []
-    ids = message_ids(cmd.id_seed, new_id)
+    ids = message_ids(cmd.id_seed, deps.new_id)
     for number in rules.bulk_recipients(cmd.numbers):
         message = Message(ids())
         message.queue(cmd.user_id, number, body, now)
         batch.append(message)
     queue_ids = [m.id for m in batch]
     remaining = await asyncio.shield(charge_and_queue(
-        reservations, Charge(CREDIT, str(cmd.user_id), queue_ids),
-        reserve=lambda: billing.reserve(cmd.user_id, queue_ids),
-        queue=lambda: messages.add_many(batch), seeded=bool(cmd.id_seed),
+        deps.reservations, Charge(CREDIT, str(cmd.user_id), queue_ids),
+        reserve=lambda: deps.billing.reserve(cmd.user_id, queue_ids),
+        queue=lambda: deps.messages.add_many(batch), seeded=bool(cmd.id_seed),
         unqueued="messages could not be queued"))
     return BulkAccepted(queue_ids, remaining)

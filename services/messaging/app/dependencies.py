@@ -1,14 +1,20 @@
-"""What the handlers need from outside, as small interfaces the adapters implement."""
+"""What the handlers need from outside, as small interfaces the adapters implement, and
+`MessagingDeps`, the one object that carries them: built once in bootstrap.py, held by
+the servicer, and passed to every handler as `handle(cmd, deps)`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from kernel.aggregate import Aggregate
+from kernel.clock import utcnow
+from services.messaging.domain.idempotency import KeyRecord, Outcome
 from services.messaging.domain.lifecycle import HistoryEntry, Status
-from services.messaging.domain.model import Message
+from services.messaging.domain.model import Message, new_message_id
+from services.messaging.domain.templates import TemplateBook, TemplateIds, VariableLimits
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,41 @@ class HistoryReader(Protocol):
 
     async def search(self, query: HistoryQuery) -> tuple[list[HistoryEntry], int]:
         """One page of a user's entries, newest first, and how many there are in all."""
+
+
+class Templates(Protocol):
+    async def book(self, user_id: int) -> TemplateBook: ...
+
+    async def ids(self) -> TemplateIds: ...
+
+    async def save(self, *aggregates: Aggregate) -> None: ...
+
+
+class IdempotencyRecords(Protocol):
+    """Idempotency-Key records (adapters/idempotency.py)."""
+
+    async def claim(self, scope: str, key: str, fingerprint: str,
+                    now: datetime) -> tuple[Outcome, KeyRecord | None]: ...
+
+    async def save(self, scope: str, key: str, fingerprint: str, status_code: int,
+                   body: bytes) -> None: ...
+
+    async def release(self, scope: str, key: str, fingerprint: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class MessagingDeps:
+    """Everything the messaging handlers and the servicer take."""
+
+    messages: Messages
+    billing: Billing
+    quota: Quota
+    reservations: Reservations
+    pool: DevicePool
+    devices: InstanceDevices
+    history: HistoryReader
+    templates: Templates
+    idempotency: IdempotencyRecords
+    variable_limits: VariableLimits = VariableLimits()
+    new_id: Callable[[], str] = new_message_id
+    clock: Callable[[], datetime] = utcnow

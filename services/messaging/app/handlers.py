@@ -1,32 +1,27 @@
-"""One handler per command or query; dependencies come in as parameters."""
+"""The Messaging API's single send and its queries, one handler per command or query,
+each `handle(cmd, deps)`; the bulk and Instance API sends are in bulk_send.py and
+instance_send.py, and all three charge through charging.py."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kernel.clock import utcnow
 from services.messaging.app.charging import charge_and_queue
 from services.messaging.app.dependencies import (
     CREDIT,
-    Billing,
     Charge,
-    DevicePool,
     HistoryQuery,
-    HistoryReader,
-    Messages,
+    MessagingDeps,
     PoolStatus,
-    Reservations,
 )
-from services.messaging.app.templates import Templates, message_text
+from services.messaging.app.templates import message_text
 from services.messaging.domain import rules
 from services.messaging.domain.errors import MessageNotFoundError
 from services.messaging.domain.lifecycle import HistoryEntry, Status
-from services.messaging.domain.model import Message, message_ids, new_message_id
-from services.messaging.domain.templates import VariableLimits
+from services.messaging.domain.model import Message, message_ids
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
@@ -48,6 +43,12 @@ class MessageAccepted:
     remaining_credits: int
     queue_position: int
     pool: PoolStatus
+
+
+@dataclass(frozen=True)
+class GetMessageStatus:
+    user_id: int
+    queue_id: str
 
 
 @dataclass(frozen=True)
@@ -73,46 +74,38 @@ class MessagePage:
         return math.ceil(self.total / self.per_page)
 
 
-async def send_message(cmd: SendMessage, messages: Messages, billing: Billing,
-                       reservations: Reservations, pool: DevicePool,
-                       new_id: Callable[[], str] = new_message_id,
-                       clock: Callable[[], datetime] = utcnow,
-                       templates: Templates | None = None,
-                       variable_limits: VariableLimits = VariableLimits()) -> MessageAccepted:
+async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted:
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
-                              templates, variable_limits)
-    message = Message(message_ids(cmd.id_seed, new_id)())
-    message.queue(cmd.user_id, cmd.number, body, clock())
+                              deps.templates, deps.variable_limits)
+    message = Message(message_ids(cmd.id_seed, deps.new_id)())
+    message.queue(cmd.user_id, cmd.number, body, deps.clock())
     # Shielded: a caller that goes away cannot split a reservation from its message.
-    return await asyncio.shield(_charge_and_queue(message, messages, billing, reservations,
-                                                  pool, bool(cmd.id_seed)))
+    return await asyncio.shield(_charge_and_queue(message, deps, bool(cmd.id_seed)))
 
 
-async def _charge_and_queue(message: Message, messages: Messages, billing: Billing,
-                            reservations: Reservations, pool: DevicePool,
+async def _charge_and_queue(message: Message, deps: MessagingDeps,
                             seeded: bool) -> MessageAccepted:
-    devices = await pool.status()
+    devices = await deps.pool.status()
     remaining = await charge_and_queue(
-        reservations, Charge(CREDIT, str(message.user_id), [message.id]),
-        reserve=lambda: billing.reserve(message.user_id, [message.id]),
-        queue=lambda: messages.add(message), seeded=seeded)
+        deps.reservations, Charge(CREDIT, str(message.user_id), [message.id]),
+        reserve=lambda: deps.billing.reserve(message.user_id, [message.id]),
+        queue=lambda: deps.messages.add(message), seeded=seeded)
     return MessageAccepted(message.id, remaining, devices.queue_depth + 1, devices)
 
 
-async def get_message_status(user_id: int, queue_id: str,
-                             history: HistoryReader) -> HistoryEntry:
+async def get_message_status(query: GetMessageStatus, deps: MessagingDeps) -> HistoryEntry:
     """The message's status from the history view; another user's id is not found."""
-    entry = await history.entry(queue_id)
-    if entry is None or entry.user_id != user_id:
-        raise MessageNotFoundError(queue_id)
+    entry = await deps.history.entry(query.queue_id)
+    if entry is None or entry.user_id != query.user_id:
+        raise MessageNotFoundError(query.queue_id)
     return entry
 
 
-async def list_messages(query: ListMessages, history: HistoryReader) -> MessagePage:
+async def list_messages(query: ListMessages, deps: MessagingDeps) -> MessagePage:
     page = max(query.page, 1)
     per_page = min(query.per_page, MAX_PER_PAGE) if query.per_page > 0 else DEFAULT_PER_PAGE
-    entries, total = await history.search(HistoryQuery(
+    entries, total = await deps.history.search(HistoryQuery(
         user_id=query.user_id, offset=(page - 1) * per_page, limit=per_page,
         status=query.status, number=rules.number_filter(query.number),
         since=query.since, until=query.until))

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from kernel.clock import utcnow
 from services.messaging.app.charging import charge_and_queue
-from services.messaging.app.dependencies import (
-    QUOTA,
-    Charge,
-    InstanceDevices,
-    Messages,
-    Quota,
-    QuotaUsage,
-    Reservations,
-)
+from services.messaging.app.dependencies import QUOTA, Charge, MessagingDeps, QuotaUsage
 from services.messaging.domain.errors import InstanceNotConnectedError
 from services.messaging.domain.lifecycle import Status
-from services.messaging.domain.model import Message, message_ids, new_message_id
+from services.messaging.domain.model import Message, message_ids
 
 INSTANCE = "instance"
 
@@ -44,21 +34,18 @@ class InstanceMessageAccepted:
     quota: QuotaUsage
 
 
-async def send_instance_message(cmd: SendInstanceMessage, messages: Messages, quota: Quota,
-                                reservations: Reservations, devices: InstanceDevices,
-                                new_id: Callable[[], str] = new_message_id,
-                                clock: Callable[[], datetime] = utcnow
-                                ) -> InstanceMessageAccepted:
+async def send_instance_message(cmd: SendInstanceMessage,
+                                deps: MessagingDeps) -> InstanceMessageAccepted:
     """Validate, check the instance is linked, reserve quota, queue; release on failure."""
-    message = Message(message_ids(cmd.id_seed, new_id)())
-    now = clock()
+    message = Message(message_ids(cmd.id_seed, deps.new_id)())
+    now = deps.clock()
     message.queue(cmd.user_id, cmd.number, cmd.message, now, channel=INSTANCE,
                   instance_id=cmd.instance_id)
-    if not await devices.connected(cmd.instance_id):
+    if not await deps.devices.connected(cmd.instance_id):
         raise InstanceNotConnectedError(cmd.instance_id)
     usage = await asyncio.shield(charge_and_queue(
-        reservations, Charge(QUOTA, cmd.instance_id, [message.id]),
-        reserve=lambda: quota.reserve(cmd.instance_id, message.user_id, [message.id]),
-        queue=lambda: messages.add(message), seeded=bool(cmd.id_seed)))
+        deps.reservations, Charge(QUOTA, cmd.instance_id, [message.id]),
+        reserve=lambda: deps.quota.reserve(cmd.instance_id, message.user_id, [message.id]),
+        queue=lambda: deps.messages.add(message), seeded=bool(cmd.id_seed)))
     return InstanceMessageAccepted(message.id, Status.QUEUED, message.number, message.body,
                                    now, usage)

@@ -3,25 +3,17 @@ domain errors become statuses in the kernel's interceptor (kernel/rpc.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import grpc
 
 from kernel.clock import from_timestamp, to_timestamp
-from services.messaging.adapters.idempotency import IdempotencyKeys
-from services.messaging.app.bulk_send import BulkAccepted, SendBulkMessage
-from services.messaging.app.handlers import (
-    ListMessages,
-    MessageAccepted,
-    MessagePage,
-    SendMessage,
-)
-from services.messaging.app.instance_send import (
-    InstanceMessageAccepted,
-    SendInstanceMessage,
-)
-from services.messaging.app.templates import Templates
+from services.messaging.app import bulk_send, handlers, instance_send
+from services.messaging.app.bulk_send import SendBulkMessage
+from services.messaging.app.dependencies import MessagingDeps
+from services.messaging.app.handlers import GetMessageStatus, ListMessages, SendMessage
+from services.messaging.app.instance_send import SendInstanceMessage
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.ports.idempotency_grpc import IdempotencyRpcs
 from services.messaging.ports.templates_grpc import TemplateRpcs
@@ -29,12 +21,6 @@ from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
-
-Send = Callable[[SendMessage], Awaitable[MessageAccepted]]
-Lookup = Callable[[int, str], Awaitable[HistoryEntry]]
-Listing = Callable[[ListMessages], Awaitable[MessagePage]]
-SendInstance = Callable[[SendInstanceMessage], Awaitable[InstanceMessageAccepted]]
-SendBulk = Callable[[SendBulkMessage], Awaitable[BulkAccepted]]
 
 
 def status_reply(entry: HistoryEntry) -> pb.MessageStatus:
@@ -60,25 +46,15 @@ def status_filter(value: int) -> Status | None:
 
 class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
                         messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, send: Send, lookup: Lookup, listing: Listing,
-                 send_instance: SendInstance | None = None,
-                 send_bulk: SendBulk | None = None,
-                 templates: Templates | None = None,
-                 idempotency: IdempotencyKeys | None = None) -> None:
-        self._send = send
-        self._idempotency = idempotency
-        self._templates = templates
-        self._send_bulk = send_bulk
-        self._send_instance = send_instance
-        self._lookup = lookup
-        self._listing = listing
+    def __init__(self, deps: MessagingDeps) -> None:
+        self.deps = deps
 
     async def SendMessage(self, request: pb.SendMessageRequest,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
-        accepted = await self._send(SendMessage(
+        accepted = await handlers.send_message(SendMessage(
             user_id=request.user_id, number=request.number, message=request.message,
             template_id=request.template_id, variables=dict(request.variables),
-            id_seed=request.id_seed))
+            id_seed=request.id_seed), self.deps)
         return pb.SendMessageResponse(
             queue_id=accepted.queue_id, remaining_credits=accepted.remaining_credits,
             queue_position=accepted.queue_position,
@@ -88,12 +64,9 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
     async def SendInstanceMessage(self, request: pb.SendInstanceMessageRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.SendInstanceMessageResponse:
-        if self._send_instance is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "instance sends are off")
-        assert self._send_instance is not None
-        accepted = await self._send_instance(SendInstanceMessage(
+        accepted = await instance_send.send_instance_message(SendInstanceMessage(
             instance_id=request.instance_id, user_id=request.user_id, number=request.number,
-            message=request.message, id_seed=request.id_seed))
+            message=request.message, id_seed=request.id_seed), self.deps)
         return pb.SendInstanceMessageResponse(
             message_id=accepted.message_id,
             status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
@@ -103,26 +76,24 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
 
     async def SendBulkMessage(self, request: pb.SendBulkMessageRequest,
                               context: grpc.aio.ServicerContext) -> pb.SendBulkMessageResponse:
-        if self._send_bulk is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "bulk sends are off")
-        assert self._send_bulk is not None
-        accepted = await self._send_bulk(SendBulkMessage(
+        accepted = await bulk_send.send_bulk_message(SendBulkMessage(
             user_id=request.user_id, numbers=list(request.numbers), message=request.message,
             template_id=request.template_id, variables=dict(request.variables),
-            id_seed=request.id_seed))
+            id_seed=request.id_seed), self.deps)
         return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
                                           remaining_credits=accepted.remaining_credits)
 
     async def GetMessageStatus(self, request: pb.GetMessageStatusRequest,
                                context: grpc.aio.ServicerContext) -> pb.MessageStatus:
-        return status_reply(await self._lookup(request.user_id, request.queue_id))
+        query = GetMessageStatus(request.user_id, request.queue_id)
+        return status_reply(await handlers.get_message_status(query, self.deps))
 
     async def ListMessages(self, request: pb.ListMessagesRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListMessagesResponse:
-        page = await self._listing(ListMessages(
+        page = await handlers.list_messages(ListMessages(
             user_id=request.user_id, page=request.page, per_page=request.per_page,
             status=status_filter(request.status), number=request.number,
-            since=_moment(request, "since"), until=_moment(request, "until")))
+            since=_moment(request, "since"), until=_moment(request, "until")), self.deps)
         return pb.ListMessagesResponse(
             messages=[status_reply(e) for e in page.entries], page=page.page,
             per_page=page.per_page, total=page.total, pages=page.pages)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from services.messaging.adapters.idempotency import IdempotencyKeys
+from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.domain.errors import InvalidMessageBodyError
 from services.messaging.domain.idempotency import Outcome
 from switchboard.messaging.v1 import messaging_pb2 as pb
@@ -22,20 +22,12 @@ def _checked(ref: pb.IdempotencyKeyRef) -> pb.IdempotencyKeyRef:
 
 
 class IdempotencyRpcs:
-    """Needs `self._idempotency`; with None these rpcs are UNIMPLEMENTED."""
-
-    _idempotency: IdempotencyKeys | None
-
-    async def _keys(self, context: grpc.aio.ServicerContext) -> IdempotencyKeys:
-        if self._idempotency is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "idempotency keys are off")
-        assert self._idempotency is not None
-        return self._idempotency
+    deps: MessagingDeps
 
     async def ClaimIdempotencyKey(self, request: pb.ClaimIdempotencyKeyRequest,
                                   context: grpc.aio.ServicerContext) -> pb.IdempotencyClaim:
         ref = _checked(request.ref)
-        outcome, record = await (await self._keys(context)).claim(
+        outcome, record = await self.deps.idempotency.claim(
             ref.scope, ref.key, ref.fingerprint, datetime.now(UTC))
         reply = pb.IdempotencyClaim(
             outcome=pb.IdempotencyClaim.Outcome.Value(f"OUTCOME_{outcome.name}"))
@@ -47,12 +39,12 @@ class IdempotencyRpcs:
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.IdempotencyDone:
         ref = _checked(request.ref)
-        await (await self._keys(context)).save(ref.scope, ref.key, ref.fingerprint,
+        await self.deps.idempotency.save(ref.scope, ref.key, ref.fingerprint,
                                                request.status_code, request.body)
         return pb.IdempotencyDone()
 
     async def ReleaseIdempotencyKey(self, request: pb.IdempotencyKeyRef,
                                     context: grpc.aio.ServicerContext) -> pb.IdempotencyDone:
         ref = _checked(request)
-        await (await self._keys(context)).release(ref.scope, ref.key, ref.fingerprint)
+        await self.deps.idempotency.release(ref.scope, ref.key, ref.fingerprint)
         return pb.IdempotencyDone()

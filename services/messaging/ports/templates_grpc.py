@@ -1,16 +1,19 @@
-"""The template rpcs of MessagingService, mixed into its servicer."""
+"""The template rpcs of MessagingService, mixed into its servicer: requests to commands,
+results to replies."""
 
 from __future__ import annotations
 
-from functools import partial
+from typing import TypeAlias
 
 import grpc
 
 from kernel.clock import to_timestamp
 from services.messaging.app import templates as app
-from services.messaging.app.templates import Templates
+from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.domain.templates import Template
 from switchboard.messaging.v1 import messaging_pb2 as pb
+
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def template_reply(found: Template) -> pb.Template:
@@ -20,41 +23,30 @@ def template_reply(found: Template) -> pb.Template:
 
 
 class TemplateRpcs:
-    """Needs `self._templates`; with None every template rpc is UNIMPLEMENTED."""
+    deps: MessagingDeps
 
-    _templates: Templates | None
+    async def CreateTemplate(self, request: pb.CreateTemplateRequest, context: Ctx
+                             ) -> pb.Template:
+        cmd = app.CreateTemplate(request.user_id, request.name, request.body)
+        return template_reply(await app.create_template(cmd, self.deps))
 
-    async def _store(self, context: grpc.aio.ServicerContext) -> Templates:
-        if self._templates is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "templates are off")
-        assert self._templates is not None
-        return self._templates
+    async def GetTemplate(self, request: pb.TemplateRef, context: Ctx) -> pb.Template:
+        query = app.TemplateRef(request.user_id, request.template_id)
+        return template_reply(await app.get_template(query, self.deps))
 
-    async def CreateTemplate(self, request: pb.CreateTemplateRequest,
-                             context: grpc.aio.ServicerContext) -> pb.Template:
-        store = await self._store(context)
-        return template_reply(await app.create_template(
-            request.user_id, request.name, request.body, store))
-
-    async def GetTemplate(self, request: pb.TemplateRef,
-                          context: grpc.aio.ServicerContext) -> pb.Template:
-        store = await self._store(context)
-        return template_reply(await app.get_template(request.user_id, request.template_id,
-                                                     store))
-
-    async def ListTemplates(self, request: pb.ListTemplatesRequest,
-                            context: grpc.aio.ServicerContext) -> pb.ListTemplatesResponse:
-        found = await app.list_templates(request.user_id, await self._store(context))
+    async def ListTemplates(self, request: pb.ListTemplatesRequest, context: Ctx
+                            ) -> pb.ListTemplatesResponse:
+        found = await app.list_templates(app.ListTemplates(request.user_id), self.deps)
         return pb.ListTemplatesResponse(templates=[template_reply(t) for t in found])
 
-    async def UpdateTemplate(self, request: pb.UpdateTemplateRequest,
-                             context: grpc.aio.ServicerContext) -> pb.Template:
-        update = partial(app.update_template, request.user_id, request.template_id,
-                         request.name, request.body)
-        return template_reply(await update(await self._store(context)))
+    async def UpdateTemplate(self, request: pb.UpdateTemplateRequest, context: Ctx
+                             ) -> pb.Template:
+        cmd = app.UpdateTemplate(request.user_id, request.template_id, request.name,
+                                 request.body)
+        return template_reply(await app.update_template(cmd, self.deps))
 
-    async def DeleteTemplate(self, request: pb.TemplateRef,
-                             context: grpc.aio.ServicerContext) -> pb.DeleteTemplateResponse:
-        await app.delete_template(request.user_id, request.template_id,
-                                  await self._store(context))
+    async def DeleteTemplate(self, request: pb.TemplateRef, context: Ctx
+                             ) -> pb.DeleteTemplateResponse:
+        await app.delete_template(app.TemplateRef(request.user_id, request.template_id),
+                                  self.deps)
         return pb.DeleteTemplateResponse()
