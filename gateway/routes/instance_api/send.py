@@ -8,7 +8,6 @@ example shows "sent", a status the message reaches moments later; see message-st
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -41,7 +40,7 @@ async def send(body: SendBody, caller: InstanceCaller, clients: ServiceClients,
                request: Request, response: Response,
                idempotency_key: IdempotencyKey = None) -> Any:
     return await once(request, response, clients, f"i{caller.instance_id}", idempotency_key,
-                      body, partial(_send, body, caller, clients))
+                      body, lambda seed: _send(body, caller, clients, seed))
 
 
 async def _send(body: SendBody, caller: InstancePrincipal, clients: Clients,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
@@ -70,7 +69,7 @@ async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceC
                             idempotency_key: IdempotencyKey = None) -> Any:
     _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
-                      partial(_send_bulk, body, user, clients))
+                      lambda seed: _send_bulk(body, user, clients, seed))
 
 
 async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
@@ -94,7 +93,7 @@ async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClient
                        idempotency_key: IdempotencyKey = None) -> Any:
     _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
-                      partial(_send_one, body, user, clients))
+                      lambda seed: _send_one(body, user, clients, seed))
 
 
 async def _send_one(body: SendBody, user: Principal, clients: Clients,
