@@ -1,4 +1,6 @@
-"""Messaging API: /api/messages/* (seed 002), field for field."""
+"""Messaging API (seed 002), field for field: POST /api/messages/send-message and
+/send-bulk-message, GET /api/messages/message-status/{queue_id}. The rest of /api/messages
+is the history (history.py) and the status stream (stream.py)."""
 
 from __future__ import annotations
 
