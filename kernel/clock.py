@@ -7,10 +7,13 @@ naive (SQLite keeps no zone); naive here always means UTC, never the host's zone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
+Clock = Callable[[], datetime]  # what a part that is handed its clock takes: utcnow or a test's
 
 
 def utcnow() -> datetime:

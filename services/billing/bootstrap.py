@@ -1,12 +1,16 @@
 """The billing service's one composition root, used by __main__ and by the tests.
 
-`clock` (a callable returning an aware UTC datetime) is billing's only source of time
-for subscriptions: tests pass their own to move it.
+`clock` (kernel/clock.py's `Clock`: a callable returning an aware UTC datetime) is
+billing's only source of time for subscriptions: tests pass their own to move it.
+Accounts and quota accounts are changed in groups (kernel/groupchange.py) over the
+kernel's repositories of ledgers and subscriptions.
 """
 
 from __future__ import annotations
 
+from kernel.clock import Clock, utcnow
 from kernel.config import Settings
+from kernel.groupchange import GroupChange
 from kernel.host import Infra, Parts
 from kernel.subscriptions import EventSubscription
 from services.billing.adapters.codec import billing_codec
@@ -16,8 +20,8 @@ from services.billing.adapters.quota_view import UsageReader, view_metadata
 from services.billing.adapters.units import AccountStore, BillingStore, QuotaStore
 from services.billing.app.accounts import Accounts
 from services.billing.app.renewals import roll_over_due
-from services.billing.app.subscriptions import Clock, Subscriptions, utc_now
-from services.billing.app.writer import GroupWriter
+from services.billing.app.subscriptions import Subscriptions
+from services.billing.domain.errors import LedgerBusyError
 from services.billing.domain.model import Ledger
 from services.billing.domain.plans import Plan, checked_plan
 from services.billing.domain.subscription import Subscription
@@ -33,15 +37,16 @@ def free_plan(settings: Settings) -> Plan:
                         settings.billing_free_plan_quota, settings.billing_free_plan_auto_renew)
 
 
-async def build(infra: Infra, clock: Clock = utc_now) -> Parts:
+async def build(infra: Infra, clock: Clock = utcnow) -> Parts:
     codec = billing_codec()
     await ensure_indexes(infra.engine, codec)
     base = BillingStore(infra.store, codec)
-    ledgers = base.cache(Ledger, CACHE_SIZE)
-    accounts = Accounts(GroupWriter(AccountStore(base, ledgers)), ledgers)
-    subs = base.cache(Subscription, CACHE_SIZE)
+    ledgers = base.repository(Ledger, CACHE_SIZE)
+    accounts = Accounts(GroupChange(AccountStore(base, ledgers), LedgerBusyError), ledgers)
+    subs = base.repository(Subscription, CACHE_SIZE)
     plan = free_plan(infra.settings)
-    subscriptions = Subscriptions(GroupWriter(QuotaStore(base, subs, plan)), subs, clock)
+    quota = GroupChange(QuotaStore(base, subs, plan), LedgerBusyError)
+    subscriptions = Subscriptions(quota, subs, clock)
     servicer = BillingServicer(accounts, subscriptions, UsageReader(infra.engine))
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
                  access=ACCESS, tables=[view_metadata],

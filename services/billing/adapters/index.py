@@ -8,7 +8,7 @@ transaction as them:
 - `billing_due`: each active subscription -> when its quota period ends (the renewal
   worker's to-do list).
 
-Both can be dropped and rebuilt from the events (`rebuild.py`).
+Both can be dropped and rebuilt from the events (`index_rebuild.py`).
 """
 
 from __future__ import annotations

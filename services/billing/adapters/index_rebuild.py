@@ -1,5 +1,5 @@
-"""Billing's write-side indexes rebuilt from its events: once, for a store written before
-they existed, and on demand."""
+"""Billing's write-side indexes rebuilt from its events: at start-up, once, for a store
+written before they existed (`ensure_indexes`); `rebuild_indexes` does the replay."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kernel.bus import Envelope
+from kernel.clock import as_utc, from_timestamp
 from services.billing.adapters.codec import billing_codec
 from services.billing.adapters.quota_view import COUNTERS, STATUS_RANK
 from services.billing.domain import events as credit
@@ -51,7 +52,7 @@ class Fact:
 
 
 def month(moment: datetime) -> str:
-    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    utc = as_utc(moment)
     return f"{utc.year:04d}-{utc.month:02d}"
 
 
@@ -118,7 +119,7 @@ BILLING_TYPES = [cls.__name__ for cls in BILLING]
 
 def _queued(envelope: Envelope) -> list[Fact]:
     event = messaging_events.MessageQueued.FromString(envelope.payload)
-    at = event.queued_at.ToDatetime(tzinfo=UTC) if event.HasField("queued_at") \
+    at = from_timestamp(event.queued_at) if event.HasField("queued_at") \
         else envelope.recorded_at
     instance = 1 if event.channel == "instance" else 0
     return _user(event.user_id, at, messages_queued=1, instance_messages_queued=instance)

@@ -1,19 +1,22 @@
 """Accounts loaded with their holds, and saved with them: the events of every changed
-ledger or subscription and the index rows they imply, in one transaction."""
+ledger or subscription and the index rows they imply, in one transaction. Ledgers and
+subscriptions come from the kernel's repositories (kernel/aggregate.py), many at a time
+from their committed copies; kernel/groupchange.py groups the changes."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from kernel.aggregate import Aggregate
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kernel.aggregate import Aggregate, Repository
 from kernel.codec import EventCodec
 from kernel.db import reading
 from kernel.eventstore import EventStore
 from services.billing.adapters.index import due_instances, load_holds, write_due, write_holds
-from services.billing.adapters.streams import StreamCache
 from services.billing.domain.holds import CREDIT, QUOTA, Hold, Holds, hold_changes
 from services.billing.domain.model import Account, Ledger
 from services.billing.domain.plans import Plan
@@ -36,22 +39,19 @@ class BillingStore:
         self.store = store
         self.codec = codec
         self.lock = asyncio.Lock()
-        self._caches: dict[type, StreamCache[Any]] = {}
 
-    def cache(self, cls: type[A], size: int) -> StreamCache[A]:
-        """The copies kept of one kind of aggregate; saves here keep them current."""
-        made: StreamCache[A] = StreamCache(self.store, self.codec, cls, size)
-        self._caches[cls] = made
-        return made
+    def repository(self, cls: type[A], cache_size: int) -> Repository[A]:
+        """The repository of one kind of aggregate; saves here keep its copies current."""
+        return Repository(self.store, self.codec, cls, cache_size)
 
-    async def load(self, cache: StreamCache[A], kind: str, wanted: dict[str, list[str]]
+    async def load(self, repo: Repository[A], kind: str, wanted: dict[str, list[str]]
                    ) -> tuple[dict[str, A], dict[str, Hold]]:
         """The aggregates `wanted`, and the holds of `kind` of their message ids, read
         together."""
         ids = [m for message_ids in wanted.values() for m in message_ids]
         async with reading(self.store.engine) as conn:
             found = await load_holds(conn, kind, ids) if ids else {}
-            return await cache.get_many(wanted, conn), found
+            return await repo.get_many(wanted, conn), found
 
     async def holds(self, kind: str, message_ids: Iterable[str]) -> dict[str, Hold]:
         ids = list(message_ids)
@@ -65,20 +65,19 @@ class BillingStore:
         async with reading(self.store.engine) as conn:
             return await due_instances(conn, now, limit)
 
-    async def save(self, units: Sequence[Unit]) -> None:
+    async def save(self, repo: Repository[A], units: Sequence[Unit]) -> None:
         aggregates = [a for unit in units for a in unit.changed()]
         if not aggregates:
             return
         holds = [c for a in aggregates for e in a.pending for c in hold_changes(a.stream_id, e)]
         dues = [d for a in aggregates for e in a.pending if (d := due_change(e)) is not None]
-        writes = [a.pending_write(self.codec) for a in aggregates]
-        async with self.lock, self.store.transaction() as conn:
-            await self.store.append_many(writes, conn)
+
+        async def index(conn: AsyncConnection) -> None:
             await write_holds(conn, holds)
             await write_due(conn, dues)
-        for aggregate in aggregates:
-            aggregate.pending.clear()
-            self._caches[type(aggregate)].remember([aggregate])
+
+        async with self.lock:
+            await repo.save(*aggregates, extra=index)
 
 
 def _mine(found: dict[str, Hold], message_ids: Iterable[str]) -> dict[str, Hold]:
@@ -88,7 +87,7 @@ def _mine(found: dict[str, Hold], message_ids: Iterable[str]) -> dict[str, Hold]
 class AccountStore:
     """Users' credit accounts, by user id."""
 
-    def __init__(self, base: BillingStore, ledgers: StreamCache[Ledger]) -> None:
+    def __init__(self, base: BillingStore, ledgers: Repository[Ledger]) -> None:
         self.base = base
         self.ledgers = ledgers
 
@@ -99,13 +98,13 @@ class AccountStore:
                 for u in wanted}
 
     async def save(self, units: Sequence[Account]) -> None:
-        await self.base.save(units)
+        await self.base.save(self.ledgers, units)
 
 
 class QuotaStore:
     """Instances' quota accounts, by instance id."""
 
-    def __init__(self, base: BillingStore, subscriptions: StreamCache[Subscription],
+    def __init__(self, base: BillingStore, subscriptions: Repository[Subscription],
                  free_plan: Plan) -> None:
         self.base = base
         self.subscriptions = subscriptions
@@ -117,4 +116,4 @@ class QuotaStore:
                 for i in wanted}
 
     async def save(self, units: Sequence[QuotaAccount]) -> None:
-        await self.base.save(units)
+        await self.base.save(self.subscriptions, units)

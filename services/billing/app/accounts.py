@@ -1,12 +1,12 @@
-"""Users' credit accounts: changes go through the group writer; balances are read from
-the ledger alone."""
+"""Users' credit accounts: changes are written in groups (kernel/groupchange.py);
+balances are read from the ledger alone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from services.billing.app.writer import GroupWriter
+from kernel.groupchange import GroupChange
 from services.billing.domain.model import Account, Balance, Ledger
 
 R = TypeVar("R")
@@ -17,8 +17,8 @@ class Ledgers(Protocol):
 
 
 class Accounts:
-    def __init__(self, writer: GroupWriter[int, Account], ledgers: Ledgers) -> None:
-        self._writer = writer
+    def __init__(self, changes: GroupChange[int, Account], ledgers: Ledgers) -> None:
+        self._changes = changes
         self._ledgers = ledgers
 
     async def balance(self, user_id: int) -> Balance:
@@ -26,4 +26,4 @@ class Accounts:
 
     async def change(self, user_id: int, message_ids: Sequence[str],
                      change: Callable[[Account], R]) -> R:
-        return await self._writer.change(user_id, message_ids, change)
+        return await self._changes.change(user_id, message_ids, change)

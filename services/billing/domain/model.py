@@ -52,6 +52,7 @@ class Ledger(Aggregate):
     """Stream "ledger-<user_id>": only numbers. Available never goes below zero."""
 
     stream_prefix = "ledger"
+    immutable_state = True
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)

@@ -40,6 +40,7 @@ class Subscription(Aggregate):
     """Stream "subscription-<instance_id>". Used never exceeds the monthly quota."""
 
     stream_prefix = "subscription"
+    immutable_state = True
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import grpc
 
+from kernel.clock import to_timestamp
 from services.billing.app import quota_handlers as handlers
 from services.billing.app.subscriptions import Subscriptions
 from services.billing.domain.commands import ReleaseQuota, RenewSubscription, ReserveQuota
@@ -22,13 +22,8 @@ class UsageSource(Protocol):
     async def user_months(self, user_id: int) -> list[Any]: ...
 
 
-def _stamp(target: Any, moment: datetime | None) -> None:
-    if moment is not None:
-        target.FromDatetime(moment.astimezone(UTC))
-
-
 def quota_pb(state: QuotaState) -> billing_pb2.QuotaStatus:
-    msg = billing_pb2.QuotaStatus(
+    return billing_pb2.QuotaStatus(
         instance_id=state.instance_id, user_id=state.user_id,
         subscription_type=state.plan.type_word, period=state.plan.period_word,
         monthly_quota=state.plan.monthly_quota, messages_used=state.used,
@@ -36,24 +31,18 @@ def quota_pb(state: QuotaState) -> billing_pb2.QuotaStatus:
         has_quota_available=state.has_quota_available,
         is_subscription_active=state.is_active, is_active=state.is_active,
         is_expired=state.is_expired, auto_renew=state.plan.auto_renew,
-        reserved=state.reserved, already_reserved=state.already_reserved)
-    _stamp(msg.period_start, state.period_start)
-    _stamp(msg.period_end, state.period_end)
-    _stamp(msg.start_date, state.start_date)
-    _stamp(msg.end_date, state.end_date)
-    return msg
+        reserved=state.reserved, already_reserved=state.already_reserved,
+        period_start=to_timestamp(state.period_start), period_end=to_timestamp(state.period_end),
+        start_date=to_timestamp(state.start_date), end_date=to_timestamp(state.end_date))
 
 
 def period_pb(row: Any) -> billing_pb2.InstancePeriodUsage:
-    msg = billing_pb2.InstancePeriodUsage(
+    return billing_pb2.InstancePeriodUsage(
         instance_id=row.instance_id, user_id=row.user_id,
         subscription_type=TYPES.get(row.subscription_type or 0, ""),
         period=PERIODS.get(row.period or 0, ("", 0))[0], monthly_quota=row.monthly_quota or 0,
-        messages_used=row.messages_reserved - row.messages_returned, status=row.status)
-    for name in ("period_start", "period_end"):
-        value = getattr(row, name)
-        _stamp(getattr(msg, name), value.replace(tzinfo=value.tzinfo or UTC) if value else None)
-    return msg
+        messages_used=row.messages_reserved - row.messages_returned, status=row.status,
+        period_start=to_timestamp(row.period_start), period_end=to_timestamp(row.period_end))
 
 
 def month_pb(row: Any) -> billing_pb2.UserMonthUsage:

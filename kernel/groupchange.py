@@ -1,16 +1,22 @@
-"""Changes to accounts, written in groups: one transaction for many callers.
+"""Changes to units written in groups: one transaction for many callers.
 
-Callers queue a change for an account (a user's credit account, an instance's quota
-account) and await its outcome. While one group is being written the next one gathers.
-A group loads every account it touches once (with the holds of all its message ids),
-applies the changes in arrival order and appends everything in one transaction: on
-SQLite one writer and one commit instead of many contending for the lock; on PostgreSQL
-one table lock instead of one per caller.
+A unit is what one change works on: an aggregate, or an aggregate together with rows
+it is loaded with (billing's account: a ledger and the holds of the message ids a change
+names). Callers queue a change for a unit and await its outcome; while one group is
+being written the next one gathers. A group loads every unit it touches once (the
+store's `load` takes each key with the related ids of all its changes), applies the
+changes in arrival order and saves them in one transaction: on SQLite one writer and
+one commit instead of many contending for the lock; on PostgreSQL one table lock
+instead of one per caller.
 
-If another process wrote one of the same streams first, the append fails with
-ConcurrencyError; the group is then written account by account, each reloaded and
-applied again under the kernel's one retry policy (kernel/changes.py), so one contended
-account does not hold back the rest.
+If another process wrote one of the same streams first, the save fails with
+ConcurrencyError; the group is then written unit by unit, each reloaded and applied
+again under the kernel's one retry policy (kernel/changes.py), so one contended unit
+does not hold back the rest. A unit still contended after every try fails its callers
+with the service's own "try again shortly" error.
+
+Group commit (kernel/groupcommit.py) shares transactions between saves already decided;
+this shares the whole load-decide-save.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from kernel.changes import retrying
 from kernel.errors import DomainError
 from kernel.eventstore import ConcurrencyError
-from services.billing.domain.errors import LedgerBusyError
 
 K = TypeVar("K", bound=Hashable)
 U = TypeVar("U")
@@ -33,7 +38,8 @@ MAX_GROUP_JOBS = 1024
 
 
 class UnitStore(Protocol[K, U]):
-    async def load(self, wanted: dict[K, list[str]]) -> dict[K, U]: ...
+    async def load(self, wanted: dict[K, list[str]]) -> dict[K, U]:
+        """The units of these keys, each with the related ids listed for it."""
 
     async def save(self, units: Sequence[U]) -> None: ...
 
@@ -41,22 +47,23 @@ class UnitStore(Protocol[K, U]):
 @dataclass
 class _Job(Generic[K, R]):
     key: K
-    message_ids: Sequence[str]
+    related: Sequence[str]
     change: Callable[[Any], R]
     done: asyncio.Future[R]
 
 
-class GroupWriter(Generic[K, U]):
-    def __init__(self, store: UnitStore[K, U]) -> None:
+class GroupChange(Generic[K, U]):
+    def __init__(self, store: UnitStore[K, U], busy: type[Exception]) -> None:
         self._store = store
+        self._busy = busy
         self._queue: deque[_Job[K, Any]] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
-    async def change(self, key: K, message_ids: Sequence[str], change: Callable[[U], R]) -> R:
-        """Apply `change` to the account `key` (loaded with the holds of `message_ids`)
-        and save it. `change` must check its rules before recording events: when it raises
-        a domain error, its caller gets the error and the rest of the group goes on."""
-        job: _Job[K, R] = _Job(key, message_ids, change,
+    async def change(self, key: K, related: Sequence[str], change: Callable[[U], R]) -> R:
+        """Apply `change` to the unit `key` (loaded with `related`) and save it. `change`
+        must check its rules before recording events: when it raises a domain error, its
+        caller gets the error and the rest of the group goes on."""
+        job: _Job[K, R] = _Job(key, related, change,
                                asyncio.get_running_loop().create_future())
         self._queue.append(job)
         if self._drainer is None:
@@ -109,14 +116,14 @@ class GroupWriter(Generic[K, U]):
 
     async def _write_alone(self, jobs: list[_Job[K, Any]]) -> list[Any]:
         try:
-            return await retrying(lambda: self._attempt(jobs), busy=LedgerBusyError)
-        except LedgerBusyError as busy:
+            return await retrying(lambda: self._attempt(jobs), busy=self._busy)
+        except self._busy as busy:
             return [busy] * len(jobs)
 
     async def _attempt(self, jobs: list[_Job[K, Any]]) -> list[Any]:
         wanted: dict[K, list[str]] = defaultdict(list)
         for job in jobs:
-            wanted[job.key].extend(job.message_ids)
+            wanted[job.key].extend(job.related)
         units = await self._store.load(wanted)
         outcomes = [_apply(job.change, units[job.key]) for job in jobs]
         await self._store.save(list(units.values()))
