@@ -2,24 +2,32 @@
 webhooks, handed to the cloud transport, which reports them as receipts.
 
 `cloud_parts(transport)` is what the composition root adds to its gRPC server: the
-servicer when the transport is the cloud one, nothing otherwise.
+servicer when the transport is the cloud one, nothing otherwise. The cloud package (and
+its HTTP client) is loaded by a cloud transport alone (adapters/transports.py), never here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from kernel.rpc import Registrar
-from services.device.adapters.cloud import CloudStatus, CloudStatusError, CloudTransport
 from services.device.app.transport import Transport
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
+
+if TYPE_CHECKING:
+    from services.device.adapters.cloud import CloudStatus, CloudTransport
+
+CLOUD_PACKAGE = "services.device.adapters.cloud"
 
 CLOUD_SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudWebhookService"].full_name
 
 
 def status_from(message: cloud_pb2.CloudStatus) -> CloudStatus:
+    from services.device.adapters.cloud import CloudStatus, CloudStatusError
+
     return CloudStatus(
         phone_number_id=message.phone_number_id, wamid=message.id, status=message.status,
         timestamp=message.timestamp, recipient_id=message.recipient_id,
@@ -45,6 +53,7 @@ class CloudWebhookServicer(cloud_pb2_grpc.CloudWebhookServiceServicer):
 
 def cloud_parts(transport: Transport) -> tuple[list[Registrar], list[str]]:
     """(registrars, service names) to serve beside DeviceService."""
-    if not isinstance(transport, CloudTransport):
+    cloud = sys.modules.get(CLOUD_PACKAGE)  # no cloud transport exists before it is loaded
+    if cloud is None or not isinstance(transport, cloud.CloudTransport):
         return [], []
     return [CloudWebhookServicer(transport).register], [CLOUD_SERVICE_NAME]
