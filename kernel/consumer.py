@@ -30,6 +30,10 @@ from kernel.tables import processed_events
 
 log = logging.getLogger(__name__)
 
+# How long an idle pull waits on the server for messages. A fetch returns as soon as
+# messages are there, so this is not latency: it is how often an idle consumer asks.
+FETCH_WAIT = 5.0
+
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 MessageHandler = Callable[[Envelope], Awaitable[None]]
 TrackedHandler = Callable[[Envelope, AsyncConnection], Awaitable[None]]
@@ -156,7 +160,7 @@ class DurableConsumer:
                     if sub is None:
                         sub = await self.js.pull_subscribe_bind(
                             durable=await self.ensure(), stream=stream_name(self.service))
-                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                    msgs = await self._fetch(sub, stop)
                     backoff.reset()
                 except (NatsTimeoutError, TimeoutError):
                     continue
@@ -176,6 +180,21 @@ class DurableConsumer:
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription,
+                     stop: asyncio.Event) -> list[Msg]:
+        """The next batch, as soon as there is one; [] once stopped. A stop ends an idle
+        pull at once: the server drops a pull whose subscription is gone, so it holds no
+        message back."""
+        fetch = asyncio.ensure_future(sub.fetch(self.batch, timeout=FETCH_WAIT))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait((fetch, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not fetch.done():
+                fetch.cancel()
+        return fetch.result() if fetch in done else []
 
     async def ensure(self) -> str:
         """Create (or update) the durable consumer on the source stream."""

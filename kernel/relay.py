@@ -30,13 +30,18 @@ log = logging.getLogger(__name__)
 PublicPayload = Callable[[str, bytes], bytes]
 
 
+# The relay wakes when this process commits events (EventStore.wait_for_append); the
+# idle look is only a safety net for writes it was not told of.
+IDLE_WAIT = 2.0
+
+
 def _as_stored(event_type: str, payload: bytes) -> bytes:
     return payload
 
 
 class OutboxRelay:
     def __init__(self, store: EventStore, js: JetStreamContext, service: str,
-                 batch: int = 256, idle_wait: float = 0.25,
+                 batch: int = 256, idle_wait: float = IDLE_WAIT,
                  after_publish: Callable[[list[StoredEvent]], Awaitable[None]] | None = None,
                  public_payload: PublicPayload | None = None) -> None:
         self.store = store

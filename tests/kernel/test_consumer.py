@@ -131,6 +131,17 @@ async def _run(consumer: DurableConsumer) -> tuple[asyncio.Event, asyncio.Task[N
     return stop, asyncio.create_task(consumer.run(stop))
 
 
+async def _until_settled(consumer: DurableConsumer, what: str) -> None:
+    """Run the consumer until every message of its durable is handled and acked."""
+    stop, task = await _run(consumer)
+    try:
+        await wait_until(lambda: _settled(consumer.js, consumer.service, consumer.durable),
+                         timeout=15, what=what)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
 async def test_consumer_applies_broker_level_duplicates_once(
         store: EventStore, engine: AsyncEngine, log_table: Table, js: JetStreamContext,
         service: str, unique: str) -> None:
@@ -171,13 +182,7 @@ async def test_handler_failure_naks_and_the_batch_is_applied_once_when_it_recove
     durable = f"nak-{unique}"
     consumer = DurableConsumer(js, service, durable,
                                tracked(engine, durable, recovers_after_two_failures), batch=10)
-    stop, task = await _run(consumer)
-    try:
-        await wait_until(lambda: _settled(js, service, durable), timeout=15,
-                         what="the failed batch to be redelivered and acked")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
+    await _until_settled(consumer, "the failed batch to be redelivered and acked")
     assert failures[poison] == 2
     assert sorted(await applied_ids(engine, durable)) == sorted(ids)
     info = await js.consumer_info(bus.stream_name(service), durable)
@@ -264,3 +269,34 @@ async def test_on_its_own_acks_hands_back_and_retries_each_message_alone(
         stop.set()
         await asyncio.wait_for(task, 5)
     assert calls == {**dict.fromkeys(ids, 1), back: 3, failing: 2}
+
+
+async def test_a_stop_ends_an_idle_fetch_and_leaves_no_message_held(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """A consumer stopped while its pull waits idle ends at once; a message published
+    right after goes straight to the next consumer of that durable, not held for the
+    ack wait by the abandoned pull."""
+    durable = f"idle-{unique}"
+    seen: list[str] = []
+
+    async def note(batch: Sequence[bus.Envelope]) -> None:
+        seen.extend(e.event_id for e in batch)
+
+    first = DurableConsumer(js, service, durable, note, ack_wait=120.0)
+    stop, task = await _run(first)
+    await wait_until(lambda: _exists(js, service, durable), what="the durable")
+    await asyncio.sleep(0.5)  # its pull is waiting on the server
+    stop.set()
+    await asyncio.wait_for(task, 1.5)
+    ids = await _published(store, js, service, unique, 3)
+    await _until_settled(DurableConsumer(js, service, durable, note, ack_wait=120.0),
+                         "every message handled and acked")
+    assert seen == ids
+
+
+async def _exists(js: JetStreamContext, service: str, durable: str) -> bool:
+    try:
+        await js.consumer_info(bus.stream_name(service), durable)
+    except NotFoundError:
+        return False
+    return True

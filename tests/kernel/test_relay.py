@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import signal
 import sys
@@ -319,3 +320,25 @@ async def test_replicas_relays_of_one_service_publish_each_event_once(
     if store.engine.dialect.name == "postgresql":
         assert sum(r.published for r in relays) == 400
         assert all(r.published > 0 for r in relays)
+
+
+async def test_a_commit_in_this_process_wakes_the_idle_relay(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """An idle relay sleeps (its look for other writers' events is a minute apart here)
+    and is woken by this process's commit: the event is published long before that."""
+    relay = OutboxRelay(store, js, service, idle_wait=60.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # idle: the relay is waiting
+        await store.append(f"wake-{unique}", 0, [NewEvent("Happened", b"1")])
+
+        async def published() -> bool:
+            return len(await stream_messages(js, service)) == 1
+
+        await wait_until(published, timeout=10, what="the woken relay to publish")
+    finally:
+        stop.set()
+        task.cancel()  # rather than wait out the minute
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
