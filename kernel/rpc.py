@@ -126,33 +126,56 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
 Amend = Callable[[list[tuple[str, str]]], None]
 
 
-def _amended(details: grpc.aio.ClientCallDetails, amend: Amend) -> grpc.aio.ClientCallDetails:
-    metadata = list(details.metadata or ())
-    amend(metadata)
-    return grpc.aio.ClientCallDetails(details.method, details.timeout,
-                                      grpc.aio.Metadata(*metadata), details.credentials,
-                                      details.wait_for_ready)
+class _Amending:
+    """A multicallable that adds this process's metadata to each call it makes."""
+
+    def __init__(self, inner: Any, amend: Amend) -> None:
+        self.inner, self.amend = inner, amend
+
+    def __call__(self, request: Any, *, metadata: Any = None, **options: Any) -> Any:
+        amended = list(metadata or ())
+        self.amend(amended)
+        return self.inner(request, metadata=amended, **options)
 
 
-# grpc.aio files an interceptor under one call type only, so each type gets its own.
-class _UnaryMetadata(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, amend: Amend) -> None:
-        self.amend = amend
+class AmendingChannel(grpc.aio.Channel):
+    """A channel whose calls carry this process's metadata (correlation id, service
+    token). Each call gets it as plain call metadata: grpc.aio's client interceptors
+    would do the same at the price of an extra task and call wrapper per call."""
 
-    async def intercept_unary_unary(self, continuation: Callable[..., Any],
-                                    call_details: grpc.aio.ClientCallDetails,
-                                    request: Any) -> Any:
-        return await continuation(_amended(call_details, self.amend), request)
+    def __init__(self, inner: grpc.aio.Channel, amend: Amend) -> None:
+        self._inner, self._amend = inner, amend
 
+    def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _Amending(self._inner.unary_unary(*args, **kwargs), self._amend)
 
-class _StreamMetadata(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, amend: Amend) -> None:
-        self.amend = amend
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _Amending(self._inner.unary_stream(*args, **kwargs), self._amend)
 
-    async def intercept_unary_stream(self, continuation: Callable[..., Any],
-                                     call_details: grpc.aio.ClientCallDetails,
-                                     request: Any) -> Any:
-        return await continuation(_amended(call_details, self.amend), request)
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _Amending(self._inner.stream_unary(*args, **kwargs), self._amend)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _Amending(self._inner.stream_stream(*args, **kwargs), self._amend)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._inner.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._inner.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity
+                                    ) -> None:
+        await self._inner.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._inner.channel_ready()
+
+    async def __aenter__(self) -> AmendingChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close(None)
 
 
 def _correlation(metadata: list[tuple[str, str]]) -> None:
@@ -184,9 +207,8 @@ def channel(addr: str, settings: Settings | None = None,
         for each in amends:
             each(metadata)
 
-    interceptors: list[Any] = [_UnaryMetadata(amend), _StreamMetadata(amend)]
-    return grpc.aio.insecure_channel(target(addr), interceptors=interceptors,
-                                     options=CHANNEL_OPTIONS)
+    return AmendingChannel(grpc.aio.insecure_channel(target(addr), options=CHANNEL_OPTIONS),
+                           amend)
 
 
 # Every channel balances calls over all the addresses its target resolves to (one per
