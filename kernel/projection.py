@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name, subject
-from kernel.consumer import DurableConsumer, track_new
+from kernel.consumer import track_new
+from kernel.subscriptions import EventSubscription
 from kernel.tables import processed_events
 
 log = logging.getLogger(__name__)
@@ -70,21 +71,19 @@ class ProjectionRunner:
         async with self.engine.begin() as conn:
             await conn.run_sync(self.projection.view.create_all)
 
-    def consumers(self) -> list[DurableConsumer]:
+    def subscriptions(self) -> list[EventSubscription]:
+        """One per source stream, durable `<projection>-<source>`."""
         async def handler(batch: Sequence[Envelope]) -> None:
             async with self.engine.begin() as conn:
                 await apply_tracked(conn, self.projection, batch)
 
-        return [
-            DurableConsumer(self.js, service, f"{self.projection.name}-{service}", handler,
-                            filter_subjects=[subject(service, t) for t in types],
-                            batch=self.batch)
-            for service, types in self.projection.sources.items()
-        ]
+        return [EventSubscription(service, tuple(types), f"{self.projection.name}-{service}",
+                                  handler, batch=self.batch)
+                for service, types in self.projection.sources.items()]
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.create_view()
-        await asyncio.gather(*(c.run(stop) for c in self.consumers()))
+        await asyncio.gather(*(s.consumer(self.js).run(stop) for s in self.subscriptions()))
 
     async def rebuild(self) -> int:
         """Drop the view and replay every source stream into it; returns events applied."""
