@@ -28,7 +28,7 @@ from services.messaging.domain.model import new_message_id
 from services.messaging.domain.templates import VariableLimits
 from services.messaging.ports.access import ACCESS
 from services.messaging.ports.grpc import SERVICE_NAME, MessagingServicer, registrar
-from services.messaging.ports.watch import with_webhooks
+from services.messaging.ports.watch_stream import StatusWatch
 
 
 async def build(infra: Infra, *, history_name: str = HISTORY,
@@ -50,12 +50,12 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
         variable_limits=VariableLimits(settings.template_max_variables,
                                        settings.template_max_variable_chars),
         new_id=new_id)
-    servicer = MessagingServicer(deps)
     runner = ProjectionRunner(infra.js, infra.engine, projection)
-    # messaging webhooks: rpcs, tables, fan-out consumer and delivery worker
+    # messaging webhooks: store, tables, fan-out consumer and delivery worker
     hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))
     return Parts(
-        registrars=[registrar(with_webhooks(servicer, hooks.rpcs))],
+        registrars=[registrar(MessagingServicer(
+            deps, hooks.store, StatusWatch(infra.nc, deps.history)))],
         service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
         subscriptions=[*runner.subscriptions(), *hooks.subscriptions],

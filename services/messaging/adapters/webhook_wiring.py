@@ -1,18 +1,16 @@
-"""Webhooks' parts for the messaging service's composition root: the rpcs (with the
-live status stream's), the tables, the fan-out subscriptions and the delivery worker."""
+"""Webhooks' parts for the messaging service's composition root: the store its
+rpcs call, the tables, the fan-out subscriptions and the delivery worker."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import MetaData
 
 from kernel.config import Settings
 from kernel.host import Infra, Worker
 from kernel.subscriptions import EventSubscription
-from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_store import WebhookStore
@@ -20,13 +18,11 @@ from services.messaging.adapters.webhook_tables import webhook_metadata
 from services.messaging.adapters.webhook_worker import DeliveryWorker, Limits
 from services.messaging.domain.webhook import Backoff
 from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
-from services.messaging.ports.watch import WebhookRpcs
-from services.messaging.ports.watch_stream import StatusWatch
 
 
 @dataclass(frozen=True)
 class WebhookParts:
-    rpcs: tuple[Any, ...]  # WebhookRpcs and StatusWatch, bound by ports.watch.with_webhooks
+    store: WebhookStore
     tables: MetaData
     workers: list[Worker]
     subscriptions: list[EventSubscription]
@@ -50,8 +46,7 @@ def webhook_parts(infra: Infra, name: str = FANOUT) -> WebhookParts:
     guard = TargetGuard(AddressPolicy(allow_list(s.webhook_allow_private)))
     worker = DeliveryWorker(infra.engine, backoff, guard, delivery_limits(s))
     store = WebhookStore(infra.store, guard, s.webhook_max_per_user)
-    watch = StatusWatch(infra.nc, HistoryView(infra.engine))
-    return WebhookParts(rpcs=(WebhookRpcs(store), watch),
+    return WebhookParts(store=store,
                         tables=webhook_metadata,
                         workers=[worker.run],
                         subscriptions=fanout_subscriptions(infra.engine, name, worker.wake.set))

@@ -3,12 +3,14 @@ domain errors become statuses in the kernel's interceptor (kernel/rpc.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from datetime import datetime
 
 import grpc
 
 from kernel.clock import from_timestamp, to_timestamp
+from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.app.bulk_send import SendBulkMessage
 from services.messaging.app.dependencies import MessagingDeps
@@ -17,6 +19,8 @@ from services.messaging.app.instance_send import SendInstanceMessage
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.ports.idempotency_grpc import IdempotencyRpcs
 from services.messaging.ports.templates_grpc import TemplateRpcs
+from services.messaging.ports.watch import WebhookRpcs
+from services.messaging.ports.watch_stream import StatusWatch
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
 
@@ -44,10 +48,13 @@ def status_filter(value: int) -> Status | None:
     return Status[pb.Status.Name(value).removeprefix("STATUS_")]
 
 
-class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
+class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
                         messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, deps: MessagingDeps) -> None:
+    def __init__(self, deps: MessagingDeps, webhooks: WebhookStore,
+                 watch: StatusWatch) -> None:
         self.deps = deps
+        self.webhooks = webhooks
+        self.watch = watch
 
     async def SendMessage(self, request: pb.SendMessageRequest,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
@@ -97,6 +104,13 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs,
         return pb.ListMessagesResponse(
             messages=[status_reply(e) for e in page.entries], page=page.page,
             per_page=page.per_page, total=page.total, pages=page.pages)
+
+    async def WatchMessages(self, request: pb.WatchMessagesRequest,
+                            context: grpc.aio.ServicerContext
+                            ) -> AsyncIterator[pb.MessageStatusEvent]:
+        async with aclosing(self.watch.WatchMessages(request, context)) as events:
+            async for event in events:
+                yield event
 
 
 def registrar(servicer: MessagingServicer) -> Callable[[grpc.aio.Server], None]:

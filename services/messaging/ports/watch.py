@@ -1,19 +1,15 @@
-"""The webhook rpcs of MessagingService (translation only), bound with the live status
-stream (ports/watch_stream.py) onto the service's one servicer by `with_webhooks`, so
-that a single registration serves every method."""
+"""The webhook rpcs of MessagingService, mixed into its servicer: requests to the
+webhook store's calls, its rows to replies."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
 from kernel.clock import to_timestamp
 from services.messaging.adapters.webhook_store import WebhookStore
 from switchboard.messaging.v1 import messaging_pb2 as pb
-
-S = TypeVar("S")
 
 
 def delivery_reply(row: Any) -> pb.WebhookDelivery:
@@ -26,40 +22,29 @@ def delivery_reply(row: Any) -> pb.WebhookDelivery:
 
 
 class WebhookRpcs:
-    RPCS = ("CreateWebhook", "ListWebhooks", "DeleteWebhook", "ListWebhookDeliveries")
-
-    def __init__(self, store: WebhookStore) -> None:
-        self.store = store
+    webhooks: WebhookStore
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest,
                             context: grpc.aio.ServicerContext) -> pb.Webhook:
-        event = await self.store.register(request.user_id, request.url, request.secret)
+        event = await self.webhooks.register(request.user_id, request.url, request.secret)
         return pb.Webhook(webhook_id=event.webhook_id, url=event.url, secret=event.secret,
                           created_at=to_timestamp(event.registered_at))
 
     async def ListWebhooks(self, request: pb.ListWebhooksRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListWebhooksResponse:
-        rows = await self.store.listing(request.user_id)
+        rows = await self.webhooks.listing(request.user_id)
         return pb.ListWebhooksResponse(webhooks=[
             pb.Webhook(webhook_id=r.webhook_id, url=r.url, created_at=to_timestamp(r.created_at))
             for r in rows])
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest,
                             context: grpc.aio.ServicerContext) -> pb.DeleteWebhookResponse:
-        await self.store.remove(request.user_id, request.webhook_id)
+        await self.webhooks.remove(request.user_id, request.webhook_id)
         return pb.DeleteWebhookResponse()
 
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.ListWebhookDeliveriesResponse:
-        rows = await self.store.deliveries(request.user_id, request.webhook_id,
-                                           request.limit)
+        rows = await self.webhooks.deliveries(request.user_id, request.webhook_id,
+                                              request.limit)
         return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_reply(r) for r in rows])
-
-
-def with_webhooks(servicer: S, providers: Sequence[Any]) -> S:
-    """`servicer`, answering each provider's `RPCS` with that provider's methods."""
-    for provider in providers:
-        for name in provider.RPCS:
-            setattr(servicer, name, getattr(provider, name))
-    return servicer

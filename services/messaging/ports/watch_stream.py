@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
@@ -31,7 +31,7 @@ from kernel.bus import Envelope, subject
 from kernel.clock import to_timestamp
 from kernel.rpc import CORRELATION_KEY
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
-from services.messaging.adapters.history_view import HistoryView
+from services.messaging.app.dependencies import HistoryReader
 from services.messaging.domain.lifecycle import HistoryEntry
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
@@ -111,15 +111,15 @@ def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
 
 
 class StatusWatch:
-    RPCS = ("WatchMessages",)
+    """WatchMessages, which the servicer hands each call to."""
 
-    def __init__(self, nc: NATS, history: HistoryView) -> None:
+    def __init__(self, nc: NATS, history: HistoryReader) -> None:
         self.hub = StatusHub(nc)
         self.history = history
 
     async def WatchMessages(self, request: pb.WatchMessagesRequest,
                             context: grpc.aio.ServicerContext
-                            ) -> AsyncIterator[pb.MessageStatusEvent]:
+                            ) -> AsyncGenerator[pb.MessageStatusEvent, None]:
         meta = dict(context.invocation_metadata() or ())
         trace.begin(str(meta.get(CORRELATION_KEY, "")))
         queue = await self.hub.watch(request.user_id)
