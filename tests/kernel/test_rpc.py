@@ -3,6 +3,7 @@ statuses, and the correlation id carried from a client's context into the server
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -202,11 +203,19 @@ async def test_a_list_of_addresses_spreads_calls_and_skips_a_stopped_replica() -
     assert target(addrs[0]) == addrs[0]
     async with channel(" , ".join(addrs)) as ch:
         stub = device_pb2_grpc.DeviceServiceStub(ch)
+        # Round robin spreads calls over the connections that are up: until the second
+        # one is, every call goes to the first. Call until both have answered once.
+        for _ in range(300):
+            await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
+            if all(s.traces for s in replicas):
+                break
+            await asyncio.sleep(0.01)
+        before = [len(s.traces) for s in replicas]
         for _ in range(20):
             await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
-        assert min(len(s.traces) for s in replicas) >= 5  # round robin, once both are up
+        assert min(len(s.traces) - n for s, n in zip(replicas, before, strict=True)) >= 5
         await servers[0].stop(0)
         for _ in range(10):
             await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
-        assert sum(len(s.traces) for s in replicas) == 30
+        assert sum(len(s.traces) for s in replicas) == sum(before) + 30
     await servers[1].stop(0)
