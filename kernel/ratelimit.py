@@ -33,7 +33,7 @@ from kernel.config import Settings
 from kernel.errors import ThrottledError
 
 log = logging.getLogger(__name__)
-TIMEOUT = 0.5
+TIMEOUT = 2.0  # a slow answer (a starved machine) is still an answer: only silence is an outage
 OUTAGE_SECONDS = 5.0
 CAS_ATTEMPTS = 16
 CLASSES = ("auth", "messages", "bulk", "status", "other")
