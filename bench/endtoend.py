@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bench.load import closed_loop
-from bench.procstats import tree_cpu
+from bench.procstats import cpu_spent, tree_cpu
 
 DRAIN_LIMIT_S = 300.0  # how long the stack may take to Read what it accepted
 
@@ -54,7 +54,7 @@ def to_read(stack_url: str, stack_pid: int, base_url: str, base_pid: int, path: 
     seen = wait_read(stack_url, headers, messages)
     last_read = time.perf_counter()
     after = tree_cpu(stack_pid)
-    spent = {k: round(v - before.get(k, 0.0), 2) for k, v in after.items()}
+    spent = {k: round(v, 2) for k, v in cpu_spent(before, after).items()}
     s.update({
         "messages": messages, "read": seen,
         "messages_per_s": round(s["accepted"] * per_request / s["seconds"], 1),
@@ -71,7 +71,7 @@ def idle_cpu(stack_pid: int, seconds: float = 10.0) -> dict[str, Any]:
     """The idle stack's CPU over `seconds`, as a percentage of one core, by process."""
     before = tree_cpu(stack_pid)
     time.sleep(seconds)
-    after = tree_cpu(stack_pid)
-    by = {k: round((v - before.get(k, 0.0)) * 100 / seconds, 2) for k, v in after.items()}
+    spent = cpu_spent(before, tree_cpu(stack_pid))
+    by = {k: round(v * 100 / seconds, 2) for k, v in spent.items()}
     return {"seconds": seconds, "percent_of_one_core": round(sum(by.values()), 2),
             "percent_by_process": by}

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bench.load import closed_loop, instance_body, single_body
-from bench.procstats import loadavg, tree_cpu
+from bench.procstats import cpu_spent, loadavg, tree_cpu
 from bench.setup import STACK_SETTINGS, setup_instance, setup_user
 from tests.support.stack import Stack, start_stack
 
@@ -30,8 +30,8 @@ def measure(stack: Stack, label: str, path: str, body: object, headers: dict[str
     run = asyncio.run(closed_loop(stack.url, path, body, headers, concurrency, duration))
     cpu1 = tree_cpu(stack.proc.pid)
     accepted = run["accepted"] + run["warm_up_accepted"]
-    per_message = {k: round((v - cpu0.get(k, 0.0)) / max(accepted, 1) * 1000, 2)
-                   for k, v in cpu1.items()}
+    per_message = {k: round(v / max(accepted, 1) * 1000, 2)
+                   for k, v in cpu_spent(cpu0, cpu1).items()}
     print(f"{label} c={concurrency}: {accepted} accepted ({run['per_s']}/s, errors "
           f"{run['errors']}); gateway CPU {per_message.get('gateway')} ms per message | "
           f"load {run['loadavg']}", flush=True)

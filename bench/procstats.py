@@ -67,6 +67,11 @@ def tree_cpu(root: int) -> dict[str, float]:
     return out
 
 
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two `tree_cpu` readings."""
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
 def rss_by_process(root: int) -> dict[str, float]:
     """RSS in MB of each process under `root`, named like tree_cpu names them."""
     out: dict[str, float] = {}

@@ -29,7 +29,7 @@ from bench.load import (
     instance_body,
     single_body,
 )
-from bench.procstats import rss_by_process, tree_cpu, tree_rss_mb
+from bench.procstats import cpu_spent, rss_by_process, tree_cpu, tree_rss_mb
 from bench.report import ratio
 from bench.setup import STACK_SETTINGS, setup_instance, setup_user, wait_http
 from launcher.natsserver import free_port
@@ -87,7 +87,7 @@ def levels(label: str, stack: Stack, base_url: str, path: str, body: Any,
         cpu0 = tree_cpu(stack.proc.pid)
         s = asyncio.run(closed_loop(stack.url, path, body, headers, level, duration))
         cpu1 = tree_cpu(stack.proc.pid)
-        s["cpu_s_per_process"] = {k: round(v - cpu0.get(k, 0.0), 2) for k, v in cpu1.items()}
+        s["cpu_s_per_process"] = {k: round(v, 2) for k, v in cpu_spent(cpu0, cpu1).items()}
         out.append({"baseline": b, "stack": s})
         say(f"{label} c={level}: stack {s['per_s']}/s p50 {s['p50_ms']} p95 {s['p95_ms']} "
             f"p99 {s['p99_ms']} ms errors {s['errors']} | baseline {b['per_s']}/s "
