@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway.deps import ServiceClients
 from kernel.config import Settings
+from kernel.loosejson import as_int, as_object, as_objects
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -47,44 +48,29 @@ def signature_matches(app_secret: str, body: bytes, header: str) -> bool:
         expected.encode(), digest.lower().encode())
 
 
-def _dicts(value: object) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
 def status_message(raw: dict[str, Any], phone_number_id: str) -> cloud_pb2.CloudStatus:
     return cloud_pb2.CloudStatus(
         phone_number_id=phone_number_id, id=str(raw.get("id", "")),
-        status=str(raw.get("status", "")), timestamp=_int(raw.get("timestamp")),
+        status=str(raw.get("status", "")), timestamp=as_int(raw.get("timestamp")),
         recipient_id=str(raw.get("recipient_id", "")),
         biz_opaque_callback_data=str(raw.get("biz_opaque_callback_data", "")),
         errors=[cloud_pb2.CloudStatusError(
-            code=_int(e.get("code")), title=str(e.get("title", "")),
+            code=as_int(e.get("code")), title=str(e.get("title", "")),
             message=str(e.get("message", "")),
-            details=str(_object(e.get("error_data")).get("details", "")))
-            for e in _dicts(raw.get("errors"))])
+            details=str(as_object(e.get("error_data")).get("details", "")))
+            for e in as_objects(raw.get("errors"))])
 
 
 def statuses_in(payload: object) -> list[cloud_pb2.CloudStatus]:
     """Every `entry[].changes[].value.statuses[]` of the `messages` field."""
     found: list[cloud_pb2.CloudStatus] = []
-    for entry in _dicts(_object(payload).get("entry")):
-        for change in _dicts(entry.get("changes")):
+    for entry in as_objects(as_object(payload).get("entry")):
+        for change in as_objects(entry.get("changes")):
             value = change.get("value")
             if change.get("field") != "messages" or not isinstance(value, dict):
                 continue
-            number = str(_object(value.get("metadata")).get("phone_number_id", ""))
-            found.extend(status_message(s, number) for s in _dicts(value.get("statuses")))
+            number = str(as_object(value.get("metadata")).get("phone_number_id", ""))
+            found.extend(status_message(s, number) for s in as_objects(value.get("statuses")))
     return found
 
 
@@ -92,11 +78,11 @@ def errors_in(payload: object) -> list[str]:
     """Meta's webhook-level `entry[].changes[].value.errors[]` (a problem outside any one
     status, e.g. 131000 for the whole notification), as `code: details` lines."""
     found: list[str] = []
-    for entry in _dicts(_object(payload).get("entry")):
-        for change in _dicts(entry.get("changes")):
-            for error in _dicts(_object(change.get("value")).get("errors")):
-                said = _object(error.get("error_data")).get("details") or error.get("title")
-                found.append(f"{_int(error.get('code'))}: {said}")
+    for entry in as_objects(as_object(payload).get("entry")):
+        for change in as_objects(entry.get("changes")):
+            for error in as_objects(as_object(change.get("value")).get("errors")):
+                said = as_object(error.get("error_data")).get("details") or error.get("title")
+                found.append(f"{as_int(error.get('code'))}: {said}")
     return found
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kernel.changes import Repo, change, retrying
+from kernel.clock import Clock
 from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
 from services.device.domain import errors
@@ -15,8 +15,6 @@ from services.device.domain.commands import RegisterDevice
 from services.device.domain.model import Device, DeviceStatus
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 # A QR about to expire is not handed out again: the phone needs time to scan it.
 QR_REUSE_MARGIN = timedelta(seconds=5)

@@ -25,10 +25,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from kernel.changes import Repo, change
+from kernel.clock import Clock
 from kernel.consumer import HandBackError
 from kernel.eventstore import ConcurrencyError
 from services.device.app.live import LiveDevice, LiveDevices
@@ -115,7 +115,7 @@ class KeyedLocks:
 
 class Dispatcher:
     def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
-                 pacer: Pacer, clock: Callable[[], datetime], whereabouts: Whereabouts,
+                 pacer: Pacer, clock: Clock, whereabouts: Whereabouts,
                  device_wait: float = 5.0, sleep: Sleep = asyncio.sleep,
                  retry: RetryPolicy | None = None) -> None:
         self.dispatches = dispatches

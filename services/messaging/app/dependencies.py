@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from kernel.aggregate import Aggregate
-from kernel.clock import utcnow
+from kernel.clock import Clock, utcnow
 from services.messaging.domain.idempotency import KeyRecord, Outcome
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, new_message_id
@@ -23,6 +23,15 @@ class PoolStatus:
     total_devices: int
     queue_depth: int
     queue_type: str
+    linked_devices: int = 0
+    transport: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """No pool device of the transport in use is linked: a pool message could never
+        leave. A device service that does not name its transport (one from before it
+        counted linked devices, during an upgrade) is taken at its word."""
+        return bool(self.transport) and self.linked_devices == 0
 
 
 @dataclass(frozen=True)
@@ -161,4 +170,4 @@ class MessagingDeps:
     idempotency: IdempotencyRecords
     variable_limits: VariableLimits = VariableLimits()
     new_id: Callable[[], str] = new_message_id
-    clock: Callable[[], datetime] = utcnow
+    clock: Clock = utcnow

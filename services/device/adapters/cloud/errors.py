@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from kernel.loosejson import as_int, as_object
 from services.device.app.transport import TransientTransportError
 
 
@@ -120,12 +121,12 @@ class GraphError(Exception):
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> GraphError:
-        error = _object(_json(response).get("error"))
-        data = _object(error.get("error_data"))
-        return cls(response.status_code, _int(error.get("code")),
+        error = as_object(_json(response).get("error"))
+        data = as_object(error.get("error_data"))
+        return cls(response.status_code, as_int(error.get("code")),
                    str(error.get("message") or response.reason_phrase),
                    details=str(data.get("details") or ""),
-                   subcode=_int(error.get("error_subcode")),
+                   subcode=as_int(error.get("error_subcode")),
                    is_transient=bool(error.get("is_transient")),
                    retry_after=_retry_after(response))
 
@@ -141,17 +142,6 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
 
 
 def _retry_after(response: httpx.Response) -> float:

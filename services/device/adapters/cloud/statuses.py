@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kernel.clock import Clock
 from services.device.adapters.cloud.errors import failure_reason
 from services.device.adapters.send_ledger import SendLedger
 from services.device.app.transport import Receipt, ReceiptKind, TransportSink, Undelivered
@@ -80,7 +81,7 @@ class StatusLevels:
 
 class StatusReceipts:
     def __init__(self, ledger: SendLedger, devices_by_number: Mapping[str, str],
-                 emit: TransportSink, clock: Callable[[], datetime]) -> None:
+                 emit: TransportSink, clock: Clock) -> None:
         self.ledger = ledger
         self.devices_by_number = devices_by_number
         self.emit = emit

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kernel.clock import utcnow
+from kernel.clock import Clock, utcnow
 from kernel.config import Settings
 from kernel.errors import InvalidRequestError, UnavailableError
 from services.device.adapters.cloud.api import (
@@ -69,7 +69,7 @@ class CloudTransport:
 
     def __init__(self, api: GraphApi, ledger: SendLedger, phone_number_ids: Mapping[str, str],
                  *, qr_ttl: float = 60.0, link_delay: float = 0.5,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self.api = api
         self.ledger = ledger
         self.phone_number_ids = dict(phone_number_ids)

@@ -19,12 +19,11 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from kernel.clock import utcnow
+from kernel.clock import Clock, utcnow
 from services.device.adapters.simulator.far_side import InboxMessage, Outage, SimulatedWhatsApp
 from services.device.adapters.tasks import TaskSet
 from services.device.app.transport import (
@@ -72,7 +71,7 @@ class SimulatorTransport:
                  qr_ttl: float = 60.0, qr_refresh: float = 20.0,
                  send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import asyncpg
 from neonize.proto.Neonize_pb2 import JID
 
+from kernel.clock import Clock
 from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
@@ -192,7 +193,7 @@ async def _postgres_has_device(url: str, jid: str) -> bool:
 
 class Session:
     def __init__(self, device_id: str, client: NeonizeClient, report: Report,
-                 clock: Callable[[], datetime], qr_times: QrTimes = QrTimes()) -> None:
+                 clock: Clock, qr_times: QrTimes = QrTimes()) -> None:
         self.device_id = device_id
         self.client = client
         self.report = report

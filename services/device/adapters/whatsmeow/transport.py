@@ -40,7 +40,7 @@ from neonize.exc import LogoutError, PairPhoneError, SendMessageError
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
-from kernel.clock import utcnow
+from kernel.clock import Clock, utcnow
 from kernel.config import Settings
 from kernel.errors import UnavailableError
 from services.device.adapters.send_ledger import SendLedger, send_once
@@ -96,7 +96,7 @@ class WhatsmeowTransport:
 
     def __init__(self, sessions_dir: Path, ledger: SendLedger, *, database_url: str = "",
                  make_client: ClientMaker = NewAClient, timing: Timing = Timing(),
-                 clock: Callable[[], datetime] = utcnow,
+                 clock: Clock = utcnow,
                  threads: NeonizeThreads | None = None) -> None:
         self.ledger = ledger
         self.stores = SessionStores(sessions_dir, ledger, database_url)
