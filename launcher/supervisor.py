@@ -2,10 +2,14 @@
 
 A child that exits while the stack is running is logged and restarted with backoff;
 stopping sends SIGTERM to every child (gateway first, nats-server last) and waits.
+Children die with the launcher: each asks the kernel for SIGTERM when its parent dies
+(PR_SET_PDEATHSIG, Linux), so a launcher killed with SIGKILL or by a closed terminal
+leaves no orphan holding the stack's ports.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -22,6 +26,18 @@ from launcher import natsauth, natsserver
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child between fork and exec: SIGTERM when the launcher's thread that started
+    it ends (the launcher starts children from its main thread only). A launcher that
+    died before this ran is caught by the parent check."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @dataclass
@@ -37,9 +53,11 @@ class Child:
     own_env: dict[str, str] = field(default_factory=dict)  # e.g. its NATS credentials
 
     def start(self, env: dict[str, str]) -> None:
+        parent = os.getpid()
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**env, **self.own_env}, start_new_session=True)
+                                         env={**env, **self.own_env}, start_new_session=True,
+                                         preexec_fn=lambda: die_with_parent(parent))
         self.started_at = time.monotonic()
         self.pid_path.write_text(str(self.proc.pid))
 
@@ -138,5 +156,5 @@ class Supervisor:
         def handle(signum: int, _frame: object) -> None:
             self.stopping.set()
 
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: terminal gone
+            signal.signal(signum, handle)

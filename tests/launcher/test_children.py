@@ -1,0 +1,68 @@
+"""`switchboard up` owns its children: a launcher killed outright (SIGKILL, a terminal
+closed hard) takes nats-server, the services and the gateway with it, and their ports
+are free for the next start (issue 14, item 5)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from kernel.config import SERVICES
+from tests.support.stack import Stack, start_stack
+
+pytestmark = pytest.mark.e2e
+
+CHILDREN = ("nats", *SERVICES, "gateway")
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for init to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def bindable(port: int) -> bool:
+    """As a server binds it (SO_REUSEADDR: closed connections may linger in TIME_WAIT)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def stack_ports(stack: Stack) -> list[int]:
+    env = stack.env
+    grpc = [int(env[f"SWITCHBOARD_{s.upper()}_ADDR"].rsplit(":", 1)[1]) for s in SERVICES]
+    return [int(env["SWITCHBOARD_GATEWAY_PORT"]), int(env["SWITCHBOARD_NATS_PORT"]), *grpc]
+
+
+def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
+    pids: list[int] = []
+    try:
+        stack.wait_healthy()
+        pids = [stack.pid(name) for name in CHILDREN]
+        assert all(alive(pid) for pid in pids)
+        stack.proc.send_signal(signal.SIGKILL)
+        stack.proc.wait(10)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [name for name, pid in zip(CHILDREN, pids, strict=True) if alive(pid)]
+        assert left == [], f"orphans after the launcher died: {left}"
+        assert [p for p in stack_ports(stack) if not bindable(p)] == []
+    finally:
+        for pid in pids:  # a failing run leaves nothing behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
