@@ -19,8 +19,10 @@ from services.billing.adapters.quota_projection import QuotaProjection
 from services.billing.adapters.quota_view import UsageReader, view_metadata
 from services.billing.adapters.units import AccountStore, BillingStore, QuotaStore
 from services.billing.app.accounts import Accounts
+from services.billing.app.dependencies import BillingDeps
 from services.billing.app.renewals import roll_over_due
 from services.billing.app.subscriptions import Subscriptions
+from services.billing.domain.commands import RollOverDue
 from services.billing.domain.errors import LedgerBusyError
 from services.billing.domain.model import Ledger
 from services.billing.domain.plans import Plan, checked_plan
@@ -42,26 +44,25 @@ async def build(infra: Infra, clock: Clock = utcnow) -> Parts:
     await ensure_indexes(infra.engine, codec)
     base = BillingStore(infra.store, codec)
     ledgers = base.repository(Ledger, CACHE_SIZE)
-    accounts = Accounts(GroupChange(AccountStore(base, ledgers), LedgerBusyError), ledgers)
     subs = base.repository(Subscription, CACHE_SIZE)
-    plan = free_plan(infra.settings)
-    quota = GroupChange(QuotaStore(base, subs, plan), LedgerBusyError)
-    subscriptions = Subscriptions(quota, subs, clock)
-    servicer = BillingServicer(accounts, subscriptions, UsageReader(infra.engine))
-    return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
+    quota = GroupChange(QuotaStore(base, subs, free_plan(infra.settings)), LedgerBusyError)
+    deps = BillingDeps(
+        accounts=Accounts(GroupChange(AccountStore(base, ledgers), LedgerBusyError), ledgers),
+        subscriptions=Subscriptions(quota, subs, clock), usage=UsageReader(infra.engine),
+        index=base)
+    return Parts(registrars=[BillingServicer(deps).register_on], service_names=[SERVICE_NAME],
                  access=ACCESS, tables=[view_metadata],
-                 subscriptions=_event_subscriptions(infra, accounts, subscriptions, base),
-                 workers=[workers.periodic(lambda: roll_over_due(subscriptions, base),
+                 subscriptions=_event_subscriptions(infra, deps, base),
+                 workers=[workers.periodic(lambda: roll_over_due(RollOverDue(), deps),
                                            infra.settings.billing_renewal_interval_seconds)])
 
 
-def _event_subscriptions(infra: Infra, accounts: Accounts, subscriptions: Subscriptions,
+def _event_subscriptions(infra: Infra, deps: BillingDeps,
                          base: BillingStore) -> list[EventSubscription]:
     """Device outcomes settle reservations; auth's instances start and end quota plans
     and its new users get the sign-up credits (when any are configured); the quota view
     follows billing's and messaging's events."""
-    subs = [events.settlement(accounts, subscriptions, base),
-            instances.instances(subscriptions)]
+    subs = [events.settlement(deps), instances.instances(deps)]
     if infra.settings.signup_credits > 0:
-        subs.append(events.signup(accounts, infra.settings.signup_credits))
+        subs.append(events.signup(deps, infra.settings.signup_credits))
     return [*subs, *QuotaProjection().subscriptions(infra.engine, base.lock)]

@@ -5,28 +5,21 @@ sends or looks."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Protocol
 
+from services.billing.app.dependencies import BillingDeps
 from services.billing.app.quota_handlers import roll_over
-from services.billing.app.subscriptions import Subscriptions
+from services.billing.domain.commands import RollOver, RollOverDue
 
-PAGE = 200
 MAX_PAGES = 50
 
 
-class DueSource(Protocol):
-    async def due(self, now: datetime, limit: int) -> list[str]: ...
-
-
-async def roll_over_due(subscriptions: Subscriptions, source: DueSource,
-                        page: int = PAGE) -> int:
+async def roll_over_due(cmd: RollOverDue, deps: BillingDeps) -> int:
     """Returns how many subscriptions were brought up to now."""
     done = 0
     for _ in range(MAX_PAGES):
-        due = await source.due(subscriptions.now(), page)
-        await asyncio.gather(*(roll_over(instance_id, subscriptions) for instance_id in due))
+        due = await deps.index.due(deps.subscriptions.now(), cmd.page)
+        await asyncio.gather(*(roll_over(RollOver(instance_id), deps) for instance_id in due))
         done += len(due)
-        if len(due) < page:
+        if len(due) < cmd.page:
             break
     return done

@@ -106,3 +106,47 @@ class RenewSubscription:
     amount: float
     auto_renew: bool
     user_id: int = 0
+
+
+@dataclass(frozen=True)
+class RollOver:
+    """Bring a subscription up to now (next period, auto-renewal or expiry)."""
+
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class RollOverDue:
+    """The renewal worker's pass: roll over every subscription whose period has ended,
+    `page` at a time."""
+
+    page: int = 200
+
+
+@dataclass(frozen=True)
+class SettleMessages:
+    """Device outcomes: message id -> MessageSent or MessageFailed."""
+
+    outcomes: dict[str, str]
+
+
+# Queries
+
+
+@dataclass(frozen=True)
+class GetBalance:
+    user_id: int
+
+
+@dataclass(frozen=True)
+class GetQuota:
+    instance_id: str
+    user_id: int = 0
+
+
+@dataclass(frozen=True)
+class GetUsage:
+    """Either an instance's quota periods or a user's months, never both."""
+
+    instance_id: str = ""
+    user_id: int = 0

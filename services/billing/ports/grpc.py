@@ -6,11 +6,15 @@ import grpc
 
 from kernel.tokens import current_caller
 from services.billing.app import handlers
-from services.billing.app.accounts import Accounts
-from services.billing.app.subscriptions import Subscriptions
-from services.billing.domain.commands import GrantCredits, ReleaseCredits, ReserveCredits
+from services.billing.app.dependencies import BillingDeps
+from services.billing.domain.commands import (
+    GetBalance,
+    GrantCredits,
+    ReleaseCredits,
+    ReserveCredits,
+)
 from services.billing.domain.model import Balance
-from services.billing.ports.grpc_quota import QuotaRpcs, UsageSource
+from services.billing.ports.grpc_quota import QuotaRpcs
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
@@ -23,23 +27,20 @@ def balance_pb(balance: Balance) -> billing_pb2.Balance:
 
 
 class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, accounts: Accounts, subscriptions: Subscriptions,
-                 usage: UsageSource) -> None:
-        self.accounts = accounts
-        self.subscriptions = subscriptions
-        self.usage = usage
+    def __init__(self, deps: BillingDeps) -> None:
+        self.deps = deps
 
     async def GrantCredits(self, request: billing_pb2.GrantCreditsRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
         cmd = GrantCredits(request.user_id, request.amount, request.reason,
                            _granted_by(request))
-        return balance_pb(await handlers.grant_credits(cmd, self.accounts))
+        return balance_pb(await handlers.grant_credits(cmd, self.deps))
 
     async def ReserveCredits(self, request: billing_pb2.ReserveCreditsRequest,
                              context: grpc.aio.ServicerContext
                              ) -> billing_pb2.ReserveCreditsResponse:
         cmd = ReserveCredits(request.user_id, tuple(request.message_ids))
-        done = await handlers.reserve_credits(cmd, self.accounts)
+        done = await handlers.reserve_credits(cmd, self.deps)
         return billing_pb2.ReserveCreditsResponse(reserved=done.reserved,
                                                   remaining_credits=done.remaining,
                                                   already_reserved=done.already_reserved)
@@ -49,13 +50,13 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
                              ) -> billing_pb2.ReleaseCreditsResponse:
         cmd = ReleaseCredits(request.user_id, tuple(request.message_ids),
                              request.reason or "released")
-        done = await handlers.release_credits(cmd, self.accounts)
+        done = await handlers.release_credits(cmd, self.deps)
         return billing_pb2.ReleaseCreditsResponse(released=done.count,
                                                   remaining_credits=done.remaining)
 
     async def GetBalance(self, request: billing_pb2.GetBalanceRequest,
                          context: grpc.aio.ServicerContext) -> billing_pb2.Balance:
-        return balance_pb(await handlers.get_balance(request.user_id, self.accounts))
+        return balance_pb(await handlers.get_balance(GetBalance(request.user_id), self.deps))
 
     def register_on(self, server: grpc.aio.Server) -> None:
         billing_pb2_grpc.add_BillingServiceServicer_to_server(self, server)

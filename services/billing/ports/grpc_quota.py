@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 
 from kernel.clock import to_timestamp
 from services.billing.app import quota_handlers as handlers
-from services.billing.app.subscriptions import Subscriptions
-from services.billing.domain.commands import ReleaseQuota, RenewSubscription, ReserveQuota
-from services.billing.domain.errors import InvalidBillingRequestError
+from services.billing.app.dependencies import BillingDeps
+from services.billing.domain.commands import (
+    GetQuota,
+    GetUsage,
+    ReleaseQuota,
+    RenewSubscription,
+    ReserveQuota,
+)
 from services.billing.domain.plans import PERIODS, TYPES
 from services.billing.domain.subscription import QuotaState
 from switchboard.billing.v1 import billing_pb2
-
-
-class UsageSource(Protocol):
-    async def instance_periods(self, instance_id: str) -> list[Any]: ...
-
-    async def user_months(self, user_id: int) -> list[Any]: ...
 
 
 def quota_pb(state: QuotaState) -> billing_pb2.QuotaStatus:
@@ -55,38 +54,34 @@ def month_pb(row: Any) -> billing_pb2.UserMonthUsage:
 
 
 class QuotaRpcs:
-    subscriptions: Subscriptions
-    usage: UsageSource
+    deps: BillingDeps
 
     async def ReserveQuota(self, request: billing_pb2.ReserveQuotaRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = ReserveQuota(request.instance_id, tuple(request.message_ids), request.user_id)
-        return quota_pb(await handlers.reserve_quota(cmd, self.subscriptions))
+        return quota_pb(await handlers.reserve_quota(cmd, self.deps))
 
     async def ReleaseQuota(self, request: billing_pb2.ReleaseQuotaRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = ReleaseQuota(request.instance_id, tuple(request.message_ids),
                            request.reason or "released")
-        return quota_pb(await handlers.release_quota(cmd, self.subscriptions))
+        return quota_pb(await handlers.release_quota(cmd, self.deps))
 
     async def GetQuota(self, request: billing_pb2.GetQuotaRequest,
                        context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
-        return quota_pb(await handlers.get_quota(request.instance_id, request.user_id,
-                                                 self.subscriptions))
+        query = GetQuota(request.instance_id, request.user_id)
+        return quota_pb(await handlers.get_quota(query, self.deps))
 
     async def RenewSubscription(self, request: billing_pb2.RenewSubscriptionRequest,
                                 context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = RenewSubscription(request.instance_id, request.subscription_type, request.period,
                                 request.monthly_quota, request.amount, request.auto_renew,
                                 request.user_id)
-        return quota_pb(await handlers.renew_subscription(cmd, self.subscriptions))
+        return quota_pb(await handlers.renew_subscription(cmd, self.deps))
 
     async def GetUsage(self, request: billing_pb2.GetUsageRequest,
                        context: grpc.aio.ServicerContext) -> billing_pb2.UsageReport:
-        if bool(request.instance_id) == bool(request.user_id):
-            raise InvalidBillingRequestError("Give either instance_id or user_id")
-        if request.instance_id:
-            rows = await self.usage.instance_periods(request.instance_id)
-            return billing_pb2.UsageReport(instance_periods=[period_pb(r) for r in rows])
-        months = await self.usage.user_months(request.user_id)
-        return billing_pb2.UsageReport(user_months=[month_pb(r) for r in months])
+        usage = await handlers.get_usage(GetUsage(request.instance_id, request.user_id),
+                                         self.deps)
+        return billing_pb2.UsageReport(instance_periods=[period_pb(r) for r in usage.periods],
+                                       user_months=[month_pb(r) for r in usage.months])

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from kernel.bus import Envelope
 from kernel.subscriptions import EventSubscription
 from services.billing.app import quota_handlers
-from services.billing.app.subscriptions import Subscriptions
+from services.billing.app.dependencies import BillingDeps
 from services.billing.domain.commands import CancelSubscription, StartSubscription
 from switchboard.auth.v1 import events_pb2 as auth_events
 
@@ -20,11 +20,11 @@ BATCH = 256
 Step = Callable[[], Awaitable[None]]
 
 
-def instances(subscriptions: Subscriptions) -> EventSubscription:
+def instances(deps: BillingDeps) -> EventSubscription:
     async def handle(batch: Sequence[Envelope]) -> None:
         steps: dict[str, list[Step]] = defaultdict(list)
         for envelope in batch:
-            instance_id, step = _step(envelope, subscriptions)
+            instance_id, step = _step(envelope, deps)
             if instance_id:
                 steps[instance_id].append(step)
         await asyncio.gather(*(_in_order(s) for s in steps.values()))
@@ -33,15 +33,14 @@ def instances(subscriptions: Subscriptions) -> EventSubscription:
                              INSTANCES_DURABLE, handle, batch=BATCH)
 
 
-def _step(envelope: Envelope, subscriptions: Subscriptions) -> tuple[str, Step]:
+def _step(envelope: Envelope, deps: BillingDeps) -> tuple[str, Step]:
     if envelope.event_type == "InstanceCreated":
         created = auth_events.InstanceCreated.FromString(envelope.payload)
         start = StartSubscription(created.instance_id, created.user_id)
-        return created.instance_id, lambda: quota_handlers.start_subscription(start,
-                                                                              subscriptions)
+        return created.instance_id, lambda: quota_handlers.start_subscription(start, deps)
     deleted = auth_events.InstanceDeleted.FromString(envelope.payload)
     cancel = CancelSubscription(deleted.instance_id)
-    return deleted.instance_id, lambda: quota_handlers.cancel_subscription(cancel, subscriptions)
+    return deleted.instance_id, lambda: quota_handlers.cancel_subscription(cancel, deps)
 
 
 async def _in_order(steps: list[Step]) -> None:
