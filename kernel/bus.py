@@ -12,8 +12,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
+from kernel import stackid
 from kernel.config import Settings
 from kernel.subjects import inbox_prefix, stream_name, subject
 
@@ -44,16 +45,25 @@ async def connect_as(settings: Settings, name: str) -> NATS:
     return await connect(settings.nats_url, name, settings.nats_user, settings.nats_password)
 
 
-async def ensure_stream(js: JetStreamContext, service: str, replicas: int = 1) -> None:
-    """Create the service's event stream (idempotent). Events are kept for good."""
+async def ensure_stream(js: JetStreamContext, service: str, replicas: int = 1,
+                        stack_id: str = "") -> None:
+    """Create the service's event stream (idempotent). Events are kept for good. With a
+    `stack_id`, the stream carries it, and one of another stack is refused (ForeignStack,
+    kernel/stackid.py)."""
+    name = stream_name(service)
+    try:
+        kept = (await js.stream_info(name)).config.metadata
+    except NotFoundError:
+        kept = None
     config = StreamConfig(
-        name=stream_name(service),
+        name=name,
         subjects=[subject(service)],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
         num_replicas=replicas,
         duplicate_window=120.0,
+        metadata=stackid.metadata(kept, stack_id, name) or None,
     )
     try:
         await js.add_stream(config)

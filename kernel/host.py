@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel import bus, logs, metrics
+from kernel import bus, logs, metrics, stackid
 from kernel.config import Settings
 from kernel.db import create_engine, engine_for
 from kernel.eventstore import EventStore
@@ -71,7 +71,8 @@ async def open_infra(service: str, settings: Settings) -> Infra:
     await store.create_tables()
     nc = await bus.connect_as(settings, service)
     js = nc.jetstream()
-    await bus.ensure_stream(js, service, settings.stream_replicas)
+    await bus.ensure_stream(js, service, settings.stream_replicas,
+                            stackid.read(settings.var_dir))
     return Infra(service, settings, engine, store, nc, js)
 
 
@@ -201,7 +202,11 @@ class ServiceHost:
 def main(service: str, build: Callable[[Infra], Awaitable[Parts]]) -> None:
     settings = metrics.with_default_port(service, Settings())  # operations
     logs.configure(service, settings.log_level)
-    asyncio.run(ServiceHost(service, settings, build).serve_forever())
+    try:
+        asyncio.run(ServiceHost(service, settings, build).serve_forever())
+    except stackid.ForeignStack as exc:  # `switchboard up` stops the stack on this code
+        log.error("refusing to start: %s", exc.explain(settings.nats_url, settings.var_dir))
+        raise SystemExit(stackid.EXIT_CODE) from None
 
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kernel import keys
+from kernel import keys, stackid
 from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
 from launcher import natsauth
 from launcher.supervisor import Supervisor
@@ -92,7 +92,8 @@ def up(settings: Settings) -> int:
     supervisor.start()
     url = f"http://{settings.host}:{settings.gateway_port}"
     if not _wait_healthy(settings, supervisor, timeout=60.0):
-        print(f"[switchboard] the stack did not become healthy; see {supervisor.logs}")
+        why = supervisor.refusal() or f"the stack did not become healthy; see {supervisor.logs}"
+        print(f"[switchboard] {why}", flush=True)
         supervisor.stop()
         return 1
     print(_banner(settings, url, supervisor, time.monotonic() - started, admin_line),
@@ -101,12 +102,14 @@ def up(settings: Settings) -> int:
     print("[switchboard] stopping...", flush=True)
     supervisor.stop()
     print("[switchboard] stopped.", flush=True)
-    return 0
+    return 1 if supervisor.refusal() else 0
 
 
 def _wait_healthy(settings: Settings, supervisor: Supervisor, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
+        if supervisor.refusal():
+            return False
         if _healthy(settings.host, settings.gateway_port):
             return True
         time.sleep(0.1)
@@ -173,7 +176,12 @@ async def rebuild_projection(settings: Settings, name: str) -> int:
     module_name, _, func = REBUILDERS[name].partition(":")
     rebuild = getattr(importlib.import_module(module_name), func)
     started = time.monotonic()
-    count = await rebuild(natsauth.as_user(module_name.split(".")[1], settings))
+    try:
+        count = await rebuild(natsauth.as_user(module_name.split(".")[1], settings))
+    except stackid.ForeignStack as exc:
+        print(f"switchboard: refusing to rebuild {name}: "
+              f"{exc.explain(settings.nats_url, settings.var_dir)}", file=sys.stderr)
+        return 2
     took = time.monotonic() - started
     print(f"rebuilt {name}: {count} events replayed in {took:.2f}s")
     return 0

@@ -10,6 +10,7 @@ leaves no orphan holding the stack's ports.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel import stackid
 from kernel.config import SERVICES, Settings
 from kernel.keys import private_dir
 from launcher import natsauth, natsserver
@@ -85,6 +87,7 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.var_dir = private_dir(self.settings.var_dir.resolve())  # 0700, and all below
+        self.stack_id = stackid.ensure(self.var_dir)  # the processes read it from there
         self.logs = self.var_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "run").mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,10 @@ class Supervisor:
             if child.proc is not None and now - child.started_at > STABLE_AFTER:
                 child.backoff = 1.0
             return
-        if child.next_start == 0.0:
+        if child.proc.returncode == stackid.EXIT_CODE:  # another stack's NATS
+            self.say(f"[switchboard] {self.refusal()}")
+            self.stopping.set()
+        elif child.next_start == 0.0:
             code = child.proc.returncode
             self.say(f"[switchboard] {child.name} exited with code {code}; restarting in "
                      f"{child.backoff:.0f}s (log: {child.log_path})")
@@ -158,3 +164,14 @@ class Supervisor:
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: terminal gone
             signal.signal(signum, handle)
+
+def last_message(log_path: Path) -> str:
+    """The `msg` of a log's last JSON line (kernel/logs.py), or the line itself."""
+    with open(log_path, "rb") as log:
+        log.seek(max(0, log.seek(0, os.SEEK_END) - 8192))
+        lines = log.read().decode(errors="replace").strip().splitlines()
+    last = lines[-1] if lines else ""
+    try:
+        return str(json.loads(last)["msg"])
+    except (ValueError, KeyError, TypeError):
+        return last

@@ -12,7 +12,7 @@ import logging
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from kernel import bus
+from kernel import bus, stackid
 from kernel.config import Settings
 from kernel.db import engine_for
 from kernel.eventstore import EventStore
@@ -29,6 +29,8 @@ async def rebuild_quota(settings: Settings, name: str = QUOTA) -> int:
     try:
         await EventStore(engine).create_tables()
         projection = QuotaProjection(name)
+        await stackid.verify(nc.jetstream(), stackid.read(settings.var_dir),
+                             map(bus.stream_name, projection.sources))
         await _skip_missing_streams(nc.jetstream(), projection)
         return await rebuild_view(nc.jetstream(), engine, projection)
     finally:

@@ -11,7 +11,7 @@ import logging
 
 from nats.js import JetStreamContext
 
-from kernel import bus
+from kernel import bus, stackid
 from kernel.config import Settings
 from kernel.db import engine_for
 from kernel.eventstore import EventStore
@@ -29,6 +29,8 @@ async def rebuild_history(settings: Settings, name: str = HISTORY) -> int:
     try:
         await EventStore(engine).create_tables()
         projection = HistoryProjection(name)
+        await stackid.verify(nc.jetstream(), stackid.read(settings.var_dir),
+                             map(bus.stream_name, projection.sources))
         await _skip_missing_streams(nc.jetstream(), projection)
         return await ProjectionRunner(nc.jetstream(), engine, projection).rebuild()
     finally:
