@@ -15,13 +15,12 @@ from services.auth.adapters.throttle import KvLoginThrottle, NoThrottle, open_bu
 from services.auth.adapters.users import UserDirectory
 from services.auth.adapters.view_feed import ViewFeed
 from services.auth.app import handlers
-from services.auth.app.handlers import LoginThrottle
+from services.auth.app.dependencies import AuthDeps, LoginThrottle
 from services.auth.app.standing import DirectoryStanding
 from services.auth.app.tokens import UserTokens
 from services.auth.domain.commands import EnsureAdmin
 from services.auth.domain.errors import AdminNotGrantedError, AuthError
 from services.auth.ports.access import ACCESS
-from services.auth.ports.deps import AuthDeps
 from services.auth.ports.grpc import SERVICE_NAME, AuthServicer
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ async def build(infra: Infra) -> Parts:
 
     return Parts(registrars=[servicer.register_on], service_names=[SERVICE_NAME],
                  on_ready=[load_directory],
-                 standing=DirectoryStanding(deps.feed, deps.tokens),
+                 standing=DirectoryStanding(deps),
                  public_payload=codec.public_payload, access=ACCESS)
 
 
@@ -76,7 +75,7 @@ async def ensure_first_admin(settings: Settings, deps: AuthDeps) -> None:
         return
     cmd = EnsureAdmin(settings.admin_user, settings.admin_password)
     try:
-        user = await handlers.ensure_admin(cmd, deps.users, deps.passwords)
+        user = await handlers.ensure_admin(cmd, deps)
     except AdminNotGrantedError:
         log.error("admin %r not ensured: an account of that name exists and "
                   "SWITCHBOARD_ADMIN_PASSWORD is not its password; it was left as it is "

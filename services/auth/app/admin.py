@@ -1,12 +1,13 @@
-"""Admin management of users: listing, and changing their standing."""
+"""Admin management of users: listing, and changing their standing; each handler is
+`handle(cmd, deps)`."""
 
 from __future__ import annotations
 
 from kernel.changes import retrying
 from services.auth.adapters.users import UserDirectory
-from services.auth.adapters.view_feed import ViewFeed
+from services.auth.app.dependencies import AuthDeps
 from services.auth.app.view import UserEntry
-from services.auth.domain.commands import DisableUser, UpdateUser
+from services.auth.domain.commands import DisableUser, ListUsers, UpdateUser
 from services.auth.domain.errors import DirectoryBusyError, UserNotFoundError
 from services.auth.domain.model import User
 
@@ -20,25 +21,25 @@ def page_bounds(page: int, per_page: int) -> tuple[int, int]:
     return max(page, 1), size
 
 
-async def list_users(page: int, per_page: int, feed: ViewFeed) -> tuple[list[UserEntry], int]:
-    return (await feed.fresh()).users_page(*page_bounds(page, per_page))
+async def list_users(query: ListUsers, deps: AuthDeps) -> tuple[list[UserEntry], int]:
+    return (await deps.feed.fresh()).users_page(*page_bounds(query.page, query.per_page))
 
 
-async def update_user(cmd: UpdateUser, users: UserDirectory) -> User:
+async def update_user(cmd: UpdateUser, deps: AuthDeps) -> User:
     async def change() -> User:
-        user = await _existing(users, cmd.user_id)
+        user = await _existing(deps.users, cmd.user_id)
         user.change_access(cmd.acting_user_id, cmd.is_admin, cmd.disabled, cmd.reason)
-        await users.save(user)
+        await deps.users.save(user)
         return user
 
     return await retrying(change, busy=DirectoryBusyError)
 
 
-async def disable_user(cmd: DisableUser, users: UserDirectory) -> User:
+async def disable_user(cmd: DisableUser, deps: AuthDeps) -> User:
     async def change() -> User:
-        user = await _existing(users, cmd.user_id)
+        user = await _existing(deps.users, cmd.user_id)
         user.disable(cmd.reason)
-        await users.save(user)
+        await deps.users.save(user)
         return user
 
     return await retrying(change, busy=DirectoryBusyError)

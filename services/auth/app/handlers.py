@@ -1,21 +1,19 @@
-"""One function per user command; dependencies come in as parameters."""
+"""One function per user command or query, each `handle(cmd, deps)` (app/dependencies.py)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
 
 from kernel.changes import retrying
 from kernel.clock import utcnow
 from kernel.tokens import Caller
 from services.auth.adapters.users import UserDirectory
-from services.auth.adapters.view_feed import ViewFeed
-from services.auth.app.tokens import UserTokens
+from services.auth.app.dependencies import AuthDeps, Passwords
 from services.auth.app.view import UserEntry
 from services.auth.domain import rules
-from services.auth.domain.commands import EnsureAdmin, Login, Register
+from services.auth.domain.commands import EnsureAdmin, GetUser, Login, Register, VerifyToken
 from services.auth.domain.errors import (
     AdminNotGrantedError,
     DirectoryBusyError,
@@ -28,18 +26,6 @@ from services.auth.domain.errors import (
 from services.auth.domain.model import Profile, User
 
 
-class Passwords(Protocol):
-    async def hash(self, password: str) -> str: ...
-    async def verify(self, password_hash: str, password: str) -> bool: ...
-    async def verify_nobody(self, password: str) -> bool: ...
-
-
-class LoginThrottle(Protocol):
-    async def check(self, username: str, address: str) -> None: ...
-    async def failed(self, username: str, address: str) -> None: ...
-    async def succeeded(self, username: str, address: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class Session:
     token: str
@@ -47,28 +33,26 @@ class Session:
     user: User
 
 
-async def register(cmd: Register, users: UserDirectory, passwords: Passwords,
-                   signup_open: bool = True) -> User:
-    if not signup_open:
+async def register(cmd: Register, deps: AuthDeps) -> User:
+    if not (deps.signup_open or cmd.by_operator):
         raise SignupClosedError()
     profile = Profile.checked(cmd.username, cmd.email, cmd.notification_number)
-    if (await users.claim(profile.username)).taken:  # fast path; the append decides
+    if (await deps.users.claim(profile.username)).taken:  # fast path; the append decides
         raise UsernameTakenError()
-    password_hash = await passwords.hash(rules.valid_password(cmd.password))
-    return await _create(users, profile, password_hash, admin=False)
+    password_hash = await deps.passwords.hash(rules.valid_password(cmd.password))
+    return await _create(deps.users, profile, password_hash, admin=False)
 
 
-async def login(cmd: Login, users: UserDirectory, passwords: Passwords, tokens: UserTokens,
-                throttle: LoginThrottle) -> Session:
+async def login(cmd: Login, deps: AuthDeps) -> Session:
     """Throttled per (username, address) after repeated failures, and per username far
     later (adapters/throttle.py); never tells if the name exists."""
-    await throttle.check(cmd.username, cmd.client_address)
-    user = await _signed_in(cmd, users, passwords)
+    await deps.throttle.check(cmd.username, cmd.client_address)
+    user = await _signed_in(cmd, deps.users, deps.passwords)
     if user is None:
-        await throttle.failed(cmd.username, cmd.client_address)
+        await deps.throttle.failed(cmd.username, cmd.client_address)
         raise InvalidCredentialsError()
-    await throttle.succeeded(cmd.username, cmd.client_address)
-    token, claims = tokens.issue(user.user_id, user.username, user.is_admin, time.time())
+    await deps.throttle.succeeded(cmd.username, cmd.client_address)
+    token, claims = deps.tokens.issue(user.user_id, user.username, user.is_admin, time.time())
     return Session(token, claims, user)
 
 
@@ -82,35 +66,34 @@ async def _signed_in(cmd: Login, users: UserDirectory, passwords: Passwords) -> 
     return user
 
 
-async def verify_token(token: str, feed: ViewFeed,
-                       tokens: UserTokens) -> tuple[UserEntry, Caller]:
+async def verify_token(query: VerifyToken, deps: AuthDeps) -> tuple[UserEntry, Caller]:
     """A valid token of a user who exists and is not disabled, as they stand now."""
-    claims = tokens.read(token)
-    user = (await feed.fresh()).active_user(claims.user_id)
+    claims = deps.tokens.read(query.token)
+    user = (await deps.feed.fresh()).active_user(claims.user_id)
     if user is None:
         raise InvalidTokenError()
     return user, claims
 
 
-async def get_user(user_id: int, feed: ViewFeed) -> UserEntry:
-    user = (await feed.fresh()).user(user_id)
+async def get_user(query: GetUser, deps: AuthDeps) -> UserEntry:
+    user = (await deps.feed.fresh()).user(query.user_id)
     if user is None:
         raise UserNotFoundError()
     return user
 
 
-async def ensure_admin(cmd: EnsureAdmin, users: UserDirectory, passwords: Passwords) -> User:
+async def ensure_admin(cmd: EnsureAdmin, deps: AuthDeps) -> User:
     """The admin `cmd` names, created with its password if new. Admin rights never go
     without that password: an existing user must have it, and is made admin only when
     `cmd.promote` says so (an operator's act); otherwise it is returned as it stands."""
     for _ in range(2):  # a replica starting alongside may create it in between
-        existing = await users.by_username(cmd.username)
+        existing = await deps.users.by_username(cmd.username)
         if existing is not None:
-            return await _as_admin(cmd, existing, users, passwords)
+            return await _as_admin(cmd, existing, deps.users, deps.passwords)
         profile = Profile.checked(cmd.username)
-        password_hash = await passwords.hash(rules.valid_password(cmd.password))
+        password_hash = await deps.passwords.hash(rules.valid_password(cmd.password))
         try:
-            return await _create(users, profile, password_hash, admin=True)
+            return await _create(deps.users, profile, password_hash, admin=True)
         except UsernameTakenError:
             continue
     raise DirectoryBusyError()

@@ -1,4 +1,5 @@
-"""One function per instance command: create, read, delete, rotate keys, authenticate."""
+"""One function per instance command or query (create, read, delete, rotate keys,
+authenticate), each `handle(cmd, deps)`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from dataclasses import dataclass
 from kernel.changes import retrying
 from kernel.clock import utcnow
 from services.auth.adapters.instances import InstanceStore
-from services.auth.adapters.secrets import Credentials
-from services.auth.adapters.view_feed import ViewFeed
 from services.auth.app.admin import page_bounds
+from services.auth.app.dependencies import AuthDeps
 from services.auth.app.view import InstanceEntry
 from services.auth.domain import rules
-from services.auth.domain.commands import AuthenticateInstance, CreateInstance, InstanceRef
+from services.auth.domain.commands import (
+    AuthenticateInstance,
+    CreateInstance,
+    InstanceRef,
+    ListInstances,
+)
 from services.auth.domain.errors import (
     DirectoryBusyError,
     InstanceNotFoundError,
@@ -31,11 +36,11 @@ class Issued:
     secret_key: str
 
 
-async def create_instance(cmd: CreateInstance, store: InstanceStore, feed: ViewFeed,
-                          credentials: Credentials) -> Issued:
+async def create_instance(cmd: CreateInstance, deps: AuthDeps) -> Issued:
     name = rules.valid_instance_name(cmd.instance_name)
-    if (await feed.fresh()).active_user(cmd.user_id) is None:
+    if (await deps.feed.fresh()).active_user(cmd.user_id) is None:
         raise UserNotFoundError()
+    store, credentials = deps.instances, deps.credentials
 
     async def create() -> Issued:
         pair = credentials.new_pair()
@@ -52,32 +57,34 @@ async def create_instance(cmd: CreateInstance, store: InstanceStore, feed: ViewF
         return await retrying(create, also=(KeyTakenError,), busy=DirectoryBusyError)
 
 
-async def get_instance(ref: InstanceRef, feed: ViewFeed) -> InstanceEntry:
-    entry = (await feed.fresh()).instances.get(ref.instance_id)
+async def get_instance(ref: InstanceRef, deps: AuthDeps) -> InstanceEntry:
+    entry = (await deps.feed.fresh()).instances.get(ref.instance_id)
     if entry is None or (entry.user_id != ref.user_id and not ref.as_admin):
         raise InstanceNotFoundError()
     return entry
 
 
-async def list_instances(user_id: int | None, page: int, per_page: int,
-                         feed: ViewFeed) -> tuple[list[InstanceEntry], int]:
+async def list_instances(query: ListInstances,
+                         deps: AuthDeps) -> tuple[list[InstanceEntry], int]:
     """One user's instances, or (user_id None) everyone's, in creation order."""
-    return (await feed.fresh()).instances_page(user_id, *page_bounds(page, per_page))
+    bounds = page_bounds(query.page, query.per_page)
+    return (await deps.feed.fresh()).instances_page(query.user_id, *bounds)
 
 
-async def delete_instance(ref: InstanceRef, store: InstanceStore) -> Instance:
+async def delete_instance(ref: InstanceRef, deps: AuthDeps) -> Instance:
     async def delete() -> Instance:
-        instance = await _owned(ref, store)
+        instance = await _owned(ref, deps.instances)
         instance.delete()
-        await store.save(instance)
+        await deps.instances.save(instance)
         return instance
 
     return await retrying(delete, busy=DirectoryBusyError)
 
 
-async def rotate_keys(ref: InstanceRef, store: InstanceStore,
-                      credentials: Credentials) -> Issued:
+async def rotate_keys(ref: InstanceRef, deps: AuthDeps) -> Issued:
     """A new pair; the old one stops working at once (its public key is never reused)."""
+    store, credentials = deps.instances, deps.credentials
+
     async def rotate() -> Issued:
         instance = await _owned(ref, store)
         pair = credentials.new_pair()
@@ -90,15 +97,14 @@ async def rotate_keys(ref: InstanceRef, store: InstanceStore,
     return await retrying(rotate, also=(KeyTakenError,), busy=DirectoryBusyError)
 
 
-async def authenticate_instance(cmd: AuthenticateInstance, feed: ViewFeed,
-                                credentials: Credentials) -> InstanceEntry:
+async def authenticate_instance(cmd: AuthenticateInstance, deps: AuthDeps) -> InstanceEntry:
     """The live instance of a current key pair whose owner may sign in; the same work and
     the same answer for every kind of failure."""
-    view = await feed.fresh()
+    view = await deps.feed.fresh()
     entry = view.by_key(cmd.public_key)
     usable = entry is not None and view.active_user(entry.user_id) is not None
     expected = entry.secret_hash if entry is not None and usable else ""
-    if not credentials.matches(expected, cmd.secret_key) or entry is None:
+    if not deps.credentials.matches(expected, cmd.secret_key) or entry is None:
         raise InvalidInstanceCredentialsError()
     return entry
 

@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 from kernel.standing import NoStandingError, Standing
-from services.auth.adapters.view_feed import ViewFeed
+from services.auth.app.dependencies import AuthDeps
 from services.auth.app.handlers import verify_token
-from services.auth.app.tokens import UserTokens
+from services.auth.domain.commands import VerifyToken
 from services.auth.domain.errors import InvalidTokenError
 
 
 class DirectoryStanding:
-    def __init__(self, feed: ViewFeed, tokens: UserTokens) -> None:
-        self.feed = feed
-        self.tokens = tokens
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
 
     async def standing(self, token: str) -> Standing:
         try:
-            user, _ = await verify_token(token, self.feed, self.tokens)
+            user, _ = await verify_token(VerifyToken(token), self.deps)
         except InvalidTokenError as exc:
             raise NoStandingError() from exc
         return Standing(user.user_id, user.username, user.is_admin)

@@ -11,6 +11,7 @@ class Register:
     password: str
     email: str = ""
     notification_number: str = ""
+    by_operator: bool = False  # an operator's registration, allowed while sign-up is closed
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,31 @@ class InstanceRef:
 class AuthenticateInstance:
     public_key: str
     secret_key: str
+
+
+# Queries
+
+
+@dataclass(frozen=True)
+class VerifyToken:
+    token: str
+
+
+@dataclass(frozen=True)
+class GetUser:
+    user_id: int
+
+
+@dataclass(frozen=True)
+class ListUsers:
+    page: int = 1
+    per_page: int = 0  # 0: the default page size
+
+
+@dataclass(frozen=True)
+class ListInstances:
+    """One user's instances, or (user_id None) everyone's."""
+
+    user_id: int | None
+    page: int = 1
+    per_page: int = 0

@@ -7,9 +7,14 @@ from typing import TypeAlias
 import grpc
 
 from services.auth.app import instances
+from services.auth.app.dependencies import AuthDeps
 from services.auth.app.instances import Issued
-from services.auth.domain.commands import AuthenticateInstance, CreateInstance, InstanceRef
-from services.auth.ports.deps import AuthDeps
+from services.auth.domain.commands import (
+    AuthenticateInstance,
+    CreateInstance,
+    InstanceRef,
+    ListInstances,
+)
 from services.auth.ports.messages import instance_pb
 from switchboard.auth.v1 import auth_pb2
 
@@ -32,37 +37,32 @@ class InstanceRpcs:
     async def CreateInstance(self, request: auth_pb2.CreateInstanceRequest,
                              context: Ctx) -> auth_pb2.InstanceCredentials:
         cmd = CreateInstance(request.user_id, request.instance_name)
-        d = self.deps
-        return _credentials(await instances.create_instance(cmd, d.instances, d.feed,
-                                                            d.credentials))
+        return _credentials(await instances.create_instance(cmd, self.deps))
 
     async def ListInstances(self, request: auth_pb2.ListInstancesRequest,
                             context: Ctx) -> auth_pb2.ListInstancesResponse:
         owner = None if request.all_users else request.user_id
-        found, total = await instances.list_instances(owner, request.page, request.per_page,
-                                                      self.deps.feed)
+        query = ListInstances(owner, request.page, request.per_page)
+        found, total = await instances.list_instances(query, self.deps)
         return auth_pb2.ListInstancesResponse(instances=[instance_pb(i, i.id) for i in found],
                                               total=total)
 
     async def GetInstance(self, request: auth_pb2.InstanceRef,
                           context: Ctx) -> auth_pb2.Instance:
-        entry = await instances.get_instance(_ref(request), self.deps.feed)
+        entry = await instances.get_instance(_ref(request), self.deps)
         return instance_pb(entry, entry.id)
 
     async def DeleteInstance(self, request: auth_pb2.InstanceRef,
                              context: Ctx) -> auth_pb2.Instance:
-        deleted = await instances.delete_instance(_ref(request), self.deps.instances)
+        deleted = await instances.delete_instance(_ref(request), self.deps)
         return instance_pb(deleted, deleted.number)
 
     async def RotateInstanceKeys(self, request: auth_pb2.InstanceRef,
                                  context: Ctx) -> auth_pb2.InstanceCredentials:
-        d = self.deps
-        return _credentials(await instances.rotate_keys(_ref(request), d.instances,
-                                                        d.credentials))
+        return _credentials(await instances.rotate_keys(_ref(request), self.deps))
 
     async def AuthenticateInstance(self, request: auth_pb2.AuthenticateInstanceRequest,
                                    context: Ctx) -> auth_pb2.Instance:
         cmd = AuthenticateInstance(request.public_key, request.secret_key)
-        entry = await instances.authenticate_instance(cmd, self.deps.feed,
-                                                      self.deps.credentials)
+        entry = await instances.authenticate_instance(cmd, self.deps)
         return instance_pb(entry, entry.id)
