@@ -9,6 +9,7 @@ Instance API (seed 000): `{"success": false, "message": ..., "error": CODE, "dat
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
@@ -79,12 +80,19 @@ def envelope(request: Request, code: str, message: str,
 
 
 def _validation_message(exc: RequestValidationError) -> str:
+    unknown = [_where(e) for e in exc.errors() if e.get("type") == "extra_forbidden"]
+    if unknown:
+        return f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
     for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        where = _where(err)
         if err.get("type") == "json_invalid":
             return "Malformed JSON body"
         return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg"))
     return "Invalid request"
+
+
+def _where(err: Any) -> str:
+    return ".".join(str(p) for p in err.get("loc", ()) if p != "body")
 
 
 def install(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from fastapi import Request
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.errors import ApiError
@@ -40,7 +40,11 @@ def unfit(value: object) -> bool:
 
 
 class RequestBody(BaseModel):
-    """A JSON request body whose text is all whole characters and has no NUL."""
+    """A JSON request body whose text is all whole characters and has no NUL, and which
+    holds only the fields its route documents: an unknown one (a `media_url` the route
+    would drop) is 400 INVALID_REQUEST naming it, before anything is sent or charged."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
