@@ -12,7 +12,7 @@ from kernel.config import Settings
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
 from kernel.rpc import channel
-from services.device.adapters.auth_users import AuthUsers
+from services.device.adapters.auth_users import AuthInstances, AuthUsers
 from services.device.adapters.codec import device_codec
 from services.device.adapters.directory import DeviceStore, directory_metadata
 from services.device.adapters.leases import KvLeases
@@ -82,7 +82,10 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     dispatches = Repository(infra.store, codec, Dispatch, cache_size=DISPATCH_CACHE,
                             group=GroupCommit(infra.store))
     transport = transport or transport_from(settings)
-    deps = DeviceDeps(devices, transport, LiveDevices(), utcnow)
+    auth_channel = channel(settings.service_addr("auth"), settings, "device")
+    is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
+    deps = DeviceDeps(devices, transport, LiveDevices(), utcnow,
+                      instances=AuthInstances(auth_channel, is_admin))
     leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),
                       settings.device_lease_ttl_seconds, settings.stream_replicas)
     sessions = Sessions(deps, devices, leases, Reconnects(backoff(settings)))
@@ -95,8 +98,6 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
                                      batch=settings.dispatch_batch, only_new=only_new,
                                      handback_delay=settings.dispatch_handback_delay_ms / 1000,
                                      ack_wait=ack_wait(settings, transport))
-    auth_channel = channel(settings.service_addr("auth"), settings, "device")
-    is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
     instances = InstanceEvents(deps, sessions, is_admin)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
     servicer = DeviceServicer(deps, devices, sessions, dispatch.consumer(infra.js).pending,

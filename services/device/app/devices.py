@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from kernel.changes import Repo, change, retrying
 from kernel.clock import Clock
@@ -20,12 +21,19 @@ log = logging.getLogger(__name__)
 QR_REUSE_MARGIN = timedelta(seconds=5)
 
 
+class InstanceSource(Protocol):
+    async def registration(self, device_id: str) -> RegisterDevice | None:
+        """The registration of the instance `device_id` as auth has it now; None if
+        auth has no such instance."""
+
+
 @dataclass
 class DeviceDeps:
     devices: Repo[Device]
     transport: Transport
     live: LiveDevices
     clock: Clock
+    instances: InstanceSource | None = None  # where an instance not heard of yet is asked
 
 
 async def register_device(deps: DeviceDeps, cmd: RegisterDevice) -> Device:
@@ -47,9 +55,19 @@ async def ensure_registered(deps: DeviceDeps, cmd: RegisterDevice) -> Device:
 
 async def get_device(deps: DeviceDeps, device_id: str) -> Device:
     device = await deps.devices.get(device_id)
+    if device.status is DeviceStatus.NEW and deps.instances is not None:
+        device = await _learn(deps, deps.instances, device)
     if not device.exists:
         raise errors.DeviceNotFoundError(f"device {device_id} not found", device_id=device_id)
     return device
+
+
+async def _learn(deps: DeviceDeps, source: InstanceSource, device: Device) -> Device:
+    """Read-your-writes across services: an instance auth has just created may be asked
+    for before its InstanceCreated has reached this service; auth is asked, and the
+    device registered as that event would register it (the event then changes nothing)."""
+    cmd = await source.registration(device.id)
+    return device if cmd is None else await ensure_registered(deps, cmd)
 
 
 def _reusable(device: Device, now: datetime) -> Pairing | None:

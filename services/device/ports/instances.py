@@ -7,15 +7,14 @@ stream; both handlers are idempotent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC
+from collections.abc import Sequence
 
 from kernel import context
 from kernel.bus import Envelope
 from kernel.subscriptions import EventSubscription
+from services.device.adapters.auth_users import IsAdmin, instance_registration, moment
 from services.device.app.devices import DeviceDeps, ensure_registered
 from services.device.app.sessions import Sessions
-from services.device.domain.commands import RegisterDevice
 from switchboard.auth.v1 import events_pb2 as auth_events
 
 log = logging.getLogger(__name__)
@@ -23,9 +22,6 @@ log = logging.getLogger(__name__)
 AUTH = "auth"
 INSTANCES_DURABLE = "device-instances"
 CREATED, DELETED = "InstanceCreated", "InstanceDeleted"
-
-IsAdmin = Callable[[int], Awaitable[bool]]
-
 
 class InstanceEvents:
     def __init__(self, deps: DeviceDeps, sessions: Sessions, is_admin: IsAdmin | None) -> None:
@@ -45,12 +41,9 @@ class InstanceEvents:
                 await self.deleted(auth_events.InstanceDeleted.FromString(envelope.payload))
 
     async def created(self, event: auth_events.InstanceCreated) -> None:
-        pooled = await self.is_admin(event.user_id) if self.is_admin else False
-        created_at = (event.created_at.ToDatetime(tzinfo=UTC)
-                      if event.HasField("created_at") else None)
-        await ensure_registered(self.deps, RegisterDevice(
-            event.instance_id, event.instance_name, event.user_id, pooled=pooled,
-            instance_number=event.id, created_at=created_at))
+        await ensure_registered(self.deps, await instance_registration(
+            event.instance_id, event.instance_name, event.user_id, event.id,
+            moment(event.created_at, event.HasField("created_at")), self.is_admin))
 
     async def deleted(self, event: auth_events.InstanceDeleted) -> None:
         await self.sessions.retire(event.instance_id, "instance deleted")
