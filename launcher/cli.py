@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import http.client
 import importlib
 import os
 import runpy
@@ -15,7 +14,8 @@ from pydantic import ValidationError
 
 from kernel import keys, stackid
 from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
-from launcher import natsauth
+from launcher import natsauth, ports
+from launcher.health import gateway_health, is_ours
 from launcher.supervisor import Supervisor
 
 REBUILDERS = {
@@ -84,6 +84,9 @@ def operator_task(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def up(settings: Settings) -> int:
+    if taken := ports.problems(settings):  # before anything starts
+        print("\n".join(["[switchboard] cannot start:", *(f"  {t}" for t in taken)]))
+        return 1
     admin_line, admin_env = _embedded_admin(settings)
     supervisor = Supervisor(settings)
     supervisor.child("auth").own_env.update(admin_env)  # auth alone needs it
@@ -110,22 +113,10 @@ def _wait_healthy(settings: Settings, supervisor: Supervisor, timeout: float) ->
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
         if supervisor.refusal():
             return False
-        if _healthy(settings.host, settings.gateway_port):
+        if is_ours(gateway_health(settings.host, settings.gateway_port), supervisor.stack_id):
             return True
         time.sleep(0.1)
     return False
-
-
-def _healthy(host: str, port: int) -> bool:
-    """The gateway's /health answers 200 (http.client: no HTTP client library to load)."""
-    conn = http.client.HTTPConnection(host, port, timeout=1.0)
-    try:
-        conn.request("GET", "/health")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from kernel import stackid
 from kernel.config import SERVICES, Settings
 from kernel.keys import private_dir
-from launcher import natsauth, natsserver
+from launcher import natsauth, natsserver, ports
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
@@ -95,9 +95,11 @@ class Supervisor:
         nats_cmd = natsserver.command(self.settings.nats_port, self.var_dir / "nats",
                                       natsauth.write_server_config(self.settings, self.var_dir))
         self.children = [Child("nats", nats_cmd, self.logs / "nats.log")]
+        metrics = ports.metrics_ports(self.settings)
         for name in SERVICES:
+            own = {**self._nats_login(name), "SWITCHBOARD_METRICS_PORT": str(metrics[name])}
             self.children.append(Child(name, [py, "-m", f"services.{name}"],
-                                       self.logs / f"{name}.log", own_env=self._nats_login(name)))
+                                       self.logs / f"{name}.log", own_env=own))
         self.children.append(Child("gateway", [py, "-m", "gateway"], self.logs / "gateway.log",
                                    own_env=self._nats_login(natsauth.GATEWAY)))
 
@@ -164,6 +166,7 @@ class Supervisor:
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: terminal gone
             signal.signal(signum, handle)
+
 
 def last_message(log_path: Path) -> str:
     """The `msg` of a log's last JSON line (kernel/logs.py), or the line itself."""

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.deps import ServiceClients
+from kernel import stackid
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(clients: ServiceClients) -> JSONResponse:
+async def health(clients: ServiceClients, request: Request) -> JSONResponse:
+    """Each service's health check, and the stack this gateway belongs to (its id from
+    `<var_dir>/stack-id`, kernel/stackid.py): `switchboard up` and `status` know by it
+    that they reached their own gateway."""
     async def check(name: str, chan: grpc.aio.Channel) -> tuple[str, str]:
         try:
             reply = await health_pb2_grpc.HealthStub(chan).Check(
@@ -26,7 +30,8 @@ async def health(clients: ServiceClients) -> JSONResponse:
 
     results = dict(await asyncio.gather(*(check(n, c) for n, c in clients.channels.items())))
     ok = all(v == "SERVING" for v in results.values())
-    return JSONResponse({"status": "ok" if ok else "degraded", "services": results},
+    return JSONResponse({"status": "ok" if ok else "degraded", "services": results,
+                         "stack": stackid.read(request.app.state.settings.var_dir)},
                         status_code=200 if ok else 503)
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from kernel.config import SERVICES
+from launcher import ports
+from tests.launcher.listening import listening_ports
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -30,17 +31,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def bindable(port: int) -> bool:
-    """As a server binds it (SO_REUSEADDR: closed connections may linger in TIME_WAIT)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def stack_ports(stack: Stack) -> list[int]:
     env = stack.env
     grpc = [int(env[f"SWITCHBOARD_{s.upper()}_ADDR"].rsplit(":", 1)[1]) for s in SERVICES]
@@ -54,6 +44,8 @@ def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(tmp_path: 
         stack.wait_healthy()
         pids = [stack.pid(name) for name in CHILDREN]
         assert all(alive(pid) for pid in pids)
+        # by default the embedded stack serves no service /metrics (no 9151-9154 to collide)
+        assert listening_ports(pids) == set(stack_ports(stack))
         stack.proc.send_signal(signal.SIGKILL)
         stack.proc.wait(10)
         deadline = time.monotonic() + 30
@@ -61,7 +53,7 @@ def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(tmp_path: 
             time.sleep(0.1)
         left = [name for name, pid in zip(CHILDREN, pids, strict=True) if alive(pid)]
         assert left == [], f"orphans after the launcher died: {left}"
-        assert [p for p in stack_ports(stack) if not bindable(p)] == []
+        assert [p for p in stack_ports(stack) if not ports.free("127.0.0.1", p)] == []
     finally:
         for pid in pids:  # a failing run leaves nothing behind
             with contextlib.suppress(ProcessLookupError):

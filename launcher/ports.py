@@ -1,0 +1,80 @@
+"""The ports `switchboard up` binds, checked before it starts anything: each one free on
+the stack's host, none given twice, or the setting that moves it.
+
+Metrics: the embedded stack serves no service /metrics unless SWITCHBOARD_METRICS_PORT
+is set, which is then auth's port and billing, messaging and device take the three
+after it (9151-9154 by default would collide between two stacks on one machine).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+from kernel.config import SERVICES
+
+
+class StackPorts(Protocol):
+    """The settings that place the stack's listeners."""
+
+    host: str
+    gateway_port: int
+    nats_port: int
+    metrics_port: int | None
+    gateway_metrics_port: int | None
+
+    def service_port(self, service: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Port:
+    number: int
+    user: str  # who binds it
+    setting: str  # the variable that moves it
+
+
+def metrics_ports(settings: StackPorts) -> dict[str, int]:
+    """Each service's metrics port under `up`: 0 (off) unless SWITCHBOARD_METRICS_PORT
+    is set, then that port and the next three, in SERVICES order."""
+    base = settings.metrics_port
+    return {service: base + i if base else 0 for i, service in enumerate(SERVICES)}
+
+
+def needed(settings: StackPorts) -> list[Port]:
+    ports = [Port(settings.gateway_port, "the gateway", "SWITCHBOARD_GATEWAY_PORT"),
+             Port(settings.nats_port, "nats-server", "SWITCHBOARD_NATS_PORT")]
+    ports += [Port(settings.service_port(s), f"{s} (gRPC)", f"SWITCHBOARD_{s.upper()}_ADDR")
+              for s in SERVICES]
+    ports += [Port(port, f"{s} (metrics)", "SWITCHBOARD_METRICS_PORT")
+              for s, port in metrics_ports(settings).items() if port]
+    if settings.gateway_metrics_port:
+        ports.append(Port(settings.gateway_metrics_port, "the gateway (metrics)",
+                          "SWITCHBOARD_GATEWAY_METRICS_PORT"))
+    return ports
+
+
+def problems(settings: StackPorts) -> list[str]:
+    """Why the stack cannot bind its ports: one line per port taken or given twice."""
+    found, seen = [], dict[int, Port]()
+    for port in needed(settings):
+        if (first := seen.setdefault(port.number, port)) is not port:
+            found.append(f"port {port.number} is set for both {first.user} ({first.setting}) "
+                         f"and {port.user} ({port.setting}): move one")
+        elif not free(settings.host, port.number):
+            found.append(f"port {port.number} for {port.user} is taken on {settings.host} "
+                         f"(another process or stack listens there): stop it, or move "
+                         f"this stack's with {port.setting}")
+    return found
+
+
+def free(host: str, port: int) -> bool:
+    """Whether a server could listen there now (as servers bind: SO_REUSEADDR, so
+    connections lingering in TIME_WAIT after a stop do not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
