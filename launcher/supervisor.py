@@ -155,6 +155,14 @@ class Supervisor:
             child.restarts += 1
             child.start(env)
 
+    def refusal(self) -> str | None:
+        """Why the stack cannot run: a child stopped because the NATS it reached holds
+        another stack's streams (kernel/stackid.py); its last log line says whose."""
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() == stackid.EXIT_CODE:
+                return f"{child.name} stopped: {last_message(child.log_path)}"
+        return None
+
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
         for child in reversed(self.children):
