@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     dispatch_retry_base_ms: int = 2_000
     dispatch_retry_max_ms: int = 60_000
     dispatch_send_timeout_seconds: float = 20.0
+    # a queued message no device has taken this long after it was queued fails (refunded)
+    dispatch_queue_expiry_seconds: float = 86_400.0
     pool_admin_instances: bool = True  # instances of admins join the shared pool
     sim_state_path: str = ""  # "" = <var_dir>/simulator.db; ":memory:" = per process
     sim_send_latency_ms: int = 0

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.deps import ServiceClients
 from kernel import stackid
+from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
 router = APIRouter(tags=["health"])
 
@@ -28,11 +29,25 @@ async def health(clients: ServiceClients, request: Request) -> JSONResponse:
         except grpc.aio.AioRpcError as exc:
             return name, exc.code().name
 
-    results = dict(await asyncio.gather(*(check(n, c) for n, c in clients.channels.items())))
-    ok = all(v == "SERVING" for v in results.values())
-    return JSONResponse({"status": "ok" if ok else "degraded", "services": results,
-                         "stack": stackid.read(request.app.state.settings.var_dir)},
+    checks = asyncio.gather(*(check(n, c) for n, c in clients.channels.items()))
+    results, pool = await asyncio.gather(checks, _pool(clients.device))
+    ok = all(v == "SERVING" for v in dict(results).values())
+    return JSONResponse({"status": "ok" if ok else "degraded", "services": dict(results),
+                         "pool": pool, "stack": stackid.read(request.app.state.settings.var_dir)},
                         status_code=200 if ok else 503)
+
+
+async def _pool(device: device_pb2_grpc.DeviceServiceStub) -> dict[str, object] | None:
+    """The shared pool of the transport in use, as a detail: an empty pool (no linked
+    device: Messaging API sends are refused) does not fail the probe, which would only
+    restart a gateway that is fine. None when the device service does not answer."""
+    try:
+        pool = await device.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=1.0)
+    except grpc.aio.AioRpcError:
+        return None
+    return {"transport": pool.transport, "linked_devices": pool.linked_devices,
+            "available_devices": pool.available_devices,
+            "total_devices": pool.total_devices, "empty": pool.linked_devices == 0}
 
 
 @router.get("/livez")

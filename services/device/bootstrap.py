@@ -92,7 +92,8 @@ async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
     transport.attach(FarSide(sessions, dispatches))
     dispatcher = Dispatcher(dispatches, deps.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
-                            retry=retry_policy(settings))
+                            retry=retry_policy(settings),
+                            expire_after=settings.dispatch_queue_expiry_seconds)
     dispatch = dispatch_subscription(dispatcher, dispatch_durable,
                                      workers=settings.dispatch_workers,
                                      batch=settings.dispatch_batch, only_new=only_new,

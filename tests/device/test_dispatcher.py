@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -134,6 +136,27 @@ async def test_a_transport_error_fails_the_message(store, unique):
 async def test_without_a_pooled_device_the_message_stays_queued(parts, unique):
     with pytest.raises(NoDeviceAvailableError):
         await parts.dispatcher.dispatch(queued(unique))
+    assert await parts.types(f"dispatch-{unique}") == []
+
+
+async def test_a_message_no_device_took_in_time_fails_once_with_its_reason(parts, unique):
+    """Older than the expiry and still unclaimed: failed (billing refunds MessageFailed),
+    pooled or pinned, once however often it is redelivered; a younger one still waits."""
+    parts.dispatcher.expire_after = 3600
+    now = parts.dispatcher.clock()
+    stale = [replace(queued(f"{unique}-{channel}", channel, "inst-gone"),
+                     queued_at=now - timedelta(hours=1, seconds=1))
+             for channel in ("pool", "instance")]
+    for message in stale * 2:
+        await parts.dispatcher.dispatch(message)
+    for message in stale:
+        stored = await parts.store.read_stream(f"dispatch-{message.message_id}")
+        [failed] = [parts.dispatches.codec.decode(e) for e in stored]
+        assert (type(failed).__name__, failed.user_id) == ("MessageFailed", 42)
+        assert failed.reason == "no WhatsApp device took the message within 1 h of queueing"
+    young = replace(queued(unique), queued_at=now - timedelta(minutes=59))
+    with pytest.raises(NoDeviceAvailableError):
+        await parts.dispatcher.dispatch(young)
     assert await parts.types(f"dispatch-{unique}") == []
 
 

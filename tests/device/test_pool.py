@@ -5,6 +5,9 @@ from __future__ import annotations
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app.devices import register_device, request_qr
 from services.device.app.pool import ensure_pool, pool_phone_number
+from services.device.app.reconnect import Backoff, Reconnects
+from services.device.app.transport import SessionFailed
+from services.device.app.views import PoolCounts
 from services.device.domain.commands import DispatchMessage, RegisterDevice
 from services.device.domain.model import DeviceStatus
 from tests.device.conftest import wire
@@ -20,8 +23,9 @@ async def test_pool_is_registered_linked_and_idempotent(parts):
         (f"pool-{i}", DeviceStatus.CONNECTED, pool_phone_number(i), 0) for i in (1, 2, 3)]
     for i in (1, 2, 3):
         assert await parts.types(f"device-pool-{i}") == BOOT
-    counts = await parts.devices.pool_counts()
-    assert (counts.total, counts.available) == (3, 3)
+    counts = await parts.devices.pool_counts("simulator")
+    assert (counts.total, counts.available, counts.linked) == (3, 3, 3)
+    assert await parts.devices.pool_counts("whatsmeow") == PoolCounts(0, 0, 0)
     assert parts.sessions.held == {"pool-1", "pool-2", "pool-3"}
 
 
@@ -74,3 +78,17 @@ async def test_the_directory_rebuilt_from_the_events_equals_the_live_one(parts):
     assert comparable(await parts.devices.list_devices()) == live
     assert [v[1] for v in live] == [DeviceStatus.CONNECTED, DeviceStatus.DISCONNECTED,
                                     DeviceStatus.BANNED]
+
+
+async def test_linked_pool_devices_are_the_connected_and_reconnecting_ones(parts):
+    """A dropped session still counts (it comes back by itself); a logged out, banned or
+    given-up device does not, nor does another transport's pool."""
+    await ensure_pool(parts.deps, 4, 0, parts.sim.scan)
+    parts.sessions.reconnects = Reconnects(Backoff(base=30, cap=30, attempts=2))
+    await parts.sim.drop("pool-1", "network down", outage=120)
+    await parts.sim.logout_from_phone("pool-2")
+    await parts.sim.ban("pool-3", "spam reports")
+    await parts.sessions.failed(SessionFailed("pool-4", "client outdated"))
+    assert await parts.devices.pool_counts("simulator") == PoolCounts(4, 0, 1)
+    assert await parts.devices.pool_counts("cloud") == PoolCounts(0, 0, 0)
+    await parts.sessions.reconnects.close()

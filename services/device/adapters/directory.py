@@ -123,13 +123,17 @@ class DeviceStore:
             return not (await conn.execute(select(func.count()).select_from(devices_table)
                                            )).scalar_one()
 
-    async def pool_counts(self) -> PoolCounts:
-        connected = (devices_table.c.status == DeviceStatus.CONNECTED.value)
-        query = (select(func.count(), func.count().filter(connected))
-                 .where(devices_table.c.pooled.is_(True)))
+    async def pool_counts(self, transport: str) -> PoolCounts:
+        c = devices_table.c
+        connected = c.status == DeviceStatus.CONNECTED.value
+        linked = and_(c.session_linked.is_(True), or_(
+            connected, c.status == DeviceStatus.DISCONNECTED.value))
+        query = (select(func.count(), func.count().filter(connected),
+                        func.count().filter(linked))
+                 .where(c.pooled.is_(True), c.transport == transport))
         async with reading(self.engine) as conn:
-            total, available = (await conn.execute(query)).one()
-        return PoolCounts(int(total), int(available or 0))
+            total, available, linked_count = (await conn.execute(query)).one()
+        return PoolCounts(int(total), int(available or 0), int(linked_count or 0))
 
     async def rebuild(self, page: int = 5000) -> int:
         """Drop the directory and replay every device stream into it; returns devices."""

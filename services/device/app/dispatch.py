@@ -10,7 +10,9 @@ or by the same one once it is back. A send the far side could not take now (a
 TransientTransportError, or no answer within the attempt's timeout) is counted on the
 stream and tried again after an exponential backoff (the consumer naks it with that
 delay), with the same transport message id; the last attempt allowed fails the
-message, which billing refunds. Receipts from the transport settle the same stream.
+message, which billing refunds. A message no device has claimed `expire_after` seconds
+after it was queued (no pool device, an instance that never came back) fails instead of
+being claimed, and billing refunds it. Receipts from the transport settle the same stream.
 
 Only the decision to claim or send reads the stream; the steps after it (sent, a
 failed try, receipts) start from the cached copy, as they only move the stream
@@ -117,7 +119,7 @@ class Dispatcher:
     def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
                  pacer: Pacer, clock: Clock, whereabouts: Whereabouts,
                  device_wait: float = 5.0, sleep: Sleep = asyncio.sleep,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, expire_after: float = 86_400.0) -> None:
         self.dispatches = dispatches
         self.live = live
         self.transport = transport
@@ -127,6 +129,7 @@ class Dispatcher:
         self.device_wait = device_wait
         self.sleep = sleep
         self.retry = retry or RetryPolicy()
+        self.expire_after = expire_after
         self.in_flight = KeyedLocks()
 
     async def dispatch(self, cmd: DispatchMessage) -> None:
@@ -144,8 +147,11 @@ class Dispatcher:
         await self._claim_and_send(dispatch, cmd)
 
     async def _claim_and_send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
-        slot = await self._choose(cmd)
-        if slot is None:
+        slot = None
+        if self._expired(cmd):
+            dispatch.fail(f"no WhatsApp device took the message within "
+                          f"{_duration(self.expire_after)} of queueing", cmd.user_id)
+        elif (slot := await self._choose(cmd)) is None:
             dispatch.fail(f"instance {cmd.instance_id} is not connected", cmd.user_id)
         else:
             dispatch.claim(slot.device.device_id, cmd.user_id)
@@ -156,6 +162,10 @@ class Dispatcher:
             return
         if slot is not None:
             await self._send(dispatch, cmd, slot)
+
+    def _expired(self, cmd: DispatchMessage) -> bool:
+        return cmd.queued_at is not None and \
+            (self.clock() - cmd.queued_at).total_seconds() >= self.expire_after
 
     async def _choose(self, cmd: DispatchMessage) -> Slot | None:
         """A live device for the message and its next slot; None when its instance is not
@@ -240,6 +250,14 @@ class Dispatcher:
         log.info("message %s failed: %s", cmd.message_id, reason)
         await change(self.dispatches, cmd.message_id, lambda d: d.fail(reason, cmd.user_id),
                      trust_cache=True)
+
+
+def _duration(seconds: float) -> str:
+    """86400 -> "24 h", 90 -> "90 s": a setting as the reason shows it."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 async def record_receipt(dispatches: Repo[Dispatch], receipt: Receipt) -> None:

@@ -16,9 +16,14 @@ class PoolStatusView:
     total_devices: int
     queue_depth: int
     queue_type: str = POOL_QUEUE
+    linked_devices: int = 0
+    transport: str = ""
 
 
-async def pool_status(directory: DeviceDirectory,
+async def pool_status(directory: DeviceDirectory, transport: str,
                       queue_depth: Callable[[], Awaitable[int]]) -> PoolStatusView:
-    counts = await directory.pool_counts()
-    return PoolStatusView(counts.available, counts.total, await queue_depth())
+    """The pool of the transport in use: a device linked under another transport (the
+    simulator's pool after a switch to whatsmeow, say) can never take a message here."""
+    counts = await directory.pool_counts(transport)
+    return PoolStatusView(counts.available, counts.total, await queue_depth(),
+                          linked_devices=counts.linked, transport=transport)

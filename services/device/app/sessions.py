@@ -232,5 +232,5 @@ class Sessions:
 
     async def pool_elsewhere(self) -> bool:
         """Pooled devices are connected in other replicas (or none is live here)."""
-        counts = await self.directory.pool_counts()
+        counts = await self.directory.pool_counts(self.deps.transport.name)
         return counts.available > len(self.deps.live.pooled())

@@ -39,8 +39,12 @@ class DeviceView:
 
 @dataclass(frozen=True)
 class PoolCounts:
+    """Pooled devices of one transport: all, connected, and linked (connected or being
+    reconnected: the ones that can take a pool message, now or soon)."""
+
     total: int
     available: int
+    linked: int = 0
 
 
 class DeviceDirectory(Protocol):
@@ -55,4 +59,4 @@ class DeviceDirectory(Protocol):
 
     async def find(self, device_id: str) -> DeviceView | None: ...
 
-    async def pool_counts(self) -> PoolCounts: ...
+    async def pool_counts(self, transport: str) -> PoolCounts: ...

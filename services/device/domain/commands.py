@@ -26,6 +26,7 @@ class DispatchMessage:
     body: str
     channel: str
     instance_id: str = ""
+    queued_at: datetime | None = None  # when messaging queued it: the expiry counts from it
 
     @property
     def pinned(self) -> bool:

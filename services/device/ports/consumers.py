@@ -25,7 +25,8 @@ QUEUED = "MessageQueued"
 def to_command(envelope: Envelope) -> DispatchMessage:
     queued = messaging_events.MessageQueued.FromString(envelope.payload)
     return DispatchMessage(queued.message_id, queued.user_id, queued.number, queued.body,
-                           queued.channel or "pool", queued.instance_id)
+                           queued.channel or "pool", queued.instance_id,
+                           envelope.recorded_at)
 
 
 def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, batch: int,

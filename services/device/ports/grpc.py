@@ -59,10 +59,12 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_message(DeviceView.of(device), self.deps.clock())
 
     async def GetPoolStatus(self, request: Any, context: Any) -> device_pb2.PoolStatus:
-        view = await pool_status(self.directory, self.queue_depth)
+        view = await pool_status(self.directory, self.deps.transport.name, self.queue_depth)
         return device_pb2.PoolStatus(available_devices=view.available_devices,
                                      total_devices=view.total_devices,
-                                     queue_depth=view.queue_depth, queue_type=view.queue_type)
+                                     queue_depth=view.queue_depth, queue_type=view.queue_type,
+                                     linked_devices=view.linked_devices,
+                                     transport=view.transport)
 
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.Device:
         cmd = RegisterDevice(request.device_id or uuid.uuid4().hex, request.name,

@@ -49,6 +49,7 @@ class DevicePoolClient:
                               device_pb2.GetPoolStatusRequest(), self._timeout)
         status = PoolStatus(available_devices=reply.available_devices,
                             total_devices=reply.total_devices,
-                            queue_depth=reply.queue_depth, queue_type=reply.queue_type)
+                            queue_depth=reply.queue_depth, queue_type=reply.queue_type,
+                            linked_devices=reply.linked_devices, transport=reply.transport)
         self._known = (asked_at, status)
         return status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from services.messaging.app.charging import charge_and_queue
+from services.messaging.app.charging import charge_and_queue, usable_pool
 from services.messaging.app.dependencies import CREDIT, Charge, MessagingDeps
 from services.messaging.app.templates import message_text
 from services.messaging.domain import rules
@@ -43,6 +43,7 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
         message.queue(cmd.user_id, number, body, now)
         batch.append(message)
     queue_ids = [m.id for m in batch]
+    await usable_pool(deps.pool)
     remaining = await asyncio.shield(charge_and_queue(
         deps.reservations, Charge(CREDIT, str(cmd.user_id), queue_ids),
         reserve=lambda: deps.billing.reserve(cmd.user_id, queue_ids),

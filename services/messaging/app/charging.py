@@ -10,10 +10,19 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kernel.eventstore import ConcurrencyError
-from services.messaging.app.dependencies import Charge, Reservations
-from services.messaging.domain.errors import RefusedByServiceError
+from services.messaging.app.dependencies import Charge, DevicePool, PoolStatus, Reservations
+from services.messaging.domain.errors import PoolEmptyError, RefusedByServiceError
 
 T = TypeVar("T")
+
+
+async def usable_pool(pool: DevicePool) -> PoolStatus:
+    """The pool's figures; PoolEmptyError, before anything is charged, when no device of
+    it could ever take a pool message (none linked)."""
+    status = await pool.status()
+    if status.empty:
+        raise PoolEmptyError(status.transport)
+    return status
 
 
 async def charge_and_queue(reservations: Reservations, charge: Charge,

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.messaging.app.charging import charge_and_queue
+from services.messaging.app.charging import charge_and_queue, usable_pool
 from services.messaging.app.dependencies import (
     CREDIT,
     Charge,
@@ -86,7 +86,7 @@ async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted
 
 async def _charge_and_queue(message: Message, deps: MessagingDeps,
                             seeded: bool) -> MessageAccepted:
-    devices = await deps.pool.status()
+    devices = await usable_pool(deps.pool)
     remaining = await charge_and_queue(
         deps.reservations, Charge(CREDIT, str(message.user_id), [message.id]),
         reserve=lambda: deps.billing.reserve(message.user_id, [message.id]),

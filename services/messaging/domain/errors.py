@@ -68,6 +68,20 @@ class InstanceNotConnectedError(MessagingError, ConflictError):
                          instance_id=instance_id)
 
 
+class PoolEmptyError(MessagingError, ConflictError):
+    """No pool device of the transport in use is linked, so a Messaging API send could
+    never leave: refused before anything is charged, with the Instance API's code for a
+    number that is not linked."""
+
+    code = "INSTANCE_NOT_CONNECTED"
+
+    def __init__(self, transport: str) -> None:
+        super().__init__(
+            f"No WhatsApp number is linked to this server's pool ({transport} transport), "
+            "so the message cannot be sent; nothing was charged. An administrator links "
+            "one by creating an instance and scanning its QR code.", transport=transport)
+
+
 class InvalidRecipientsError(MessagingError, InvalidRequestError):
     """A bulk send's list of numbers is empty or too long."""
 
