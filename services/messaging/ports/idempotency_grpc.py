@@ -1,24 +1,18 @@
-"""The Idempotency-Key rpcs of MessagingService, mixed into its servicer."""
+"""The Idempotency-Key rpcs of MessagingService, mixed into its servicer: requests to
+commands for app/idempotency.py, results to replies."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import grpc
 
+from services.messaging.app import idempotency
 from services.messaging.app.dependencies import MessagingDeps
-from services.messaging.domain.errors import InvalidMessageBodyError
-from services.messaging.domain.idempotency import Outcome
+from services.messaging.app.idempotency import ClaimKey, KeyRef, ReleaseKey, SaveResponse
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-MAX_KEY_CHARS = 255
 
-
-def _checked(ref: pb.IdempotencyKeyRef) -> pb.IdempotencyKeyRef:
-    if not ref.key or len(ref.key) > MAX_KEY_CHARS or not ref.scope or not ref.fingerprint:
-        raise InvalidMessageBodyError(
-            f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters")
-    return ref
+def _ref(ref: pb.IdempotencyKeyRef) -> KeyRef:
+    return KeyRef(ref.scope, ref.key, ref.fingerprint)
 
 
 class IdempotencyRpcs:
@@ -26,25 +20,21 @@ class IdempotencyRpcs:
 
     async def ClaimIdempotencyKey(self, request: pb.ClaimIdempotencyKeyRequest,
                                   context: grpc.aio.ServicerContext) -> pb.IdempotencyClaim:
-        ref = _checked(request.ref)
-        outcome, record = await self.deps.idempotency.claim(
-            ref.scope, ref.key, ref.fingerprint, datetime.now(UTC))
+        claim = await idempotency.claim_key(ClaimKey(_ref(request.ref)), self.deps)
         reply = pb.IdempotencyClaim(
-            outcome=pb.IdempotencyClaim.Outcome.Value(f"OUTCOME_{outcome.name}"))
-        if outcome is Outcome.REPLAY and record is not None:
-            reply.status_code, reply.body = record.status_code, record.body
+            outcome=pb.IdempotencyClaim.Outcome.Value(f"OUTCOME_{claim.outcome.name}"))
+        if claim.replay is not None:
+            reply.status_code, reply.body = claim.replay.status_code, claim.replay.body
         return reply
 
     async def SaveIdempotentResponse(self, request: pb.SaveIdempotentResponseRequest,
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.IdempotencyDone:
-        ref = _checked(request.ref)
-        await self.deps.idempotency.save(ref.scope, ref.key, ref.fingerprint,
-                                               request.status_code, request.body)
+        await idempotency.save_response(SaveResponse(
+            _ref(request.ref), request.status_code, request.body), self.deps)
         return pb.IdempotencyDone()
 
     async def ReleaseIdempotencyKey(self, request: pb.IdempotencyKeyRef,
                                     context: grpc.aio.ServicerContext) -> pb.IdempotencyDone:
-        ref = _checked(request)
-        await self.deps.idempotency.release(ref.scope, ref.key, ref.fingerprint)
+        await idempotency.release_key(ReleaseKey(_ref(request)), self.deps)
         return pb.IdempotencyDone()
