@@ -88,7 +88,8 @@ def test_every_relative_link_reaches_a_file_and_its_anchor(doc: Path) -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
 def test_every_section_named_by_title_exists(doc: Path) -> None:
     for file, title in NAMED.findall(doc.read_text()):
-        assert title in headings(ROOT / file), (doc.name, file, title)
+        titles = headings(ROOT / file)
+        assert any(h == title or h.startswith(f"{title} (") for h in titles), (file, title)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
