@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import getpass
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +37,31 @@ async def create_user(settings: Settings, username: str, password: str, email: s
         return 1
     print(f"user {username} (user_id {created.user_id}) is ready")
     return 0
+
+
+def read_password(given: str | None, from_stdin: bool) -> str | None:
+    """The new account's password: typed twice at a prompt, or the first line of stdin
+    (`--password-stdin`); never an argument. None, with the reason said, when none."""
+    if given is not None:
+        return _refuse("--password is refused: a password given as an argument shows in "
+                       "`ps` and in shell history. Type it at the prompt, or pipe it in "
+                       "with --password-stdin")
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        return line or _refuse("--password-stdin: stdin held no password")
+    if not sys.stdin.isatty():
+        return _refuse("no terminal to ask for the password on: pipe it in with "
+                       "--password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        return _refuse("the two passwords differ; nothing was changed")
+    return first
+
+
+def _refuse(why: str) -> str | None:
+    """Says why there is no password, and gives none."""
+    print(f"switchboard: {why}", file=sys.stderr)
+    return None
 
 
 async def _auth_call(settings: Settings, what: str, call: Call) -> Any:

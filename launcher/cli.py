@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import runpy
 import sys
@@ -25,33 +26,7 @@ REBUILDERS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="switchboard",
-        description="Switchboard, a self-hosted WhatsApp messaging gateway. Settings come "
-                    "from SWITCHBOARD_* environment variables (see docs/configuration.md).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run nats-server, the four services and the gateway")
-    one = sub.add_parser("service", help="run one service in the foreground")
-    one.add_argument("name", choices=[*SERVICES, "gateway"])
-    admin = sub.add_parser("admin", help="manage administrators")
-    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
-    create = admin_sub.add_parser("create", help="create an admin (or make a user admin)")
-    create.add_argument("--username", required=True)
-    create.add_argument("--password", required=True)
-    user = sub.add_parser("user", help="manage users")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
-    register = user_sub.add_parser("create", help="register a user (also while sign-up is "
-                                                  "closed)")
-    register.add_argument("--username", required=True)
-    register.add_argument("--password", required=True)
-    register.add_argument("--email", default="")
-    keyfile = sub.add_parser("keys", help="write fresh keys (jwt-secret, secret-pepper, "
-                                          "admin-password) to a new env file, mode 0600")
-    keyfile.add_argument("--env-file", required=True, type=Path)
-    projections = sub.add_parser("projections", help="manage read models")
-    proj_sub = projections.add_subparsers(dest="projections_command", required=True)
-    rebuild = proj_sub.add_parser("rebuild", help="drop a view and replay its streams")
-    rebuild.add_argument("name", choices=sorted(REBUILDERS))
+    parser = _parser()
     args = parser.parse_args(argv)
     os.umask(0o077)  # stores, logs and keys this process and its children write: owner only
     if args.command == "keys":
@@ -69,17 +44,73 @@ def main(argv: list[str] | None = None) -> int:
     return operator_task(args, settings)
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Switchboard, a self-hosted WhatsApp messaging gateway. Settings come "
+                    "from SWITCHBOARD_* environment variables (see docs/configuration.md).")
+    parser.add_argument("--version", action="version", version=f"switchboard {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run nats-server, the four services and the gateway")
+    status = sub.add_parser("status", help="the stack: its id, ports, services' health and "
+                                           "devices (exit code 1 unless all is well)")
+    status.add_argument("--json", action="store_true", help="as one JSON object")
+    one = sub.add_parser("service", help="run one service in the foreground")
+    one.add_argument("name", choices=[*SERVICES, "gateway"])
+    admin = sub.add_parser("admin", help="manage administrators")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create", help="create an admin (or make a user admin); "
+                                                 "the password is asked for")
+    _account_arguments(create)
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    register = user_sub.add_parser("create", help="register a user (also while sign-up is "
+                                                  "closed); the password is asked for")
+    _account_arguments(register)
+    register.add_argument("--email", default="")
+    keyfile = sub.add_parser("keys", help="write fresh keys (jwt-secret, secret-pepper, "
+                                          "admin-password) to a new env file, mode 0600")
+    keyfile.add_argument("--env-file", required=True, type=Path)
+    projections = sub.add_parser("projections", help="manage read models")
+    proj_sub = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = proj_sub.add_parser("rebuild", help="drop a view and replay its streams")
+    rebuild.add_argument("name", choices=sorted(REBUILDERS))
+    return parser
+
+
+def _account_arguments(command: argparse.ArgumentParser) -> None:
+    """A password is typed at a prompt or piped in, never an argument: `ps` and shell
+    history would show it (`--password` stays, to say so)."""
+    command.add_argument("--username", required=True)
+    command.add_argument("--password-stdin", action="store_true",
+                         help="read the password from the first line of stdin")
+    command.add_argument("--password", help=argparse.SUPPRESS)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("switchboard-gateway")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: run `make install`)"
+
+
 def operator_task(args: argparse.Namespace, settings: Settings) -> int:
-    """admin, user, projections: their gRPC and NATS clients load here alone, so the
-    process `up` leaves running to supervise the stack holds none of them."""
+    """status, admin, user, projections: their gRPC and NATS clients load here alone, so
+    the process `up` leaves running to supervise the stack holds none of them."""
     import asyncio
 
-    from launcher.accounts import create_admin, create_user
+    from launcher.accounts import create_admin, create_user, read_password
+    from launcher.status import show_status
 
-    if args.command == "admin":
-        return asyncio.run(create_admin(settings, args.username, args.password))
-    if args.command == "user":
-        return asyncio.run(create_user(settings, args.username, args.password, args.email))
+    if args.command == "status":
+        return asyncio.run(show_status(settings, args.json))
+    if args.command in ("admin", "user"):
+        password = read_password(args.password, args.password_stdin)
+        if password is None:
+            return 2
+        if args.command == "admin":
+            return asyncio.run(create_admin(settings, args.username, password))
+        return asyncio.run(create_user(settings, args.username, password, args.email))
     return asyncio.run(rebuild_projection(settings, args.name))
 
 

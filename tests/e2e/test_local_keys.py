@@ -135,8 +135,8 @@ def test_the_operator_cli_registers_a_user_on_the_running_stack(
     leaves supervising the stack holds none), and its user can sign in."""
     stack, _ = first
     done = subprocess.run([sys.executable, "-m", "launcher", "user", "create", "--username",
-                           "operator1", "--password", "operator-password-1"], env=stack.env,
-                          capture_output=True, text=True, timeout=60)
+                           "operator1", "--password-stdin"], input="operator-password-1\n",
+                          env=stack.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "user operator1 (user_id" in done.stdout, done.stderr
     session = httpx.post(f"{stack.url}/api/auth/login", timeout=10,
                          json={"username": "operator1", "password": "operator-password-1"})

@@ -1,8 +1,15 @@
 """The stack `switchboard up` runs, seen from outside: the ports it listens on, the stack
-id its gateway and streams carry (issue 14, items 3, 4)."""
+id its gateway and streams carry, the banner, `switchboard status`, and accounts made
+with a password that is never an argument (issue 14, items 3, 4, 6, 10, 11)."""
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,13 +37,31 @@ def metrics_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[Stack]:
+def started(tmp_path_factory: pytest.TempPathFactory,
+            metrics_port: int) -> Iterator[tuple[Stack, str]]:
     running = start_stack(tmp_path_factory.mktemp("up"), metrics_port=str(metrics_port))
     try:
         running.wait_healthy()
-        yield running
+        yield running, ""
     finally:
         assert running.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def stack(started: tuple[Stack, str]) -> Stack:
+    return started[0]
+
+
+def switchboard(stack: Stack, *args: str, stdin: str | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "launcher", *args], env=env or stack.env,
+                          input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def signs_in(stack: Stack, username: str, password: str) -> bool:
+    reply = httpx.post(f"{stack.url}/api/auth/login", timeout=10,
+                       json={"username": username, "password": password})
+    return reply.status_code == 200 and reply.json()["is_admin"] is True
 
 
 def test_the_stack_listens_on_the_ports_it_was_given_and_no_other(
@@ -59,3 +84,86 @@ async def test_the_gateway_and_the_streams_carry_the_stacks_id(stack: Stack) -> 
     assert health["stack"] == kept
     for service in SERVICES:
         assert await stream_stack(stack.nats_url(), service) == kept
+
+
+def test_status_shows_the_stack_its_ports_services_and_devices(stack: Stack,
+                                                               metrics_port: int) -> None:
+    done = switchboard(stack, "status", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    got = json.loads(done.stdout)
+    assert got["stack"] == stackid.read(stack.var_dir) and got["gateway"]["state"] == "ok"
+    assert got["nats"] == {"addr": f"127.0.0.1:{stack.env['SWITCHBOARD_NATS_PORT']}",
+                           "state": "listening"}
+    assert got["services"]["billing"] == {
+        "addr": stack.env["SWITCHBOARD_BILLING_ADDR"], "state": "SERVING",
+        "metrics_port": metrics_port + 1}
+    pool = sorted(d["device_id"] for d in got["devices"] if d["pooled"] and d["linked"])
+    assert pool == ["pool-1", "pool-2", "pool-3"]
+    assert {d["state"] for d in got["devices"]} == {"connected"}
+    text = switchboard(stack, "status")
+    assert text.returncode == 0 and f"Stack {got['stack']}" in text.stdout
+    assert "pool-2" in text.stdout and "SERVING" in text.stdout
+
+
+def test_status_says_when_it_reaches_another_stacks_gateway(stack: Stack,
+                                                            tmp_path: Path) -> None:
+    elsewhere = {**stack.env, "SWITCHBOARD_VAR_DIR": str(tmp_path)}
+    stackid.ensure(tmp_path)
+    done = switchboard(stack, "status", env=elsewhere)
+    assert done.returncode == 1
+    assert f"another stack's gateway answers ({stackid.read(stack.var_dir)})" in done.stdout
+
+
+def test_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "launcher", "--version"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "switchboard 0.1.0"
+
+
+def test_admin_create_takes_the_password_from_stdin_never_an_argument(stack: Stack) -> None:
+    refused = switchboard(stack, "admin", "create", "--username", "argued", "--password",
+                          "argued-password-1")
+    assert refused.returncode == 2 and "shows in `ps`" in refused.stderr
+    assert not signs_in(stack, "argued", "argued-password-1")
+    piped = switchboard(stack, "admin", "create", "--username", "piped", "--password-stdin",
+                        stdin="piped-password-1\n")
+    assert piped.returncode == 0 and "admin piped (user_id" in piped.stdout, piped.stderr
+    assert signs_in(stack, "piped", "piped-password-1")
+    no_tty = switchboard(stack, "admin", "create", "--username", "nobody", stdin="")
+    assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
+
+
+def test_admin_create_asks_for_the_password_at_a_terminal(stack: Stack) -> None:
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: its terminal is the pty, as at a shell prompt
+        os.execve(sys.executable, [sys.executable, "-m", "launcher", "admin", "create",
+                                   "--username", "prompted"], stack.env)
+    said = answer(terminal, "Password: ", "prompted-password-1")
+    said += answer(terminal, "Password again: ", "prompted-password-1")
+    said += read_all(terminal)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    assert "prompted-password-1" not in said  # not echoed
+    assert signs_in(stack, "prompted", "prompted-password-1")
+
+
+def answer(terminal: int, prompt: str, reply: str) -> str:
+    said = ""
+    deadline = time.monotonic() + 60
+    while not said.endswith(prompt):
+        assert time.monotonic() < deadline, said
+        said += os.read(terminal, 1024).decode()
+    os.write(terminal, f"{reply}\n".encode())
+    return said
+
+
+def read_all(terminal: int) -> str:
+    said = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # the child closed the terminal
+            return said.decode()
+        if not chunk:
+            return said.decode()
+        said += chunk
