@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import json
 import os
 import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from kernel import keys, stackid
 from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
-from launcher import natsauth, ports
+from launcher import banner, natsauth, ports
 from launcher.health import gateway_health, is_ours
 from launcher.supervisor import Supervisor
 
@@ -130,7 +133,8 @@ def up(settings: Settings) -> int:
         print(f"[switchboard] {why}", flush=True)
         supervisor.stop()
         return 1
-    print(_banner(settings, url, supervisor, time.monotonic() - started, admin_line),
+    took = time.monotonic() - started
+    print(_banner(settings, url, supervisor, took, admin_line, _status_report(supervisor)),
           flush=True)
     supervisor.watch()
     print("[switchboard] stopping...", flush=True)
@@ -169,15 +173,29 @@ def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:
 
 
 def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float,
-            admin_line: str) -> str:
+            admin_line: str, report: dict[str, Any] | None) -> str:
     return "\n".join([
         f"Switchboard is up ({took:.1f}s).",
         f"  Gateway:      {url}" + (f"   (API docs: {url}/docs)" if settings.api_docs else ""),
         f"  Admin login:  {admin_line}",
-        f"  Transport:    {settings.transport} ({settings.sim_pool} linked pool devices)",
+        *banner.lines("Transport:", banner.pool(report, settings.transport)),
+        *banner.lines("gRPC:", [f"{s} {settings.service_addr(s)}" for s in SERVICES]),
+        f"  Stack:        {supervisor.stack_id} (`switchboard status` shows it)",
         f"  Data, logs:   {supervisor.var_dir}, {supervisor.logs}",
         "Press Ctrl-C to stop.",
     ])
+
+
+def _status_report(supervisor: Supervisor) -> dict[str, Any] | None:
+    """`switchboard status --json` of the stack just started, in a process of its own
+    (its gRPC client stays out of the supervising one); None when it says nothing."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "launcher", "status", "--json"],
+                              env=supervisor.env(), capture_output=True, text=True,
+                              timeout=30)
+        return dict(json.loads(done.stdout))
+    except (subprocess.SubprocessError, ValueError):
+        return None
 
 
 def new_keys(path: Path) -> int:

@@ -19,6 +19,7 @@ import pytest
 from kernel import stackid
 from kernel.config import SERVICES
 from launcher.natsserver import free_port
+from tests.e2e.test_local_keys import banner
 from tests.launcher.listening import listening_ports
 from tests.launcher.test_stack_id import stream_stack
 from tests.support.stack import Stack, start_stack
@@ -42,7 +43,7 @@ def started(tmp_path_factory: pytest.TempPathFactory,
     running = start_stack(tmp_path_factory.mktemp("up"), metrics_port=str(metrics_port))
     try:
         running.wait_healthy()
-        yield running, ""
+        yield running, banner(running)
     finally:
         assert running.stop() == 0
 
@@ -84,6 +85,16 @@ async def test_the_gateway_and_the_streams_carry_the_stacks_id(stack: Stack) -> 
     assert health["stack"] == kept
     for service in SERVICES:
         assert await stream_stack(stack.nats_url(), service) == kept
+
+
+def test_the_banner_shows_the_real_pool_the_grpc_addresses_and_the_stack(
+        started: tuple[Stack, str]) -> None:
+    stack, printed = started
+    transport = next(line for line in printed.splitlines() if "Transport:" in line)
+    assert "simulator; pool: 3 linked devices: pool-1 (" in transport, printed
+    for service in SERVICES:
+        assert f"{service} {stack.env[f'SWITCHBOARD_{service.upper()}_ADDR']}" in printed
+    assert stackid.read(stack.var_dir) in printed
 
 
 def test_status_shows_the_stack_its_ports_services_and_devices(stack: Stack,
