@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
+from sqlalchemy import update
 
 from kernel import bus, context
 from kernel.consumer import DurableConsumer
 from kernel.eventstore import EventStore, NewEvent, StreamWrite
 from kernel.relay import OutboxRelay
+from kernel.tables import relay_offsets
 from launcher import natsserver
 from tests.kernel.conftest import stream_messages, wait_until
 
@@ -342,3 +344,41 @@ async def test_a_commit_in_this_process_wakes_the_idle_relay(
         task.cancel()  # rather than wait out the minute
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_relay_records_its_position_now_and_then_and_when_it_stops(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """SQLite: the relay keeps its position in memory and records it at most every
+    `record_every` s and when it stops; a relay that dies in between leaves a position
+    behind, and the next one publishes those events again, which the broker drops
+    (Nats-Msg-Id). PostgreSQL: every pass records (replicas take turns on the row)."""
+    appender = Appender(store, f"record-{unique}")
+    relay = OutboxRelay(store, js, service, idle_wait=0.05, record_every=60.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await appender.append(10)
+        await wait_until(lambda: _published_at_least(relay, 10), what="the first events")
+        first = await relay.recorded()
+        for _ in range(5):
+            await appender.append(10)
+            await wait_until(lambda: _lag_is(relay, 0), what="the next events")
+        last = (await store.read_all(limit=1_000))[-1].position
+        assert await relay.position() == last
+        died_at = await relay.recorded()  # what a relay killed now would leave
+        if store.engine.dialect.name == "postgresql":
+            assert died_at == last
+        else:
+            assert 0 < first == died_at < last
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert await relay.recorded() == last
+
+    # Had it been killed before that stop, the next relay would continue from `died_at`.
+    async with store.engine.begin() as conn:
+        await conn.execute(update(relay_offsets).where(relay_offsets.c.name == relay.name)
+                           .values(position=died_at))
+    again = OutboxRelay(store, js, service)
+    assert await drain(again) == len(await store.read_all(died_at, limit=1_000))
+    await assert_stream_holds_exactly(js, service, store)
