@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     # a reservation noted by a messaging process that died before queueing its messages
     # is given back this long after it was noted (longer than a send can take elsewhere)
     reservation_note_grace_seconds: float = 60.0
+    # POST /api/v1/whatsapp/send waits this long for its message to be handed to WhatsApp
+    # and answers "sent"; past it, "queued" (docs/api.md). 0: answer "queued" at once.
+    instance_send_wait_seconds: float = 10.0
 
     relay_batch: int = 256
     max_body_bytes: int = 1_048_576

@@ -11,6 +11,7 @@ from kernel.projection import ProjectionRunner
 from services.messaging.adapters.billing import BillingClient
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.devices import DevicePoolClient
+from services.messaging.adapters.handovers import Handovers
 from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
 from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
@@ -47,6 +48,7 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
         reservations=reservations, pool=DevicePoolClient(device_channel),
         devices=InstanceDevicesClient(device_channel), history=HistoryView(infra.engine),
         templates=TemplateStore(infra.store), idempotency=IdempotencyKeys(infra.engine),
+        handovers=Handovers(infra.nc), handover_wait=settings.instance_send_wait_seconds,
         variable_limits=VariableLimits(settings.template_max_variables,
                                        settings.template_max_variable_chars),
         new_id=new_id)

@@ -1,12 +1,15 @@
 """Instance API: POST /api/v1/whatsapp/send through the real gateway and the four
 services, on both stores: a linked instance's message reaches the recipient's simulated
-phone and is paid from the instance's quota; an unlinked instance or a spent quota is
-refused in the v1 envelope, and nothing is queued."""
+phone and is paid from the instance's quota, and the answer comes once it was handed
+over ("sent", with the real sentAt) or, past the wait, says "queued"; an unlinked
+instance, a spent quota or an unknown field is refused in the v1 envelope, and nothing is
+queued."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -25,11 +28,19 @@ DATA_KEYS = ["messageId", "status", "phoneNumber", "message", "sentAt", "quotaRe
              "quotaUsed", "quotaTotal"]
 
 
-@pytest.fixture
-async def api(database_url, fresh_nats_url, tmp_path):
-    async with running_services(database_url, fresh_nats_url, tmp_path, **FREE) as settings, \
+@asynccontextmanager
+async def gateway_api(database_url, nats_url, tmp_path, **overrides):
+    """A gateway client of the four services with the free plan above and `overrides`."""
+    async with running_services(database_url, nats_url, tmp_path,
+                                **{**FREE, **overrides}) as settings, \
             gateway_client(settings) as client:
         client.settings = settings
+        yield client
+
+
+@pytest.fixture
+async def api(database_url, fresh_nats_url, tmp_path):
+    async with gateway_api(database_url, fresh_nats_url, tmp_path) as client:
         yield client
 
 
@@ -73,15 +84,44 @@ async def test_a_linked_instance_sends_and_spends_its_quota(api):
     data = body["data"]
     assert list(data) == DATA_KEYS
     assert {k: data[k] for k in DATA_KEYS if k not in ("messageId", "sentAt")} == {
-        "status": "queued", "phoneNumber": RECIPIENT, "message": "Hello from API!",
+        "status": "sent", "phoneNumber": RECIPIENT, "message": "Hello from API!",
         "quotaRemaining": 1, "quotaUsed": 1, "quotaTotal": 2}
     assert NAIVE.match(data["sentAt"]) and data["messageId"].startswith("msg_")
-    received = await inbox(api, RECIPIENT, 1)
-    assert [(m["body"], m["device_id"]) for m in received] == [
+    received = (await api.get(f"/simulator/inbox/{RECIPIENT}")).json()["messages"]
+    assert [(m["body"], m["device_id"]) for m in received] == [  # handed over: no wait
         ("Hello from API!", owner["instance_id"])]
     status = (await api.get(f"/api/messages/message-status/{data['messageId']}",
                             headers={"Authorization": f"Bearer {owner['token']}"})).json()
-    assert status["number"] == RECIPIENT
+    assert status["number"] == RECIPIENT and status["created_at"][:19] <= data["sentAt"] + "Z"
+
+
+async def linked_send(api: httpx.AsyncClient, username: str, text: str) -> dict:
+    """The answer to one send from a new user's linked instance (200 whatever its fate)."""
+    owner = await linked(api, username)
+    sent = await api.post("/api/v1/whatsapp/send", params=owner["keys"],
+                          json={"phoneNumber": RECIPIENT, "message": text})
+    assert sent.status_code == 200, sent.text
+    return dict(sent.json())
+
+
+async def test_a_send_slower_than_the_wait_answers_queued_honestly(
+        database_url, fresh_nats_url, tmp_path):
+    async with gateway_api(database_url, fresh_nats_url, tmp_path, sim_send_latency_ms=1500,
+                           instance_send_wait_seconds=0.3) as api:
+        body = await linked_send(api, "eve", "later")
+        assert body["message"] == ("Message queued: not yet handed to WhatsApp; it is sent "
+                                   "as soon as it can be")
+        assert (body["data"]["status"], body["data"]["sentAt"]) == ("queued", None)
+        assert [m["body"] for m in await inbox(api, RECIPIENT, 1)] == ["later"]
+
+
+async def test_a_send_that_fails_for_good_says_so(database_url, fresh_nats_url, tmp_path):
+    async with gateway_api(database_url, fresh_nats_url, tmp_path,
+                           sim_failure_rate=1.0) as api:
+        body = await linked_send(api, "fay", "doomed")
+        assert body["message"].startswith("Message could not be sent: ")
+        assert len(body["message"]) > len("Message could not be sent: ")
+        assert (body["data"]["status"], body["data"]["sentAt"]) == ("failed", None)
 
 
 async def test_an_unlinked_instance_is_refused_and_nothing_is_queued(api):
@@ -122,3 +162,4 @@ async def test_bad_requests_are_refused_before_anything_is_spent(api, body):
     assert refused.json()["error"] == "INVALID_REQUEST"
     quota = (await api.get("/api/v1/whatsapp/quota", params=owner["keys"])).json()["data"]
     assert quota["messagesUsed"] == 0
+

@@ -1,9 +1,10 @@
 """Instance API: POST /api/v1/whatsapp/send (seed 000), for the instance whose key pair
 signs the call. The message is pinned to that instance's device and paid from its quota.
 
-`status` is the message's status when the reply is made, as a lower-case word: the
-message has just been queued for the instance's device, so it is "queued" (the seed's
-example shows "sent", a status the message reaches moments later; see message-status).
+The messaging service answers once the device has handed the message to WhatsApp:
+`status` "sent" with the real `sentAt`, as the seed shows it. When that takes longer than
+its wait (SWITCHBOARD_INSTANCE_SEND_WAIT_SECONDS, 10 s: pacing, a reconnect), `status`
+is "queued", `sentAt` null and the message says so; "failed" when it failed for good.
 """
 
 from __future__ import annotations
@@ -49,13 +50,21 @@ async def _send(body: SendBody, caller: InstancePrincipal, clients: Clients,
         messaging_pb2.SendInstanceMessageRequest(
             instance_id=caller.instance_id, user_id=caller.user_id,
             number=body.phone_number, message=body.message, id_seed=id_seed))
-    return ok("Message sent successfully", {
+    return ok(_outcome(sent), {
         "messageId": sent.message_id,
         "status": status_word(sent.status),
         "phoneNumber": sent.number,
         "message": sent.message,
-        "sentAt": iso_naive(sent.queued_at),
+        "sentAt": iso_naive(sent.sent_at),
         "quotaRemaining": sent.quota_remaining,
         "quotaUsed": sent.quota_used,
         "quotaTotal": sent.quota_total,
     })
+
+
+def _outcome(sent: messaging_pb2.SendInstanceMessageResponse) -> str:
+    if sent.status == messaging_pb2.STATUS_SENT:
+        return "Message sent successfully"
+    if sent.status == messaging_pb2.STATUS_FAILED:
+        return f"Message could not be sent: {sent.error_message}"
+    return "Message queued: not yet handed to WhatsApp; it is sent as soon as it can be"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message as ProtoMessage
+from nats.aio.msg import Msg
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,6 +64,18 @@ FACTS: dict[str, Callable[[Envelope], HistoryEntry]] = {
     "messaging": queued_fact,
     "device": device_fact,
 }
+
+
+def live_fact(msg: Msg) -> tuple[str, HistoryEntry] | None:
+    """An event received on a core NATS subscription (the live status streams, a send
+    waiting for its message), as its id and fact; None if it cannot be read."""
+    try:
+        # A core subscriber sees the publisher's ack inbox as reply, not a JetStream one.
+        envelope = Envelope.from_msg(replace(msg, reply=""))
+        return envelope.event_id, FACTS[envelope.service](envelope)
+    except Exception:
+        log.warning("undecodable message on %s", msg.subject)
+        return None
 
 
 class HistoryProjection:

@@ -4,6 +4,7 @@ the servicer, and passed to every handler as `handle(cmd, deps)`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,6 +121,15 @@ class Reservations(Protocol):
         store answer, else on a later sweep of the journal. Never raises."""
 
 
+class Handovers(Protocol):
+    """Hears when a message is handed to WhatsApp (adapters/handovers.py)."""
+
+    async def expect(self, message_id: str) -> asyncio.Future[HistoryEntry]:
+        """A future of the message's Sent or Failed fact, listening once this returns."""
+
+    async def forget(self, message_id: str) -> None: ...
+
+
 class InstanceDevices(Protocol):
     async def connected(self, instance_id: str) -> bool: ...
 
@@ -168,6 +178,8 @@ class MessagingDeps:
     history: HistoryReader
     templates: Templates
     idempotency: IdempotencyRecords
+    handovers: Handovers
+    handover_wait: float = 10.0  # seconds an Instance API send waits to be handed over
     variable_limits: VariableLimits = VariableLimits()
     new_id: Callable[[], str] = new_message_id
     clock: Clock = utcnow

@@ -79,7 +79,8 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
             status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
             number=accepted.number, message=accepted.body,
             queued_at=to_timestamp(accepted.queued_at), quota_remaining=accepted.quota.remaining,
-            quota_used=accepted.quota.used, quota_total=accepted.quota.total)
+            quota_used=accepted.quota.used, quota_total=accepted.quota.total,
+            sent_at=to_timestamp(accepted.sent_at), error_message=accepted.error_message or "")
 
     async def SendBulkMessage(self, request: pb.SendBulkMessageRequest,
                               context: grpc.aio.ServicerContext) -> pb.SendBulkMessageResponse:

@@ -16,10 +16,7 @@ errors. A subscriber too slow to keep up is ended with RESOURCE_EXHAUSTED (recon
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import grpc
 from nats.aio.client import Client as NATS
@@ -27,31 +24,21 @@ from nats.aio.msg import Msg
 from prometheus_client import Counter
 
 from kernel import context as trace
-from kernel.bus import Envelope, subject
+from kernel.bus import subject
 from kernel.clock import to_timestamp
 from kernel.rpc import CORRELATION_KEY
-from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
+from services.messaging.adapters.held_subscription import HeldSubscription
+from services.messaging.adapters.history_projection import DEVICE_EVENTS, live_fact
 from services.messaging.app.dependencies import HistoryReader
 from services.messaging.domain.lifecycle import HistoryEntry
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-log = logging.getLogger(__name__)
 SUBJECTS = [subject("messaging", "MessageQueued"),
             *(subject("device", t) for t in DEVICE_EVENTS)]
 BACKLOG = 1000
 DECODED = Counter("switchboard_status_stream_events_decoded",
                   "Status events decoded for live status streams (once per event)")
 Item = tuple[str, HistoryEntry] | None  # None: the end marker of a queue that fell behind
-
-
-def _fact(msg: Msg) -> tuple[str, HistoryEntry] | None:
-    try:
-        # A core subscriber sees the publisher's ack inbox as reply, not a JetStream one.
-        envelope = Envelope.from_msg(dataclasses.replace(msg, reply=""))
-        return envelope.event_id, FACTS[envelope.service](envelope)
-    except Exception:
-        log.warning("watch: undecodable message on %s", msg.subject)
-        return None
 
 
 def event_reply(event_id: str, fact: HistoryEntry, number: str | None) -> pb.MessageStatusEvent:
@@ -66,19 +53,14 @@ class StatusHub:
     """One subscription for all of this process's status streams, routed by user."""
 
     def __init__(self, nc: NATS) -> None:
-        self.nc = nc
         self._watchers: dict[int, set[asyncio.Queue[Item]]] = {}
-        self._subs: list[Any] = []
-        self._lock = asyncio.Lock()
+        self._held = HeldSubscription(nc, SUBJECTS, self._on_msg)
 
     async def watch(self, user_id: int) -> asyncio.Queue[Item]:
         """A queue of `user_id`'s changes from now on (subscribed when this returns)."""
         queue: asyncio.Queue[Item] = asyncio.Queue(BACKLOG)
-        async with self._lock:
-            if not self._subs:
-                self._subs = [await self.nc.subscribe(s, cb=self._on_msg) for s in SUBJECTS]
-                await self.nc.flush()
-            self._watchers.setdefault(user_id, set()).add(queue)
+        await self._held.hold()
+        self._watchers.setdefault(user_id, set()).add(queue)
         return queue
 
     async def unwatch(self, user_id: int, queue: asyncio.Queue[Item]) -> None:
@@ -86,15 +68,11 @@ class StatusHub:
         mine.discard(queue)  # at once, even if this call is being cancelled
         if not mine:
             self._watchers.pop(user_id, None)
-        async with self._lock:
-            if not self._watchers:  # the last watcher left: stop decoding at all
-                subs, self._subs = self._subs, []
-                for sub in subs:
-                    await sub.unsubscribe()
+        await self._held.release()  # the last watcher left: stop decoding at all
 
     async def _on_msg(self, msg: Msg) -> None:
         DECODED.inc()
-        item = _fact(msg)
+        item = live_fact(msg)
         if item is None or not item[1].queue_id:
             return
         for queue in self._watchers.get(item[1].user_id, ()):
