@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.device.test_simulator import decode_qr_data_url
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -121,3 +126,138 @@ def test_supervisor_restarts_a_killed_service(stack: Stack) -> None:
     stack.wait_healthy(30)
     log = (stack.var_dir / "logs" / "messaging.log").read_text()
     assert "messaging listening" in log
+
+
+# The Instance API document's own clients, verbatim: only its base URL, key pair and
+# recipient placeholders are filled in (`filled`).
+SEED_CURL_SEND = """curl -X POST "https://yourdomain.com/api/v1/whatsapp/send?publicKey=YOUR_KEY&secretKey=YOUR_SECRET" \\
+-H "Content-Type: application/json" \\
+-d '{"phoneNumber":"1234567890","message":"Hello World!"}'"""  # noqa: E501
+SEED_CURL_INSTANCE = 'curl -X GET "https://yourdomain.com/api/v1/whatsapp/instance?publicKey=YOUR_KEY&secretKey=YOUR_SECRET"'  # noqa: E501
+
+SEED_PYTHON = """import requests
+class WhatsAppAPI:
+    def __init__(self, public_key, secret_key, base_url):
+        self.public_key = public_key
+        self.secret_key = secret_key
+        self.base_url = base_url
+    def send_message(self, phone_number, message):
+        url = f"{self.base_url}/api/v1/whatsapp/send"
+        params = {
+            'publicKey': self.public_key,
+            'secretKey': self.secret_key
+        }
+        data = {
+            'phoneNumber': phone_number,
+            'message': message
+        }
+        response = requests.post(url, params=params, json=data)
+        return response.json()
+    def get_quota(self):
+        url = f"{self.base_url}/api/v1/whatsapp/quota"
+        params = {
+            'publicKey': self.public_key,
+            'secretKey': self.secret_key
+        }
+        response = requests.get(url, params=params)
+        return response.json()
+# Usage
+api = WhatsAppAPI("YOUR_PUBLIC_KEY", "YOUR_SECRET_KEY", "https://yourdomain.com")
+result = api.send_message("1234567890", "Hello from Python!")
+print(result)
+print(api.get_quota())
+"""
+
+SEED_JAVASCRIPT = """// Send message using fetch
+async function sendWhatsAppMessage(publicKey, secretKey, phoneNumber, message) {
+const response = await fetch(
+`https://yourdomain.com/api/v1/whatsapp/send?publicKey=${publicKey}&secretKey=${secretKey}`,
+{
+method: 'POST',
+headers: {
+'Content-Type': 'application/json',
+},
+body: JSON.stringify({ phoneNumber, message })
+}
+);
+const data = await response.json();
+console.log(data);
+}
+// Get instance status
+async function getInstanceStatus(publicKey, secretKey) {
+const response = await fetch(
+`https://yourdomain.com/api/v1/whatsapp/instance?publicKey=${publicKey}&secretKey=${secretKey}`
+);
+return await response.json();
+}
+(async () => {
+console.log(JSON.stringify(await getInstanceStatus('YOUR_PUBLIC_KEY', 'YOUR_SECRET_KEY')));
+await sendWhatsAppMessage('YOUR_PUBLIC_KEY', 'YOUR_SECRET_KEY', '1234567890', 'Hello from JS!');
+})();
+"""
+
+
+def filled(code: str, stack: Stack, keys: dict[str, str]) -> str:
+    for placeholder, value in (("1234567890", "27821234567"),
+                               ("https://yourdomain.com", stack.url),
+                               ("YOUR_PUBLIC_KEY", keys["publicKey"]),
+                               ("YOUR_SECRET_KEY", keys["secretKey"]),
+                               ("YOUR_KEY", keys["publicKey"]),
+                               ("YOUR_SECRET", keys["secretKey"])):
+        code = code.replace(placeholder, value)
+    return code
+
+
+def linked_instance(api: httpx.Client, unique: str) -> dict[str, str]:
+    """A new user's instance, created and at once linked by a simulated phone."""
+    registered = api.post("/api/auth/register", json={"username": f"inst{unique}",
+                                                      "password": "securepassword"})
+    assert registered.status_code == 201, registered.text
+    token = login(api, f"inst{unique}", "securepassword")["access_token"]
+    created = api.post("/api/instances", json={"instance_name": "Main WhatsApp"},
+                       headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.text
+    keys = {"publicKey": created.json()["public_key"],
+            "secretKey": created.json()["secret_key"]}
+    qr = api.get("/api/v1/whatsapp/instance/qrcode", params=keys)
+    assert qr.status_code == 200, qr.text
+    scanned = api.post("/simulator/scan", json={
+        "qr": decode_qr_data_url(qr.json()["data"]["qrCode"]), "phone_number": "15550001234"})
+    assert scanned.json()["status"] == "Connected", scanned.text
+    return keys
+
+
+def run(*command: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_instance_api_documents_clients_send_and_hear_sent(stack: Stack, unique: str,
+                                                               tmp_path: Path) -> None:
+    api = httpx.Client(base_url=stack.url, timeout=10)
+    keys = linked_instance(api, unique)
+
+    info = json.loads(run("sh", "-c", filled(SEED_CURL_INSTANCE, stack, keys)))
+    assert (info["success"], info["data"]["status"], info["data"]["isConnected"]) == (
+        True, "Connected", True)
+    sent = json.loads(run("sh", "-c", filled(SEED_CURL_SEND, stack, keys)))
+    assert (sent["success"], sent["message"], sent["data"]["status"]) == (
+        True, "Message sent successfully", "sent")
+    assert sent["data"]["sentAt"] and sent["data"]["phoneNumber"] == "27821234567"
+
+    script = tmp_path / "seed.py"
+    script.write_text(filled(SEED_PYTHON, stack, keys))
+    result, quota = (ast.literal_eval(line) for line in
+                     run(sys.executable, str(script)).splitlines())
+    assert (result["data"]["status"], result["data"]["message"]) == ("sent",
+                                                                     "Hello from Python!")
+    assert quota["data"]["messagesUsed"] == 2
+
+    script = tmp_path / "seed.js"
+    script.write_text(filled(SEED_JAVASCRIPT, stack, keys))
+    status_line, *logged = run("node", str(script)).splitlines()
+    assert json.loads(status_line)["data"]["isConnected"] is True
+    logged_text = "\n".join(logged)
+    assert "status: 'sent'" in logged_text and "success: true" in logged_text
+    assert "message: 'Message sent successfully'" in logged_text
