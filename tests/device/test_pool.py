@@ -8,7 +8,7 @@ from services.device.app.pool import ensure_pool, pool_phone_number
 from services.device.app.reconnect import Backoff, Reconnects
 from services.device.app.transport import SessionFailed
 from services.device.app.views import PoolCounts
-from services.device.domain.commands import DispatchMessage, RegisterDevice
+from services.device.domain.commands import DispatchMessage, RegisterDevice, RequestQr
 from services.device.domain.model import DeviceStatus
 from tests.device.conftest import wire
 
@@ -45,8 +45,9 @@ async def test_a_restart_resumes_sessions_without_new_events(parts, store):
 
 async def test_a_pool_device_half_linked_before_a_crash_is_linked_on_restart(parts, store):
     await ensure_pool(parts.deps, 1, 0, parts.sim.scan)
-    await register_device(parts.deps, RegisterDevice("pool-2", "Pool device 2", 0, True))
-    await request_qr(parts.deps, "pool-2")  # crashed before the scan
+    await register_device(RegisterDevice("pool-2", "Pool device 2", 0, True),
+                          parts.deps)
+    await request_qr(RequestQr("pool-2"), parts.deps)  # crashed before the scan
     await ensure_pool(parts.deps, 2, 0, parts.sim.scan)
     # the QR issued before the crash is still fresh: it is shown again, not replaced
     assert await parts.types("device-pool-2") == BOOT

@@ -1,4 +1,5 @@
-"""Command handlers for devices: register, issue or reuse a QR, retire."""
+"""Command handlers for devices (register, issue or reuse a QR, retire), each
+`handle(cmd, deps)` with the one frozen `DeviceDeps` built in bootstrap.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from kernel.clock import Clock
 from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
 from services.device.domain import errors
-from services.device.domain.commands import RegisterDevice
+from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr, RetireDevice
 from services.device.domain.model import Device, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class InstanceSource(Protocol):
         auth has no such instance."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeviceDeps:
     devices: Repo[Device]
     transport: Transport
@@ -36,7 +37,7 @@ class DeviceDeps:
     instances: InstanceSource | None = None  # where an instance not heard of yet is asked
 
 
-async def register_device(deps: DeviceDeps, cmd: RegisterDevice) -> Device:
+async def register_device(cmd: RegisterDevice, deps: DeviceDeps) -> Device:
     def register(device: Device) -> None:
         device.register(cmd.name, cmd.owner_user_id, cmd.pooled, deps.transport.name,
                         cmd.instance_number, cmd.created_at)
@@ -44,16 +45,17 @@ async def register_device(deps: DeviceDeps, cmd: RegisterDevice) -> Device:
     return await change(deps.devices, cmd.device_id, register)
 
 
-async def ensure_registered(deps: DeviceDeps, cmd: RegisterDevice) -> Device:
+async def ensure_registered(cmd: RegisterDevice, deps: DeviceDeps) -> Device:
     """Idempotent registration (a redelivered InstanceCreated, a restart's pool); a
     retired device stays retired."""
     try:
-        return await register_device(deps, cmd)
+        return await register_device(cmd, deps)
     except errors.DeviceAlreadyRegisteredError:
         return await deps.devices.get(cmd.device_id)
 
 
-async def get_device(deps: DeviceDeps, device_id: str) -> Device:
+async def get_device(query: GetDevice, deps: DeviceDeps) -> Device:
+    device_id = query.device_id
     device = await deps.devices.get(device_id)
     if device.status is DeviceStatus.NEW and deps.instances is not None:
         device = await _learn(deps, deps.instances, device)
@@ -67,7 +69,7 @@ async def _learn(deps: DeviceDeps, source: InstanceSource, device: Device) -> De
     for before its InstanceCreated has reached this service; auth is asked, and the
     device registered as that event would register it (the event then changes nothing)."""
     cmd = await source.registration(device.id)
-    return device if cmd is None else await ensure_registered(deps, cmd)
+    return device if cmd is None else await ensure_registered(cmd, deps)
 
 
 def _reusable(device: Device, now: datetime) -> Pairing | None:
@@ -77,12 +79,13 @@ def _reusable(device: Device, now: datetime) -> Pairing | None:
     return None
 
 
-async def request_qr(deps: DeviceDeps, device_id: str) -> Pairing:
+async def request_qr(cmd: RequestQr, deps: DeviceDeps) -> Pairing:
     """The current QR while it is fresh enough, else a new one (rotation: the reference
     changes and the old QR stops working), recorded on the device."""
+    device_id = cmd.device_id
 
     async def attempt() -> Pairing:
-        device = await get_device(deps, device_id)
+        device = await get_device(GetDevice(device_id), deps)
         device.check_can_issue_qr()
         current = _reusable(device, deps.clock())
         if current is not None:
@@ -95,8 +98,9 @@ async def request_qr(deps: DeviceDeps, device_id: str) -> Pairing:
     return await retrying(attempt)
 
 
-async def retire_device(deps: DeviceDeps, device_id: str, reason: str) -> Device | None:
+async def retire_device(cmd: RetireDevice, deps: DeviceDeps) -> Device | None:
     """The instance was deleted: log its session out and close the device for good."""
+    device_id, reason = cmd.device_id, cmd.reason
     device = await deps.devices.get(device_id)
     if device.version == 0:
         return None

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from services.device.app.devices import DeviceDeps, ensure_registered, request_qr
 from services.device.domain import errors
-from services.device.domain.commands import RegisterDevice
+from services.device.domain.commands import RegisterDevice, RequestQr
 from services.device.domain.model import DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,12 @@ async def ensure_pool(deps: DeviceDeps, size: int, owner_user_id: int, scan: Sca
 
 async def ensure_pooled_device(deps: DeviceDeps, index: int, owner_user_id: int,
                                scan: Scan) -> None:
-    device = await ensure_registered(deps, RegisterDevice(
-        pool_device_id(index), f"Pool device {index}", owner_user_id, pooled=True))
+    device = await ensure_registered(RegisterDevice(
+        pool_device_id(index), f"Pool device {index}", owner_user_id, pooled=True), deps)
     if device.status is DeviceStatus.BANNED:
         log.warning("pool device %s is banned: %s", device.id, device.reason)
         return
     if device.wants_session:
         return  # linked: its lease holder keeps (or reconnects) the session
-    pairing = await request_qr(deps, device.id)
+    pairing = await request_qr(RequestQr(device.id), deps)
     await scan(pairing.pairing_ref, pool_phone_number(index))

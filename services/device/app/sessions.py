@@ -24,6 +24,7 @@ from services.device.app.reconnect import Reconnects
 from services.device.app.transport import Banned, Linked, Reconnected, SessionFailed, Unlinked
 from services.device.app.views import DeviceDirectory
 from services.device.domain import errors
+from services.device.domain.commands import GetDevice, RetireDevice
 from services.device.domain.model import Device, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -183,14 +184,14 @@ class Sessions:
     # The owner's commands
 
     async def logout(self, device_id: str) -> Device:
-        await get_device(self.deps, device_id)
+        await get_device(GetDevice(device_id), self.deps)
         await self._let_go(device_id)
         await self.deps.transport.logout(device_id)
         return await change(self.deps.devices, device_id,
                             lambda d: d.log_out("logged out by the owner"))
 
     async def restart(self, device_id: str) -> Device:
-        device = await get_device(self.deps, device_id)
+        device = await get_device(GetDevice(device_id), self.deps)
         device.check_can_reconnect()
         await self._put_down(device_id)
         if not await self.leases.acquire(device_id):
@@ -209,7 +210,7 @@ class Sessions:
 
     async def retire(self, device_id: str, reason: str) -> Device | None:
         await self._let_go(device_id)
-        return await retire_device(self.deps, device_id, reason)
+        return await retire_device(RetireDevice(device_id, reason), self.deps)
 
     def _restarted(self, device: Device) -> None:
         if device.is_connected:

@@ -17,6 +17,26 @@ class RegisterDevice:
 
 
 @dataclass(frozen=True)
+class GetDevice:
+    device_id: str
+
+
+@dataclass(frozen=True)
+class RequestQr:
+    """The device's QR: the current one while it is fresh enough, else a new one."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class RetireDevice:
+    """The instance was deleted: its session is logged out and the device closed."""
+
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DispatchMessage:
     """Send one queued message: through the pool, or pinned to one instance."""
 

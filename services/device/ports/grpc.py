@@ -19,7 +19,7 @@ from services.device.app import devices as handlers
 from services.device.app.queries import pool_status
 from services.device.app.sessions import Sessions
 from services.device.app.views import DeviceView
-from services.device.domain.commands import RegisterDevice
+from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr
 from services.device.domain.errors import InvalidDeviceIdError, SimulatorOnlyError
 from services.device.domain.model import Device
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
@@ -69,10 +69,11 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.Device:
         cmd = RegisterDevice(request.device_id or uuid.uuid4().hex, request.name,
                              request.owner_user_id)
-        return self._message(await handlers.register_device(self.deps, cmd))
+        return self._message(await handlers.register_device(cmd, self.deps))
 
     async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
-        return self._message(await handlers.get_device(self.deps, _device_id(request)))
+        query = GetDevice(_device_id(request))
+        return self._message(await handlers.get_device(query, self.deps))
 
     async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
         owner = request.owner_user_id if request.HasField("owner_user_id") else None
@@ -81,7 +82,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_pb2.ListDevicesResponse(devices=[device_message(v, now) for v in views])
 
     async def RequestQrCode(self, request: Any, context: Any) -> device_pb2.QrCode:
-        pairing = await handlers.request_qr(self.deps, _device_id(request))
+        pairing = await handlers.request_qr(RequestQr(_device_id(request)), self.deps)
         left = (pairing.expires_at - self.deps.clock()).total_seconds()
         return device_pb2.QrCode(
             device_id=request.device_id, pairing_ref=pairing.pairing_ref,
@@ -96,11 +97,11 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
 
     async def SimulateScan(self, request: Any, context: Any) -> device_pb2.Device:
         device_id = await self._simulator().scan(request.pairing_ref, request.phone_number)
-        return self._message(await handlers.get_device(self.deps, device_id))
+        return self._message(await handlers.get_device(GetDevice(device_id), self.deps))
 
     async def SimulatePhoneEvent(self, request: Any, context: Any) -> device_pb2.Device:
         sim, device_id = self._simulator(), _device_id(request)
-        await handlers.get_device(self.deps, device_id)
+        await handlers.get_device(GetDevice(device_id), self.deps)
         reason = request.reason or ""
         if request.kind == "drop":
             await sim.drop(device_id, reason or "connection lost", request.outage_seconds)

@@ -41,9 +41,9 @@ class InstanceEvents:
                 await self.deleted(auth_events.InstanceDeleted.FromString(envelope.payload))
 
     async def created(self, event: auth_events.InstanceCreated) -> None:
-        await ensure_registered(self.deps, await instance_registration(
+        await ensure_registered(await instance_registration(
             event.instance_id, event.instance_name, event.user_id, event.id,
-            moment(event.created_at, event.HasField("created_at")), self.is_admin))
+            moment(event.created_at, event.HasField("created_at")), self.is_admin), self.deps)
 
     async def deleted(self, event: auth_events.InstanceDeleted) -> None:
         await self.sessions.retire(event.instance_id, "instance deleted")
