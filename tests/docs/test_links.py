@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,14 @@ OUTSIDE_OPENAPI = {"/openapi.json": {"get"}, "/docs": {"get"}, "/redoc": {"get"}
 # Named as the base of a group of routes, not as a route.
 BASES = {"/api", "/api/", V1, "/api/admin/", "/api/admin/*", "/api/*"}
 
-FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+FENCE = re.compile(r"^ *```.*?^ *```", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 NAMED = re.compile(r"(docs/[\w-]+\.md),? \"([^\"]+)\"")
 OUTSIDE = re.compile(r"(?<![\w.])(?:/work/|/home/|/tmp/|shared/seeds|shared/DESIGN)")
 API_PATH = re.compile(
     r"(?:\b(GET|POST|PUT|PATCH|DELETE) )?[`\"']?\$?\w*(/api(?![\w.])[^\s`\"'),;?]*)")
+TOPS = ("kernel", "services", "gateway", "launcher", "tests", "bench", "deploy", "proto", "docs")
+REPO_PATH = re.compile(rf"(?<![\w/.-])((?:{'|'.join(TOPS)})/[\w./-]*[\w/])")
 METHOD_PATH = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (/[^\s`\"'),;?]*)")
 
 
@@ -92,6 +95,19 @@ def test_every_section_named_by_title_exists(doc: Path) -> None:
         assert any(h == title or h.startswith(f"{title} (") for h in titles), (file, title)
 
 
+def ignored(path: str) -> bool:
+    """Git ignores it: something a run makes (bench/results/, var/), not a source."""
+    return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_every_repository_path_named_exists(doc: Path) -> None:
+    """`services/auth/domain/common-passwords.txt`, `tests/launcher/test_up.py`, ..."""
+    missing = [p for p in REPO_PATH.findall(prose(doc))
+               if not (ROOT / p).exists() and not ignored(p)]
+    assert not missing, (doc.name, missing)
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
 def test_no_doc_points_outside_the_repository(doc: Path) -> None:
     found = [m.group(0) for m in OUTSIDE.finditer(doc.read_text())]
@@ -120,6 +136,7 @@ def test_the_checks_see_what_they_check() -> None:
     readme = ROOT / "README.md"
     assert len(LINK.findall(prose(readme))) >= 5
     assert NAMED.findall(readme.read_text())
+    assert len(REPO_PATH.findall(prose(ROOT / "docs" / "operations.md"))) >= 10
     api = (ROOT / "docs" / "api.md").read_text()
     assert len(API_PATH.findall(api)) >= 40 and len(METHOD_PATH.findall(api)) >= 40
     assert not served("/api/messages/history", None)
