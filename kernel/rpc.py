@@ -6,8 +6,10 @@ every channel attaches this process's service token unless the call brings its o
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol
 
 import grpc
@@ -73,11 +75,11 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
     async def _guard_stream(self, handler: Any, details: grpc.HandlerCallDetails) -> Any:
         """Streaming calls take a service token (no request to hold a user token to)."""
         if handler is None or self.guard is None or self.guard.is_public(details.method):
-            return handler
+            return _streamed_errors(handler)
         try:
             await self.guard.admit(details.method, dict(details.invocation_metadata or ()),
                                    None)
-            return handler
+            return _streamed_errors(handler)
         except DomainError as exc:
             status = to_status(exc)
 
@@ -89,6 +91,25 @@ class _EdgeInterceptor(grpc.aio.ServerInterceptor):
         return getattr(grpc, f"{kind}_rpc_method_handler")(
             refuse, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
+
+
+def _streamed_errors(handler: Any) -> Any:
+    """A server-streaming rpc's domain errors become statuses as a unary rpc's do."""
+    if handler is None or not inspect.isasyncgenfunction(handler.unary_stream):
+        return handler
+    inner = handler.unary_stream
+
+    async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async with aclosing(inner(request, ctx)) as items:
+                async for item in items:
+                    yield item
+        except DomainError as exc:
+            await ctx.abort_with_status(to_status(exc))
+
+    return grpc.unary_stream_rpc_method_handler(
+        stream, request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer)
 
 
 def _failure_status(method: str, error: Exception) -> grpc.Status:

@@ -27,6 +27,7 @@ from kernel.errors import (
 )
 from kernel.rpc import build_server, channel, target
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
+from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 
 DEVICE_SERVICE = "switchboard.device.v1.DeviceService"
 
@@ -219,3 +220,43 @@ async def test_a_list_of_addresses_spreads_calls_and_skips_a_stopped_replica() -
             await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
         assert sum(len(s.traces) for s in replicas) == sum(before) + 30
     await servers[1].stop(0)
+
+
+class Watching(messaging_pb2_grpc.MessagingServiceServicer):
+    """Streams one event, then ends with the error the test names."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.closed = asyncio.Event()
+
+    async def WatchMessages(self, request: messaging_pb2.WatchMessagesRequest,
+                            ctx: grpc.aio.ServicerContext
+                            ) -> AsyncIterator[messaging_pb2.MessageStatusEvent]:
+        try:
+            yield messaging_pb2.MessageStatusEvent(event_id="e1", queue_id="q1")
+            raise self.error
+        finally:
+            self.closed.set()
+
+
+async def test_a_streaming_rpc_ends_with_its_domain_errors_status() -> None:
+    servicer = Watching(LoginThrottledError("status stream fell behind; reconnect"))
+    server, port, _ = await build_server(
+        [lambda s: messaging_pb2_grpc.add_MessagingServiceServicer_to_server(servicer, s)],
+        ["switchboard.messaging.v1.MessagingService"])
+    await server.start()
+    try:
+        async with channel(f"127.0.0.1:{port}") as ch:
+            call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+                messaging_pb2.WatchMessagesRequest(user_id=7))
+            got = []
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for event in call:
+                    got.append(event.event_id)
+        remote = from_rpc_error(caught.value)
+        assert (got, remote.status, remote.reason, remote.message) == (
+            ["e1"], grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED",
+            "status stream fell behind; reconnect")
+        assert servicer.closed.is_set()
+    finally:
+        await server.stop(0)

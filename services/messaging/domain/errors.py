@@ -8,6 +8,7 @@ from kernel.errors import (
     InvalidRequestError,
     NotFoundError,
     RemoteError,
+    ThrottledError,
     UnavailableError,
 )
 
@@ -84,6 +85,14 @@ class PoolEmptyError(MessagingError, ConflictError):
 
 class InvalidRecipientsError(MessagingError, InvalidRequestError):
     """A bulk send's list of numbers is empty or too long."""
+
+
+class StatusStreamBehindError(MessagingError, ThrottledError):
+    """A status stream's watcher fell too far behind the live events: its stream ends
+    and it reconnects (nothing is replayed)."""
+
+    def __init__(self) -> None:
+        super().__init__("status stream fell behind; reconnect", retry_after=0)
 
 
 class MissingVariableError(MessagingError, InvalidRequestError):

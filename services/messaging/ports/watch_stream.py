@@ -7,10 +7,11 @@ projection folds, and handed to the calls watching its user only, so many open s
 cost one decode per event, not one per stream (`switchboard_status_stream_events_decoded`
 counts them). Live only: no replay.
 
-kernel/rpc.py's interceptor wraps unary calls only; for this stream it admits the call
-by service token (a user token is never accepted here) and nothing more, so this handler
-starts the call's trace from the `x-correlation-id` metadata itself and handles its own
-errors. A subscriber too slow to keep up is ended with RESOURCE_EXHAUSTED (reconnect).
+kernel/rpc.py's interceptor admits this stream by service token (a user token is never
+accepted here) and turns its domain errors into statuses as for unary calls, but starts
+no trace: this handler starts the call's trace from the `x-correlation-id` metadata
+itself. A subscriber too slow to keep up is ended with `StatusStreamBehindError`
+(RESOURCE_EXHAUSTED, RATE_LIMITED: reconnect).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kernel.rpc import CORRELATION_KEY
 from services.messaging.adapters.held_subscription import HeldSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, live_fact
 from services.messaging.app.dependencies import HistoryReader
+from services.messaging.domain.errors import StatusStreamBehindError
 from services.messaging.domain.lifecycle import HistoryEntry
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
@@ -107,8 +109,7 @@ class StatusWatch:
                 yield await self._reply(*item)
         finally:
             await self.hub.unwatch(request.user_id, queue)
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            "status stream fell behind; reconnect")
+        raise StatusStreamBehindError()
 
     async def _reply(self, event_id: str, fact: HistoryEntry) -> pb.MessageStatusEvent:
         number = fact.number
