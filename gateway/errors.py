@@ -123,7 +123,9 @@ def remote_envelope(request: Request, error: RemoteError) -> JSONResponse:
     """A service's refusal in the API's envelope, under the API's code for its reason."""
     code = API_CODES.get(error.reason, error.reason)
     if code == "SERVICE_UNAVAILABLE":
-        return envelope(request, code, "Service temporarily unavailable, retry shortly",
+        cause = error.metadata.get("device_error")  # the device's own failure, named
+        return envelope(request, code, f"The device failed: {cause}; retry shortly"
+                        if cause else "Service temporarily unavailable, retry shortly",
                         headers={"Retry-After": "1"})
     if code == "INTERNAL_ERROR":
         log.error("service error: %s", error.message)

@@ -53,6 +53,14 @@ class Subscription(BaseModel):
     autoRenew: bool
 
 
+class LastError(BaseModel):
+    """Switchboard's addition to the instance document (clients of seed 000 ignore it):
+    the last error the instance's device reported, kept after it recovers."""
+
+    at: NaiveTime | None
+    reason: str
+
+
 class InstanceInfo(BaseModel):
     id: int
     instanceId: str
@@ -63,6 +71,7 @@ class InstanceInfo(BaseModel):
     createdAt: NaiveTime | None
     connectedAt: NaiveTime | None
     subscription: Subscription | None
+    lastError: LastError | None
 
 
 class QrCode(BaseModel):

@@ -59,7 +59,8 @@ async def test_a_logged_out_pool_device_is_relinked_by_the_next_start(parts):
     assert parts.deps.live.pooled() == []
     assert parts.sessions.held == set()
     await ensure_pool(parts.deps, 1, 0, parts.sim.scan)
-    assert await parts.types("device-pool-1") == [*BOOT, "DeviceDisconnected", "QrIssued",
+    assert await parts.types("device-pool-1") == [*BOOT, "DeviceDisconnected",
+                                                  "DeviceErrorRecorded", "QrIssued",
                                                   "DeviceConnected"]
     assert [d.device_id for d in parts.deps.live.pooled()] == ["pool-1"]
 

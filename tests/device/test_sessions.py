@@ -15,7 +15,10 @@ from services.device.domain.model import DeviceStatus
 from tests.device.conftest import FAST_BACKOFF, Parts
 
 LINKED = ["DeviceRegistered", "QrIssued", "DeviceConnected"]
-GIVE_UP_AFTER = FAST_BACKOFF.cap * FAST_BACKOFF.attempts + 0.2
+NOTED = "DeviceErrorRecorded"  # changes no state: the lifecycle lists leave it out
+UNREACHABLE = "WhatsApp (simulated) unreachable: the phone's network is down"
+# each failed attempt also notes its reason (a write): room for that on a slow store
+GIVE_UP_AFTER = FAST_BACKOFF.cap * FAST_BACKOFF.attempts + 1.0
 
 
 async def linked_device(parts: Parts, device_id: str) -> None:
@@ -24,13 +27,22 @@ async def linked_device(parts: Parts, device_id: str) -> None:
     await parts.sim.scan(pairing.pairing_ref, "15557770001")
 
 
+async def lifecycle(parts: Parts, stream: str) -> list[str]:
+    return [t for t in await parts.types(stream) if t != NOTED]
+
+
 async def until_types(parts: Parts, stream: str, expected: list[str]) -> list[str]:
     for _ in range(100):
-        types = await parts.types(stream)
+        types = await lifecycle(parts, stream)
         if types == expected:
             return types
         await asyncio.sleep(0.02)
-    return await parts.types(stream)
+    return await lifecycle(parts, stream)
+
+
+async def errors_noted(parts: Parts, stream: str) -> list[str]:
+    return [parts.devices.repo.codec.decode(e).reason
+            for e in await parts.store.read_stream(stream) if e.event_type == NOTED]
 
 
 async def test_a_network_loss_reconnects_by_itself(parts, unique):
@@ -43,6 +55,10 @@ async def test_a_network_loss_reconnects_by_itself(parts, unique):
     assert parts.deps.live.get(unique) is not None
     device = await get_device(GetDevice(unique), parts.deps)
     assert device.is_connected and device.phone_number == "15557770001"
+    # what went wrong stays noted after it came back (and any failed attempt's reason)
+    assert (await errors_noted(parts, f"device-{unique}"))[0] == "network lost"
+    assert device.last_error in ("network lost", UNREACHABLE)
+    assert device.last_error_at is not None
 
 
 async def test_reconnecting_gives_up_into_failed_and_a_restart_brings_it_back(parts, unique):
@@ -52,19 +68,24 @@ async def test_reconnecting_gives_up_into_failed_and_a_restart_brings_it_back(pa
     assert await until_types(parts, f"device-{unique}", failed) == failed
     device = await get_device(GetDevice(unique), parts.deps)
     assert device.reason == f"could not reconnect after {FAST_BACKOFF.attempts} attempts"
+    # each attempt's reason once (the same one again within a minute is not noted twice)
+    assert await errors_noted(parts, f"device-{unique}") == [
+        "network lost", UNREACHABLE, f"{device.reason}; before that: {UNREACHABLE}"]
+    assert device.last_error == f"{device.reason}; before that: {UNREACHABLE}"
     assert unique not in parts.sessions.held
     await asyncio.sleep(GIVE_UP_AFTER)  # the network is back
     restarted = await parts.sessions.restart(unique)
     assert restarted.is_connected and parts.deps.live.get(unique) is not None
-    assert await parts.types(f"device-{unique}") == [*failed, "DeviceReconnected"]
+    assert await lifecycle(parts, f"device-{unique}") == [*failed, "DeviceReconnected"]
 
 
 async def test_a_logout_on_the_phone_is_not_reconnected(parts, unique):
     await linked_device(parts, unique)
     await parts.sim.logout_from_phone(unique)
     await asyncio.sleep(GIVE_UP_AFTER)
-    assert await parts.types(f"device-{unique}") == [*LINKED, "DeviceDisconnected"]
+    assert await parts.types(f"device-{unique}") == [*LINKED, "DeviceDisconnected", NOTED]
     device = await get_device(GetDevice(unique), parts.deps)
+    assert device.last_error == "logged out from the phone"
     assert (device.status, device.session_linked) == (DeviceStatus.DISCONNECTED, False)
     with pytest.raises(errors.NotConnectedError):
         await parts.sessions.restart(unique)

@@ -68,8 +68,11 @@ async def test_an_instance_links_by_its_qr_code(database_url, fresh_nats_url, tm
         assert set(data["subscription"]) == {
             "type", "period", "monthlyQuota", "messagesUsed", "messagesRemaining",
             "usagePercentage", "startDate", "endDate", "isActive", "isExpired", "autoRenew"}
+        # the seed's fields in its order, then Switchboard's addition (docs/api.md)
         assert list(data) == ["id", "instanceId", "instanceName", "status", "isConnected",
-                              "whatsappNumber", "createdAt", "connectedAt", "subscription"]
+                              "whatsappNumber", "createdAt", "connectedAt", "subscription",
+                              "lastError"]
+        assert data["lastError"] is None
 
         qr = await api.get("/api/v1/whatsapp/instance/qrcode", params=keys)
         assert qr.status_code == 200, qr.text

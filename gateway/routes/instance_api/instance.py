@@ -51,7 +51,14 @@ async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str,
         "createdAt": iso_naive(device.created_at),
         "connectedAt": iso_naive(device.connected_at),
         "subscription": await _subscription(clients, caller.instance_id),
+        "lastError": _last_error(device),
     })
+
+
+def _last_error(device: device_pb2.Device) -> dict[str, object] | None:
+    if not device.last_error:
+        return None
+    return {"at": iso_naive(device.last_error_at), "reason": device.last_error}
 
 
 @router.get("/instance/qrcode", response_model=Ok[QrCode])

@@ -17,6 +17,7 @@ def device_codec() -> EventCodec:
         ev.DeviceRetired: pb.DeviceRetired,
         ev.DeviceBanned: pb.DeviceBanned,
         ev.DeviceFailed: pb.DeviceFailed,
+        ev.DeviceErrorRecorded: pb.DeviceErrorRecorded,
         ev.MessageDispatched: pb.MessageDispatched,
         ev.MessageSent: pb.MessageSent,
         ev.MessageDelivered: pb.MessageDelivered,

@@ -1,8 +1,8 @@
 """Devices: events in the store, and a directory row per device written in the same
 transaction, so listing devices and counting the pool never replays streams.
 
-The table is `device_directory_v2` (v2 added the session and instance columns); it is
-rebuilt from the events at start when it is empty but devices exist."""
+The table is `device_directory_v3` (v2 added the session and instance columns, v3 the
+last error); it is rebuilt from the events at start when it is empty but devices exist."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from services.device.domain.model import Device, DeviceStatus
 directory_metadata = MetaData()
 
 devices_table = Table(
-    "device_directory_v2",
+    "device_directory_v3",
     directory_metadata,
     Column("device_id", String(100), primary_key=True),
     Column("name", String(200), nullable=False),
@@ -54,6 +54,8 @@ devices_table = Table(
     Column("connected_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True)),
     Column("instance_number", BigInteger, nullable=False),
+    Column("last_error", String(500), nullable=False),
+    Column("last_error_at", DateTime(timezone=True)),
 )
 
 
@@ -66,6 +68,7 @@ def _row(device: Device) -> dict[str, Any]:
         "updated_at": utcnow(), "session_linked": device.session_linked,
         "connected_at": device.connected_at, "created_at": device.created_at,
         "instance_number": device.instance_number,
+        "last_error": device.last_error[:500], "last_error_at": device.last_error_at,
     }
 
 
@@ -73,7 +76,8 @@ def _view(row: Any) -> DeviceView:
     return DeviceView(row.device_id, row.name, row.owner_user_id, row.pooled, row.transport,
                       DeviceStatus(row.status), row.phone_number, row.reason,
                       as_utc(row.qr_expires_at), as_utc(row.updated_at), row.session_linked,
-                      as_utc(row.connected_at), as_utc(row.created_at), row.instance_number)
+                      as_utc(row.connected_at), as_utc(row.created_at), row.instance_number,
+                      row.last_error, as_utc(row.last_error_at))
 
 
 class DeviceStore:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from kernel.changes import Repo, change, retrying
 from kernel.clock import Clock
+from kernel.errors import DomainError
 from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
 from services.device.domain import errors
@@ -90,12 +91,25 @@ async def request_qr(cmd: RequestQr, deps: DeviceDeps) -> Pairing:
         current = _reusable(device, deps.clock())
         if current is not None:
             return current
-        pairing = await deps.transport.start_pairing(device_id)
+        pairing = await _start_pairing(deps, device_id)
         device.issue_qr(pairing.pairing_ref, pairing.expires_at)
         await deps.devices.save(device)
         return pairing
 
     return await retrying(attempt)
+
+
+async def _start_pairing(deps: DeviceDeps, device_id: str) -> Pairing:
+    """The transport's pairing. When the far side cannot be reached or refuses (a domain
+    error of the transport's), that is noted as the device's last error and the refusal
+    names it as the cause (`device_error`), whatever its category."""
+    try:
+        return await deps.transport.start_pairing(device_id)
+    except DomainError as exc:
+        cause = exc.message
+        await change(deps.devices, device_id, lambda d: d.record_error(cause, deps.clock()))
+        exc.details["device_error"] = cause
+        raise
 
 
 async def retire_device(cmd: RetireDevice, deps: DeviceDeps) -> Device | None:

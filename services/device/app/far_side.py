@@ -16,6 +16,7 @@ from services.device.app.transport import (
     Reconnected,
     SessionFailed,
     TransportEvent,
+    Trouble,
     Undelivered,
     Unlinked,
 )
@@ -47,3 +48,5 @@ class FarSide:
             await self.sessions.banned(event)
         elif isinstance(event, SessionFailed):
             await self.sessions.failed(event)
+        elif isinstance(event, Trouble):
+            await self.sessions.trouble(event)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +22,14 @@ from services.device.app.devices import DeviceDeps, get_device, retire_device
 from services.device.app.leases import Leases
 from services.device.app.live import LiveDevice
 from services.device.app.reconnect import Reconnects
-from services.device.app.transport import Banned, Linked, Reconnected, SessionFailed, Unlinked
+from services.device.app.transport import (
+    Banned,
+    Linked,
+    Reconnected,
+    SessionFailed,
+    Trouble,
+    Unlinked,
+)
 from services.device.app.views import DeviceDirectory
 from services.device.domain import errors
 from services.device.domain.commands import GetDevice, RetireDevice
@@ -42,11 +50,32 @@ def _live(device: Any) -> LiveDevice:
                       device.phone_number)
 
 
-def _fail_unless_failed(reason: str) -> Callable[[Device], None]:
+Change = Callable[[Device], None]
+BEFORE = "; before that: "
+
+
+def _fail_unless_failed(reason: str) -> Change:
     def apply(device: Device) -> None:
         if device.status is not DeviceStatus.FAILED:
             device.fail(reason)
     return apply
+
+
+def _given_up(reason: str, now: datetime) -> Change:
+    """Failed; the last error says so, and what the far side said before it."""
+    def apply(device: Device) -> None:
+        before = device.last_error.rsplit(BEFORE, 1)[-1]
+        said = f"{reason}{BEFORE}{before}" if before else reason
+        _noting(said, now, _fail_unless_failed(reason))(device)
+    return apply
+
+
+def _noting(reason: str, now: datetime, apply: Change) -> Change:
+    """`apply`, then the reason noted as the device's last error (with the time)."""
+    def both(device: Device) -> None:
+        apply(device)
+        device.record_error(reason, now)
+    return both
 
 
 class Sessions:
@@ -79,7 +108,8 @@ class Sessions:
             elif device.is_connected:
                 device.disconnect(event.reason)
 
-        device = await change(self.deps.devices, event.device_id, apply)
+        device = await change(self.deps.devices, event.device_id,
+                              _noting(event.reason, self.deps.clock(), apply))
         if device.wants_session and device.id in self.held:
             self._reconnect(device)
         elif not device.wants_session:
@@ -91,11 +121,22 @@ class Sessions:
 
     async def banned(self, event: Banned) -> None:
         await self._let_go(event.device_id)
-        await change(self.deps.devices, event.device_id, lambda d: d.ban(event.reason))
+        await change(self.deps.devices, event.device_id,
+                     _noting(event.reason, self.deps.clock(), lambda d: d.ban(event.reason)))
 
     async def failed(self, event: SessionFailed) -> None:
         await self._let_go(event.device_id)
-        await change(self.deps.devices, event.device_id, _fail_unless_failed(event.reason))
+        await change(self.deps.devices, event.device_id,
+                     _noting(event.reason, self.deps.clock(), _fail_unless_failed(event.reason)))
+
+    async def trouble(self, event: Trouble) -> None:
+        """Noted as the device's last error; never fails the caller (a resume that
+        reports why it failed), as the note only informs."""
+        try:
+            await change(self.deps.devices, event.device_id,
+                         lambda d: d.record_error(event.reason, self.deps.clock()))
+        except Exception as exc:
+            report(log, f"device {event.device_id}: error not noted", exc)
 
     # Leases
 
@@ -166,8 +207,8 @@ class Sessions:
 
         async def give_up(attempts: int) -> None:
             await self._let_go(device_id)
-            await change(self.deps.devices, device_id, _fail_unless_failed(
-                f"could not reconnect after {attempts} attempts"))
+            reason = f"could not reconnect after {attempts} attempts"
+            await change(self.deps.devices, device_id, _given_up(reason, self.deps.clock()))
 
         self.reconnects.start(device_id, attempt, give_up)
 

@@ -98,6 +98,15 @@ class SessionFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class Trouble:
+    """The far side could not be reached, or would not take the session up (a reconnect
+    attempt that failed, and why): noted as the device's last error, nothing else."""
+
+    device_id: str
+    reason: str
+
+
 class ReceiptKind(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
@@ -121,7 +130,8 @@ class Undelivered:
     reason: str
 
 
-TransportEvent = Linked | Unlinked | Reconnected | Banned | SessionFailed | Receipt | Undelivered
+TransportEvent = (Linked | Unlinked | Reconnected | Banned | SessionFailed | Trouble | Receipt
+                  | Undelivered)
 TransportSink = Callable[[TransportEvent], Awaitable[None]]
 
 
@@ -135,7 +145,8 @@ class Transport(Protocol):
         ...
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
-        """Take a linked device's session up in this process; False if it cannot now."""
+        """Take a linked device's session up in this process; False if it cannot now
+        (reporting why as a Trouble when the far side said)."""
         ...
 
     async def release(self, device_id: str) -> None:

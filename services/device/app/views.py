@@ -25,13 +25,16 @@ class DeviceView:
     connected_at: datetime | None = None
     created_at: datetime | None = None
     instance_number: int = 0
+    last_error: str = ""
+    last_error_at: datetime | None = None
 
     @classmethod
     def of(cls, device: Device, updated_at: datetime | None = None) -> DeviceView:
         return cls(device.id, device.name, device.owner_user_id, device.pooled,
                    device.transport, device.status, device.phone_number, device.reason,
                    device.qr_expires_at, updated_at, device.session_linked,
-                   device.connected_at, device.created_at, device.instance_number)
+                   device.connected_at, device.created_at, device.instance_number,
+                   device.last_error, device.last_error_at)
 
     def status_at(self, now: datetime) -> DeviceStatus:
         return effective_status(self.status, self.qr_expires_at, now)

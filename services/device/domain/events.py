@@ -65,6 +65,13 @@ class DeviceFailed:
 
 
 @dataclass(frozen=True)
+class DeviceErrorRecorded:
+    device_id: str
+    reason: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
 class MessageDispatched:
     message_id: str
     device_id: str
@@ -116,6 +123,7 @@ class SendAttemptFailed:
 
 
 DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,
-                 DeviceReconnected, DeviceBanned, DeviceFailed, DeviceRetired)
+                 DeviceReconnected, DeviceBanned, DeviceFailed, DeviceRetired,
+                 DeviceErrorRecorded)
 DISPATCH_EVENTS = (MessageDispatched, MessageSent, MessageDelivered, MessageRead,
                    MessageFailed, SendAttemptFailed)

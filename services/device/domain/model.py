@@ -16,7 +16,7 @@ Every other command is refused with a named error.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from kernel.aggregate import Aggregate
@@ -25,6 +25,7 @@ from services.device.domain.events import (
     DeviceBanned,
     DeviceConnected,
     DeviceDisconnected,
+    DeviceErrorRecorded,
     DeviceFailed,
     DeviceReconnected,
     DeviceRegistered,
@@ -33,6 +34,8 @@ from services.device.domain.events import (
 )
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# The same error again within this is not noted again (a reconnect loop's attempts).
+ERROR_REPEAT = timedelta(minutes=1)
 
 
 class DeviceStatus(StrEnum):
@@ -72,6 +75,8 @@ class Device(Aggregate):
         self.qr_expires_at: datetime | None = None
         self.session_linked = False
         self.connected_at: datetime | None = None
+        self.last_error = ""
+        self.last_error_at: datetime | None = None
 
     # Commands
 
@@ -154,6 +159,16 @@ class Device(Aggregate):
                                            device_id=self.id)
         self._record(DeviceFailed(self.id, reason))
 
+    def record_error(self, reason: str, at: datetime) -> None:
+        """Note what went wrong with it, as its transport said it; nothing else changes,
+        and it stays noted after the device recovers."""
+        if not self.exists or not reason:
+            return
+        if reason == self.last_error and self.last_error_at is not None \
+                and at - self.last_error_at < ERROR_REPEAT:
+            return
+        self._record(DeviceErrorRecorded(self.id, reason, at))
+
     def retire(self, reason: str) -> None:
         if self.status is DeviceStatus.NEW:
             raise self._not_found()
@@ -221,6 +236,9 @@ class Device(Aggregate):
 
     def when_DeviceFailed(self, e: DeviceFailed) -> None:
         self._leave(DeviceStatus.FAILED, e.reason)
+
+    def when_DeviceErrorRecorded(self, e: DeviceErrorRecorded) -> None:
+        self.last_error, self.last_error_at = e.reason, e.at
 
     def when_DeviceRetired(self, e: DeviceRetired) -> None:
         self._leave(DeviceStatus.RETIRED, e.reason)

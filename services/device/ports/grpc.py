@@ -38,7 +38,8 @@ def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
         phone_number=view.phone_number, status_reason=view.reason,
         qr_expires_at=to_timestamp(view.qr_expires_at), updated_at=to_timestamp(view.updated_at),
         session_linked=view.session_linked, connected_at=to_timestamp(view.connected_at),
-        created_at=to_timestamp(view.created_at), instance_number=view.instance_number)
+        created_at=to_timestamp(view.created_at), instance_number=view.instance_number,
+        last_error=view.last_error, last_error_at=to_timestamp(view.last_error_at))
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):

@@ -56,3 +56,13 @@ class InstanceDevicesClient:
             raise translated(exc, "device") from exc
         return bool(reply.status == device_pb2.DEVICE_STATUS_CONNECTED)
 
+    async def last_error(self, instance_id: str) -> str:
+        """What the instance's device last reported going wrong ("" if nothing, or if
+        the device service cannot say now: it only adds to a refusal)."""
+        request = device_pb2.GetDeviceRequest(device_id=instance_id)
+        try:
+            reply = await self._stub.GetDevice(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError:
+            return ""
+        return str(reply.last_error)
+

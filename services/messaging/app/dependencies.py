@@ -133,6 +133,9 @@ class Handovers(Protocol):
 class InstanceDevices(Protocol):
     async def connected(self, instance_id: str) -> bool: ...
 
+    async def last_error(self, instance_id: str) -> str:
+        """What the instance's device last reported going wrong; "" if nothing."""
+
 
 class DevicePool(Protocol):
     async def status(self) -> PoolStatus: ...

@@ -49,7 +49,8 @@ async def send_instance_message(cmd: SendInstanceMessage,
     message.queue(cmd.user_id, cmd.number, cmd.message, now, channel=INSTANCE,
                   instance_id=cmd.instance_id)
     if not await deps.devices.connected(cmd.instance_id):
-        raise InstanceNotConnectedError(cmd.instance_id)
+        raise InstanceNotConnectedError(cmd.instance_id,
+                                        await deps.devices.last_error(cmd.instance_id))
     waits = deps.handover_wait > 0
     handed_over = await deps.handovers.expect(message.id) if waits else None
     try:

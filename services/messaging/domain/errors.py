@@ -62,10 +62,13 @@ class DependencyUnavailableError(MessagingError, UnavailableError):
 
 
 class InstanceNotConnectedError(MessagingError, ConflictError):
+    """The seed's words, and after them the device's last error when it reported one."""
+
     code = "INSTANCE_NOT_CONNECTED"
 
-    def __init__(self, instance_id: str) -> None:
-        super().__init__("WhatsApp instance is not connected. Scan QR code first.",
+    def __init__(self, instance_id: str, last_error: str = "") -> None:
+        cause = f" Last device error: {last_error}" if last_error else ""
+        super().__init__(f"WhatsApp instance is not connected. Scan QR code first.{cause}",
                          instance_id=instance_id)
 
 

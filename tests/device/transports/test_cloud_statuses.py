@@ -12,7 +12,7 @@ from services.device.adapters.cloud.transport import (
     CloudActivationError,
     CloudNotConfiguredError,
 )
-from services.device.app.transport import Linked, Receipt, ReceiptKind, Undelivered
+from services.device.app.transport import Linked, Receipt, ReceiptKind, Trouble, Undelivered
 from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
@@ -63,7 +63,9 @@ async def test_a_rejected_token_refuses_activation(meta, ledger, recorder):
             await transport.start_pairing("dev-1")
         assert caught.value.code == "SERVICE_UNAVAILABLE"
         assert not await transport.resume("dev-1", "")
-        assert recorder.events == []
+        [trouble] = recorder.events  # only why, as the device's last error
+        assert isinstance(trouble, Trouble) and trouble.device_id == "dev-1"
+        assert trouble.reason == f"Cloud API: {caught.value.message}"
     finally:
         await transport.close()
 

@@ -13,7 +13,7 @@ pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not inst
 from neonize.aioze.client import NewAClient  # noqa: E402
 
 from services.device.adapters.whatsmeow.session import NeonizeClient, State  # noqa: E402
-from services.device.app.transport import Linked, Unlinked  # noqa: E402
+from services.device.app.transport import Linked, Trouble, Unlinked  # noqa: E402
 from tests.device.transports.neonize_standin import FakeNewAClient, FakeWhatsApp  # noqa: E402
 from tests.device.transports.whatsmeow_support import (  # noqa: E402
     PHONE,
@@ -142,7 +142,10 @@ async def test_resume_is_refused_for_now_when_whatsapp_cannot_be_reached(transpo
     recorder.events.clear()
     assert not await transport.resume("dev-1", "447700900123")  # the app tries again later
     assert transport.session("dev-1") is None and transport.threads.live == 0
-    assert recorder.events == []  # not failed, not logged out: the link stays
+    # not failed, not logged out (the link stays): only why, as the device's last error
+    [trouble] = recorder.events
+    assert isinstance(trouble, Trouble) and trouble.device_id == "dev-1"
+    assert trouble.reason.startswith("WhatsApp: WhatsApp unreachable: failed to dial")
     far.unreachable = False
     assert await transport.resume("dev-1", "447700900123")
 

@@ -72,8 +72,11 @@ async def test_an_instance_links_sends_and_is_settled_by_receipts(nats_url, tmp_
             types = await stream_types(host, f"device-{device_id}")
             return types if types[-1:] == ["DeviceReconnected"] else None
 
-        assert (await eventually(reconnected))[-2:] == ["DeviceDisconnected",
+        assert (await eventually(reconnected))[-3:] == ["DeviceDisconnected",
+                                                        "DeviceErrorRecorded",
                                                         "DeviceReconnected"]
+        found = await api.GetDevice(device_pb2.GetDeviceRequest(device_id=device_id))
+        assert found.last_error and found.last_error_at.seconds  # the drop, kept
         assert await status_is(CONNECTED)
         assert [c.stopped for c in far.clients] == [True, False]  # a fresh client, same store
         assert far.clients[1].name == client.name

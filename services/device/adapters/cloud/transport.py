@@ -50,6 +50,7 @@ from services.device.app.transport import (
     TransportError,
     TransportEvent,
     TransportSink,
+    Trouble,
     digits,
 )
 
@@ -97,6 +98,7 @@ class CloudTransport:
             await self._activate(device_id)
         except (InvalidRequestError, UnavailableError) as exc:
             log.warning("cloud %s: not resumed: %s", device_id, exc)
+            await self._emit(Trouble(device_id, f"Cloud API: {exc.message}"))
             return False
         return True
 

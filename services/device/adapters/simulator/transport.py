@@ -38,6 +38,7 @@ from services.device.app.transport import (
     TransportError,
     TransportEvent,
     TransportSink,
+    Trouble,
     Unlinked,
     digits,
 )
@@ -120,7 +121,11 @@ class SimulatorTransport:
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
         session = self.far.session(device_id)
-        if session is None or not session.online_at(self.clock()):
+        if session is None:
+            return False
+        if not session.online_at(self.clock()):
+            await self._emit(Trouble(device_id, "WhatsApp (simulated) unreachable: the "
+                                                "phone's network is down"))
             return False
         self._up.add(device_id)
         self._tasks.spawn(self._owed(device_id))

@@ -74,6 +74,7 @@ from services.device.app.transport import (
     SessionFailed,
     TransportEvent,
     TransportSink,
+    Trouble,
     Unlinked,
     digits,
 )
@@ -171,8 +172,10 @@ class WhatsmeowTransport:
                                            self.timing.connect_wait)
             if state is State.ONLINE:
                 return True
-            log.info("whatsmeow %s: not resumed (%s)", device_id,
-                     "no linked session" if state is State.PAIRING else state.value)
+            why = "no linked session" if state is State.PAIRING else \
+                session.ended_reason or f"no connection within {self.timing.connect_wait:g} s"
+            log.info("whatsmeow %s: not resumed (%s)", device_id, why)
+            await self._emit(Trouble(device_id, f"WhatsApp: {why}"))
             await self._close(session)
             return False
 
@@ -183,6 +186,7 @@ class WhatsmeowTransport:
             stored = await self.stores.has_session(device_id)
         except Exception as exc:
             log.warning("whatsmeow %s: session store not readable now: %s", device_id, exc)
+            await self._emit(Trouble(device_id, f"whatsmeow session store not readable: {exc}"))
             return False
         if not stored:
             log.warning("whatsmeow %s: the session store has no session for it", device_id)
