@@ -39,12 +39,14 @@ from kernel.db import reading
 from kernel.groupcommit import GroupCommit
 from kernel.retry import report
 from kernel.tables import events_table
+from services.messaging.adapters.wakeups import first_set
 from services.messaging.app.dependencies import CREDIT, Billing, Charge, Note, Quota
 from services.messaging.domain.model import Message
 
 log = logging.getLogger(__name__)
 
-EVERY = 1.0  # seconds between sweeps
+EVERY = 1.0  # seconds between sweeps while the store holds notes
+IDLE_SWEEP = 30.0  # seconds between sweeps of an empty store (another replica's notes)
 SWEEP = 500  # notes per sweep
 # Longer than any send can take (billing's deadline, then the store's busy timeout):
 # a note this process made that long ago is from a request that is over.
@@ -133,9 +135,13 @@ class NoteSettler:
     billing: Billing
     quota: Quota
     due: dict[str, str] = field(default_factory=dict)  # note id: the release's reason
+    noted: asyncio.Event = field(default_factory=asyncio.Event)  # since the last sweep
+    left: int = -1  # notes the last sweep saw and left (-1: not known)
 
     async def note(self, charge: Charge) -> Note:
-        return await self.journal.note(charge)
+        note = await self.journal.note(charge)
+        self.noted.set()  # once committed, so the sweep it wakes sees it
+        return note
 
     async def forget(self, note: Note) -> None:
         await self.journal.forget([note.note_id])
@@ -147,13 +153,21 @@ class NoteSettler:
         except Exception as exc:
             report(log, f"release of {note.kind} {note.message_ids} (kept, to retry)", exc)
             self.due[note.note_id] = reason
+            self.noted.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """A sweep every EVERY seconds while the store holds notes; when it holds none,
+        the next sweep comes EVERY seconds after this process notes a charge (or after
+        IDLE_SWEEP, for notes another replica left)."""
         while not stop.is_set():
+            self.noted.clear()
             try:
                 await self.sweep()
             except Exception as exc:  # one line while the store is away
                 report(log, "reservation notes: sweep", exc)
+                self.left = -1
+            if not self.left and not self.due:
+                await first_set(stop, self.noted, seconds=IDLE_SWEEP)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), EVERY)
         if self.due:  # noted in the store: the next run gives them back after the grace
@@ -175,6 +189,7 @@ class NoteSettler:
             await self.journal.forget(done)
             for note_id in done:
                 self.due.pop(note_id, None)
+        self.left = len(notes) - len(done)
         return len(done)
 
     def _over(self, note: Note, now: datetime) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import Integer, and_, bindparam, exists, func, select, text, uni
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
+from kernel.clock import as_utc
 from services.messaging.adapters.webhook_tables import (
     HOOK_DUE_INDEX,
     webhook_deliveries,
@@ -52,9 +54,9 @@ NOW = bindparam("now", type_=d.c.next_attempt_at.type)
 
 
 def due_hooks_query() -> Any:
-    """(hook, user_id, since) of each active webhook with a due row at :now: the
-    webhooks with pending rows found one index seek each (a recursive skip), then each
-    one's earliest next attempt."""
+    """(hook, user_id, since) of each active webhook with pending rows, found one index
+    seek each (a recursive skip), and its earliest next attempt (None while all its rows
+    wait behind one in flight)."""
     seed = select(func.min(d.c.webhook_id).label("hook")).where(PENDING)
     hooks = seed.cte("pending_hooks", recursive=True)
     after = select(func.min(d.c.webhook_id)).where(PENDING, d.c.webhook_id > hooks.c.hook)
@@ -64,7 +66,7 @@ def due_hooks_query() -> Any:
              .order_by(d.c.next_attempt_at).limit(1).scalar_subquery())
     return (select(hooks.c.hook, webhooks.c.user_id, since.label("since"))
             .join(webhooks, webhooks.c.webhook_id == hooks.c.hook)
-            .where(webhooks.c.active, since <= NOW))
+            .where(webhooks.c.active))
 
 
 def _head(i: int) -> Any:
@@ -88,17 +90,26 @@ def heads_query(hooks: int) -> Any:
 DUE_HOOKS = due_hooks_query()
 
 
+@dataclass(frozen=True)
+class Due:
+    """The due rows taken, and whether any active webhook has pending rows at all."""
+
+    rows: list[Any]
+    pending: bool
+
+
 async def due(engine: AsyncEngine, now: datetime,
-              plan: Callable[[list[Any]], dict[str, int]]) -> list[Any]:
+              plan: Callable[[list[Any]], dict[str, int]]) -> Due:
     """The due rows `plan(due hooks)` makes room for (it answers {hook: how many})."""
     async with engine.connect() as conn:
-        rooms = plan(list((await conn.execute(DUE_HOOKS, {"now": now})).all()))
+        hooks = list((await conn.execute(DUE_HOOKS)).all())
+        rooms = plan([h for h in hooks if h.since is not None and as_utc(h.since) <= now])
         if not rooms:
-            return []
+            return Due([], bool(hooks))
         params: dict[str, Any] = {"now": now}
         for i, (hook, room) in enumerate(rooms.items()):
             params |= {f"hook{i}": hook, f"room{i}": room}
-        return list((await conn.execute(heads_query(len(rooms)), params)).all())
+        return Due(list((await conn.execute(heads_query(len(rooms)), params)).all()), True)
 
 
 async def claim(engine: AsyncEngine, ids: Iterable[int], now: datetime,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.clock import as_utc
 from kernel.retry import report
 from services.messaging.adapters import webhook_outbox as outbox
+from services.messaging.adapters.wakeups import first_set
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_post import Outcome, post
 from services.messaging.adapters.webhook_transport import delivery_client
@@ -34,6 +35,9 @@ from services.messaging.domain.webhook_targets import AddressPolicy
 
 log = logging.getLogger(__name__)
 SETTLE = 0.02  # between looks for due rows: wake-ups that come together share one query
+# Between looks while no webhook has a pending row: rows this process writes wake the
+# worker at once; this bounds how late it finds rows another replica wrote and left.
+IDLE_LOOK = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class DeliveryWorker:
         self.by_owner: Counter[int] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        self.pending = True  # rows may be pending: look again after `poll`
 
     async def run(self, stop: asyncio.Event) -> None:
         await outbox.ensure_index(self.engine)
@@ -88,12 +93,11 @@ class DeliveryWorker:
 
     async def _pause(self, stop: asyncio.Event) -> None:
         """Until a POST ends or new deliveries are written (since the last look), the poll
-        interval passes, or the worker is stopped."""
-        waits = [asyncio.ensure_future(e.wait()) for e in (self.wake, stop)]
-        await asyncio.wait(waits, timeout=self.limits.poll,
-                           return_when=asyncio.FIRST_COMPLETED)
-        for waiting in waits:
-            waiting.cancel()
+        interval passes (IDLE_LOOK when nothing was pending nor in flight), or the worker
+        is stopped."""
+        busy = self.pending or bool(self.tasks)
+        await first_set(self.wake, stop, seconds=self.limits.poll if busy
+                        else max(self.limits.poll, IDLE_LOOK))
 
     async def _finish(self) -> None:
         """Lets the POSTs in flight end and be recorded; cancelled ones are retried
@@ -112,13 +116,14 @@ class DeliveryWorker:
             return 0
         now = datetime.now(UTC)
         held: dict[str, datetime] = {}
-        rows = await outbox.due(self.engine, now,
-                                lambda hooks: self.plan(hooks, free, now, held))
+        found = await outbox.due(self.engine, now,
+                                 lambda hooks: self.plan(hooks, free, now, held))
+        self.pending = found.pending
         for hook, until in held.items():  # written or recorded after its breaker opened
             await outbox.back_off(self.engine, hook, until, now, self.backoff.give_up_after)
-        if not rows:
+        if not found.rows:
             return 0
-        picked = {r.id: r for r in rows}
+        picked = {r.id: r for r in found.rows}
         lease = now + timedelta(seconds=self.limits.timeout + 5)
         claimed = await outbox.claim(self.engine, picked, now, lease)
         for row_id in claimed:
