@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.gateway.test_billing_credits import credits, signed_in, top_up
-from tests.gateway.test_v1_send import RECIPIENT, linked, queued_count
-from tests.support.services import gateway_client, running_services
+from tests.gateway.test_v1_send import RECIPIENT, gateway_api, linked, queued_count
 
 ADMIN = {"admin_user": "boss", "admin_password": "boss-password"}
 PIC = {"message": "pic", "media_url": "https://example.com/a.png"}
@@ -16,9 +15,7 @@ PIC = {"message": "pic", "media_url": "https://example.com/a.png"}
 
 @pytest.fixture
 async def api(database_url, fresh_nats_url, tmp_path):
-    async with running_services(database_url, fresh_nats_url, tmp_path, **ADMIN) as settings, \
-            gateway_client(settings) as client:
-        client.settings = settings
+    async with gateway_api(database_url, fresh_nats_url, tmp_path, **ADMIN) as client:
         yield client
 
 
