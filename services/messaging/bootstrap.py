@@ -43,21 +43,21 @@ async def build(infra: Infra, *, history_name: str = HISTORY,
     billing, quota = BillingClient(billing_channel), QuotaClient(billing_channel)
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
     reservations = NoteSettler(journal, billing, quota)
+    # messaging webhooks: store, tables, fan-out consumer and delivery worker
+    hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))
     deps = MessagingDeps(
         messages=MessageStore(infra.store, group), billing=billing, quota=quota,
         reservations=reservations, pool=DevicePoolClient(device_channel),
         devices=InstanceDevicesClient(device_channel), history=HistoryView(infra.engine),
         templates=TemplateStore(infra.store), idempotency=IdempotencyKeys(infra.engine),
         handovers=Handovers(infra.nc), handover_wait=settings.instance_send_wait_seconds,
+        webhooks=hooks.store,
         variable_limits=VariableLimits(settings.template_max_variables,
                                        settings.template_max_variable_chars),
         new_id=new_id)
     runner = ProjectionRunner(infra.js, infra.engine, projection)
-    # messaging webhooks: store, tables, fan-out consumer and delivery worker
-    hooks = webhook_parts(infra, history_name.replace(HISTORY, "webhooks", 1))
     return Parts(
-        registrars=[registrar(MessagingServicer(
-            deps, hooks.store, StatusWatch(infra.nc, deps.history)))],
+        registrars=[registrar(MessagingServicer(deps, StatusWatch(infra.nc, deps.history)))],
         service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
         subscriptions=[*runner.subscriptions(), *hooks.subscriptions],

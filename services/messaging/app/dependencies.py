@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kernel.aggregate import Aggregate
 from kernel.clock import Clock, utcnow
@@ -16,6 +16,7 @@ from services.messaging.domain.idempotency import KeyRecord, Outcome
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, new_message_id
 from services.messaging.domain.templates import TemplateBook, TemplateIds, VariableLimits
+from services.messaging.domain.webhook import WebhookRegistered
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,18 @@ class IdempotencyRecords(Protocol):
     async def release(self, scope: str, key: str, fingerprint: str) -> None: ...
 
 
+class Webhooks(Protocol):
+    """Users' webhooks and their deliveries (adapters/webhook_store.py)."""
+
+    async def register(self, user_id: int, url: str, secret: str) -> WebhookRegistered: ...
+
+    async def listing(self, user_id: int) -> list[Any]: ...
+
+    async def remove(self, user_id: int, webhook_id: str) -> None: ...
+
+    async def deliveries(self, user_id: int, webhook_id: str, limit: int) -> list[Any]: ...
+
+
 @dataclass(frozen=True)
 class MessagingDeps:
     """Everything the messaging handlers and the servicer take."""
@@ -182,6 +195,7 @@ class MessagingDeps:
     templates: Templates
     idempotency: IdempotencyRecords
     handovers: Handovers
+    webhooks: Webhooks
     handover_wait: float = 10.0  # seconds an Instance API send waits to be handed over
     variable_limits: VariableLimits = VariableLimits()
     new_id: Callable[[], str] = new_message_id

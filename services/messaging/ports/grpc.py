@@ -10,7 +10,6 @@ from datetime import datetime
 import grpc
 
 from kernel.clock import from_timestamp, to_timestamp
-from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.app.bulk_send import SendBulkMessage
 from services.messaging.app.dependencies import MessagingDeps
@@ -50,10 +49,8 @@ def status_filter(value: int) -> Status | None:
 
 class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
                         messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, deps: MessagingDeps, webhooks: WebhookStore,
-                 watch: StatusWatch) -> None:
+    def __init__(self, deps: MessagingDeps, watch: StatusWatch) -> None:
         self.deps = deps
-        self.webhooks = webhooks
         self.watch = watch
 
     async def SendMessage(self, request: pb.SendMessageRequest,

@@ -1,5 +1,5 @@
-"""The webhook rpcs of MessagingService, mixed into its servicer: requests to the
-webhook store's calls, its rows to replies."""
+"""The webhook rpcs of MessagingService, mixed into its servicer: requests to commands
+for app/webhooks.py, results to replies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Any
 import grpc
 
 from kernel.clock import to_timestamp
-from services.messaging.adapters.webhook_store import WebhookStore
+from services.messaging.app import webhooks
+from services.messaging.app.dependencies import MessagingDeps
+from services.messaging.app.webhooks import (
+    CreateWebhook,
+    DeleteWebhook,
+    ListDeliveries,
+    ListWebhooks,
+)
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 
@@ -22,29 +29,31 @@ def delivery_reply(row: Any) -> pb.WebhookDelivery:
 
 
 class WebhookRpcs:
-    webhooks: WebhookStore
+    deps: MessagingDeps
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest,
                             context: grpc.aio.ServicerContext) -> pb.Webhook:
-        event = await self.webhooks.register(request.user_id, request.url, request.secret)
+        event = await webhooks.create_webhook(CreateWebhook(
+            request.user_id, request.url, request.secret), self.deps)
         return pb.Webhook(webhook_id=event.webhook_id, url=event.url, secret=event.secret,
                           created_at=to_timestamp(event.registered_at))
 
     async def ListWebhooks(self, request: pb.ListWebhooksRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListWebhooksResponse:
-        rows = await self.webhooks.listing(request.user_id)
+        rows = await webhooks.list_webhooks(ListWebhooks(request.user_id), self.deps)
         return pb.ListWebhooksResponse(webhooks=[
             pb.Webhook(webhook_id=r.webhook_id, url=r.url, created_at=to_timestamp(r.created_at))
             for r in rows])
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest,
                             context: grpc.aio.ServicerContext) -> pb.DeleteWebhookResponse:
-        await self.webhooks.remove(request.user_id, request.webhook_id)
+        await webhooks.delete_webhook(DeleteWebhook(request.user_id, request.webhook_id),
+                                      self.deps)
         return pb.DeleteWebhookResponse()
 
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.ListWebhookDeliveriesResponse:
-        rows = await self.webhooks.deliveries(request.user_id, request.webhook_id,
-                                              request.limit)
+        rows = await webhooks.list_deliveries(ListDeliveries(
+            request.user_id, request.webhook_id, request.limit), self.deps)
         return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_reply(r) for r in rows])
