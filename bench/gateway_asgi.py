@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from kernel.tokens import KeyRing, issue_user_token
 
 SEND = "/api/messages/send-message"
@@ -98,8 +98,8 @@ async def measure(app: Any, case: Case, requests: int, rounds: int) -> dict[str,
 
 
 async def run(requests: int, rounds: int) -> dict[str, dict[str, float]]:
-    settings = Settings(var_dir=Path(tempfile.mkdtemp(prefix="bench-gateway-")),
-                        **NO_LIMITS)  # type: ignore[arg-type]
+    settings = GatewaySettings(var_dir=Path(tempfile.mkdtemp(prefix="bench-gateway-")),
+                               **NO_LIMITS)  # type: ignore[arg-type]
     app = create_app(settings)
     figures: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app):

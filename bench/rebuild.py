@@ -36,9 +36,9 @@ from sqlalchemy import (
 from bench.procstats import loadavg, tree_cpu
 from bench.rebuild_data import Outgoing, history_events, quota_events
 from kernel import bus
-from kernel.config import Settings
 from kernel.db import engine_for
 from launcher import natsserver
+from launcher.settings import StackSettings
 from services.billing.adapters.quota_view import instance_periods, user_months
 from services.billing.rebuild import rebuild_quota
 from services.messaging.adapters.history_projection import HistoryProjection
@@ -113,7 +113,7 @@ async def consume(nc: NATS, sources: dict[str, list[str]]) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-async def raw_insert(settings: Settings, total: int) -> float:
+async def raw_insert(settings: StackSettings, total: int) -> float:
     """N rows inserted with SQLAlchemy Core, CHUNK rows per executemany and transaction."""
     engine = await engine_for("benchraw", settings)
     try:
@@ -131,7 +131,7 @@ async def raw_insert(settings: Settings, total: int) -> float:
         await engine.dispose()
 
 
-async def count_rows(settings: Settings, service: str, tables: list[Table]) -> list[int]:
+async def count_rows(settings: StackSettings, service: str, tables: list[Table]) -> list[int]:
     engine = await engine_for(service, settings)
     try:
         async with engine.connect() as conn:
@@ -170,7 +170,7 @@ class CpuClock:
                 "nats_server_cpu_s": round(now[1] - mark[1], 2)}
 
 
-async def one_view(nc: NATS, view: str, total: int, backends: dict[str, Settings],
+async def one_view(nc: NATS, view: str, total: int, backends: dict[str, StackSettings],
                    log: Callable[[str], None], clock: CpuClock) -> dict[str, Any]:
     make, rebuild, service, tables = VIEWS[view]
     js = nc.jetstream()
@@ -221,11 +221,12 @@ async def run_rebuild(total: int, views: list[str], backends: list[str],
     with contextlib.ExitStack() as stack:
         settings = {}
         if "sqlite" in backends:
-            settings["sqlite"] = Settings(nats_url=url, var_dir=root / "sqlite", database_url="")
+            settings["sqlite"] = StackSettings(nats_url=url, var_dir=root / "sqlite",
+                                               database_url="")
         if "postgresql" in backends:
             pg_url = stack.enter_context(postgres.server())
-            settings["postgresql"] = Settings(nats_url=url, var_dir=root / "pg",
-                                              database_url=pg_url)
+            settings["postgresql"] = StackSettings(nats_url=url, var_dir=root / "pg",
+                                                   database_url=pg_url)
         nc = await bus.connect(url, name="bench-rebuild")
         try:
             js = nc.jetstream()

@@ -6,18 +6,18 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.routes import metrics
+from gateway.settings import GatewaySettings
 from kernel import logs
-from kernel.config import Settings
 
 
 def main() -> None:
-    settings = Settings()
+    settings = GatewaySettings()
     logs.configure("gateway", settings.log_level)
     metrics.serve_on_own_port(settings)
     uvicorn.Server(server_config(settings)).run()
 
 
-def server_config(settings: Settings, port: int | None = None) -> uvicorn.Config:
+def server_config(settings: GatewaySettings, port: int | None = None) -> uvicorn.Config:
     """The gateway's HTTP server. Proxy headers are read by gateway/deps.py
     (`client_address`, from `trusted_proxies` only), never by uvicorn, which would
     believe any X-Forwarded-For sent from 127.0.0.1."""

@@ -14,13 +14,13 @@ from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
 from gateway.routes import ROUTERS, metrics
+from gateway.settings import GatewaySettings
 from gateway.text import plain_parameters
-from kernel.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings, clients: Clients | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = clients or Clients.connect(settings)
@@ -47,7 +47,7 @@ def create_app(settings: Settings, clients: Clients | None = None) -> FastAPI:
     return app
 
 
-def docs_urls(settings: Settings) -> dict[str, Any]:
+def docs_urls(settings: GatewaySettings) -> dict[str, Any]:
     """FastAPI's defaults, or none of /docs, /redoc and /openapi.json."""
     if settings.api_docs:
         return {}

@@ -20,7 +20,7 @@ from fastapi import Depends, Header, Query, Request, Response
 from gateway.clients import Clients
 from gateway.errors import ApiError
 from gateway.ratelimit import enforce, limiter_of, route_class
-from kernel.config import IPNetwork, Settings
+from gateway.settings import GatewaySettings, IPNetwork
 from kernel.errors import UnauthorizedError
 from kernel.tokens import Caller, KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
@@ -46,7 +46,7 @@ def client_address(request: Request) -> str:
     """The peer address; behind a trusted proxy (`trusted_proxies`), the address that
     proxy saw (X-Forwarded-For), never a value a client chose itself."""
     peer = request.client.host if request.client else ""
-    settings: Settings = request.app.state.settings
+    settings: GatewaySettings = request.app.state.settings
     trusted = settings.trusted_networks()
     if not trusted or not _within(peer, trusted):
         return peer

@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -36,12 +37,13 @@ from kernel.tokens import Access
 log = logging.getLogger(__name__)
 
 Worker = Callable[[asyncio.Event], Awaitable[None]]
+S = TypeVar("S", bound=Settings)  # a service's own settings class
 
 
 @dataclass
-class Infra:
+class Infra(Generic[S]):
     service: str
-    settings: Settings
+    settings: S
     engine: AsyncEngine
     store: EventStore
     nc: NATS
@@ -65,7 +67,7 @@ class Parts:
     access: Access = field(default_factory=dict)
 
 
-async def open_infra(service: str, settings: Settings) -> Infra:
+async def open_infra(service: str, settings: S) -> Infra[S]:
     engine = await engine_for(service, settings)
     store = EventStore(engine)
     await store.create_tables()
@@ -98,15 +100,15 @@ async def setup_lock(service: str, settings: Settings) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-class ServiceHost:
-    def __init__(self, service: str, settings: Settings,
-                 build: Callable[[Infra], Awaitable[Parts]]) -> None:
+class ServiceHost(Generic[S]):
+    def __init__(self, service: str, settings: S,
+                 build: Callable[[Infra[S]], Awaitable[Parts]]) -> None:
         self.service = service
         self.settings = settings
         self.build = build
         self.stop_event = asyncio.Event()
         self.port = 0
-        self.infra: Infra | None = None
+        self.infra: Infra[S] | None = None
         self.relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None
         self._health = None
@@ -199,8 +201,10 @@ class ServiceHost:
         await self.stop()
 
 
-def main(service: str, build: Callable[[Infra], Awaitable[Parts]]) -> None:
-    settings = metrics.with_default_port(service, Settings())  # operations
+def main(service: str, settings_class: type[S],
+         build: Callable[[Infra[S]], Awaitable[Parts]]) -> None:
+    """Run a service as its own process, on the settings of its own class."""
+    settings = metrics.with_default_port(service, settings_class())  # operations
     logs.configure(service, settings.log_level)
     try:
         asyncio.run(ServiceHost(service, settings, build).serve_forever())

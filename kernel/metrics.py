@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 from prometheus_client import (
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the gateway records gRPC calls here and needs no store nor 
     from kernel.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 DEFAULT_METRICS_PORTS = {"auth": 9151, "billing": 9152, "messaging": 9153, "device": 9154}
 disable_created_metrics()  # no `_created` twin of every counter and histogram
@@ -226,7 +227,7 @@ class HostMetrics:
             self._server.server_close()
 
 
-def with_default_port(service: str, settings: Settings) -> Settings:
+def with_default_port(service: str, settings: SettingsT) -> SettingsT:
     """A process's settings: an unset metrics port becomes the service's default port."""
     if settings.metrics_port is not None:
         return settings

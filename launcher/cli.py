@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from kernel import keys, stackid
-from kernel.config import ADMIN_PASSWORD, SERVICES, Settings
+from kernel.config import ADMIN_PASSWORD, SERVICES
 from launcher import banner, natsauth, ports
 from launcher.health import gateway_health, is_ours
+from launcher.settings import PROCESS_SETTINGS, StackSettings
 from launcher.supervisor import Supervisor
 
 REBUILDERS = {
@@ -34,16 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # stores, logs and keys this process and its children write: owner only
     if args.command == "keys":
         return new_keys(args.env_file)
-    try:
-        settings = Settings()
+    try:  # `service`: that process's own settings; else every process's
+        settings = PROCESS_SETTINGS[args.name]() if args.command == "service" \
+            else StackSettings()
     except ValidationError as exc:
         reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         print(f"switchboard: refusing to start: {reasons}", file=sys.stderr)
         return 2
-    if args.command == "up":
-        return up(settings)
     if args.command == "service":
         return run_service(args.name)
+    assert isinstance(settings, StackSettings)
+    if args.command == "up":
+        return up(settings)
     return operator_task(args, settings)
 
 
@@ -97,7 +100,7 @@ def _version() -> str:
         return "(not installed: run `make install`)"
 
 
-def operator_task(args: argparse.Namespace, settings: Settings) -> int:
+def operator_task(args: argparse.Namespace, settings: StackSettings) -> int:
     """status, admin, user, projections: their gRPC and NATS clients load here alone, so
     the process `up` leaves running to supervise the stack holds none of them."""
     import asyncio
@@ -117,7 +120,7 @@ def operator_task(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(rebuild_projection(settings, args.name))
 
 
-def up(settings: Settings) -> int:
+def up(settings: StackSettings) -> int:
     if taken := ports.problems(settings):  # before anything starts
         print("\n".join(["[switchboard] cannot start:", *(f"  {t}" for t in taken)]))
         return 1
@@ -143,7 +146,7 @@ def up(settings: Settings) -> int:
     return 1 if supervisor.refusal() else 0
 
 
-def _wait_healthy(settings: Settings, supervisor: Supervisor, timeout: float) -> bool:
+def _wait_healthy(settings: StackSettings, supervisor: Supervisor, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
         if supervisor.refusal():
@@ -154,7 +157,7 @@ def _wait_healthy(settings: Settings, supervisor: Supervisor, timeout: float) ->
     return False
 
 
-def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:
+def _embedded_admin(settings: StackSettings) -> tuple[str, dict[str, str]]:
     """Local use: an admin password unless one is set, generated on first start and kept
     (0600) for the services `up` starts. Shown on first start only."""
     who = settings.admin_user
@@ -172,7 +175,7 @@ def _embedded_admin(settings: Settings) -> tuple[str, dict[str, str]]:
     return f"{who}, password kept in {kept}", env
 
 
-def _banner(settings: Settings, url: str, supervisor: Supervisor, took: float,
+def _banner(settings: StackSettings, url: str, supervisor: Supervisor, took: float,
             admin_line: str, report: dict[str, Any] | None) -> str:
     return "\n".join([
         f"Switchboard is up ({took:.1f}s).",
@@ -212,7 +215,7 @@ def run_service(name: str) -> int:
     return 0
 
 
-async def rebuild_projection(settings: Settings, name: str) -> int:
+async def rebuild_projection(settings: StackSettings, name: str) -> int:
     module_name, _, func = REBUILDERS[name].partition(":")
     rebuild = getattr(importlib.import_module(module_name), func)
     started = time.monotonic()

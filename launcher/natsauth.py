@@ -18,13 +18,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.config import Settings
 from kernel.keys import private_dir, secret_path, stored_secret
 from kernel.subjects import inbox_prefix, stream_name, subject
+from launcher.settings import StackSettings
 
 GATEWAY = "gateway"
+S = TypeVar("S", bound=Settings)
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,10 @@ SettingOf = Callable[[str], Any]  # a setting's name -> its value
 
 
 def default_setting(name: str) -> Any:
-    return Settings.model_fields[name].default
+    return StackSettings.model_fields[name].default
 
 
-def configured(settings: Settings) -> SettingOf:
+def configured(settings: StackSettings) -> SettingOf:
     return lambda name: getattr(settings, name)
 
 
@@ -134,7 +136,7 @@ def stored_passwords(var_dir: Path) -> dict[str, str]:
     return {user: stored_secret(var_dir, f"nats-{user}")[0] for user in USERS}
 
 
-def write_server_config(settings: Settings, var_dir: Path) -> Path:
+def write_server_config(settings: StackSettings, var_dir: Path) -> Path:
     """The embedded nats-server's authorization file (0600, beside its store)."""
     passwords = stored_passwords(var_dir)
     path = private_dir(var_dir / "nats") / "auth.conf"
@@ -151,7 +153,7 @@ def credentials_env(user: str, var_dir: Path) -> dict[str, str]:
     return {"SWITCHBOARD_NATS_USER": user, "SWITCHBOARD_NATS_PASSWORD": password}
 
 
-def as_user(user: str, settings: Settings) -> Settings:
+def as_user(user: str, settings: S) -> S:
     """`settings` with `user`'s NATS credentials kept by `switchboard up`, for a command
     run beside the stack (unless credentials are set, or there are none kept)."""
     kept = secret_path(settings.var_dir, f"nats-{user}")

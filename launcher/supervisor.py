@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel import stackid
-from kernel.config import SERVICES, Settings
+from kernel.config import SERVICES
 from kernel.keys import private_dir
 from launcher import natsauth, natsserver, ports
+from launcher.settings import StackSettings
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
@@ -80,7 +81,7 @@ class Child:
 
 @dataclass
 class Supervisor:
-    settings: Settings
+    settings: StackSettings
     say: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)

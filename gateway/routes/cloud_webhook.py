@@ -25,7 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway.deps import ServiceClients
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from kernel.loosejson import as_int, as_object, as_objects
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
@@ -86,8 +86,8 @@ def errors_in(payload: object) -> list[str]:
     return found
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+def _settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
     return settings
 
 

@@ -21,7 +21,7 @@ from prometheus_client import (
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.asgi import HttpMiddleware
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from kernel.metrics import LATENCY_BUCKETS
 
 # not collected with the API's routers: create_app adds it when /metrics is public
@@ -41,11 +41,11 @@ async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def on_public_port(settings: Settings) -> bool:
+def on_public_port(settings: GatewaySettings) -> bool:
     return settings.gateway_metrics_port is None
 
 
-def serve_on_own_port(settings: Settings) -> None:
+def serve_on_own_port(settings: GatewaySettings) -> None:
     """A listener of its own for /metrics (a thread of this process), when one is set."""
     if settings.gateway_metrics_port:
         start_http_server(settings.gateway_metrics_port, settings.host)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from kernel.config import Settings
 from kernel.host import Infra, Parts
 from kernel.tokens import KeyRing
 from services.auth.adapters.codec import auth_codec
@@ -22,16 +21,17 @@ from services.auth.domain.commands import EnsureAdmin
 from services.auth.domain.errors import AdminNotGrantedError, AuthError
 from services.auth.ports.access import ACCESS
 from services.auth.ports.grpc import SERVICE_NAME, AuthServicer
+from services.auth.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 USER_CACHE_SIZE = 50_000
 
 
-def user_tokens(settings: Settings) -> UserTokens:
+def user_tokens(settings: AuthSettings) -> UserTokens:
     return UserTokens(KeyRing.from_settings(settings), settings.jwt_ttl_seconds)
 
 
-async def login_throttle(infra: Infra) -> LoginThrottle:
+async def login_throttle(infra: Infra[AuthSettings]) -> LoginThrottle:
     settings = infra.settings
     if settings.login_max_failures <= 0:
         return NoThrottle()
@@ -42,7 +42,7 @@ async def login_throttle(infra: Infra) -> LoginThrottle:
                            settings.login_max_failures_per_user)
 
 
-async def build(infra: Infra) -> Parts:
+async def build(infra: Infra[AuthSettings]) -> Parts:
     codec = auth_codec()
     settings = infra.settings
     deps = AuthDeps(
@@ -67,7 +67,7 @@ async def build(infra: Infra) -> Parts:
                  public_payload=codec.public_payload, access=ACCESS)
 
 
-async def ensure_first_admin(settings: Settings, deps: AuthDeps) -> None:
+async def ensure_first_admin(settings: AuthSettings, deps: AuthDeps) -> None:
     """The configured admin, created with the configured password. An account that
     already has the name keeps what it has: it is never promoted here."""
     if not (settings.admin_user and settings.admin_password):

@@ -9,7 +9,6 @@ kernel's repositories of ledgers and subscriptions.
 from __future__ import annotations
 
 from kernel.clock import Clock, utcnow
-from kernel.config import Settings
 from kernel.groupchange import GroupChange
 from kernel.host import Infra, Parts
 from kernel.subscriptions import EventSubscription
@@ -30,16 +29,17 @@ from services.billing.domain.subscription import Subscription
 from services.billing.ports import events, instances, workers
 from services.billing.ports.access import ACCESS
 from services.billing.ports.grpc import SERVICE_NAME, BillingServicer
+from services.billing.settings import BillingSettings
 
 CACHE_SIZE = 50_000
 
 
-def free_plan(settings: Settings) -> Plan:
+def free_plan(settings: BillingSettings) -> Plan:
     return checked_plan(settings.billing_free_plan_type, settings.billing_free_plan_period,
                         settings.billing_free_plan_quota, settings.billing_free_plan_auto_renew)
 
 
-async def build(infra: Infra, clock: Clock = utcnow) -> Parts:
+async def build(infra: Infra[BillingSettings], clock: Clock = utcnow) -> Parts:
     codec = billing_codec()
     await ensure_indexes(infra.engine, codec)
     base = BillingStore(infra.store, codec)
@@ -57,7 +57,7 @@ async def build(infra: Infra, clock: Clock = utcnow) -> Parts:
                                            infra.settings.billing_renewal_interval_seconds)])
 
 
-def _event_subscriptions(infra: Infra, deps: BillingDeps,
+def _event_subscriptions(infra: Infra[BillingSettings], deps: BillingDeps,
                          base: BillingStore) -> list[EventSubscription]:
     """Device outcomes settle reservations; auth's instances start and end quota plans
     and its new users get the sign-up credits (when any are configured); the quota view

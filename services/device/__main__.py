@@ -1,5 +1,6 @@
 from kernel.host import main
 from services.device.bootstrap import build
+from services.device.settings import DeviceSettings
 
 if __name__ == "__main__":
-    main("device", build)
+    main("device", DeviceSettings, build)

@@ -8,7 +8,6 @@ import time
 
 from kernel.aggregate import Repository
 from kernel.clock import utcnow
-from kernel.config import Settings
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
 from kernel.rpc import channel
@@ -33,44 +32,45 @@ from services.device.ports.cloud_webhook import cloud_parts
 from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_subscription
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
 from services.device.ports.instances import INSTANCES_DURABLE, InstanceEvents
+from services.device.settings import DeviceSettings
 
 DISPATCH_CACHE = 20_000  # messages between claim and read; a few hundred bytes each
 
 
-def pacing_policy(settings: Settings) -> PacingPolicy:
+def pacing_policy(settings: DeviceSettings) -> PacingPolicy:
     return PacingPolicy(min_gap=settings.dispatch_min_gap_ms / 1000,
                         jitter=settings.dispatch_jitter_ms / 1000,
                         per_minute=settings.dispatch_per_minute_cap)
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
+def retry_policy(settings: DeviceSettings) -> RetryPolicy:
     return RetryPolicy(attempts=settings.dispatch_send_attempts,
                        base=settings.dispatch_retry_base_ms / 1000,
                        cap=settings.dispatch_retry_max_ms / 1000,
                        timeout=settings.dispatch_send_timeout_seconds)
 
 
-def ack_wait(settings: Settings, transport: object) -> float:
+def ack_wait(settings: DeviceSettings, transport: object) -> float:
     """The configured ack wait, raised above a transport's own longer send (whatsmeow's
     75 s) so that a message still being sent is not redelivered meanwhile."""
     own = float(getattr(transport, "send_timeout", 0.0))
     return max(settings.dispatch_ack_wait_seconds, own + 10 if own else 0.0)
 
 
-def backoff(settings: Settings) -> Backoff:
+def backoff(settings: DeviceSettings) -> Backoff:
     return Backoff(base=settings.device_reconnect_base_ms / 1000,
                    cap=settings.device_reconnect_max_ms / 1000,
                    attempts=settings.device_reconnect_attempts)
 
 
-def replica_id(settings: Settings) -> str:
+def replica_id(settings: DeviceSettings) -> str:
     """Stable across restarts of the same replica (same host, same var dir), so it takes
     its own leases back at once; in Kubernetes the host name is the pod name."""
     home = hashlib.sha256(str(settings.var_dir.resolve()).encode()).hexdigest()[:8]
     return settings.device_replica_id or f"{socket.gethostname()}-{home}"
 
 
-async def build(infra: Infra, *, dispatch_durable: str = DISPATCH_DURABLE,
+async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATCH_DURABLE,
                 instances_durable: str = INSTANCES_DURABLE, only_new: bool = False,
                 transport: Transport | None = None) -> Parts:
     """Wire the service. Tests may name their own durables (and start dispatch at new

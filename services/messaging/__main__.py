@@ -1,5 +1,6 @@
 from kernel.host import main
 from services.messaging.bootstrap import build
+from services.messaging.settings import MessagingSettings
 
 if __name__ == "__main__":
-    main("messaging", build)
+    main("messaging", MessagingSettings, build)

@@ -30,9 +30,10 @@ from services.messaging.domain.templates import VariableLimits
 from services.messaging.ports.access import ACCESS
 from services.messaging.ports.grpc import SERVICE_NAME, MessagingServicer, registrar
 from services.messaging.ports.watch_stream import StatusWatch
+from services.messaging.settings import MessagingSettings
 
 
-async def build(infra: Infra, *, history_name: str = HISTORY,
+async def build(infra: Infra[MessagingSettings], *, history_name: str = HISTORY,
                 new_id: Callable[[], str] = new_message_id) -> Parts:
     """`history_name` names the projection's durable consumers; `new_id` mints ids."""
     settings = infra.settings

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from kernel.config import Settings
 from kernel.host import ServiceHost
 from kernel.rpc import channel
 from services.auth.bootstrap import build
+from services.auth.settings import AuthSettings
 from switchboard.auth.v1 import auth_pb2_grpc
 
 SECRET = "auth-tests-secret-0123456789abcdef0123456789abcdef"
@@ -23,7 +23,7 @@ ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
 class RunningAuth:
     host: ServiceHost
     stub: auth_pb2_grpc.AuthServiceStub
-    settings: Settings
+    settings: AuthSettings
     addr: str
 
 
@@ -40,7 +40,7 @@ async def start_auth(database_url: str, nats_url: str) -> AsyncIterator[StartAut
         values = {"database_url": database_url, "nats_url": nats_url, "jwt_secret": SECRET,
                   "admin_user": ADMIN, "admin_password": ADMIN_PASSWORD,
                   "login_throttle_bucket": bucket, **overrides}
-        settings = Settings(**values)
+        settings = AuthSettings(**values)
         host = ServiceHost("auth", settings, build)
         port = await host.start("127.0.0.1:0")
         addr = f"127.0.0.1:{port}"

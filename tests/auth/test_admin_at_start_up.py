@@ -8,10 +8,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from kernel.config import Settings
 from kernel.host import ServiceHost
 from services.auth.bootstrap import build
 from services.auth.domain.errors import InvalidRegistrationError
+from services.auth.settings import AuthSettings
 from switchboard.auth.v1 import auth_pb2
 from tests.auth.support import failure
 
@@ -57,7 +57,7 @@ async def test_the_admin_exists_before_register_is_served(start_auth):
 
 async def test_a_weak_configured_admin_password_stops_a_production_start(
         database_url, nats_url, tmp_path):
-    settings = Settings(environment="production", host="0.0.0.0", database_url=database_url,
+    settings = AuthSettings(environment="production", host="0.0.0.0", database_url=database_url,
                         nats_url=nats_url, var_dir=tmp_path, jwt_secret=STRONG,
                         secret_pepper=STRONG[::-1], admin_user="admin",
                         admin_password="Password2024!")

@@ -9,11 +9,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from kernel.config import Settings
 from kernel.host import ServiceHost
 from kernel.tokens import KeyRing, issue_service_token
 from launcher import natsserver
 from services.billing.bootstrap import build as build_billing
+from services.billing.settings import BillingSettings
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from tests.auth.conftest import ADMIN, ADMIN_PASSWORD, SECRET
@@ -149,7 +149,7 @@ async def test_other_services_check_user_tokens_the_same_way(start_auth, databas
     me = await new_user(auth, "payer")
     user = bearer(await sign_in(auth, "payer"))
     admin = bearer(await sign_in(auth, ADMIN, ADMIN_PASSWORD))
-    host = ServiceHost("billing", Settings(database_url=database_url, nats_url=nats_url,
+    host = ServiceHost("billing", BillingSettings(database_url=database_url, nats_url=nats_url,
                                            jwt_secret=SECRET, grpc_user_tokens=True,
                                            auth_addr=running.addr), build_billing)
     port = await host.start("127.0.0.1:0")
@@ -181,7 +181,7 @@ async def test_a_user_token_is_refused_while_auth_cannot_vouch_for_it(start_auth
     me = await new_user(auth, "orphan")
     user = bearer(await sign_in(auth, "orphan"))
     nowhere = f"127.0.0.1:{natsserver.free_port()}"  # no auth service listens there
-    host = ServiceHost("billing", Settings(database_url=database_url, nats_url=nats_url,
+    host = ServiceHost("billing", BillingSettings(database_url=database_url, nats_url=nats_url,
                                            jwt_secret=SECRET, grpc_user_tokens=True,
                                            auth_addr=nowhere), build_billing)
     port = await host.start("127.0.0.1:0")

@@ -15,7 +15,6 @@ import pytest
 from google.protobuf.message import Message
 
 from kernel import bus
-from kernel.config import Settings
 from kernel.db import create_engine, reading
 from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
@@ -24,6 +23,7 @@ from kernel.rpc import channel
 from services.billing.adapters.index import load_holds
 from services.billing.bootstrap import build
 from services.billing.domain.holds import CREDIT, Hold
+from services.billing.settings import BillingSettings
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
 
@@ -60,7 +60,7 @@ async def start_billing(database_url: str, nats_url: str,
     started: list[tuple[ServiceHost, Any]] = []
 
     async def start(**overrides: Any) -> RunningBilling:
-        settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
+        settings = BillingSettings(database_url=database_url, nats_url=nats_url, **overrides)
         host = ServiceHost("billing", settings, functools.partial(build, clock=clock))
         port = await host.start("127.0.0.1:0")
         chan = channel(f"127.0.0.1:{port}")

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from kernel.config import Settings
 from launcher.natsserver import free_port
+from launcher.settings import StackSettings
 from tests.deploy.dockerfile import stages
 from tests.deploy.manifests import K8S, ROOT
 
@@ -45,11 +45,11 @@ def image_env(var_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def image_settings(var_dir: Path, **settings: object) -> Settings:
+def image_settings(var_dir: Path, **settings: object) -> StackSettings:
     """Settings as the image's process reads them (its ENV), with `settings` on top."""
     values = {k.removeprefix("SWITCHBOARD_").lower(): v for k, v in image_env(var_dir).items()
               if k.startswith("SWITCHBOARD_")}
-    return Settings(**{**values, **settings})
+    return StackSettings(**{**values, **settings})
 
 
 def run(service: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

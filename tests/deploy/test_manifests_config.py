@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from kernel.config import Settings
+from launcher.settings import PROCESS_SETTINGS
 from tests.deploy.manifests import (
     APPS,
     SERVICES,
@@ -56,7 +56,7 @@ def test_each_process_accepts_its_environment(objects: tuple[Obj, ...], app: str
         monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()  # refuses placeholder or short secrets outside local use
+    settings = PROCESS_SETTINGS[app]()  # refuses placeholder or weak secrets outside local
     assert settings.host == "0.0.0.0"
     assert settings.metrics_port == 9090
     if app != "gateway":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from kernel.config import networks_of
+from gateway.settings import networks_of
 from tests.deploy.manifests import SERVICES, Obj, containers, of_kind
 
 

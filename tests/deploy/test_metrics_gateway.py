@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from prometheus_client import REGISTRY
 
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from tests.deploy.promtext import sample
 
 PROBE_ROUTE = "/probe/items/{item_id}"
@@ -34,7 +34,7 @@ def with_probe_route(app: FastAPI) -> FastAPI:
 
 @pytest.fixture
 async def api(nats_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = with_probe_route(create_app(Settings(nats_url=nats_url)))
+    app = with_probe_route(create_app(GatewaySettings(nats_url=nats_url)))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app), \
             httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
@@ -86,7 +86,7 @@ async def test_a_stream_is_counted_and_timed_once_when_its_response_starts(
         nats_url: str) -> None:
     """A stream's latency is the wait for its first byte, not its length: it is counted
     while its body still streams (its end waits for the test's go), and not again."""
-    app = create_app(Settings(nats_url=nats_url))
+    app = create_app(GatewaySettings(nats_url=nats_url))
     go = asyncio.Event()
 
     async def ticks() -> AsyncIterator[str]:

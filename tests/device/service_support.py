@@ -18,7 +18,6 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from kernel import bus
-from kernel.config import Settings
 from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent, StoredEvent
 from kernel.host import ServiceHost
@@ -26,6 +25,7 @@ from kernel.relay import OutboxRelay
 from kernel.rpc import channel
 from services.device.app.transport import Transport
 from services.device.bootstrap import build
+from services.device.settings import DeviceSettings
 from switchboard.device.v1 import device_pb2_grpc
 from switchboard.messaging.v1 import events_pb2 as messaging_events
 
@@ -74,18 +74,18 @@ async def messaging(nats_url: str, tmp_path: Path) -> AsyncIterator[Messaging]:
 
 
 def device_settings(database_url: str, nats_url: str, tmp_path: Path, **extra: object
-                    ) -> Settings:
+                    ) -> DeviceSettings:
     values: dict[str, object] = {"sim_pool": 3, "sim_delivery_delay_ms": 30,
                                  "sim_read_delay_ms": 30, "pool_admin_instances": False,
                                  "device_lease_bucket": f"leases_{uuid.uuid4().hex[:10]}",
                                  "device_reconnect_base_ms": 50,
                                  "device_reconnect_max_ms": 200, **extra}
-    return Settings(database_url=database_url, nats_url=nats_url, var_dir=tmp_path,
+    return DeviceSettings(database_url=database_url, nats_url=nats_url, var_dir=tmp_path,
                     **values)
 
 
 @asynccontextmanager
-async def device_service(settings: Settings, durable: str,
+async def device_service(settings: DeviceSettings, durable: str,
                          transport: Transport | None = None) -> AsyncIterator[ServiceHost]:
     host = ServiceHost("device", settings, functools.partial(
         build, dispatch_durable=durable, instances_durable=f"instances-{durable}",

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from tests.gateway.test_stream_api import real_gateway
 from tests.support.services import gateway_client
 
@@ -51,7 +51,7 @@ class Body:
 
 @pytest.fixture
 async def api(fresh_nats_url: str, tmp_path):
-    settings = Settings(nats_url=fresh_nats_url, var_dir=tmp_path, max_body_bytes=LIMIT)
+    settings = GatewaySettings(nats_url=fresh_nats_url, var_dir=tmp_path, max_body_bytes=LIMIT)
     async with gateway_client(settings) as client:
         yield client
 
@@ -136,7 +136,7 @@ async def _endless_chunked_post(port: int, path: str) -> bytes:
 @pytest.mark.parametrize("path", [MESSAGING, INSTANCE])
 async def test_a_real_server_answers_an_endless_chunked_body_with_413(
         fresh_nats_url: str, tmp_path, path: str) -> None:
-    settings = Settings(nats_url=fresh_nats_url, var_dir=tmp_path, max_body_bytes=LIMIT)
+    settings = GatewaySettings(nats_url=fresh_nats_url, var_dir=tmp_path, max_body_bytes=LIMIT)
     async with real_gateway(settings) as api:
         answer = await _endless_chunked_post(api.base_url.port or 80, path)
     head, _, body = answer.partition(b"\r\n\r\n")

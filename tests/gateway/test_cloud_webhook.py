@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from kernel.rpc import build_server
 from services.device.adapters.cloud import CloudTransport
 from services.device.app.transport import Receipt, ReceiptKind
@@ -61,7 +61,7 @@ async def stack(tmp_path, nats_url) -> AsyncIterator[Stack]:
         registrars, names = cloud_parts(transport)
         grpc_server, port, _ = await build_server(registrars, names, "127.0.0.1:0")
         await grpc_server.start()
-        settings = Settings(device_addr=f"127.0.0.1:{port}", cloud_app_secret=SECRET,
+        settings = GatewaySettings(device_addr=f"127.0.0.1:{port}", cloud_app_secret=SECRET,
                             cloud_verify_token=VERIFY, var_dir=tmp_path, nats_url=nats_url)
         try:
             async with serving_webhook(create_app(settings)) as url:
@@ -177,7 +177,7 @@ async def test_while_the_device_service_is_down_meta_is_told_to_retry(stack):
 
 
 async def test_without_secrets_the_route_does_not_exist(tmp_path, nats_url):
-    async with serving_webhook(create_app(Settings(var_dir=tmp_path,
+    async with serving_webhook(create_app(GatewaySettings(var_dir=tmp_path,
                                                    nats_url=nats_url))) as url, \
             httpx.AsyncClient() as client:
         assert (await client.get(url, params={"hub.mode": "subscribe"})).status_code == 404

@@ -12,15 +12,15 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.settings import GatewaySettings
 from kernel import context
-from kernel.config import Settings
 
 FRESH = r"[0-9a-f]{32}"
 
 
 @pytest.fixture
 async def api(nats_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(nats_url=nats_url))
+    app = create_app(GatewaySettings(nats_url=nats_url))
 
     async def probe() -> dict[str, str]:
         return {"correlation_id": context.current().correlation_id}

@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 
 import gateway.routes
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from tests.device.test_simulator import decode_qr_data_url
 from tests.gateway.test_stream_api import real_gateway
 from tests.gateway.test_v1_instance import instance_info
@@ -60,7 +60,7 @@ Send = Callable[[dict[str, Any]], httpx.Response]
 
 
 def api_schema() -> Any:
-    document = create_app(Settings()).openapi()
+    document = create_app(GatewaySettings()).openapi()
     return schemathesis.openapi.from_dict(document).include(path_regex="^/api/")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 
 V1 = "/api/v1/whatsapp/"
 ENVELOPES = {"ErrorBody": {"error", "message", "code"},
@@ -20,7 +20,7 @@ def _ref(response: dict[str, Any], media: str = "application/json") -> str:
 
 
 def test_every_operation_names_its_answer_and_its_refusals_in_its_envelope() -> None:
-    document = create_app(Settings()).openapi()
+    document = create_app(GatewaySettings()).openapi()
     schemas = document["components"]["schemas"]
     for name, fields in ENVELOPES.items():
         assert set(schemas[name]["properties"]) == fields

@@ -9,7 +9,7 @@ import secrets
 import httpx
 
 from gateway.app import create_app
-from kernel.config import Settings
+from gateway.settings import GatewaySettings
 from tests.gateway.test_v1_instance import ADMIN
 from tests.support.services import gateway_client, running_services
 
@@ -54,7 +54,7 @@ async def test_a_pool_send_lands_once_in_the_recipients_inbox(database_url, fres
 
 
 async def test_no_simulator_routes_with_another_transport(nats_url, tmp_path):
-    app = create_app(Settings(transport="cloud", var_dir=tmp_path, nats_url=nats_url))
+    app = create_app(GatewaySettings(transport="cloud", var_dir=tmp_path, nats_url=nats_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as api:

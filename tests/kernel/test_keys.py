@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kernel import keys
-from kernel.config import Settings
+from services.auth.settings import AuthSettings
 
 
 def test_processes_starting_together_share_one_generated_key(tmp_path: Path) -> None:
@@ -28,10 +28,10 @@ def test_processes_starting_together_share_one_generated_key(tmp_path: Path) -> 
 
 
 def test_local_settings_read_the_kept_keys_and_never_a_constant(tmp_path: Path) -> None:
-    first, again = Settings(var_dir=tmp_path), Settings(var_dir=tmp_path)
+    first, again = AuthSettings(var_dir=tmp_path), AuthSettings(var_dir=tmp_path)
     assert (first.jwt_secret, first.secret_pepper) == (again.jwt_secret, again.secret_pepper)
     assert first.jwt_secret != first.secret_pepper
-    elsewhere = Settings(var_dir=tmp_path / "other")
+    elsewhere = AuthSettings(var_dir=tmp_path / "other")
     assert elsewhere.jwt_secret != first.jwt_secret
     assert (tmp_path / "secrets" / "jwt-secret").read_text().strip() == first.jwt_secret
 
@@ -45,7 +45,7 @@ def test_loopback_hosts(host: str) -> None:
 def test_other_hosts_are_not_loopback(host: str, tmp_path: Path) -> None:
     assert not keys.is_loopback(host)
     with pytest.raises(ValueError, match="not a loopback address"):
-        Settings(host=host, var_dir=tmp_path)
+        AuthSettings(host=host, var_dir=tmp_path)
 
 
 @pytest.mark.parametrize("make", [lambda: secrets.token_hex(16), lambda: secrets.token_hex(32),

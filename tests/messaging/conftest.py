@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import bus
 from kernel.bus import stream_name
-from kernel.config import Settings
 from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
@@ -32,6 +31,7 @@ from services.messaging.adapters.reservation_journal import journal_metadata
 from services.messaging.adapters.streams import missing_streams
 from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.bootstrap import build
+from services.messaging.settings import MessagingSettings
 from switchboard.device.v1 import events_pb2 as device_pb
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
@@ -74,7 +74,7 @@ class Neighbours:
 @dataclass
 class Messaging:
     host: ServiceHost
-    settings: Settings
+    settings: MessagingSettings
     history_name: str
     channel: grpc.aio.Channel
     stub: messaging_pb2_grpc.MessagingServiceStub
@@ -199,8 +199,8 @@ async def neighbours() -> AsyncIterator[Neighbours]:
 
 @pytest.fixture
 def settings(database_url: str, nats_url: str, neighbours: Neighbours,
-             tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, nats_url=nats_url, var_dir=tmp_path,
+             tmp_path: Path) -> MessagingSettings:
+    return MessagingSettings(database_url=database_url, nats_url=nats_url, var_dir=tmp_path,
                     billing_addr=neighbours.billing_addr, device_addr=neighbours.device_addr)
 
 
@@ -208,10 +208,11 @@ StartMessaging = Callable[..., Awaitable[Messaging]]
 
 
 @pytest.fixture
-async def start_messaging(settings: Settings, unique: str) -> AsyncIterator[StartMessaging]:
+async def start_messaging(settings: MessagingSettings,
+                          unique: str) -> AsyncIterator[StartMessaging]:
     started: list[Messaging] = []
 
-    async def start(custom: Settings | None = None, **build_kwargs: Any) -> Messaging:
+    async def start(custom: MessagingSettings | None = None, **build_kwargs: Any) -> Messaging:
         name = f"history-{unique}"
         host = ServiceHost("messaging", custom or settings,
                            partial(build, history_name=name, **build_kwargs))

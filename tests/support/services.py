@@ -18,9 +18,10 @@ import uvicorn
 
 from gateway.__main__ import server_config
 from gateway.app import create_app
-from kernel.config import SERVICES, Settings
+from kernel.config import SERVICES
 from kernel.host import ServiceHost
 from launcher.natsserver import free_port
+from launcher.settings import StackSettings
 
 
 def _store_url(database_url: str, service: str) -> str:
@@ -37,12 +38,12 @@ def _build(service: str) -> Any:
 
 @asynccontextmanager
 async def running_services(database_url: str, nats_url: str, var_dir: Path,
-                           **overrides: Any) -> AsyncIterator[Settings]:
-    """Start all four services; yields the Settings a gateway uses to reach them."""
+                           **overrides: Any) -> AsyncIterator[StackSettings]:
+    """Start all four services; yields the settings a gateway uses to reach them."""
     addrs = {f"{name}_addr": f"127.0.0.1:{free_port()}" for name in SERVICES}
     base = {"nats_url": nats_url, "var_dir": var_dir, "sim_delivery_delay_ms": 20,
             "sim_read_delay_ms": 20, **addrs, **overrides}
-    hosts = [ServiceHost(name, Settings(database_url=_store_url(database_url, name), **base),
+    hosts = [ServiceHost(name, StackSettings(database_url=_store_url(database_url, name), **base),
                          _build(name)) for name in SERVICES]
     try:  # all at once, as `switchboard up` starts them
         started = await asyncio.gather(
@@ -51,7 +52,7 @@ async def running_services(database_url: str, nats_url: str, var_dir: Path,
         for failure in started:
             if isinstance(failure, BaseException):
                 raise failure
-        yield Settings(**base)
+        yield StackSettings(**base)
     finally:  # all at once: each waits up to a second for its workers' fetches
         await asyncio.gather(*(host.stop(grace=1.0) for host in hosts))
 
@@ -73,7 +74,7 @@ async def serving(config: uvicorn.Config) -> AsyncIterator[int]:
 
 
 @asynccontextmanager
-async def served_gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def served_gateway(settings: StackSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway as `python -m gateway` serves it (its uvicorn configuration), on a free
     port of 127.0.0.1, and a client of it."""
     config = server_config(settings.model_copy(update={"host": "127.0.0.1"}), port=0)
@@ -83,7 +84,7 @@ async def served_gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]
 
 
 @asynccontextmanager
-async def gateway_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway_client(settings: StackSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway app, its lifespan run, reached in-process."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):

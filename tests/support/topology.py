@@ -9,10 +9,11 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from kernel.config import SERVICES, Settings
+from kernel.config import SERVICES
 from kernel.host import open_infra
 from kernel.subscriptions import EventSubscription, topology
 from launcher import natsserver
+from launcher.settings import StackSettings
 from tests.support.services import _build
 
 # Every subscription a configuration can have: sign-up credits add billing's.
@@ -23,7 +24,7 @@ async def declared(nats_url: str, var_dir: Path) -> dict[str, list[EventSubscrip
     """Each service's declared subscriptions, by service."""
     out: dict[str, list[EventSubscription]] = {}
     for service in SERVICES:
-        settings = Settings(nats_url=nats_url, var_dir=var_dir, **TOPOLOGY_SETTINGS)
+        settings = StackSettings(nats_url=nats_url, var_dir=var_dir, **TOPOLOGY_SETTINGS)
         infra = await open_infra(service, settings)
         try:
             parts = await _build(service)(infra)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from kernel.config import Settings
 from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
 from services.device.app.transport import Transport
+from services.device.settings import DeviceSettings
 
 
 class UnknownTransportError(ValueError):
     pass
 
 
-def simulator_state_path(settings: Settings) -> str:
+def simulator_state_path(settings: DeviceSettings) -> str:
     return settings.sim_state_path or str(settings.var_dir / "simulator.db")
 
 
-def simulator_from(settings: Settings) -> SimulatorTransport:
+def simulator_from(settings: DeviceSettings) -> SimulatorTransport:
     return SimulatorTransport(
         delivery_delay=settings.sim_delivery_delay_ms / 1000,
         read_delay=settings.sim_read_delay_ms / 1000,
@@ -38,7 +38,7 @@ def whatsmeow_missing(exc: ImportError) -> str:
             "needs is missing? neonize needs libmagic: apt-get install libmagic1)")
 
 
-def transport_from(settings: Settings) -> Transport:
+def transport_from(settings: DeviceSettings) -> Transport:
     """The simulator by default; `whatsmeow` needs the optional neonize extra."""
     if settings.transport == "simulator":
         return simulator_from(settings)

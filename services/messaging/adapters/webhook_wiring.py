@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy import MetaData
 
-from kernel.config import Settings
 from kernel.host import Infra, Worker
 from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions
@@ -18,6 +17,7 @@ from services.messaging.adapters.webhook_tables import webhook_metadata
 from services.messaging.adapters.webhook_worker import DeliveryWorker, Limits
 from services.messaging.domain.webhook import Backoff
 from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
+from services.messaging.settings import MessagingSettings
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class WebhookParts:
     subscriptions: list[EventSubscription]
 
 
-def delivery_limits(s: Settings) -> Limits:
+def delivery_limits(s: MessagingSettings) -> Limits:
     return Limits(workers=s.webhook_workers, per_endpoint=s.webhook_endpoint_concurrency,
                   per_owner=s.webhook_owner_concurrency,
                   breaker_failures=s.webhook_breaker_failures,
@@ -36,7 +36,7 @@ def delivery_limits(s: Settings) -> Limits:
                   timeout=s.webhook_timeout_seconds, poll=s.webhook_poll_seconds)
 
 
-def webhook_parts(infra: Infra, name: str = FANOUT) -> WebhookParts:
+def webhook_parts(infra: Infra[MessagingSettings], name: str = FANOUT) -> WebhookParts:
     """`name` prefixes the fan-out's durable consumers (tests pass their own)."""
     s = infra.settings
     backoff = Backoff(base=timedelta(seconds=s.webhook_backoff_base_seconds),

@@ -25,9 +25,10 @@ import pytest
 
 from gateway.clients import Clients
 from gateway.routes.cloud_webhook import statuses_in
-from kernel.config import SERVICES, Settings
+from kernel.config import SERVICES
 from kernel.host import ServiceHost
 from launcher.natsserver import free_port
+from launcher.settings import StackSettings
 from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError
 from services.device.app.transport import Undelivered
 from services.device.domain.dispatch import Dispatch
@@ -127,7 +128,7 @@ async def test_recorded_error_answers_are_read_as_meta_means_them(transport, met
 @asynccontextmanager
 async def hosts(names: list[str], database_url: str, base: dict[str, Any]
                 ) -> AsyncIterator[list[ServiceHost]]:
-    started = [ServiceHost(n, Settings(database_url=_store_url(database_url, n), **base),
+    started = [ServiceHost(n, StackSettings(database_url=_store_url(database_url, n), **base),
                            _build(n)) for n in names]
     try:
         await asyncio.gather(*(h.start(bind=h.settings.service_addr(h.service))
@@ -149,10 +150,10 @@ async def cloud_stack(database_url: str, nats_url: str, tmp_path: Path, meta: Fa
         "cloud_retry_base_ms": 10, **ADMIN,
         **{f"{n}_addr": f"127.0.0.1:{free_port()}" for n in SERVICES}}
     async with hosts(["auth", "billing", "messaging"], database_url, base), \
-            gateway_client(Settings(**base)) as api:
+            gateway_client(StackSettings(**base)) as api:
         boss = (await api.post("/api/auth/login", json={
             "username": "boss", "password": "boss-password"})).json()
-        made = await _instance_of(Settings(**base), boss["user_id"])
+        made = await _instance_of(StackSettings(**base), boss["user_id"])
         base["cloud_phone_number_ids"] = {made.instance.instance_id: NUMBER_ID}
         async with hosts(["device"], database_url, base):
             keys = {"publicKey": made.instance.public_key, "secretKey": made.secret_key}
@@ -160,7 +161,7 @@ async def cloud_stack(database_url: str, nats_url: str, tmp_path: Path, meta: Fa
             yield api, {"Authorization": f"Bearer {boss['access_token']}"}
 
 
-async def _instance_of(settings: Settings, user_id: int) -> Any:
+async def _instance_of(settings: StackSettings, user_id: int) -> Any:
     clients = Clients.connect(settings)
     try:
         return await clients.auth.CreateInstance(auth_pb2.CreateInstanceRequest(

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.config import Settings
 from kernel.host import ServiceHost
 from kernel.rpc import channel
 from services.device.adapters.cloud import CloudTransport
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import UnknownTransportError, transport_from
 from services.device.ports.cloud_webhook import CLOUD_SERVICE_NAME, cloud_parts
+from services.device.settings import DeviceSettings
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc, device_pb2
 from tests.device.service_support import (
     LIFECYCLE,
@@ -28,31 +28,31 @@ from tests.device.transports.cloud_standin import FakeCloudApi
 from tests.device.transports.cloud_support import DEVICES, NUMBER_ID, TOKEN, cloud_api
 
 
-def cloud_settings(tmp_path, **extra: object) -> Settings:
-    return Settings(var_dir=tmp_path, transport="cloud", cloud_access_token=TOKEN,
+def cloud_settings(tmp_path, **extra: object) -> DeviceSettings:
+    return DeviceSettings(var_dir=tmp_path, transport="cloud", cloud_access_token=TOKEN,
                     cloud_phone_number_ids=DEVICES, **extra)
 
 
 def test_transport_from_picks_the_configured_transport(tmp_path):
-    assert isinstance(transport_from(Settings(var_dir=tmp_path)), SimulatorTransport)
+    assert isinstance(transport_from(DeviceSettings(var_dir=tmp_path)), SimulatorTransport)
     cloud = transport_from(cloud_settings(tmp_path, cloud_base_url="http://meta.test/",
                                           cloud_api_version="v22.0"))
     assert isinstance(cloud, CloudTransport)
     assert cloud.api.root == "http://meta.test/v22.0"
     assert cloud.phone_number_ids == DEVICES
     with pytest.raises(ValueError, match="SWITCHBOARD_CLOUD_ACCESS_TOKEN"):
-        transport_from(Settings(var_dir=tmp_path, transport="cloud"))
+        transport_from(DeviceSettings(var_dir=tmp_path, transport="cloud"))
     with pytest.raises(UnknownTransportError):
-        transport_from(Settings(var_dir=tmp_path, transport="carrier-pigeon"))
+        transport_from(DeviceSettings(var_dir=tmp_path, transport="carrier-pigeon"))
     assert cloud_parts(cloud)[1] == [CLOUD_SERVICE_NAME]
-    assert cloud_parts(transport_from(Settings(var_dir=tmp_path))) == ([], [])
+    assert cloud_parts(transport_from(DeviceSettings(var_dir=tmp_path))) == ([], [])
 
 
 def test_transport_from_builds_whatsmeow_with_its_session_dir(tmp_path):
     pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not installed")
     from services.device.adapters.whatsmeow import WhatsmeowTransport
 
-    made = transport_from(Settings(var_dir=tmp_path, transport="whatsmeow",
+    made = transport_from(DeviceSettings(var_dir=tmp_path, transport="whatsmeow",
                                    whatsmeow_connect_wait_seconds=7))
     assert isinstance(made, WhatsmeowTransport)
     assert made.stores.sessions_dir == tmp_path / "whatsmeow" and made.timing.connect_wait == 7

@@ -145,14 +145,14 @@ async def test_an_event_neonize_cannot_map_is_skipped_and_the_stream_goes_on(
 
 
 def test_a_send_is_given_as_long_as_whatsmeow_gives_it(transport):
-    from kernel.config import Settings
     from services.device.adapters.simulator import SimulatorTransport
     from services.device.app.dispatch import RetryPolicy, attempt_timeout
     from services.device.bootstrap import ack_wait
+    from services.device.settings import DeviceSettings
 
     policy = RetryPolicy(timeout=20.0)
     assert attempt_timeout(policy, transport) == 80.0  # whatsmeow's own 75 s, and a margin
     assert attempt_timeout(policy, SimulatorTransport()) == 20.0
-    settings = Settings(dispatch_ack_wait_seconds=2)  # the operator's choice stands…
+    settings = DeviceSettings(dispatch_ack_wait_seconds=2)  # the operator's choice stands…
     assert ack_wait(settings, SimulatorTransport()) == 2.0
     assert ack_wait(settings, transport) == 90.0  # …unless a send may take longer

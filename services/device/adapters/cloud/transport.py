@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kernel.clock import Clock, utcnow
-from kernel.config import Settings
 from kernel.errors import InvalidRequestError, UnavailableError
 from services.device.adapters.cloud.api import (
     GraphApi,
@@ -53,6 +52,7 @@ from services.device.app.transport import (
     Trouble,
     digits,
 )
+from services.device.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class CloudTransport:
         await self.ledger.close()
 
 
-def cloud_from(settings: Settings) -> CloudTransport:
+def cloud_from(settings: DeviceSettings) -> CloudTransport:
     if not settings.cloud_access_token or not settings.cloud_phone_number_ids:
         raise ValueError("the cloud transport needs SWITCHBOARD_CLOUD_ACCESS_TOKEN and "
                          "SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS")

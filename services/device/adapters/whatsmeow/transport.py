@@ -41,7 +41,6 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
 from kernel.clock import Clock, utcnow
-from kernel.config import Settings
 from kernel.errors import UnavailableError
 from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
@@ -78,6 +77,7 @@ from services.device.app.transport import (
     Unlinked,
     digits,
 )
+from services.device.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ class WhatsmeowTransport:
         await self.ledger.close()
 
 
-def whatsmeow_from(settings: Settings) -> WhatsmeowTransport:
+def whatsmeow_from(settings: DeviceSettings) -> WhatsmeowTransport:
     return WhatsmeowTransport(
         settings.var_dir / "whatsmeow", SendLedger.for_settings(settings),
         database_url=settings.whatsmeow_database_url,
