@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     # Stores: SQLite files under var_dir unless a PostgreSQL URL is given. With one
     # PostgreSQL database, each service keeps its tables in a schema of its own.
     database_url: str = ""
-    nats_url: str = "nats://127.0.0.1:4222"
+    # NATS: unset, the embedded nats-server's: nats://127.0.0.1:<nats_port>, the address
+    # `switchboard up` starts it on, so every command reads the same one.
+    nats_url: str = ""
     # This process's NATS user (or put them in the URL: nats://user:password@host:4222);
     # `switchboard up` sets each process's own (docs/operations.md, "NATS").
     nats_user: str = ""
@@ -82,7 +84,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _keys(self) -> Settings:
-        """Local use: loopback only, unset keys from var_dir. Elsewhere: strong keys."""
+        """NATS at its port unless a URL is given. Local use: loopback only, unset keys
+        from var_dir. Elsewhere: strong keys."""
+        self.nats_url = self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
         if self.environment == "local":
             if not keys.is_loopback(self.host):
                 raise ValueError(

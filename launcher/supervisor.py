@@ -117,7 +117,7 @@ class Supervisor:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["SWITCHBOARD_VAR_DIR"] = str(self.var_dir)
-        env.setdefault("SWITCHBOARD_NATS_URL", f"nats://127.0.0.1:{self.settings.nats_port}")
+        env.setdefault("SWITCHBOARD_NATS_URL", self.settings.nats_url)  # from its port, unset
         return env
 
     def start(self) -> None:

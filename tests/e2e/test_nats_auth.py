@@ -246,3 +246,14 @@ def test_a_rebuild_beside_the_stack_connects_as_the_views_owner(stack: Stack) ->
                            "history"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("rebuilt history: ")
+
+
+def test_a_rebuild_finds_the_stacks_nats_from_its_port_alone(stack: Stack) -> None:
+    """`up` derives its NATS address from SWITCHBOARD_NATS_PORT; a command beside it, given
+    the same environment and no URL, reaches the same server (not another on :4222)."""
+    assert "SWITCHBOARD_NATS_URL" not in stack.env and "SWITCHBOARD_NATS_PORT" in stack.env
+    done = subprocess.run([sys.executable, "-m", "launcher", "projections", "rebuild",
+                           "history"], env=stack.env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("rebuilt history: ")
