@@ -3,7 +3,8 @@ the production delivery settings (5 s time limit, 32 workers, 2 per endpoint, 8 
 owner, breaker after 5 failures): ann has 10 dead endpoints (five that take the
 connection and never answer, five that refuse it) and 5,000 queued deliveries for them
 (her 100 messages' five statuses each); bob's receiver still gets each of his statuses
-within 2 s of the status change."""
+sooner than one hung POST's time limit: a status queued behind ann's would wait at least
+that long, and behind her backlog many times over."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.gateway.webhook_receiver import Receiver, black_hole, receiver, refus
 from tests.support.services import gateway_client, running_services
 
 MESSAGES = 100  # x 10 endpoints: 1,000 deliveries of "Queued" alone, 5,000 in all
+HUNG_POST_LIMIT = 5.0  # the production webhook_timeout_seconds
 LOOPBACK = {"webhook_allow_private": "127.0.0.0/8", **ADMIN}  # the receivers' addresses
 
 
@@ -114,6 +116,6 @@ async def test_dead_endpoints_of_one_tenant_do_not_delay_another(
     # streams are read apart) and be delivered before it.
     assert {d["state"] for d in bobs} <= {"delivered", "skipped"} and len(bobs) == 5, bobs
     assert {"Sending", "Sent", "Delivered", "Read"} <= set(latencies), latencies
-    assert max(latencies.values()) <= 2.0, latencies
+    assert max(latencies.values()) < HUNG_POST_LIMIT, latencies
     assert len(waiting) >= 10 * MESSAGES  # ann's backlog was still there throughout
     assert min(held) > 0  # and her dead endpoints held workers all along
