@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
+from dataclasses import replace
 
 from kernel.aggregate import Repository
 from kernel.clock import utcnow
@@ -84,13 +85,13 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     transport = transport or transport_from(settings)
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
-    deps = DeviceDeps(devices, transport, LiveDevices(), utcnow,
+    core = DeviceDeps(devices, transport, LiveDevices(), utcnow,
                       instances=AuthInstances(auth_channel, is_admin))
     leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),
                       settings.device_lease_ttl_seconds, settings.stream_replicas)
-    sessions = Sessions(deps, devices, leases, Reconnects(backoff(settings)))
+    sessions = Sessions(core, devices, leases, Reconnects(backoff(settings)))
     transport.attach(FarSide(sessions, dispatches))
-    dispatcher = Dispatcher(dispatches, deps.live, transport,
+    dispatcher = Dispatcher(dispatches, core.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
                             retry=retry_policy(settings),
                             expire_after=settings.dispatch_queue_expiry_seconds)
@@ -99,10 +100,12 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
                                      batch=settings.dispatch_batch, only_new=only_new,
                                      handback_delay=settings.dispatch_handback_delay_ms / 1000,
                                      ack_wait=ack_wait(settings, transport))
-    instances = InstanceEvents(deps, sessions, is_admin)
+    instances = InstanceEvents(core, sessions, is_admin)
     simulator = transport if isinstance(transport, SimulatorTransport) else None
-    servicer = DeviceServicer(deps, devices, sessions, dispatch.consumer(infra.js).pending,
-                              qr_png_data_url, simulator)
+    deps = replace(core, directory=devices, sessions=sessions,
+                   queue_depth=dispatch.consumer(infra.js).pending,
+                   render_qr=qr_png_data_url, simulator=simulator)
+    servicer = DeviceServicer(deps)
 
     async def ready() -> None:
         if await devices.is_empty():

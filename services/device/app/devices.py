@@ -4,20 +4,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from kernel.changes import Repo, change, retrying
 from kernel.clock import Clock
 from kernel.errors import DomainError
 from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
+from services.device.app.views import DeviceDirectory
 from services.device.domain import errors
 from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr, RetireDevice
 from services.device.domain.model import Device, DeviceStatus
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A QR about to expire is not handed out again: the phone needs time to scan it.
 QR_REUSE_MARGIN = timedelta(seconds=5)
@@ -29,13 +33,52 @@ class InstanceSource(Protocol):
         auth has no such instance."""
 
 
+class SessionControl(Protocol):
+    """The sessions this replica holds (app/sessions.py), as the owner's commands use them."""
+
+    async def logout(self, device_id: str) -> Device: ...
+
+    async def restart(self, device_id: str) -> Device: ...
+
+
+class PhoneSimulator(Protocol):
+    """The simulated phones (adapters/simulator/): only a simulator service has them."""
+
+    async def scan(self, pairing_ref: str, phone_number: str) -> str: ...
+
+    async def drop(self, device_id: str, reason: str, outage: float = 0.0) -> None: ...
+
+    async def logout_from_phone(self, device_id: str, reason: str) -> None: ...
+
+    async def ban(self, device_id: str, reason: str) -> None: ...
+
+    def inbox(self, phone_number: str) -> Sequence[Any]: ...
+
+
 @dataclass(frozen=True)
 class DeviceDeps:
+    """bootstrap.py builds the core first (devices to clock, instances), which the
+    sessions take, then the service's deps from it with the ports that need the sessions
+    or the dispatch consumer (`dataclasses.replace`); the servicer takes only those."""
+
     devices: Repo[Device]
     transport: Transport
     live: LiveDevices
     clock: Clock
     instances: InstanceSource | None = None  # where an instance not heard of yet is asked
+    directory: DeviceDirectory | None = None  # the read side: lists and pool counts
+    sessions: SessionControl | None = None
+    queue_depth: Callable[[], Awaitable[int]] | None = None  # messages waiting for dispatch
+    render_qr: Callable[[str], str] | None = None  # a pairing reference as a PNG data URL
+    simulator: PhoneSimulator | None = None  # None unless the transport is the simulator
+
+
+def wired(port: T | None, name: str) -> T:
+    """A port of the service's deps: bootstrap.py always sets it, only the core deps the
+    sessions hold lack it (a wiring mistake, not a caller's)."""
+    if port is None:
+        raise RuntimeError(f"DeviceDeps.{name} is not wired")
+    return port
 
 
 async def register_device(cmd: RegisterDevice, deps: DeviceDeps) -> Device:

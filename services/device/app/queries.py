@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.device.app.views import DeviceDirectory
+from services.device.app.devices import DeviceDeps, wired
+from services.device.app.views import DeviceDirectory, DeviceView
+from services.device.domain.commands import GetPoolStatus, ListDevices
 
 POOL_QUEUE = "pool"
 
@@ -27,3 +29,13 @@ async def pool_status(directory: DeviceDirectory, transport: str,
     counts = await directory.pool_counts(transport)
     return PoolStatusView(counts.available, counts.total, await queue_depth(),
                           linked_devices=counts.linked, transport=transport)
+
+
+async def get_pool_status(query: GetPoolStatus, deps: DeviceDeps) -> PoolStatusView:
+    return await pool_status(wired(deps.directory, "directory"), deps.transport.name,
+                             wired(deps.queue_depth, "queue_depth"))
+
+
+async def list_devices(query: ListDevices, deps: DeviceDeps) -> list[DeviceView]:
+    return await wired(deps.directory, "directory").list_devices(query.owner_user_id,
+                                                                 query.pooled_only)

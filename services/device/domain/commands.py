@@ -37,6 +37,54 @@ class RetireDevice:
 
 
 @dataclass(frozen=True)
+class ListDevices:
+    owner_user_id: int | None = None  # None: every owner's
+    pooled_only: bool = False
+
+
+@dataclass(frozen=True)
+class GetPoolStatus:
+    """The pool of the transport in use: its devices and the queue waiting for them."""
+
+
+@dataclass(frozen=True)
+class LogoutDevice:
+    """The owner logs the device out: its session ends and a new QR is needed."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class RestartDevice:
+    """The owner restarts the device's session from its kept link."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class SimulateScan:
+    """A simulated phone scans a QR (the simulator only)."""
+
+    pairing_ref: str
+    phone_number: str
+
+
+@dataclass(frozen=True)
+class SimulatePhoneEvent:
+    """The simulated phone's side of a device: `kind` is drop, logout or ban."""
+
+    device_id: str
+    kind: str
+    reason: str = ""  # empty: the kind's own words
+    outage_seconds: float = 0.0  # drop only: how long the network stays down
+
+
+@dataclass(frozen=True)
+class GetSimulatorInbox:
+    phone_number: str
+
+
+@dataclass(frozen=True)
 class DispatchMessage:
     """Send one queued message: through the pool, or pinned to one instance."""
 

@@ -6,21 +6,28 @@ Domain errors are turned into statuses by the kernel's edge interceptor (one tab
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import grpc
 
 from kernel.clock import to_timestamp
-from services.device.adapters.directory import DeviceStore
-from services.device.adapters.simulator import SimulatorTransport
-from services.device.app import devices as handlers
-from services.device.app.queries import pool_status
-from services.device.app.sessions import Sessions
+from services.device.app import devices, owner, queries, simulation
+from services.device.app.devices import DeviceDeps, wired
 from services.device.app.views import DeviceView
-from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr
-from services.device.domain.errors import InvalidDeviceIdError, SimulatorOnlyError
+from services.device.domain.commands import (
+    GetDevice,
+    GetPoolStatus,
+    GetSimulatorInbox,
+    ListDevices,
+    LogoutDevice,
+    RegisterDevice,
+    RequestQr,
+    RestartDevice,
+    SimulatePhoneEvent,
+    SimulateScan,
+)
+from services.device.domain.errors import InvalidDeviceIdError
 from services.device.domain.model import Device
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
@@ -43,15 +50,8 @@ def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
-    def __init__(self, deps: handlers.DeviceDeps, directory: DeviceStore, sessions: Sessions,
-                 queue_depth: Callable[[], Awaitable[int]], render_qr: Callable[[str], str],
-                 simulator: SimulatorTransport | None) -> None:
+    def __init__(self, deps: DeviceDeps) -> None:
         self.deps = deps
-        self.directory = directory
-        self.sessions = sessions
-        self.queue_depth = queue_depth
-        self.render_qr = render_qr
-        self.simulator = simulator
 
     def register(self, server: grpc.aio.Server) -> None:
         device_pb2_grpc.add_DeviceServiceServicer_to_server(self, server)
@@ -60,7 +60,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_message(DeviceView.of(device), self.deps.clock())
 
     async def GetPoolStatus(self, request: Any, context: Any) -> device_pb2.PoolStatus:
-        view = await pool_status(self.directory, self.deps.transport.name, self.queue_depth)
+        view = await queries.get_pool_status(GetPoolStatus(), self.deps)
         return device_pb2.PoolStatus(available_devices=view.available_devices,
                                      total_devices=view.total_devices,
                                      queue_depth=view.queue_depth, queue_type=view.queue_type,
@@ -70,62 +70,52 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.Device:
         cmd = RegisterDevice(request.device_id or uuid.uuid4().hex, request.name,
                              request.owner_user_id)
-        return self._message(await handlers.register_device(cmd, self.deps))
+        return self._message(await devices.register_device(cmd, self.deps))
 
     async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
         query = GetDevice(_device_id(request))
-        return self._message(await handlers.get_device(query, self.deps))
+        return self._message(await devices.get_device(query, self.deps))
 
     async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
         owner = request.owner_user_id if request.HasField("owner_user_id") else None
-        views = await self.directory.list_devices(owner, request.pooled_only)
+        views = await queries.list_devices(ListDevices(owner, request.pooled_only), self.deps)
         now = self.deps.clock()
         return device_pb2.ListDevicesResponse(devices=[device_message(v, now) for v in views])
 
     async def RequestQrCode(self, request: Any, context: Any) -> device_pb2.QrCode:
-        pairing = await handlers.request_qr(RequestQr(_device_id(request)), self.deps)
+        pairing = await devices.request_qr(RequestQr(_device_id(request)), self.deps)
         left = (pairing.expires_at - self.deps.clock()).total_seconds()
+        render = wired(self.deps.render_qr, "render_qr")
         return device_pb2.QrCode(
             device_id=request.device_id, pairing_ref=pairing.pairing_ref,
-            qr_png_data_url=self.render_qr(pairing.pairing_ref),
+            qr_png_data_url=render(pairing.pairing_ref),
             expires_at=to_timestamp(pairing.expires_at), expires_in_seconds=max(0, int(left)))
 
     async def LogoutDevice(self, request: Any, context: Any) -> device_pb2.Device:
-        return self._message(await self.sessions.logout(_device_id(request)))
+        cmd = LogoutDevice(_device_id(request))
+        return self._message(await owner.logout_device(cmd, self.deps))
 
     async def RestartDevice(self, request: Any, context: Any) -> device_pb2.Device:
-        return self._message(await self.sessions.restart(_device_id(request)))
+        cmd = RestartDevice(_device_id(request))
+        return self._message(await owner.restart_device(cmd, self.deps))
 
     async def SimulateScan(self, request: Any, context: Any) -> device_pb2.Device:
-        device_id = await self._simulator().scan(request.pairing_ref, request.phone_number)
-        return self._message(await handlers.get_device(GetDevice(device_id), self.deps))
+        cmd = SimulateScan(request.pairing_ref, request.phone_number)
+        return self._message(await simulation.simulate_scan(cmd, self.deps))
 
     async def SimulatePhoneEvent(self, request: Any, context: Any) -> device_pb2.Device:
-        sim, device_id = self._simulator(), _device_id(request)
-        await handlers.get_device(GetDevice(device_id), self.deps)
-        reason = request.reason or ""
-        if request.kind == "drop":
-            await sim.drop(device_id, reason or "connection lost", request.outage_seconds)
-        elif request.kind == "logout":
-            await sim.logout_from_phone(device_id, reason or "logged out from the phone")
-        elif request.kind == "ban":
-            await sim.ban(device_id, reason or "banned by WhatsApp")
-        else:
-            raise InvalidDeviceIdError("kind must be one of drop, logout, ban")
-        return self._message(await self.deps.devices.get(device_id))
+        cmd = SimulatePhoneEvent(_device_id(request), request.kind, request.reason,
+                                 request.outage_seconds)
+        return self._message(await simulation.simulate_phone_event(cmd, self.deps))
 
     async def GetSimulatorInbox(self, request: Any, context: Any) -> device_pb2.SimulatorInbox:
-        messages = self._simulator().inbox(request.phone_number)
+        query = GetSimulatorInbox(request.phone_number)
+        messages = await simulation.get_simulator_inbox(query, self.deps)
         return device_pb2.SimulatorInbox(messages=[
             device_pb2.InboxMessage(transport_message_id=m.transport_message_id,
                                     from_number=m.from_number, body=m.body,
                                     device_id=m.device_id, received_at=to_timestamp(m.received_at))
             for m in messages])
-
-    def _simulator(self) -> SimulatorTransport:
-        if self.simulator is None:
-            raise SimulatorOnlyError("this device service does not run the simulator")
-        return self.simulator
 
 
 def _device_id(request: Any) -> str:
