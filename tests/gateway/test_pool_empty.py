@@ -9,11 +9,15 @@ from typing import Any
 
 import httpx
 
+from tests.gateway.test_idempotency import lose_the_answer
 from tests.gateway.test_webhooks_api import _user as user_with_credits
 from tests.support.services import gateway_client, running_services
 
 ADMIN = {"admin_user": "boss", "admin_password": "boss-password"}
 ANN = {"username": "ann", "password": "tall-ladder-42"}
+# the cloud transport, whose pool has no linked device
+CLOUD = {"transport": "cloud", "cloud_base_url": "http://127.0.0.1:9",
+         "cloud_access_token": "token", "cloud_phone_number_ids": {"biz-1": "1002003"}}
 
 
 async def _signed_in(api: httpx.AsyncClient, credits: int | None = None) -> None:
@@ -43,9 +47,7 @@ async def test_with_no_linked_pool_device_of_the_transport_sends_are_refused_unc
         assert await _pool(api) == {"transport": "simulator", "linked_devices": 2,
                                     "available_devices": 2, "total_devices": 2,
                                     "empty": False}
-    cloud = {"transport": "cloud", "cloud_base_url": "http://127.0.0.1:9",
-             "cloud_access_token": "token", "cloud_phone_number_ids": {"biz-1": "1002003"}}
-    async with running_services(database_url, fresh_nats_url, tmp_path, **cloud,
+    async with running_services(database_url, fresh_nats_url, tmp_path, **CLOUD,
                                 **ADMIN) as settings, gateway_client(settings) as api:
         await _signed_in(api)
         assert await _pool(api) == {"transport": "cloud", "linked_devices": 0,
@@ -65,6 +67,45 @@ async def test_with_no_linked_pool_device_of_the_transport_sends_are_refused_unc
         assert (await api.get("/api/users/user/credits")).json()["credits"] == 3
         history = (await api.get("/api/messages/messages")).json()
         assert history["pagination"]["total"] == 0
+
+
+async def test_an_idempotent_retry_after_the_pool_emptied_answers_as_the_first_attempt(
+        database_url: str, fresh_nats_url: str, tmp_path: Path) -> None:
+    """Sends with an Idempotency-Key queued under the simulator's pool; after the switch
+    to an empty pool a retry answers as the first attempt did, charging nothing new:
+    replayed when the first answer was kept, run again (same ids) when it was lost."""
+    one = {"number": "27821234567", "message": "hi"}
+    bulk = {"numbers": ["27821234567", "27821234568"], "message": "hi"}
+    sends = {"kept": ("/api/messages/send-message", one),
+             "lost-one": ("/api/messages/send-message", one),
+             "lost-bulk": ("/api/messages/send-bulk-message", bulk)}
+    first = {}
+    async with running_services(database_url, fresh_nats_url, tmp_path, sim_pool=1,
+                                **ADMIN) as settings, gateway_client(settings) as api:
+        await _signed_in(api, credits=5)
+        for key, (path, body) in sends.items():
+            first[key] = await api.post(path, json=body, headers={"Idempotency-Key": key})
+            assert first[key].status_code == 200, first[key].text
+    for key in ("lost-one", "lost-bulk"):
+        await lose_the_answer(database_url, key)
+    async with running_services(database_url, fresh_nats_url, tmp_path, **CLOUD,
+                                **ADMIN) as settings, gateway_client(settings) as api:
+        await _signed_in(api)
+        assert (await _pool(api))["empty"] is True
+        for key, (path, body) in sends.items():
+            again = await api.post(path, json=body, headers={"Idempotency-Key": key})
+            assert again.status_code == 200, again.text
+            if key == "kept":  # its answer, as it was kept
+                assert again.json() == first[key].json()
+                assert again.headers["Idempotent-Replayed"] == "true"
+            else:  # run again: the same messages, today's figures
+                ids = "queue_ids" if "bulk" in key else "queue_id"
+                assert again.json()[ids] == first[key].json()[ids]
+                assert again.json()["remaining_credits"] == 1
+        fresh = await api.post("/api/messages/send-message", json=one,
+                               headers={"Idempotency-Key": "new"})
+        assert fresh.status_code == 409 and fresh.json()["error"] == "INSTANCE_NOT_CONNECTED"
+        assert (await api.get("/api/users/user/credits")).json()["credits"] == 1
 
 
 async def _settled(api: httpx.AsyncClient, queue_id: str, within: float) -> dict[str, Any]:

@@ -34,6 +34,9 @@ class MessageStore:
 
         await self.repository.save(message, extra=view_rows)
 
+    async def queued(self, message_id: str) -> bool:
+        return (await self.repository.get(message_id)).version > 0
+
     async def add_many(self, messages: list[Message]) -> None:
         """New messages in one transaction: one append for all, one insert into the view."""
         facts = [queued_entry(e) for m in messages for e in m.pending

@@ -43,7 +43,7 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
         message.queue(cmd.user_id, number, body, now)
         batch.append(message)
     queue_ids = [m.id for m in batch]
-    await usable_pool(deps.pool)
+    await usable_pool(deps.pool, deps.messages, queue_ids[0], bool(cmd.id_seed))
     remaining = await asyncio.shield(charge_and_queue(
         deps.reservations, Charge(CREDIT, str(cmd.user_id), queue_ids),
         reserve=lambda: deps.billing.reserve(cmd.user_id, queue_ids),

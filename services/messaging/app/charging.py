@@ -10,17 +10,26 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kernel.eventstore import ConcurrencyError
-from services.messaging.app.dependencies import Charge, DevicePool, PoolStatus, Reservations
+from services.messaging.app.dependencies import (
+    Charge,
+    DevicePool,
+    Messages,
+    PoolStatus,
+    Reservations,
+)
 from services.messaging.domain.errors import PoolEmptyError, RefusedByServiceError
 
 T = TypeVar("T")
 
 
-async def usable_pool(pool: DevicePool) -> PoolStatus:
+async def usable_pool(pool: DevicePool, messages: Messages, first_id: str,
+                      seeded: bool) -> PoolStatus:
     """The pool's figures; PoolEmptyError, before anything is charged, when no device of
-    it could ever take a pool message (none linked)."""
+    it could ever take a pool message (none linked). A seeded send whose first message is
+    queued already is an earlier run of this same request (an idempotent retry after a
+    lost answer): it is answered again as it was, whatever the pool is now."""
     status = await pool.status()
-    if status.empty:
+    if status.empty and not (seeded and await messages.queued(first_id)):
         raise PoolEmptyError(status.transport)
     return status
 

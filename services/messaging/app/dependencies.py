@@ -89,6 +89,9 @@ class Messages(Protocol):
     async def add_many(self, messages: list[Message]) -> None:
         """Save new messages' events atomically; ConcurrencyError if any stream exists."""
 
+    async def queued(self, message_id: str) -> bool:
+        """The message's stream exists (it was queued)."""
+
 
 class Billing(Protocol):
     async def reserve(self, user_id: int, message_ids: Sequence[str]) -> int:

@@ -86,7 +86,7 @@ async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted
 
 async def _charge_and_queue(message: Message, deps: MessagingDeps,
                             seeded: bool) -> MessageAccepted:
-    devices = await usable_pool(deps.pool)
+    devices = await usable_pool(deps.pool, deps.messages, message.id, seeded)
     remaining = await charge_and_queue(
         deps.reservations, Charge(CREDIT, str(message.user_id), [message.id]),
         reserve=lambda: deps.billing.reserve(message.user_id, [message.id]),
