@@ -9,7 +9,9 @@ ends, so waiting rows stay out of the due range and a look for due rows costs th
 of webhooks, not the backlog: the webhooks are found by skipping through an index
 (`HOOK_DUE_INDEX`), then each one's oldest rows are read from it. Claiming pushes a
 row's next attempt past the delivery's time limit in one statement that only takes rows
-still due, so two replicas never send a row at once."""
+still due, so two replicas never send a row at once. No statement here waits for a row
+another transaction holds (it passes over it), so the fan-out and the worker never wait
+for each other in a cycle (PostgreSQL's deadlock)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,14 @@ def _blocked(row: Any = d) -> Any:
         earlier.c.state == "pending",
         (earlier.c.rank < row.c.rank) | and_(earlier.c.rank == row.c.rank,
                                              earlier.c.id < row.c.id)))
+
+
+def _free(*where: Any) -> Any:
+    """The rows matching `where` that no other transaction holds, locked for this one
+    (PostgreSQL; SQLite has one writer at a time). The worker's multi-row statements
+    pass over a row held elsewhere instead of waiting for it, so neither they nor the
+    fan-out can close a lock cycle; a row passed over is taken at the next look."""
+    return d.c.id.in_(select(d.c.id).where(*where).with_for_update(skip_locked=True))
 
 
 NOW = bindparam("now", type_=d.c.next_attempt_at.type)
@@ -117,7 +127,7 @@ async def claim(engine: AsyncEngine, ids: Iterable[int], now: datetime,
     """The rows of `ids` this caller got: those still pending and due at `now`."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(d).where(d.c.id.in_(list(ids)), PENDING, d.c.next_attempt_at <= now)
+            update(d).where(_free(d.c.id.in_(list(ids)), PENDING, d.c.next_attempt_at <= now))
             .values(next_attempt_at=lease_until).returning(d.c.id))
         return set(result.scalars())
 
@@ -148,25 +158,28 @@ async def back_off(engine: AsyncEngine, webhook_id: str, until: datetime, now: d
     mine = and_(d.c.webhook_id == webhook_id, PENDING)
     waiting = (d.c.next_attempt_at <= now) | d.c.next_attempt_at.is_(None)
     async with engine.begin() as conn:
-        await conn.execute(update(d).where(
-            mine, waiting, d.c.created_at <= now - give_up_after)
+        await conn.execute(update(d).where(_free(
+            mine, waiting, d.c.created_at <= now - give_up_after))
             .values(state="failed", next_attempt_at=None,
                     last_error=func.coalesce(d.c.last_error, "endpoint failing")))
-        await conn.execute(update(d).where(mine, d.c.next_attempt_at < until)
+        await conn.execute(update(d).where(_free(mine, d.c.next_attempt_at < until))
                            .values(next_attempt_at=until))
-        await conn.execute(update(d).where(  # first in line now that others failed
-            mine, d.c.next_attempt_at.is_(None), ~_blocked()).values(next_attempt_at=until))
+        await conn.execute(update(d).where(_free(  # first in line now that others failed
+            mine, d.c.next_attempt_at.is_(None), ~_blocked())).values(next_attempt_at=until))
 
 
 async def waiting_behind(conn: AsyncConnection, queue_id: str, rank: int,
                          hooks: list[str]) -> set[str]:
     """The webhooks still owing an earlier (or equal) status of this message: its new
-    row waits behind it. The rows are locked (in id order) until the caller commits, so a
-    delivery settling one meanwhile finds the new row to release."""
+    row waits behind it. The rows are locked until the caller commits, so a delivery
+    settling one meanwhile finds the new row to release. A row another transaction holds
+    is passed over, not waited for (the fan-out's batch spans many messages, and a wait
+    here closed lock cycles with the worker's statements): the new row is then due at
+    once and still goes out after that one, which the due look checks."""
     rows = await conn.execute(
         select(d.c.webhook_id).where(d.c.queue_id == queue_id, d.c.webhook_id.in_(hooks),
                                      PENDING, d.c.rank <= rank)
-        .order_by(d.c.id).with_for_update())
+        .with_for_update(skip_locked=True))
     return set(rows.scalars())
 
 
