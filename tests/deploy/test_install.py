@@ -35,8 +35,9 @@ def project(tmp_path: Path) -> Path:
 
 def plan(project: Path, target: str) -> str:
     """The commands `make <target>` would run here, run none of them."""
-    done = subprocess.run(["make", "-n", target], cwd=project, capture_output=True, text=True,
-                          timeout=30, env={**os.environ, "MAKEFLAGS": ""})
+    done = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=project,
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "MAKEFLAGS": ""})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
