@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.gateway.test_idempotency import lose_the_answer
+from tests.gateway.test_billing_credits import until
 from tests.gateway.test_webhooks_api import _user as user_with_credits
 from tests.support.services import gateway_client, running_services
 
@@ -31,10 +32,19 @@ async def _signed_in(api: httpx.AsyncClient, credits: int | None = None) -> None
 
 
 async def _pool(api: httpx.AsyncClient) -> dict[str, Any]:
-    health = await api.get("/health")
-    assert health.status_code == 200, health.text
-    assert health.json()["status"] == "ok"
-    return dict(health.json()["pool"])
+    """/health's pool, once the device service answered the probe within its 1 s (the
+    pool is null in a probe it did not)."""
+    seen: list[dict[str, Any]] = []
+
+    async def answered() -> bool:
+        health = await api.get("/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "ok"
+        seen.append(health.json())
+        return health.json()["pool"] is not None
+
+    await until(answered, "the device service's pool in /health")
+    return dict(seen[-1]["pool"])
 
 
 async def test_with_no_linked_pool_device_of_the_transport_sends_are_refused_uncharged(
