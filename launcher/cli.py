@@ -11,6 +11,7 @@ import runpy
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ from pydantic import ValidationError
 from kernel import keys, stackid
 from kernel.config import ADMIN_PASSWORD, SERVICES
 from launcher import banner, natsauth, ports
-from launcher.health import gateway_health, is_ours
+from launcher.health import gateway_health, is_ours, pool_settled
 from launcher.settings import PROCESS_SETTINGS, StackSettings
 from launcher.supervisor import Supervisor
 
+POOL_WAIT = 30.0  # s after the gateway answers: the simulator's pool links in well under it
 REBUILDERS = {
     "history": "services.messaging.rebuild:rebuild_history",
     "quota": "services.billing.rebuild:rebuild_quota",
@@ -136,6 +138,7 @@ def up(settings: StackSettings) -> int:
         print(f"[switchboard] {why}", flush=True)
         supervisor.stop()
         return 1
+    _wait_pool(settings, supervisor)
     took = time.monotonic() - started
     print(_banner(settings, url, supervisor, took, admin_line, _status_report(supervisor)),
           flush=True)
@@ -147,11 +150,31 @@ def up(settings: StackSettings) -> int:
 
 
 def _wait_healthy(settings: StackSettings, supervisor: Supervisor, timeout: float) -> bool:
+    return _wait_until(lambda: is_ours(gateway_health(settings.host, settings.gateway_port),
+                                       supervisor.stack_id), supervisor, timeout)
+
+
+def _wait_pool(settings: StackSettings, supervisor: Supervisor) -> None:
+    """Up means the pool is there too: wait (bounded) until the device service reports
+    the pool its transport should have at start; say so when it does not."""
+    if _wait_until(lambda: pool_settled(gateway_health(settings.host, settings.gateway_port),
+                                        settings.transport, settings.sim_pool),
+                   supervisor, timeout=POOL_WAIT):
+        return
+    expected = f"its {settings.sim_pool} simulated pool devices (SWITCHBOARD_SIM_POOL) " \
+        "linked" if settings.transport == "simulator" else "its pool reported"
+    print(f"[switchboard] the device service did not have {expected} within "
+          f"{POOL_WAIT:.0f}s; the banner shows the pool as it is (see `switchboard status` "
+          f"and {supervisor.logs}/device.log)", flush=True)
+
+
+def _wait_until(ready: Callable[[], bool], supervisor: Supervisor, timeout: float) -> bool:
+    """Poll `ready` until it holds; False after `timeout` or once the stack stops."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
         if supervisor.refusal():
             return False
-        if is_ours(gateway_health(settings.host, settings.gateway_port), supervisor.stack_id):
+        if ready():
             return True
         time.sleep(0.1)
     return False

@@ -29,3 +29,14 @@ def is_ours(health: dict[str, Any] | None, stack_id: str) -> bool:
     """A healthy answer from this stack's own gateway (its /health names the stack)."""
     return health is not None and health["http_status"] == 200 \
         and health.get("stack") == stack_id
+
+
+def pool_settled(health: dict[str, Any] | None, transport: str, sim_pool: int) -> bool:
+    """The pool is what the transport in use has at start: the simulator's `sim_pool`
+    devices linked (it links them itself); a real transport's, whatever is linked by hand
+    (none is a valid state, the banner says how to link one), once the device service
+    reports it."""
+    pool = (health or {}).get("pool")
+    if not pool:
+        return False
+    return transport != "simulator" or pool["linked_devices"] >= sim_pool

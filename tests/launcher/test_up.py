@@ -97,6 +97,31 @@ def test_the_banner_shows_the_real_pool_the_grpc_addresses_and_the_stack(
     assert stackid.read(stack.var_dir) in printed
 
 
+def test_up_waits_for_the_simulators_pool_and_says_when_it_does_not_link(
+        tmp_path: Path) -> None:
+    """`up` prints its banner once the simulator's configured pool is linked, within a
+    bounded wait: with pool-1 banned in an earlier run, a pool of two never is, and `up`
+    says so (then shows the pool as it is) instead of passing it off as complete."""
+    first = start_stack(tmp_path, sim_pool="1")
+    try:
+        banner(first)
+        banned = httpx.post(f"{first.url}/simulator/phone-event", timeout=10,
+                            json={"device_id": "pool-1", "event": "ban"})
+        assert banned.status_code == 200, banned.text
+    finally:
+        assert first.stop() == 0
+    again = start_stack(tmp_path, sim_pool="2")
+    try:
+        printed = banner(again)
+    finally:
+        assert again.stop() == 0
+    assert "the device service did not have its 2 simulated pool devices " \
+           "(SWITCHBOARD_SIM_POOL) linked within 30s" in printed, printed
+    assert printed.index("did not have") < printed.index("Switchboard is up")
+    transport = next(line for line in printed.splitlines() if "Transport:" in line)
+    assert "pool-2 (connected)" in transport, printed
+
+
 def test_status_shows_the_stack_its_ports_services_and_devices(stack: Stack,
                                                                metrics_port: int) -> None:
     done = switchboard(stack, "status", "--json")
