@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.test_idempotency import lose_the_answer
 from tests.gateway.test_billing_credits import until
+from tests.gateway.test_idempotency import lose_the_answer
 from tests.gateway.test_webhooks_api import _user as user_with_credits
 from tests.support.services import gateway_client, running_services
 
