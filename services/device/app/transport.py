@@ -130,8 +130,52 @@ class Undelivered:
     reason: str
 
 
+class InboundType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    DOCUMENT = "document"
+    AUDIO = "audio"
+    VIDEO = "video"
+    LOCATION = "location"
+    CONTACT = "contact"
+    REACTION = "reaction"
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    """A received file's bytes as the far side gave them (downloaded by the adapter)."""
+
+    content: bytes
+    mime_type: str
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message arrived on a linked device. `transport_message_id` is the far side's id,
+    unique per device: a redelivery carries the same one. `from_lid` is the sender's LID
+    where WhatsApp gives one; `chat_id` is the sender's number in a direct chat, the
+    group's id in a group. `text` is the text, a caption, or a reaction's emoji; `quoted`
+    the far side's id of the message this one quotes, or a reaction's target."""
+
+    device_id: str
+    transport_message_id: str
+    from_phone: str
+    chat_id: str
+    type: InboundType
+    sent_at: datetime
+    text: str = ""
+    from_lid: str = ""
+    is_group: bool = False
+    media: InboundMedia | None = None
+    quoted: str = ""
+    latitude: float = 0.0
+    longitude: float = 0.0
+    vcard: str = ""
+
+
 TransportEvent = (Linked | Unlinked | Reconnected | Banned | SessionFailed | Trouble | Receipt
-                  | Undelivered)
+                  | Undelivered | Inbound)
 TransportSink = Callable[[TransportEvent], Awaitable[None]]
 
 
