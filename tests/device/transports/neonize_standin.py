@@ -26,7 +26,11 @@ store does (GetFirstDevice, GetDevice(jid), new_device) and writes them where wh
 does (a `whatsmeow_device` row in the SQLite file or the PostgreSQL database), shows QR
 codes for whatsmeow's window (the first, then `qr_count` more; a pairing code dies with
 the window), links a device when a phone scans one or types a pairing code, and records
-every send.
+every send. Messages from others arrive as whatsmeow dispatches them (a `MessageEv`, its
+`MessageSource` addressed by phone number or by LID with the other as `SenderAlt`); their
+media is kept on WhatsApp's side by direct path (`download_any` answers it, checked
+against `fileSHA256`, or whatsmeow's 404), and whatsmeow's LID map answers
+`get_pn_from_lid` / `get_lid_from_pn` (an empty JID when it does not know).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import itertools
 import secrets
 import sqlite3
@@ -56,12 +61,19 @@ from neonize.aioze.events import (
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
+    MessageEv,
     PairStatusEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import LogoutError, NeonizeError, PairPhoneError, SendMessageError
+from neonize.exc import (
+    DownloadError,
+    LogoutError,
+    NeonizeError,
+    PairPhoneError,
+    SendMessageError,
+)
 from neonize.proto.Neonize_pb2 import (
     JID,
     ConnectFailureReason,
@@ -82,6 +94,8 @@ DIAL_ERROR = ("failed to dial whatsapp web websocket: failed to WebSocket dial: 
               "lookup web.whatsapp.com: no such host")
 LOGGED_OUT_REASONS = {ConnectFailureReason.LOGGED_OUT, ConnectFailureReason.MAIN_DEVICE_GONE,
                       ConnectFailureReason.UNKNOWN_LOGOUT}
+MEDIA_FIELDS = ("imageMessage", "documentMessage", "audioMessage", "videoMessage",
+                "stickerMessage")  # what whatsmeow's DownloadAny downloads
 RECONNECTED_REASONS = {ConnectFailureReason.INTERNAL_SERVER_ERROR,
                        ConnectFailureReason.SERVICE_UNAVAILABLE}
 
@@ -190,6 +204,9 @@ class FakeWhatsApp:
     qr_first: float = 60.0  # whatsmeow's QR window: the first code, then `qr_count` more
     qr_next: float = 20.0
     qr_count: int = 5
+    media: dict[str, bytes] = field(default_factory=dict)  # direct path -> file
+    download_failures: int = 0  # the next downloads that fail (WhatsApp's CDN answers 500)
+    lids: dict[str, str] = field(default_factory=dict)  # whatsmeow's LID map: phone -> LID
     _device_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(11))
 
     def __post_init__(self) -> None:
@@ -297,6 +314,10 @@ class FakeWhatsApp:
                                SenderAlt=empty, RecipientAlt=empty, BroadcastListOwner=empty)
         await client.deliver(ReceiptEv(MessageSource=source, MessageIDs=message_ids,
                                        Timestamp=at, Type=kind))
+
+    async def message_from(self, client: FakeNewAClient, event: MessageEv) -> None:
+        """Someone's message reaches the device (neonize_messages.py builds the event)."""
+        await client.deliver(event)
 
     async def forget(self, client: FakeNewAClient) -> None:
         """WhatsApp drops the link (logout, device removed): whatsmeow deletes its store."""
@@ -423,6 +444,30 @@ class FakeNewAClient:
     @property
     def is_connected(self) -> bool:
         return self.online
+
+    async def download_any(self, message: Any, path: str | None = None) -> None | bytes:
+        media = next((getattr(message, f) for f in MEDIA_FIELDS if message.HasField(f)), None)
+        if media is None:
+            raise DownloadError("no media present")
+        if self.far.download_failures:
+            self.far.download_failures -= 1
+            raise DownloadError("download failed with status code 500")
+        data = self.far.media.get(media.directPath)
+        if data is None:
+            raise DownloadError("download failed with status code 404")
+        if hashlib.sha256(data).digest() != media.fileSHA256:
+            raise DownloadError("mismatching media sha256")
+        return data
+
+    async def get_pn_from_lid(self, jid: JID) -> JID:
+        phone = next((p for p, lid in self.far.lids.items() if lid == jid.User), "")
+        return JID(User=phone, Server="s.whatsapp.net" if phone else "", RawAgent=0,
+                   Device=0, Integrator=0)
+
+    async def get_lid_from_pn(self, jid: JID) -> JID:
+        lid = self.far.lids.get(jid.User, "")
+        return JID(User=lid, Server="lid" if lid else "", RawAgent=0, Device=0,
+                   Integrator=0)
 
     # What the Go core does
 

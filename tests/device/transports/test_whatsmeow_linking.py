@@ -24,7 +24,7 @@ from tests.device.transports.whatsmeow_support import (  # noqa: E402
 )
 
 USED = ("__init__", "connect", "disconnect", "stop", "logout", "send_message", "PairPhone",
-        "get_me")
+        "get_me", "download_any", "get_pn_from_lid", "get_lid_from_pn")
 
 
 @pytest.fixture

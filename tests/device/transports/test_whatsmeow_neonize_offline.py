@@ -71,7 +71,7 @@ def test_neonize_constructs_a_client_offline_from_its_own_wheel(tmp_path: Path):
     assert Path(found["library"]).is_file()
     assert found["library_version"] == found["package_version"] == neonize.__version__
     assert (found["uuid"], found["name"]) == ("dev-1", str(tmp_path / "sessions" / "dev-1.db"))
-    assert found["subscribed"] == found["expected"] and len(found["expected"]) == 11
+    assert found["subscribed"] == found["expected"] and len(found["expected"]) == 12
     assert found["qr_handler"]
     assert sorted(p.name for p in package_dir.iterdir()) == before  # nothing downloaded
     assert not (tmp_path / "sessions" / "dev-1.db").exists()  # no store before connect

@@ -12,6 +12,7 @@
 | `ConnectFailureEv` | by reason, below | |
 | a failed connect (dial error) | `Ended(UNREACHABLE)` | `Unlinked` if it was up |
 | `ReceiptEv` DELIVERED / READ, PLAYED | `Receipts` | `Receipt` per known message id |
+| `MessageEv` | `Arrived` | `Inbound` when from someone else (inbound.py) |
 
 whatsmeow itself turns a <failure> at connect into LoggedOut (401, 403, 406), TemporaryBan
 (402) or ClientOutdated (405), reconnects by itself on 500 and 503 (a Disconnected), and
@@ -34,6 +35,7 @@ from neonize.aioze.events import (
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
+    MessageEv,
     PairStatusEv,
     ReceiptEv,
     StreamReplacedEv,
@@ -47,7 +49,7 @@ from services.device.app.transport import ReceiptKind, SessionDownError, Transpo
 
 SUBSCRIBED = (PairStatusEv, ConnectedEv, KeepAliveTimeoutEv, KeepAliveRestoredEv,
               LoggedOutEv, StreamReplacedEv, TemporaryBanEv, ConnectFailureEv,
-              ClientOutdatedEv, DisconnectedEv, ReceiptEv)
+              ClientOutdatedEv, DisconnectedEv, ReceiptEv, MessageEv)
 
 
 class EndKind(StrEnum):
@@ -90,7 +92,14 @@ class Receipts:
     at: datetime
 
 
-Signal = Up | Down | Paired | Ended | Receipts
+@dataclass(frozen=True)
+class Arrived:
+    """A message (neonize's `MessageEv`): inbound.py reads those from someone else."""
+
+    event: Any
+
+
+Signal = Up | Down | Paired | Ended | Receipts | Arrived
 
 _REASON = ConnectFailureReason
 _LOGGED_OUT_REASONS = {_REASON.LOGGED_OUT, _REASON.MAIN_DEVICE_GONE, _REASON.UNKNOWN_LOGOUT}
@@ -115,7 +124,7 @@ def jid_from_text(text: str) -> JID:
                IsEmpty=False)
 
 
-def _at(stamp: int) -> datetime:
+def at_time(stamp: int) -> datetime:
     if stamp <= 0:
         return utcnow()
     return datetime.fromtimestamp(stamp / 1000 if stamp > 10**11 else stamp, UTC)
@@ -148,7 +157,7 @@ def _receipt(ev: Any) -> Signal | None:
     kind = _RECEIPTS.get(ev.Type)
     if kind is None or not ev.MessageIDs:
         return None
-    return Receipts(kind, tuple(ev.MessageIDs), _at(ev.Timestamp))
+    return Receipts(kind, tuple(ev.MessageIDs), at_time(ev.Timestamp))
 
 
 _SIGNALS: dict[type, Callable[[Any], Signal | None]] = {
@@ -167,6 +176,7 @@ _SIGNALS: dict[type, Callable[[Any], Signal | None]] = {
                                                        "this whatsmeow version (upgrade neonize)"),
     ConnectFailureEv: _connect_failure,
     ReceiptEv: _receipt,
+    MessageEv: Arrived,
 }
 
 

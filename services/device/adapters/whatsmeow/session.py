@@ -39,6 +39,7 @@ from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
     SUBSCRIBED,
+    Arrived,
     Down,
     Ended,
     EndKind,
@@ -74,6 +75,12 @@ class NeonizeClient(Protocol):
                         client_name: Any = ..., client_type: Any = None) -> str: ...
 
     async def get_me(self) -> Any: ...
+
+    async def download_any(self, message: Any, path: str | None = None) -> Any: ...
+
+    async def get_pn_from_lid(self, jid: JID) -> JID: ...
+
+    async def get_lid_from_pn(self, jid: JID) -> JID: ...
 
 
 class State(StrEnum):
@@ -358,7 +365,7 @@ class Session:
 
 def _next_state(signal: Signal, state: State) -> State | None:
     """Where a signal takes the session; None when it means nothing in this state."""
-    if isinstance(signal, Receipts):
+    if isinstance(signal, Receipts | Arrived):
         return state
     if isinstance(signal, Paired):
         return State.LINKED if state in (State.STARTING, State.PAIRING) else None

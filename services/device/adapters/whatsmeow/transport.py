@@ -13,7 +13,8 @@ vouches for it, since the phone may have scanned a code whatsmeow rotated in its
 
 Sending: neonize cannot send under our id, so the send ledger maps each transport
 message id to WhatsApp's id: a resend after a crash is answered from it, a send cut off
-mid-way is never repeated, and receipts find our id again. Events: events.py.
+mid-way is never repeated, and receipts find our id again. Events: events.py; messages
+from others, with their media downloaded and the sender's number and LID: inbound.py.
 
 Lifecycles: at most one client per device id lives at a time — the one before it is
 stopped and detached from neonize's finalizer before the next is made (session.py).
@@ -34,6 +35,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from neonize.aioze.client import NewAClient
 from neonize.exc import LogoutError, PairPhoneError, SendMessageError
@@ -45,6 +47,7 @@ from kernel.errors import UnavailableError
 from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
+    Arrived,
     Down,
     Ended,
     EndKind,
@@ -54,6 +57,7 @@ from services.device.adapters.whatsmeow.events import (
     Up,
     send_failure,
 )
+from services.device.adapters.whatsmeow.inbound import is_inbound, read_inbound
 from services.device.adapters.whatsmeow.session import (
     NeonizeClient,
     Session,
@@ -271,6 +275,8 @@ class WhatsmeowTransport:
         device_id = session.device_id
         if isinstance(signal, Receipts):
             await self._receipts(device_id, signal)
+        elif isinstance(signal, Arrived):
+            await self._arrived(session, signal.event)
         elif isinstance(signal, Paired):
             await self.stores.remember(device_id, signal.jid)
             await self._emit(Linked(device_id, "", signal.jid.User))
@@ -303,6 +309,12 @@ class WhatsmeowTransport:
         for remote_id in signal.message_ids:
             if remote_id in known:
                 await self._emit(Receipt(device_id, known[remote_id], signal.kind, signal.at))
+
+    async def _arrived(self, session: Session, event: Any) -> None:
+        if is_inbound(event):
+            client = session.client
+            await self._emit(await read_inbound(session.device_id, event, client.download_any,
+                                                client.get_pn_from_lid, client.get_lid_from_pn))
 
     async def _phone_of(self, session: Session) -> str:
         me = await session.client.get_me()
