@@ -6,6 +6,7 @@ its bootstrap (services/<name>/settings.py, gateway/settings.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,20 @@ class Settings(BaseSettings):
     rate_limit_status: int = 1000
     rate_limit_other: int = 300
     rate_limit_bucket: str = "sb_gateway_ratelimit"
+
+    # Media (kernel/media.py), read by every process that sends or receives media:
+    # `local` keeps files under `media_dir` ("" = <var_dir>/media); `s3` an S3-compatible
+    # bucket (requests signed with SigV4). Media last stored more than
+    # `media_retention_days` ago is removed (0 = kept for ever).
+    media_store: Literal["local", "s3"] = "local"
+    media_dir: str = ""
+    media_s3_endpoint: str = ""
+    media_s3_bucket: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: str = ""
+    media_s3_prefix: str = "media/"
+    media_retention_days: int = Field(default=30, ge=0)
 
     relay_batch: int = 256
     log_level: str = "INFO"

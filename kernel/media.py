@@ -1,0 +1,146 @@
+"""The media store: message media (sent and received) kept by the SHA-256 of its bytes, so
+the same file is stored once however often it is sent. One interface, two places:
+files under `<var_dir>/media` (the embedded stack's default) or an S3-compatible bucket
+(kernel/media_s3.py); `media_store(settings)` is the one factory every process uses.
+
+A stored object is its bytes and its MIME type; its `MediaRef` (hash, size, type) is what
+events and messages carry. Retention: `prune(older_than)` removes what was last stored
+before then (`SWITCHBOARD_MEDIA_RETENTION_DAYS`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from kernel.config import Settings
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+DEFAULT_MIME = "application/octet-stream"
+
+
+class MediaNotFoundError(LookupError):
+    """No stored media has this hash."""
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    sha256: str
+    size: int
+    mime_type: str
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def checked_hash(sha256: str) -> str:
+    """A hash as stores name objects: 64 lowercase hex digits, else MediaNotFoundError
+    (so no path or key is ever built from anything else)."""
+    if not SHA256.fullmatch(sha256):
+        raise MediaNotFoundError(sha256)
+    return sha256
+
+
+class MediaStore(Protocol):
+    async def put(self, content: bytes, mime_type: str) -> MediaRef:
+        """Stores the bytes (once per hash; storing again renews their age)."""
+
+    async def get(self, sha256: str) -> bytes:
+        """The stored bytes; MediaNotFoundError when there are none."""
+
+    async def head(self, sha256: str) -> MediaRef | None:
+        """The stored object's reference, or None."""
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Removes what was last stored before `older_than`; how many objects went."""
+
+
+@dataclass(frozen=True)
+class LocalMediaStore:
+    """`<root>/<aa>/<sha256>` holds the bytes and `<sha256>.type` the MIME type; each is
+    written to a temporary file and renamed, so a reader never sees half a file."""
+
+    root: Path
+
+    def _path(self, sha256: str) -> Path:
+        sha256 = checked_hash(sha256)
+        return self.root / sha256[:2] / sha256
+
+    async def put(self, content: bytes, mime_type: str) -> MediaRef:
+        ref = MediaRef(digest(content), len(content), mime_type or DEFAULT_MIME)
+        await asyncio.to_thread(self._write, ref, content)
+        return ref
+
+    def _write(self, ref: MediaRef, content: bytes) -> None:
+        path = self._path(ref.sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path.with_suffix(".type"), ref.mime_type.encode())
+        if path.exists():
+            os.utime(path)
+            return
+        _write_atomic(path, content)
+
+    async def get(self, sha256: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self._path(sha256).read_bytes)
+        except FileNotFoundError as exc:
+            raise MediaNotFoundError(sha256) from exc
+
+    async def head(self, sha256: str) -> MediaRef | None:
+        return await asyncio.to_thread(self._head, sha256)
+
+    def _head(self, sha256: str) -> MediaRef | None:
+        path = self._path(sha256)
+        try:
+            size = path.stat().st_size
+            mime = path.with_suffix(".type").read_text()
+        except FileNotFoundError:
+            return None
+        return MediaRef(sha256, size, mime)
+
+    async def exists(self, sha256: str) -> bool:
+        return await self.head(sha256) is not None
+
+    async def prune(self, older_than: datetime) -> int:
+        return await asyncio.to_thread(self._prune, older_than.timestamp())
+
+    def _prune(self, cutoff: float) -> int:
+        removed = 0
+        for path in self.root.glob("??/*"):
+            if SHA256.fullmatch(path.name) and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".type").unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def media_store(settings: Settings) -> MediaStore:
+    """The store `SWITCHBOARD_MEDIA_STORE` names: `local` (files under
+    `SWITCHBOARD_MEDIA_DIR`, default `<var_dir>/media`) or `s3`."""
+    if settings.media_store == "s3":
+        from kernel.media_s3 import S3MediaStore
+
+        return S3MediaStore.from_settings(settings)
+    return LocalMediaStore(Path(settings.media_dir) if settings.media_dir
+                           else settings.var_dir / "media")
