@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from gateway import errors, openapi
+from gateway import apidocs, errors, openapi
 from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
@@ -38,6 +38,8 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
     if metrics.on_public_port(settings):
         app.include_router(metrics.metrics_router)
     openapi.install(app)
+    if app.openapi_url:
+        apidocs.install(app, app.openapi_url)
     # pure ASGI middleware, last added outermost: metrics see everything, and BodyLimit's
     # refusals get the correlation id and are counted
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
@@ -48,7 +50,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
 
 
 def docs_urls(settings: GatewaySettings) -> dict[str, Any]:
-    """FastAPI's defaults, or none of /docs, /redoc and /openapi.json."""
-    if settings.api_docs:
-        return {}
-    return {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    """/openapi.json, or none of it, /docs and /redoc (those two are gateway/apidocs.py's,
+    from local assets, never FastAPI's CDN pages)."""
+    off: dict[str, Any] = {"docs_url": None, "redoc_url": None}
+    return off if settings.api_docs else {**off, "openapi_url": None}
