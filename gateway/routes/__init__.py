@@ -3,12 +3,14 @@
 - `messaging_api/`: the Messaging API (seed 002, `/api`, JWT);
 - `instance_api/`: the Instance API (seed 000, `/api/v1/whatsapp`, key pair);
 - beside them, what both share: health, the simulator's phone side, Meta's Cloud API
-  webhook, and the rate limiter's lifespan (`limits`). /metrics is added by
+  webhook, the rate limiter's lifespan (`limits`) and the operator console's page
+  (gateway/console/). /metrics is added by
   gateway/app.py only when it is served on the public port (`metrics`).
 """
 
 from __future__ import annotations
 
+from gateway import console
 from gateway.routes import cloud_webhook, health, limits, simulator
 from gateway.routes.instance_api import instance, quota, send
 from gateway.routes.messaging_api import (
@@ -16,6 +18,7 @@ from gateway.routes.messaging_api import (
     auth,
     history,
     instance_control,
+    instance_view,
     instances,
     messages,
     stream,
@@ -25,8 +28,9 @@ from gateway.routes.messaging_api import (
 )
 
 MESSAGING_API = (auth.router, users.router, messages.router, history.router, stream.router,
-                 templates.router, instances.router, instance_control.router,
+                 templates.router, instances.router, instance_control.router, instance_view.router,
                  webhooks.router, admin.router)
 INSTANCE_API = (instance.router, quota.router, send.router)
-SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router)
+SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router,
+          console.router)
 ROUTERS = MESSAGING_API + INSTANCE_API + SHARED

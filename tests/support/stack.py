@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +72,14 @@ def start_stack(var_dir: Path, **settings: str) -> Stack:
     proc = subprocess.Popen([sys.executable, "-m", "launcher", "up"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return Stack(proc, f"http://127.0.0.1:{gateway_port}", var_dir, env)
+
+
+@contextmanager
+def running_stack(var_dir: Path, **settings: str) -> Iterator[Stack]:
+    """`start_stack`, healthy, for the block; it must stop cleanly after it."""
+    running = start_stack(var_dir, **settings)
+    try:
+        running.wait_healthy()
+        yield running
+    finally:
+        assert running.stop() == 0

@@ -1,0 +1,30 @@
+"""One stack (as `make run` starts it) and one browser per test module of the console."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser
+
+from tests.console.browser import chromium, token
+from tests.support.stack import Stack, running_stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("console"),
+                       webhook_allow_private="127.0.0.0/8") as running:  # the receiver's
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin_token(stack: Stack) -> str:
+    password = (stack.var_dir / "secrets" / "admin-password").read_text().strip()
+    return token(stack.url, "admin", password)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as opened:
+        yield opened
