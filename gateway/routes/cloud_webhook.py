@@ -5,10 +5,12 @@
   `SWITCHBOARD_CLOUD_VERIFY_TOKEN`, else 403.
 - `POST /webhooks/whatsapp-cloud`: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
   raw body with SWITCHBOARD_CLOUD_APP_SECRET>`, compared in constant time: missing 401,
-  mismatch 403. The statuses of its `messages` changes go to the device service
-  (CloudWebhookService.ReportStatuses); 200 once it has them, 503 while it is
-  unreachable (Meta then redelivers). Bodies without statuses are acknowledged; errors
-  Meta reports for a whole notification (`value.errors`) are logged and counted.
+  mismatch 403. The messages of its `messages` changes (each with its sender's
+  `contacts[]` entry) and then their statuses go to the device service
+  (CloudWebhookService.ReportMessages, ReportStatuses); 200 once it has them, 503 while
+  it is unreachable or Meta's media cannot be fetched yet (Meta then redelivers). Bodies
+  with neither are acknowledged; errors Meta reports for a whole notification
+  (`value.errors`) are logged and counted.
 Both answer 404 while their secret is not configured.
 """
 
@@ -64,14 +66,37 @@ def status_message(raw: dict[str, Any], phone_number_id: str) -> cloud_pb2.Cloud
 def statuses_in(payload: object) -> list[cloud_pb2.CloudStatus]:
     """Every `entry[].changes[].value.statuses[]` of the `messages` field."""
     found: list[cloud_pb2.CloudStatus] = []
-    for entry in as_objects(as_object(payload).get("entry")):
-        for change in as_objects(entry.get("changes")):
-            value = change.get("value")
-            if change.get("field") != "messages" or not isinstance(value, dict):
-                continue
-            number = str(as_object(value.get("metadata")).get("phone_number_id", ""))
-            found.extend(status_message(s, number) for s in as_objects(value.get("statuses")))
+    for value in _message_values(payload):
+        number = str(as_object(value.get("metadata")).get("phone_number_id", ""))
+        found.extend(status_message(s, number) for s in as_objects(value.get("statuses")))
     return found
+
+
+def messages_in(payload: object) -> list[cloud_pb2.CloudMessage]:
+    """Every `entry[].changes[].value.messages[]` of the `messages` field, in Meta's order,
+    each with its sender's `contacts[]` entry (by wa_id or user_id; the only one else)."""
+    found: list[cloud_pb2.CloudMessage] = []
+    for value in _message_values(payload):
+        number = str(as_object(value.get("metadata")).get("phone_number_id", ""))
+        contacts = as_objects(value.get("contacts"))
+        found.extend(cloud_pb2.CloudMessage(phone_number_id=number, message_json=json.dumps(m),
+                                            contact_json=json.dumps(_sender(m, contacts)))
+                     for m in as_objects(value.get("messages")))
+    return found
+
+
+def _message_values(payload: object) -> list[dict[str, Any]]:
+    return [change["value"] for entry in as_objects(as_object(payload).get("entry"))
+            for change in as_objects(entry.get("changes"))
+            if change.get("field") == "messages" and isinstance(change.get("value"), dict)]
+
+
+def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
+    for contact in contacts:
+        if (contact.get("wa_id") and contact.get("wa_id") == message.get("from")) or \
+                (contact.get("user_id") and contact.get("user_id") == message.get("from_user_id")):
+            return contact
+    return contacts[0] if len(contacts) == 1 else {}
 
 
 def errors_in(payload: object) -> list[str]:
@@ -122,20 +147,33 @@ async def receive_notification(request: Request, clients: ServiceClients) -> Res
         payload = json.loads(body)
     except ValueError:
         return PlainTextResponse("Malformed JSON body", status_code=400)
-    statuses, errors = statuses_in(payload), errors_in(payload)
+    errors = errors_in(payload)
     for error in errors:
         log.warning("cloud webhook: Meta reported an error: %s", error)
-    if not statuses:
-        return JSONResponse({"statuses": 0, "errors": len(errors)})
-    stub = cloud_pb2_grpc.CloudWebhookServiceStub(clients.channels["device"])
+    messages, statuses = messages_in(payload), statuses_in(payload)
+    answer: dict[str, int] = {"messages": len(messages), "statuses": len(statuses),
+                              "errors": len(errors)}
     try:
-        tally = await stub.ReportStatuses(
-            cloud_pb2.ReportStatusesRequest(statuses=statuses), timeout=10.0)
+        answer.update(await _forward(clients, messages, statuses))
     except grpc.aio.AioRpcError as exc:
         status = 503 if exc.code() in RETRYABLE else 500
-        return PlainTextResponse("Statuses not recorded, retry later", status_code=status,
+        return PlainTextResponse("Not recorded, retry later", status_code=status,
                                  headers={"Retry-After": "1"} if status == 503 else None)
-    return JSONResponse({"statuses": len(statuses), "errors": len(errors),
-                         "receipts": tally.receipts,
-                         "duplicates": tally.duplicates, "failed": tally.failed,
-                         "ignored": tally.ignored})
+    return JSONResponse(answer)
+
+
+async def _forward(clients: ServiceClients, messages: list[cloud_pb2.CloudMessage],
+                   statuses: list[cloud_pb2.CloudStatus]) -> dict[str, int]:
+    """Hand both to the device service: what it recorded, counted."""
+    stub = cloud_pb2_grpc.CloudWebhookServiceStub(clients.channels["device"])
+    counted: dict[str, int] = {}
+    if messages:  # media is fetched on the way: a longer wait
+        reply = await stub.ReportMessages(
+            cloud_pb2.ReportMessagesRequest(messages=messages), timeout=30.0)
+        counted["received"] = reply.received
+    if statuses:
+        tally = await stub.ReportStatuses(
+            cloud_pb2.ReportStatusesRequest(statuses=statuses), timeout=10.0)
+        counted.update(receipts=tally.receipts, duplicates=tally.duplicates,
+                       failed=tally.failed, ignored=tally.ignored)
+    return counted

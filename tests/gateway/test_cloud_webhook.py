@@ -19,7 +19,13 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from kernel.rpc import build_server
 from services.device.adapters.cloud import CloudTransport
-from services.device.app.transport import Receipt, ReceiptKind
+from services.device.app.transport import (
+    Inbound,
+    InboundMedia,
+    InboundType,
+    Receipt,
+    ReceiptKind,
+)
 from services.device.ports.cloud_webhook import cloud_parts
 from tests.device.transports.cloud_standin import FakeCloudApi, sign
 from tests.device.transports.cloud_support import NUMBER_ID, Sleeps, cloud_api, cloud_transport
@@ -103,8 +109,8 @@ async def test_signed_statuses_become_receipts_in_order_once(stack):
         status(wamid, "delivered", T0 + 10, "sb-m1")])
     answer = await stack.webhook(body)
     assert answer.status_code == 200
-    assert answer.json() == {"statuses": 3, "errors": 0, "receipts": 2, "duplicates": 0,
-                             "failed": 0, "ignored": 1}
+    assert answer.json() == {"messages": 0, "statuses": 3, "errors": 0, "receipts": 2,
+                             "duplicates": 0, "failed": 0, "ignored": 1}
     assert stack.recorder.events == [
         Receipt("dev-1", "sb-m1", ReceiptKind.DELIVERED, datetime.fromtimestamp(T0 + 10, UTC)),
         Receipt("dev-1", "sb-m1", ReceiptKind.READ, datetime.fromtimestamp(T0 + 20, UTC))]
@@ -153,18 +159,54 @@ async def test_a_signed_body_that_is_not_json_is_a_bad_request(stack):
     assert (await stack.webhook(b"{not json")).status_code == 400
 
 
-async def test_a_notification_without_statuses_is_acknowledged(stack):
-    inbound = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
-        {"field": "messages", "value": {"messaging_product": "whatsapp", "messages": [
-            {"from": "15550199", "id": "wamid.IN", "type": "text", "text": {"body": "hi"}}]}}]}]}
-    answer = await stack.webhook(inbound)
-    assert (answer.status_code, answer.json()) == (200, {"statuses": 0, "errors": 0})
+async def test_a_signed_message_reaches_the_transport_as_inbound_once_per_delivery(stack):
+    text = FakeCloudApi.user_message("text", {"body": "Yes, Tuesday works"}, "447700900456",
+                                     T0, context={"from": "15550100000", "id": "wamid.OURS="})
+    body = FakeCloudApi.inbound(NUMBER_ID, [text])
+    answer = await stack.webhook(body)
+    assert (answer.status_code, answer.json()) == \
+        (200, {"messages": 1, "statuses": 0, "errors": 0, "received": 1})
+    assert stack.recorder.events == [Inbound(
+        "dev-1", text["id"], "447700900456", "447700900456", InboundType.TEXT,
+        datetime.fromtimestamp(T0, UTC), text="Yes, Tuesday works",
+        from_lid="GB.1447700900456", quoted="wamid.OURS=")]
+    again = await stack.webhook(body)  # Meta redelivers: the same id, recorded once later
+    assert again.status_code == 200 and stack.recorder.events[1] == stack.recorder.events[0]
+
+
+async def test_received_media_is_fetched_before_meta_is_answered(stack):
+    media = stack.meta.upload_from_user(b"%PDF-1.7 contract", "application/pdf")
+    document = FakeCloudApi.user_message("document", {**media, "filename": "contract.pdf"},
+                                         "447700900456", T0)
+    answer = await stack.webhook(FakeCloudApi.inbound(NUMBER_ID, [document]))
+    assert answer.status_code == 200
+    [inbound] = stack.recorder.events
+    assert inbound.media == InboundMedia(b"%PDF-1.7 contract", "application/pdf",
+                                         "contract.pdf")
+
+
+async def test_media_meta_cannot_hand_over_yet_asks_meta_to_retry(stack):
+    media = stack.meta.upload_from_user(b"jpeg", "image/jpeg")
+    image = FakeCloudApi.user_message("image", media, "447700900456", T0)
+    stack.meta.fail_next(503, 131000, "Something went wrong", is_transient=True)
+    answer = await stack.webhook(FakeCloudApi.inbound(NUMBER_ID, [image]))
+    assert answer.status_code == 503 and stack.recorder.events == []
+    assert (await stack.webhook(FakeCloudApi.inbound(NUMBER_ID, [image]))).status_code == 200
+    assert [e.media for e in stack.recorder.events] == [InboundMedia(b"jpeg", "image/jpeg")]
+
+
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64])
+async def test_a_message_without_a_good_signature_is_refused(stack, signature):
+    text = FakeCloudApi.user_message("text", {"body": "hi"}, "447700900456", T0)
+    answer = await stack.webhook(FakeCloudApi.inbound(NUMBER_ID, [text]), signature=signature)
+    assert answer.status_code in (401, 403) and stack.recorder.events == []
 
 
 async def test_errors_meta_reports_outside_a_status_are_recorded(stack, caplog):
     payload = json.loads((DATA / "cloud_status_webhooks.json").read_text())["webhook_errors"]
     answer = await stack.webhook(payload)
-    assert (answer.status_code, answer.json()) == (200, {"statuses": 0, "errors": 1})
+    assert (answer.status_code, answer.json()) == (200, {"messages": 0, "statuses": 0,
+                                                         "errors": 1})
     assert "Meta reported an error: 131000: Message failed to send due to an unknown " \
            "error." in caplog.text
 

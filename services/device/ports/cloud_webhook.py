@@ -1,5 +1,6 @@
-"""CloudWebhookService over gRPC: the statuses the gateway took from Meta's verified
-webhooks, handed to the cloud transport, which reports them as receipts.
+"""CloudWebhookService over gRPC: the statuses and messages the gateway took from Meta's
+verified webhooks, handed to the cloud transport, which reports them as receipts and
+inbound messages.
 
 `cloud_parts(transport)` is what the composition root adds to its gRPC server: the
 servicer when the transport is the cloud one, nothing otherwise. The cloud package (and
@@ -8,6 +9,7 @@ its HTTP client) is loaded by a cloud transport alone (adapters/transports.py), 
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ from services.device.app.transport import Transport
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
 if TYPE_CHECKING:
-    from services.device.adapters.cloud import CloudStatus, CloudTransport
+    from services.device.adapters.cloud import CloudMessage, CloudStatus, CloudTransport
 
 CLOUD_PACKAGE = "services.device.adapters.cloud"
 
@@ -36,6 +38,21 @@ def status_from(message: cloud_pb2.CloudStatus) -> CloudStatus:
                      for e in message.errors))
 
 
+def message_from(message: cloud_pb2.CloudMessage) -> CloudMessage:
+    from services.device.adapters.cloud import CloudMessage
+
+    return CloudMessage(message.phone_number_id, _object(message.message_json),
+                        _object(message.contact_json))
+
+
+def _object(text: str) -> dict[str, Any]:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class CloudWebhookServicer(cloud_pb2_grpc.CloudWebhookServiceServicer):
     def __init__(self, transport: CloudTransport) -> None:
         self.transport = transport
@@ -49,6 +66,12 @@ class CloudWebhookServicer(cloud_pb2_grpc.CloudWebhookServiceServicer):
         return cloud_pb2.ReportStatusesResponse(receipts=tally.receipts,
                                                 duplicates=tally.duplicates,
                                                 failed=tally.failed, ignored=tally.ignored)
+
+    async def ReportMessages(self, request: Any, context: Any
+                             ) -> cloud_pb2.ReportMessagesResponse:
+        tally = await self.transport.accept_messages([message_from(m)
+                                                      for m in request.messages])
+        return cloud_pb2.ReportMessagesResponse(received=tally.received, ignored=tally.ignored)
 
 
 def cloud_parts(transport: Transport) -> tuple[list[Registrar], list[str]]:

@@ -7,9 +7,14 @@ It answers as the Graph API documents (shared/reference/cloud-api-and-reliabilit
   count: 131008 / 131009 / 132001 / 132000), then answers `contacts` + `messages[0].id`
   (a wamid; `message_status: accepted` for templates);
 - `GET /{version}/{phone_number_id}`: `display_phone_number`, `verified_name`, `id`;
+- `GET /{version}/{media_id}` of media a user sent: `url`, `mime_type`, `sha256` (hex),
+  `file_size`, `id`, `messaging_product`; the `url` (Meta's lookaside path, bearer token
+  required) answers the file with its Content-Type; an unknown media id is error 100;
 - scripted answers for the next requests: a Graph error body with its HTTP status, or a
   hang-up after the request was read (the "no answer" case);
-and, as Meta's webhook sender, POSTs status notifications signed with
+and, as Meta's webhook sender, builds message notifications in Meta's shapes (the
+sender's `contacts[]` entry with `profile.name`, `wa_id` and the BSUID `user_id`; media
+by id), and POSTs notifications signed with
 `X-Hub-Signature-256` over the raw body, and runs the GET verification handshake.
 A plain asyncio HTTP/1.1 server (keep-alive, Content-Length bodies) so that it can hang up.
 """
@@ -17,6 +22,7 @@ A plain asyncio HTTP/1.1 server (keep-alive, Content-Length bodies) so that it c
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -29,6 +35,7 @@ import httpx
 
 TEMPLATES = {("order_update", "en_US"): 2, ("hello_world", "en_US"): 0}
 VERSION = re.compile(r"^v\d+\.\d+$")
+LOOKASIDE = "whatsapp_business/attachments/"
 
 
 @dataclass
@@ -63,6 +70,8 @@ class FakeCloudApi:
         self.seen: list[Seen] = []
         self.accepted: list[dict[str, Any]] = []  # each with its "wamid"
         self.scripts: list[Script] = []
+        self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (file, MIME type)
+        self.cut_short: set[str] = set()  # media ids whose download breaks off early
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -125,6 +134,11 @@ class FakeCloudApi:
             return script.status, script.error, script.headers
         path, _, query = target.partition("?")
         parts = path.strip("/").split("/")
+        if method == "GET" and path.endswith(LOOKASIDE):
+            return self._file(query)
+        if method == "GET" and len(parts) == 2 and VERSION.match(parts[0]) \
+                and parts[1] in self.media:
+            return self._media_url(parts[1])
         if len(parts) < 2 or not VERSION.match(parts[0]) or parts[1] not in self.numbers:
             return 400, graph_error(100, f"Unsupported {method.lower()} request. Object with "
                                          f"ID '{parts[-1]}' does not exist", error_subcode=33,
@@ -149,6 +163,57 @@ class FakeCloudApi:
         return 200, {"messaging_product": "whatsapp",
                      "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
                      "messages": [answer]}, {}
+
+    def _file(self, query: str) -> tuple[int, Any, dict[str, str]]:
+        """The lookaside URL: the file itself."""
+        media_id = dict(p.partition("=")[::2] for p in query.split("&")).get("mid", "")
+        found = self.media.get(media_id)
+        if found is None:
+            return 404, graph_error(100, "Media not found", kind="GraphMethodException"), {}
+        data = found[0][:len(found[0]) // 2] if media_id in self.cut_short else found[0]
+        return 200, data, {"Content-Type": found[1]}
+
+    def _media_url(self, media_id: str) -> tuple[int, Any, dict[str, str]]:
+        data, mime = self.media[media_id]
+        return 200, {"url": f"{self.url}/{LOOKASIDE}?mid={media_id}&ext={secrets.token_hex(4)}"
+                            f"&hash={secrets.token_urlsafe(12)}",
+                     "mime_type": mime, "sha256": hashlib.sha256(data).hexdigest(),
+                     "file_size": len(data), "id": media_id,
+                     "messaging_product": "whatsapp"}, {}
+
+    # A WhatsApp user's side
+
+    def upload_from_user(self, data: bytes, mime: str) -> dict[str, Any]:
+        """A file a user sent, as the webhook names it (id, MIME type, base64 sha256)."""
+        media_id = str(secrets.randbelow(10**15) + 10**15)
+        self.media[media_id] = (data, mime)
+        return {"mime_type": mime, "id": media_id,
+                "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()}
+
+    @staticmethod
+    def user_message(kind: str, body: Any, sender: str = "447700900456", at: int = 0,
+                     **extra: Any) -> dict[str, Any]:
+        """One `messages[]` entry as Meta sends it (`body` under the type's key)."""
+        message: dict[str, Any] = {"from": sender, "id": "wamid.HBgM" + secrets.token_hex(14)
+                                   .upper(), "timestamp": str(at or 1_717_400_000),
+                                   "type": kind, **extra}
+        if body is not None:
+            message[kind] = body
+        return message
+
+    @staticmethod
+    def inbound(phone_number_id: str, messages: list[dict[str, Any]],
+                contacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A notification of messages users sent, each sender's contact beside them."""
+        if contacts is None:
+            contacts = [{"profile": {"name": "Ann"}, "wa_id": m["from"],
+                         "user_id": "GB.1" + m["from"]} for m in messages if "from" in m]
+        return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+                "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550100000",
+                                 "phone_number_id": phone_number_id},
+                    "contacts": contacts, "messages": messages}}]}]}
 
     # Meta as the webhook sender
 
@@ -242,8 +307,9 @@ def _json_or_raw(raw: bytes) -> Any:
 
 
 def _response(status: int, body: Any, headers: dict[str, str]) -> bytes:
-    data = json.dumps(body).encode()
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    kind = headers.pop("Content-Type", "application/json; charset=UTF-8")
     lines = [f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}",
-             "Content-Type: application/json; charset=UTF-8", f"Content-Length: {len(data)}",
+             f"Content-Type: {kind}", f"Content-Length: {len(data)}",
              *(f"{k}: {v}" for k, v in headers.items()), "", ""]
     return "\r\n".join(lines).encode() + data

@@ -1,5 +1,5 @@
 """The cloud transport: Meta's WhatsApp Business Cloud API (text and template sends,
-status webhooks).
+status and message webhooks).
 
 Devices: each device id maps to a Cloud API phone number id
 (`SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS`). There is no QR to scan: `start_pairing`
@@ -12,7 +12,8 @@ Sends go through the send ledger (at most once per transport message id) and car
 transport message id as `biz_opaque_callback_data`. Errors: errors.py.
 
 Statuses: the gateway verifies each webhook's signature and forwards its statuses over
-gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (statuses.py).
+gRPC (CloudWebhookService); `accept_statuses` turns them into receipts (statuses.py),
+`accept_messages` the messages people send the number into Inbound (inbound.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from services.device.adapters.cloud.api import (
     text_message,
 )
 from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError, Handling
+from services.device.adapters.cloud.inbound import CloudMessage, InboundReader, InboundTally
 from services.device.adapters.cloud.statuses import (
     CloudStatus,
     StatusReceipts,
@@ -79,6 +81,7 @@ class CloudTransport:
         self.link_delay = link_delay
         self.clock = clock
         self.statuses = StatusReceipts(ledger, self.devices_by_number, self._emit, clock)
+        self.inbound = InboundReader(api, self.devices_by_number, self._emit, clock)
         self._sink: TransportSink | None = None
         self._up: set[str] = set()
         self._tasks = TaskSet(log, "cloud: link not recorded")
@@ -166,6 +169,12 @@ class CloudTransport:
 
     async def accept_statuses(self, statuses: Sequence[CloudStatus]) -> StatusTally:
         return await self.statuses.accept(statuses)
+
+    # Message webhooks
+
+    async def accept_messages(self, messages: Sequence[CloudMessage]) -> InboundTally:
+        """Each message as an Inbound, its media fetched (inbound.py)."""
+        return await self.inbound.accept(messages)
 
     # Plumbing
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from neonize.proto.Neonize_pb2 import JID
 
+from services.device.adapters.inbound import Content, Origin, inbound_of
 from services.device.adapters.whatsmeow.events import at_time, jid_text
 from services.device.app.transport import Inbound, InboundMedia, InboundType
 
@@ -57,18 +58,6 @@ _PARTS = ("conversation", "extendedTextMessage", *_MEDIA, "locationMessage",
 class Sender:
     phone: str  # digits, or empty when WhatsApp gave only the LID
     lid: str  # `<digits>@lid`, or empty
-
-
-@dataclass(frozen=True)
-class Content:
-    type: InboundType
-    text: str = ""
-    quoted: str = ""
-    latitude: float = 0.0
-    longitude: float = 0.0
-    vcard: str = ""
-    filename: str = ""
-    mime_type: str = ""
 
 
 def part_of(message: Any) -> str | None:
@@ -145,19 +134,15 @@ async def read_inbound(device_id: str, event: Any, download: Download, pn_of: Lo
     content = content_of(message, part)
     sender = await sender_of(info.MessageSource, pn_of, lid_of)
     source = info.MessageSource
-    chat = source.Chat
     if source.IsGroup:
-        chat_id = jid_text(_bare(chat))
+        chat_id = jid_text(_bare(source.Chat))
     else:
-        chat_id = sender.phone or sender.lid or jid_text(_bare(chat))
+        chat_id = sender.phone or sender.lid or jid_text(_bare(source.Chat))
+    origin = Origin(device_id, info.ID, sender.phone, sender.lid, chat_id, source.IsGroup,
+                    at_time(info.Timestamp))
     media = await _media(device_id, info.ID, message, content, download) \
         if part in _MEDIA else None
-    return Inbound(device_id=device_id, transport_message_id=info.ID,
-                   from_phone=sender.phone, chat_id=chat_id, type=content.type,
-                   sent_at=at_time(info.Timestamp), text=content.text, from_lid=sender.lid,
-                   is_group=source.IsGroup, media=media, quoted=content.quoted,
-                   latitude=content.latitude, longitude=content.longitude,
-                   vcard=content.vcard)
+    return inbound_of(origin, content, media)
 
 
 def _bare(jid: JID) -> JID:
