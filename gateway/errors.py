@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 HTTP_STATUS = {
     "INVALID_REQUEST": 400,
+    "UNSUPPORTED_BY_TRANSPORT": 400,
     "UNAUTHORIZED": 401,
     "INVALID_CREDENTIALS": 401,
     "FORBIDDEN": 403,

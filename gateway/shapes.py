@@ -15,6 +15,8 @@ NaiveTime = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$",
                                  examples=["2025-06-01T10:00:00"])]
 StatusWord = Literal["Queued", "Sending", "Sent", "Delivered", "Read", "Failed"]
 DeviceWord = Literal["Connected", "Disconnected", "AwaitingScan", "Banned", "Failed"]
+PhoneNumber = Annotated[str, Field(min_length=1, max_length=32,
+                                   pattern=r"^\+?[0-9 ()-]+$", examples=["27821234567"])]
 
 REFUSALS = {
     400: "INVALID_REQUEST: missing or invalid parameters, malformed JSON",
@@ -163,6 +165,23 @@ class InstanceControlled(BaseModel):
     instance_id: str
     status: DeviceWord
     is_connected: bool
+
+
+class PairingCodeIssued(BaseModel):
+    message: str
+    instance_id: str
+    pairing_code: str = Field(pattern=r"^[1-9A-HJ-NP-TV-Z]{8}$", examples=["K7WQ2RPX"])
+    expires_at: ZTime | None
+    expires_in: int
+
+
+class NumberOnWhatsApp(BaseModel):
+    number: str
+    on_whatsapp: bool | None
+
+
+class NumbersChecked(BaseModel):
+    numbers: list[NumberOnWhatsApp]
 
 
 class UserDoc(BaseModel):

@@ -79,6 +79,11 @@ class QrCode(BaseModel):
     expiresIn: int
 
 
+class PairingCode(BaseModel):
+    pairingCode: str = Field(pattern=r"^[1-9A-HJ-NP-TV-Z]{8}$", examples=["K7WQ2RPX"])
+    expiresIn: int
+
+
 class MessageSent(BaseModel):
     messageId: str
     status: str

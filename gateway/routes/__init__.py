@@ -16,6 +16,7 @@ from gateway.routes.instance_api import instance, quota, send
 from gateway.routes.messaging_api import (
     admin,
     auth,
+    contacts,
     history,
     instance_control,
     instance_view,
@@ -29,7 +30,7 @@ from gateway.routes.messaging_api import (
 
 MESSAGING_API = (auth.router, users.router, messages.router, history.router, stream.router,
                  templates.router, instances.router, instance_control.router, instance_view.router,
-                 webhooks.router, admin.router)
+                 webhooks.router, admin.router, contacts.router)
 INSTANCE_API = (instance.router, quota.router, send.router)
 SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router,
           console.router)

@@ -17,6 +17,7 @@ from pydantic import Field
 from gateway.deps import ServiceClients, admin_user, current_user
 from gateway.device_words import status_word
 from gateway.errors import ApiError
+from gateway.shapes import PhoneNumber
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from kernel.keys import is_loopback
@@ -36,11 +37,14 @@ async def simulator_only(request: Request, response: Response, clients: ServiceC
 router = APIRouter(prefix="/simulator", tags=["simulator"],
                    dependencies=[Depends(simulator_only)])
 
-PhoneNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
-
 
 class ScanBody(RequestBody):
     qr: str = Field(min_length=1, max_length=2000)
+    phone_number: PhoneNumber
+
+
+class PairingCodeBody(RequestBody):
+    code: str = Field(min_length=8, max_length=9, pattern=r"^[0-9A-Za-z]{4}-?[0-9A-Za-z]{4}$")
     phone_number: PhoneNumber
 
 
@@ -60,6 +64,16 @@ def _device(device: device_pb2.Device) -> dict[str, object]:
 async def scan(body: ScanBody, clients: ServiceClients) -> dict[str, object]:
     device = await clients.device.SimulateScan(device_pb2.SimulateScanRequest(
         pairing_ref=body.qr, phone_number=body.phone_number))
+    return {"message": "Device linked successfully", **_device(device)}
+
+
+@router.post("/pairing-code")
+async def pairing_code(body: PairingCodeBody, clients: ServiceClients) -> dict[str, object]:
+    """The phone of `phone_number` types a pairing code issued for it (any case, the dash
+    optional): the device links to that number. An unknown, replaced, expired or used
+    code, or one issued for another number: 400 INVALID_REQUEST."""
+    device = await clients.device.SimulatePairingCode(device_pb2.SimulatePairingCodeRequest(
+        code=body.code, phone_number=body.phone_number))
     return {"message": "Device linked successfully", **_device(device)}
 
 

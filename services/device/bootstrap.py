@@ -19,6 +19,7 @@ from services.device.adapters.leases import KvLeases
 from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import transport_from
+from services.device.app.contacts import NumberCache
 from services.device.app.devices import DeviceDeps
 from services.device.app.dispatch import Dispatcher, RetryPolicy
 from services.device.app.far_side import FarSide
@@ -104,7 +105,8 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     simulator = transport if isinstance(transport, SimulatorTransport) else None
     deps = replace(core, directory=devices, sessions=sessions,
                    queue_depth=dispatch.consumer(infra.js).pending,
-                   render_qr=qr_png_data_url, simulator=simulator)
+                   render_qr=qr_png_data_url, simulator=simulator,
+                   numbers=NumberCache(settings.number_check_ttl_seconds))
     servicer = DeviceServicer(deps)
 
     async def ready() -> None:

@@ -1,5 +1,6 @@
 """Instance API: GET /api/v1/whatsapp/instance and /instance/qrcode (seed 000), field for
-field; the status words are gateway/device_words.py's."""
+field; the status words are gateway/device_words.py's. Beside them, Switchboard's POST
+/instance/pairing-code: link by a code typed on the phone instead of a QR."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from typing import Any
 
 import grpc
 from fastapi import APIRouter
+from pydantic import ConfigDict, Field
 
 from gateway.billing_views import subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
 from gateway.device_words import status_word
+from gateway.shapes import PhoneNumber
+from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
-from gateway.v1 import PREFIX, InstanceInfo, Ok, QrCode, ok, v1_refusals
+from gateway.v1 import PREFIX, InstanceInfo, Ok, PairingCode, QrCode, ok, v1_refusals
 from switchboard.billing.v1 import billing_pb2
 from switchboard.device.v1 import device_pb2
 
@@ -67,3 +71,22 @@ async def qrcode(caller: InstanceCaller, clients: ServiceClients) -> dict[str, o
         device_pb2.RequestQrCodeRequest(device_id=caller.instance_id))
     return ok("QR code generated successfully",
               {"qrCode": qr.qr_png_data_url, "expiresIn": qr.expires_in_seconds})
+
+
+class PairingCodeBody(RequestBody):
+    model_config = ConfigDict(populate_by_name=True)
+
+    phone_number: PhoneNumber = Field(alias="phoneNumber")
+
+
+@router.post("/instance/pairing-code", response_model=Ok[PairingCode])
+async def pairing_code(body: PairingCodeBody, caller: InstanceCaller,
+                       clients: ServiceClients) -> dict[str, object]:
+    """A code to type on the phone of `phoneNumber` instead of scanning the QR code
+    (WhatsApp > Linked devices > Link with phone number instead): 8 characters, shown by
+    the phone as ABCD-EFGH. 409 ALREADY_CONNECTED when linked, 400
+    UNSUPPORTED_BY_TRANSPORT on the cloud transport, 400 INVALID_REQUEST for a bad number."""
+    issued = await clients.device.RequestPairingCode(device_pb2.RequestPairingCodeRequest(
+        device_id=caller.instance_id, phone_number=body.phone_number))
+    return ok("Pairing code generated successfully",
+              {"pairingCode": issued.code, "expiresIn": issued.expires_in_seconds})

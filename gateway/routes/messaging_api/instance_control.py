@@ -1,7 +1,8 @@
-"""Messaging API additions: the owner logs an instance out or restarts its session.
+"""Messaging API additions: the owner logs an instance out, restarts its session, or
+asks for a pairing code to link it from a phone without a QR.
 
-POST /api/instances/{id}/logout and /restart (JWT). An instance that is not the caller's
-(admins may act on any) is NOT_FOUND, as auth answers.
+POST /api/instances/{id}/logout, /restart and /pairing-code (JWT). An instance that is not
+the caller's (admins may act on any) is NOT_FOUND, as auth answers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from fastapi import APIRouter, Path
 
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.device_words import status_word
-from gateway.shapes import InstanceControlled, refusals
+from gateway.shapes import InstanceControlled, PairingCodeIssued, PhoneNumber, refusals
+from gateway.text import RequestBody
+from gateway.timefmt import iso_z
 from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2
 
@@ -49,3 +52,22 @@ async def restart(instance_id: InstanceId, user: CurrentUser,
     device = await clients.device.RestartDevice(
         device_pb2.DeviceRef(device_id=instance_id))
     return _shown("Instance restarted successfully", device)
+
+
+class PairingCodeBody(RequestBody):
+    phone_number: PhoneNumber
+
+
+@router.post("/{instance_id}/pairing-code", response_model=PairingCodeIssued)
+async def pairing_code(instance_id: InstanceId, body: PairingCodeBody, user: CurrentUser,
+                       clients: ServiceClients) -> dict[str, object]:
+    """A code to type on the phone of `phone_number` (WhatsApp > Linked devices > Link a
+    device > Link with phone number instead) that links the instance without a QR: 8
+    characters, shown by the phone as ABCD-EFGH. 409 ALREADY_CONNECTED when linked, 400
+    UNSUPPORTED_BY_TRANSPORT on the cloud transport, 400 INVALID_REQUEST for a bad number."""
+    await _owned(clients, user, instance_id)
+    issued = await clients.device.RequestPairingCode(device_pb2.RequestPairingCodeRequest(
+        device_id=instance_id, phone_number=body.phone_number))
+    return {"message": "Pairing code generated successfully", "instance_id": instance_id,
+            "pairing_code": issued.code, "expires_at": iso_z(issued.expires_at),
+            "expires_in": issued.expires_in_seconds}

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kernel.changes import Repo, change, retrying
 from kernel.clock import Clock
@@ -18,6 +18,9 @@ from services.device.app.views import DeviceDirectory
 from services.device.domain import errors
 from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr, RetireDevice
 from services.device.domain.model import Device, DeviceStatus
+
+if TYPE_CHECKING:
+    from services.device.app.contacts import NumberCache
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class PhoneSimulator(Protocol):
 
     async def scan(self, pairing_ref: str, phone_number: str) -> str: ...
 
+    async def enter_pairing_code(self, code: str, phone_number: str) -> str: ...
+
     async def drop(self, device_id: str, reason: str, outage: float = 0.0) -> None: ...
 
     async def logout_from_phone(self, device_id: str, reason: str) -> None: ...
@@ -71,6 +76,7 @@ class DeviceDeps:
     queue_depth: Callable[[], Awaitable[int]] | None = None  # messages waiting for dispatch
     render_qr: Callable[[str], str] | None = None  # a pairing reference as a PNG data URL
     simulator: PhoneSimulator | None = None  # None unless the transport is the simulator
+    numbers: NumberCache | None = None  # who is on WhatsApp, kept a while
 
 
 def wired(port: T | None, name: str) -> T:
@@ -134,7 +140,7 @@ async def request_qr(cmd: RequestQr, deps: DeviceDeps) -> Pairing:
         current = _reusable(device, deps.clock())
         if current is not None:
             return current
-        pairing = await _start_pairing(deps, device_id)
+        pairing = await asking_far_side(deps, device_id, deps.transport.start_pairing)
         device.issue_qr(pairing.pairing_ref, pairing.expires_at)
         await deps.devices.save(device)
         return pairing
@@ -142,12 +148,16 @@ async def request_qr(cmd: RequestQr, deps: DeviceDeps) -> Pairing:
     return await retrying(attempt)
 
 
-async def _start_pairing(deps: DeviceDeps, device_id: str) -> Pairing:
-    """The transport's pairing. When the far side cannot be reached or refuses (a domain
-    error of the transport's), that is noted as the device's last error and the refusal
-    names it as the cause (`device_error`), whatever its category."""
+async def asking_far_side(deps: DeviceDeps, device_id: str,
+                          call: Callable[[str], Awaitable[T]]) -> T:
+    """The transport's answer for the device (a QR, a pairing code). When the far side
+    cannot be reached or refuses (a domain error of the transport's), that is noted as
+    the device's last error and the refusal names it as the cause (`device_error`),
+    whatever its category."""
     try:
-        return await deps.transport.start_pairing(device_id)
+        return await call(device_id)
+    except (errors.UnsupportedByTransportError, errors.AlreadyConnectedError):
+        raise  # the request's fault or the device's state, not the far side's
     except DomainError as exc:
         cause = exc.message
         await change(deps.devices, device_id, lambda d: d.record_error(cause, deps.clock()))

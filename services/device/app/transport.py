@@ -12,7 +12,7 @@ out (another replica may resume it); `logout` ends the link at the far side for 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -206,6 +206,24 @@ class Transport(Protocol):
         """Raises SessionDownError when the session is not up, TransientTransportError
         when the far side could not take the message now, TransportError when it refused
         the message for good."""
+        ...
+
+    async def request_pairing_code(self, device_id: str, phone_number: str) -> Pairing:
+        """A code the phone `phone_number` types to link the device (WhatsApp's "link
+        with phone number"), and its expiry; UnsupportedByTransportError where there is
+        no such thing (the cloud)."""
+        ...
+
+    async def send_template(self, device_id: str, to: str, template: Mapping[str, object],
+                            transport_message_id: str) -> Sent:
+        """A Meta template (`template`: Meta's object, name, language, components); as
+        `send`, and TransportError on a transport that has no templates."""
+        ...
+
+    async def on_whatsapp(self, device_id: str,
+                          numbers: Sequence[str]) -> dict[str, bool | None]:
+        """Whether each number (digits) has WhatsApp, asked through the device's session:
+        True, False, or None when the far side cannot say."""
         ...
 
     async def close(self) -> None: ...

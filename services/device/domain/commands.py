@@ -70,6 +70,31 @@ class SimulateScan:
 
 
 @dataclass(frozen=True)
+class RequestPairingCode:
+    """A code the phone of `phone_number` types to link the device (instead of a QR)."""
+
+    device_id: str
+    phone_number: str
+
+
+@dataclass(frozen=True)
+class SimulatePairingCode:
+    """A simulated phone types a pairing code (the simulator only)."""
+
+    code: str
+    phone_number: str
+
+
+@dataclass(frozen=True)
+class CheckNumbers:
+    """Whether each number is on WhatsApp, asked through a live device (`device_id`, or
+    any pool device this replica holds when empty)."""
+
+    numbers: tuple[str, ...]
+    device_id: str = ""
+
+
+@dataclass(frozen=True)
 class SimulatePhoneEvent:
     """The simulated phone's side of a device: `kind` is drop, logout or ban."""
 

@@ -75,6 +75,17 @@ class SimulatorOnlyError(DeviceError, InvalidRequestError):
     code = "SIMULATOR_ONLY"
 
 
+class UnsupportedByTransportError(DeviceError, InvalidRequestError):
+    """The transport in use has no such thing (a pairing code on the Cloud API, a Meta
+    template on the simulator or whatsmeow): asking again will not help."""
+
+    code = "UNSUPPORTED_BY_TRANSPORT"
+
+
+class InvalidPhoneNumberError(DeviceError, InvalidRequestError):
+    code = "INVALID_REQUEST"
+
+
 class DeviceElsewhereError(DeviceError, UnavailableError):
     """Another replica holds the device's session lease; the call can be retried."""
 

@@ -12,18 +12,21 @@ from typing import Any
 import grpc
 
 from kernel.clock import to_timestamp
-from services.device.app import devices, owner, queries, simulation
+from services.device.app import contacts, devices, linking, owner, queries, simulation
 from services.device.app.devices import DeviceDeps, wired
 from services.device.app.views import DeviceView
 from services.device.domain.commands import (
+    CheckNumbers,
     GetDevice,
     GetPoolStatus,
     GetSimulatorInbox,
     ListDevices,
     LogoutDevice,
     RegisterDevice,
+    RequestPairingCode,
     RequestQr,
     RestartDevice,
+    SimulatePairingCode,
     SimulatePhoneEvent,
     SimulateScan,
 )
@@ -32,6 +35,8 @@ from services.device.domain.model import Device
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
 SERVICE_NAME = device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name
+ON_WHATSAPP = {True: device_pb2.ON_WHATSAPP_YES, False: device_pb2.ON_WHATSAPP_NO,
+               None: device_pb2.ON_WHATSAPP_UNKNOWN}
 
 
 def device_message(view: DeviceView, now: datetime) -> device_pb2.Device:
@@ -90,6 +95,26 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             device_id=request.device_id, pairing_ref=pairing.pairing_ref,
             qr_png_data_url=render(pairing.pairing_ref),
             expires_at=to_timestamp(pairing.expires_at), expires_in_seconds=max(0, int(left)))
+
+    async def RequestPairingCode(self, request: Any, context: Any) -> device_pb2.PairingCode:
+        cmd = RequestPairingCode(_device_id(request), request.phone_number)
+        pairing = await linking.request_pairing_code(cmd, self.deps)
+        left = (pairing.expires_at - self.deps.clock()).total_seconds()
+        return device_pb2.PairingCode(
+            device_id=request.device_id, code=pairing.pairing_ref,
+            expires_at=to_timestamp(pairing.expires_at), expires_in_seconds=max(0, int(left)))
+
+    async def SimulatePairingCode(self, request: Any, context: Any) -> device_pb2.Device:
+        cmd = SimulatePairingCode(request.code, request.phone_number)
+        return self._message(await linking.simulate_pairing_code(cmd, self.deps))
+
+    async def CheckNumbers(self, request: Any,
+                           context: Any) -> device_pb2.CheckNumbersResponse:
+        cmd = CheckNumbers(tuple(request.numbers), request.device_id)
+        answers = await contacts.check_numbers(cmd, self.deps)
+        return device_pb2.CheckNumbersResponse(numbers=[
+            device_pb2.NumberCheck(number=n, on_whatsapp=ON_WHATSAPP[on])
+            for n, on in answers])
 
     async def LogoutDevice(self, request: Any, context: Any) -> device_pb2.Device:
         cmd = LogoutDevice(_device_id(request))

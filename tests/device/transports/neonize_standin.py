@@ -45,6 +45,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,7 @@ from neonize.aioze.events import (
 )
 from neonize.exc import (
     DownloadError,
+    IsOnWhatsAppError,
     LogoutError,
     NeonizeError,
     PairPhoneError,
@@ -78,6 +80,7 @@ from neonize.proto.Neonize_pb2 import (
     JID,
     ConnectFailureReason,
     Device,
+    IsOnWhatsAppResponse,
     MessageDebugTimings,
     MessageSource,
     Node,
@@ -96,6 +99,7 @@ LOGGED_OUT_REASONS = {ConnectFailureReason.LOGGED_OUT, ConnectFailureReason.MAIN
                       ConnectFailureReason.UNKNOWN_LOGOUT}
 MEDIA_FIELDS = ("imageMessage", "documentMessage", "audioMessage", "videoMessage",
                 "stickerMessage")  # what whatsmeow's DownloadAny downloads
+PAIRING_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"  # whatsmeow's linking code base32
 RECONNECTED_REASONS = {ConnectFailureReason.INTERNAL_SERVER_ERROR,
                        ConnectFailureReason.SERVICE_UNAVAILABLE}
 
@@ -207,6 +211,8 @@ class FakeWhatsApp:
     media: dict[str, bytes] = field(default_factory=dict)  # direct path -> file
     download_failures: int = 0  # the next downloads that fail (WhatsApp's CDN answers 500)
     lids: dict[str, str] = field(default_factory=dict)  # whatsmeow's LID map: phone -> LID
+    accounts: set[str] = field(default_factory=set)  # the numbers that have WhatsApp
+    lookups: list[str] = field(default_factory=list)  # every IsOnWhatsApp query
     _device_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(11))
 
     def __post_init__(self) -> None:
@@ -431,9 +437,24 @@ class FakeNewAClient:
                         client_type: ClientType | None = None) -> str:
         if not self.qr_codes or self.stopped or not self.qr_open:
             raise PairPhoneError("must be connected and waiting for a QR scan")
-        code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
+        code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+        code = f"{code[:4]}-{code[4:]}"  # as whatsmeow returns it
         self.far.pair_codes[code] = (self, phone)
         return code
+
+    async def is_on_whatsapp(self, *numbers: str) -> Sequence[IsOnWhatsAppResponse]:
+        """whatsmeow's IsOnWhatsApp: numbers as `+<digits>`, answered per query."""
+        self.far.lookups.extend(numbers)
+        if not self.online:
+            raise IsOnWhatsAppError("websocket not connected")
+        answers = []
+        for query in numbers:
+            user = query.lstrip("+")
+            found = user in self.far.accounts
+            answers.append(IsOnWhatsAppResponse(
+                Query=query, IsIn=found, VerifiedName=None,
+                JID=build_jid(user) if found else empty_jid()))
+        return answers
 
     async def get_me(self) -> Device:
         if not self.far.go.live(self):  # neonize's Go code dereferences the nil client

@@ -17,6 +17,7 @@ from services.device.app.transport import (
     TransientTransportError,
     TransportError,
 )
+from services.device.domain.errors import UnsupportedByTransportError
 from tests.device.transports.cloud_support import (
     NUMBER_ID,
     TOKEN,
@@ -68,6 +69,31 @@ async def test_a_template_goes_out_with_its_language_and_parameters(transport, m
         await transport.send_template("dev-1", TO, Template("nope"), "sb-t2")
     with pytest.raises(TransportError, match="132000 .template rejected."):
         await transport.send_template("dev-1", TO, Template("order_update"), "sb-t3")
+
+
+async def test_a_send_names_metas_own_template_object(transport, meta):
+    template = {"name": "order_update", "language": {"code": "en_US"}, "components": [
+        {"type": "header", "parameters": [{"type": "image",
+                                           "image": {"link": "https://x.example/a.png"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "Ada"},
+                                        {"type": "text", "text": "#42"}]}]}
+    await transport.send_template("dev-1", TO, template, "sb-t4")
+    assert meta.seen[-1].body == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": "15550199",
+        "type": "template", "biz_opaque_callback_data": "sb-t4",
+        "template": {"name": "order_update",
+                     "language": {"code": "en_US", "policy": "deterministic"},
+                     "components": template["components"]}}
+    assert meta.accepted[-1]["biz_opaque_callback_data"] == "sb-t4"
+
+
+async def test_no_pairing_codes_and_no_number_look_ups_on_the_cloud(transport, meta):
+    asked = len(meta.seen)
+    with pytest.raises(UnsupportedByTransportError, match="no pairing codes") as caught:
+        await transport.request_pairing_code("dev-1", "+27821234567")
+    assert caught.value.code == "UNSUPPORTED_BY_TRANSPORT"
+    assert await transport.on_whatsapp("dev-1", ["27821234567"]) == {"27821234567": None}
+    assert len(meta.seen) == asked  # Meta was not asked
 
 
 PERMANENT = [

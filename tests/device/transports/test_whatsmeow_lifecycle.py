@@ -70,7 +70,7 @@ async def test_an_unscanned_pairing_ends_with_the_qr_window_and_gives_its_thread
 
 async def test_a_pairing_code_is_told_to_live_only_as_long_as_the_qr_window(transport, far):
     before = datetime.now(UTC)
-    pairing = await transport.start_phone_pairing("dev-1", "+1 555 0100")
+    pairing = await transport.request_pairing_code("dev-1", "+1 555 0100")
     assert pairing.expires_at <= before + timedelta(seconds=WINDOW.window + 0.2)
     await asyncio.sleep(WINDOW.window + 0.2)
     assert pairing.pairing_ref not in far.pair_codes  # it died with the window, as told

@@ -47,6 +47,14 @@ class Template:
     body_parameters: Sequence[str] = ()
     components: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
+    @classmethod
+    def of(cls, meta: Mapping[str, Any]) -> Template:
+        """From Meta's own `template` object (`name`, `language.code`, `components`)."""
+        language = meta.get("language")
+        code = language.get("code") if isinstance(language, Mapping) else language
+        return cls(str(meta.get("name", "")), str(code or "en_US"),
+                   components=tuple(meta.get("components") or ()))
+
 
 def text_message(to: str, body: str, tracker: str) -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "recipient_type": "individual",

@@ -54,6 +54,7 @@ from services.device.app.transport import (
     Trouble,
     digits,
 )
+from services.device.domain.errors import UnsupportedByTransportError
 from services.device.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
@@ -133,12 +134,26 @@ class CloudTransport:
         return await self._send(device_id, text_message(to, body, transport_message_id),
                                 transport_message_id)
 
-    async def send_template(self, device_id: str, to: str, template: Template,
+    async def send_template(self, device_id: str, to: str,
+                            template: Template | Mapping[str, Any],
                             transport_message_id: str) -> Sent:
-        """Beyond the Transport port: a template (needed outside the 24-hour window)."""
+        """A template, the only message that opens a conversation outside the 24-hour
+        window: ours, or Meta's own `template` object as a send names it."""
+        chosen = template if isinstance(template, Template) else Template.of(template)
         return await self._send(device_id,
-                                template_message(to, template, transport_message_id),
+                                template_message(to, chosen, transport_message_id),
                                 transport_message_id)
+
+    async def request_pairing_code(self, device_id: str, phone_number: str) -> Pairing:
+        raise UnsupportedByTransportError(
+            "The cloud transport has no pairing codes: a Cloud API number is registered "
+            "with Meta (SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS), not linked from a phone",
+            device_id=device_id)
+
+    async def on_whatsapp(self, device_id: str,
+                          numbers: Sequence[str]) -> dict[str, bool | None]:
+        """The Cloud API has no look-up of numbers: every answer is unknown."""
+        return dict.fromkeys(numbers)
 
     async def _send(self, device_id: str, payload: dict[str, Any],
                     transport_message_id: str) -> Sent:

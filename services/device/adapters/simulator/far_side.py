@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     device_id TEXT PRIMARY KEY, phone TEXT NOT NULL, offline_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pairings (
     ref TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pair_codes (
+    code TEXT PRIMARY KEY, device_id TEXT NOT NULL UNIQUE, phone TEXT NOT NULL,
+    expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, tmid TEXT NOT NULL,
     from_number TEXT NOT NULL, body TEXT NOT NULL, device_id TEXT NOT NULL,
@@ -101,6 +104,26 @@ class SimulatedWhatsApp:
 
     def clear_pairings(self, device_id: str) -> None:
         self._db.execute("DELETE FROM pairings WHERE device_id = ?", (device_id,))
+        self._db.execute("DELETE FROM pair_codes WHERE device_id = ?", (device_id,))
+
+    def replace_pair_code(self, device_id: str, code: str, phone: str,
+                          expires_at: datetime) -> None:
+        """The device's pairing code for `phone`; the one before it stops working."""
+        self._db.execute("INSERT OR REPLACE INTO pair_codes VALUES (?, ?, ?, ?)",
+                         (code, device_id, phone, expires_at.timestamp()))
+
+    def pair_code_device(self, code: str, phone: str, now: datetime) -> str:
+        """The device a phone links by typing `code`: the code must be live and issued
+        for that phone's number."""
+        row = self._db.execute("SELECT device_id, phone, expires_at FROM pair_codes"
+                               " WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            raise InvalidPairingRefError("unknown, replaced or already used pairing code")
+        if now.timestamp() > row[2]:
+            raise InvalidPairingRefError("the pairing code has expired")
+        if row[1] != phone:
+            raise InvalidPairingRefError("the pairing code was issued for another number")
+        return str(row[0])
 
     # Sessions
 

@@ -11,6 +11,12 @@ the far side (`SimulatedWhatsApp.begin_outage`) refuses, leaves unanswered or cu
 every send while it lasts. A send can take `send_latency` to be acknowledged (the far
 side already has it: a crash in that window is the "killed mid-send" case). The phone
 side can drop the network for a while, log out, or ban the number.
+
+A device can also be linked by a pairing code (WhatsApp's "link with phone number"):
+eight characters of WhatsApp's alphabet, issued for one phone number and living
+`pair_code_ttl`; the phone of that number types it (`enter_pairing_code`). Whether a
+number is on WhatsApp follows one rule (`on_whatsapp`): every number is, except those
+ending in 0000; the far side still takes sends to any number.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import random
 import secrets
 from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -47,6 +54,8 @@ from services.device.domain.errors import InvalidPairingRefError
 log = logging.getLogger(__name__)
 
 SCHEME = "sbsim"
+PAIRING_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"  # WhatsApp's: no 0, I, O or U
+NOT_ON_WHATSAPP = "0000"  # the simulator's numbers ending so have no WhatsApp
 __all__ = ["InboxMessage", "Outage", "SimulatorTransport", "decode_pairing_ref",
            "pairing_ref_for"]
 
@@ -72,7 +81,7 @@ class SimulatorTransport:
                  qr_ttl: float = 60.0, qr_refresh: float = 20.0,
                  send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, pair_code_ttl: float = 180.0) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate
@@ -80,6 +89,7 @@ class SimulatorTransport:
         self.qr_ttl = qr_ttl
         self.qr_refresh = qr_refresh
         self.send_latency = send_latency
+        self.pair_code_ttl = pair_code_ttl
         self.far = far_side or SimulatedWhatsApp()
         self.rng = rng or random.Random()
         self.clock = clock
@@ -104,20 +114,38 @@ class SimulatorTransport:
         self.far.replace_pairing(device_id, ref, expires_at)
         return Pairing(ref, expires_at)
 
+    async def request_pairing_code(self, device_id: str, phone_number: str) -> Pairing:
+        code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+        expires_at = self.clock() + timedelta(seconds=self.pair_code_ttl)
+        self.far.replace_pair_code(device_id, code, digits(phone_number), expires_at)
+        return Pairing(code, expires_at)
+
     async def scan(self, pairing_ref: str, phone_number: str) -> str:
         """A phone scans the QR: links its session and reports it; returns the device id."""
         decode_pairing_ref(pairing_ref)
         device_id = self.far.pairing_device(pairing_ref, self.clock())
-        self.far.link(device_id, digits(phone_number))
+        await self._link(device_id, pairing_ref, digits(phone_number))
+        return device_id
+
+    async def enter_pairing_code(self, code: str, phone_number: str) -> str:
+        """The phone of the number the code was issued for types it (any case, with or
+        without the dash WhatsApp shows): links the device as a scan does (the transport
+        vouches: no QR reference); returns the device id."""
+        typed = code.replace("-", "").strip().upper()
+        device_id = self.far.pair_code_device(typed, digits(phone_number), self.clock())
+        await self._link(device_id, "", digits(phone_number))
+        return device_id
+
+    async def _link(self, device_id: str, pairing_ref: str, phone: str) -> None:
+        self.far.link(device_id, phone)
         self._up.add(device_id)
         try:
-            await self._emit(Linked(device_id, pairing_ref, digits(phone_number)))
+            await self._emit(Linked(device_id, pairing_ref, phone))
         except BaseException:
             self.far.unlink(device_id)
             self._up.discard(device_id)
             raise
         self.far.clear_pairings(device_id)
-        return device_id
 
     async def resume(self, device_id: str, phone_number: str) -> bool:
         session = self.far.session(device_id)
@@ -188,6 +216,17 @@ class SimulatorTransport:
             (ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))])
         self._tasks.spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
+
+    async def send_template(self, device_id: str, to: str, template: Mapping[str, object],
+                            transport_message_id: str) -> Sent:
+        raise TransportError("the simulator has no Meta templates (the cloud transport "
+                             "sends them)")
+
+    async def on_whatsapp(self, device_id: str,
+                          numbers: Sequence[str]) -> dict[str, bool | None]:
+        if self.far.session(device_id) is None:
+            raise SessionDownError(f"device {device_id} is not connected")
+        return {n: not n.endswith(NOT_ON_WHATSAPP) for n in numbers}
 
     async def _refuse(self, outage: Outage, until: datetime) -> NoReturn:
         if outage is Outage.SILENT:  # no answer until it ends, or the caller gives up

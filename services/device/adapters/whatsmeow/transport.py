@@ -7,7 +7,7 @@ whatsmeow session store is `<var_dir>/whatsmeow/<device_id>.db` (SQLite), or, wi
 every device, each picked out by the WhatsApp JID remembered in the send ledger.
 
 Linking: a QR (whatsmeow rotates it: 60 s, then 20 s per code; `start_pairing` shows the
-one on screen) or a pairing code (`start_phone_pairing`, neonize's `PairPhone`). A
+one on screen) or a pairing code (`request_pairing_code`, neonize's `PairPhone`). A
 successful pairing is reported as `Linked` with an empty pairing ref: the transport
 vouches for it, since the phone may have scanned a code whatsmeow rotated in itself.
 
@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from neonize.aioze.client import NewAClient
-from neonize.exc import LogoutError, PairPhoneError, SendMessageError
+from neonize.exc import IsOnWhatsAppError, LogoutError, PairPhoneError, SendMessageError
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
@@ -75,12 +75,15 @@ from services.device.app.transport import (
     Sent,
     SessionDownError,
     SessionFailed,
+    TransientTransportError,
+    TransportError,
     TransportEvent,
     TransportSink,
     Trouble,
     Unlinked,
     digits,
 )
+from services.device.domain.errors import AlreadyConnectedError
 from services.device.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
@@ -134,13 +137,14 @@ class WhatsmeowTransport:
                                            self.timing.connect_wait)
             return await self._pairing_for(session, state)
 
-    async def start_phone_pairing(self, device_id: str, phone_number: str) -> Pairing:
+    async def request_pairing_code(self, device_id: str, phone_number: str) -> Pairing:
         """Link by a pairing code typed on the phone instead of a QR (whatsmeow wants the
-        connection, and so its first QR, before it hands out a code)."""
-        pairing = await self.start_pairing(device_id)
+        connection, and so its first QR, before it hands out a code): `ABCD-EFGH`."""
+        await self.start_pairing(device_id)
         session = self._sessions[device_id]
         if session.state is not State.PAIRING:
-            return pairing  # already linked
+            raise AlreadyConnectedError(f"device {device_id} is already linked",
+                                        device_id=device_id)
         try:
             code = await session.client.PairPhone(digits(phone_number), True)
         except PairPhoneError as exc:
@@ -268,6 +272,25 @@ class WhatsmeowTransport:
         at = datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp \
             else self.clock()
         return response.ID, at
+
+    async def send_template(self, device_id: str, to: str, template: Mapping[str, object],
+                            transport_message_id: str) -> Sent:
+        raise TransportError("WhatsApp Web (whatsmeow) has no Meta templates (the cloud "
+                             "transport sends them)")
+
+    async def on_whatsapp(self, device_id: str,
+                          numbers: Sequence[str]) -> dict[str, bool | None]:
+        """whatsmeow's IsOnWhatsApp (numbers asked as `+<digits>`); unknown when the
+        session is not up here or WhatsApp does not answer."""
+        session = self._sessions.get(device_id)
+        if session is None or session.state is not State.ONLINE:
+            raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
+        try:
+            found = await session.client.is_on_whatsapp(*(f"+{n}" for n in numbers))
+        except IsOnWhatsAppError as exc:
+            raise TransientTransportError(f"WhatsApp did not answer: {exc}") from exc
+        answers = {digits(r.Query): bool(r.IsIn) for r in found}
+        return {n: answers.get(n) for n in numbers}
 
     # What the sessions report
 
