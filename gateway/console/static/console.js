@@ -513,7 +513,8 @@ function deliveryLog(webhookId, url, logScope) {
         h('td', {}, d.status), h('td', {}, d.queue_id), h('td', {}, statusCell(d.state)),
         h('td', {}, String(d.attempts)), h('td', {}, d.last_status_code ?? ''),
         h('td', { class: d.last_error ? 'error' : '' }, d.last_error || ''),
-        h('td', {}, d.next_attempt_at || ''), h('td', {}, d.created_at))))
+        h('td', {}, d.next_attempt_at || (d.state === 'pending' ? 'after the earlier status' : '')),
+        h('td', {}, d.created_at))))
       : h('p', {}, 'No deliveries yet.'));
   }
   logScope.every(2000, () => load().catch((err) => say(err.message)));
