@@ -25,8 +25,8 @@ import asyncio
 import logging
 import random
 import secrets
-from datetime import datetime, timedelta
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
