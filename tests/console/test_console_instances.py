@@ -5,6 +5,8 @@ pool and devices."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
@@ -59,6 +61,26 @@ def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
         expect(page.get_by_role("status")).to_have_text("Instance restarted successfully")
         panel.get_by_role("button", name="Log out").click()
         expect(panel.locator("[data-field=status]")).to_have_text("Disconnected")
+
+
+def test_an_instance_is_linked_by_a_pairing_code_typed_on_the_phone(
+        stack: Stack, browser: Browser, admin_token: str) -> None:
+    operator(stack.url, admin_token, "pairer", credits=1)
+    with tab(browser, stack.url) as opened:
+        page = opened.page
+        opened.sign_in("pairer")
+        page.get_by_label("Instance name").fill("Back office")
+        page.get_by_role("button", name="Create").click()
+        panel = page.get_by_role("region", name="Instance Back office")
+        panel.get_by_label("Phone number (international)").fill("15550008888")
+        panel.get_by_role("button", name="Get a pairing code").click()
+        shown = panel.locator("[data-field=pairing-code]")
+        expect(shown).to_have_text(re.compile(r"^[1-9A-HJ-NP-TV-Z]{4}-[1-9A-HJ-NP-TV-Z]{4}$"))
+        opened.shoot("instances-pairing-code")
+        typed = httpx.post(f"{stack.url}/simulator/pairing-code", timeout=10, json={
+            "code": shown.inner_text(), "phone_number": "15550008888"})
+        assert typed.status_code == 200, typed.text
+        expect(panel.locator("[data-field=status]")).to_have_text("Connected", timeout=5_000)
 
 
 def test_the_admin_sees_users_grants_credits_and_sees_the_pool_and_devices(

@@ -291,9 +291,11 @@ function instancePanel(instanceId, name, panelScope, refreshList) {
     ? form([{ name: 'phone_number', label: 'Phone number (international)', required: true,
               inputmode: 'tel' }], 'Get a pairing code', async (values) => {
       const reply = await api('POST', `${base}/pairing-code`, { phone_number: values.phone_number });
-      const code = reply.pairing_code || reply.code || (reply.data && reply.data.code);
-      extra.replaceChildren(h('p', { class: 'secret' },
-        `Pairing code: ${code}. On the phone: Linked devices, Link with phone number.`));
+      const code = `${reply.pairing_code.slice(0, 4)}-${reply.pairing_code.slice(4)}`;
+      extra.replaceChildren(h('p', { class: 'secret' }, 'Pairing code: ',
+        h('strong', { 'data-field': 'pairing-code' }, code),
+        ` (valid ${reply.expires_in} s). On the phone ${values.phone_number}: WhatsApp, ` +
+        'Linked devices, Link a device, Link with phone number instead.'));
     }) : null;
 
   panelScope.every(1000, () => refresh().catch((err) => say(err.message)));
