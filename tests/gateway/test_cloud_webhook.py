@@ -169,7 +169,7 @@ async def test_a_signed_message_reaches_the_transport_as_inbound_once_per_delive
     assert stack.recorder.events == [Inbound(
         "dev-1", text["id"], "447700900456", "447700900456", InboundType.TEXT,
         datetime.fromtimestamp(T0, UTC), text="Yes, Tuesday works",
-        from_lid="GB.1447700900456", quoted="wamid.OURS=")]
+        from_lid="GB.1447700900456", quoted="wamid.OURS=", from_name="Ann")]
     again = await stack.webhook(body)  # Meta redelivers: the same id, recorded once later
     assert again.status_code == 200 and stack.recorder.events[1] == stack.recorder.events[0]
 

@@ -25,7 +25,7 @@ class Content:
 @dataclass(frozen=True)
 class Origin:
     """Where a message came from: the device it arrived on, the far side's id, who sent
-    it (number digits, LID or Meta's BSUID) and in which chat, and when."""
+    it (number digits, LID or Meta's BSUID, display name) and in which chat, and when."""
 
     device_id: str
     message_id: str
@@ -34,6 +34,7 @@ class Origin:
     chat_id: str
     is_group: bool
     sent_at: datetime
+    name: str = ""  # the sender's display name, as they set it
 
 
 def inbound_of(origin: Origin, content: Content, media: InboundMedia | None) -> Inbound:
@@ -42,4 +43,4 @@ def inbound_of(origin: Origin, content: Content, media: InboundMedia | None) -> 
                    sent_at=origin.sent_at, text=content.text, from_lid=origin.lid,
                    is_group=origin.is_group, media=media, quoted=content.quoted,
                    latitude=content.latitude, longitude=content.longitude,
-                   vcard=content.vcard)
+                   vcard=content.vcard, from_name=origin.name)

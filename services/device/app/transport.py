@@ -172,6 +172,7 @@ class Inbound:
     latitude: float = 0.0
     longitude: float = 0.0
     vcard: str = ""
+    from_name: str = ""  # the sender's own display name (push name, Meta's profile name)
 
 
 TransportEvent = (Linked | Unlinked | Reconnected | Banned | SessionFailed | Trouble | Receipt

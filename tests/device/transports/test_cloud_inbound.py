@@ -37,7 +37,8 @@ def of(message: dict[str, Any], contact: dict[str, Any] | None = None,
 def expected(message: dict[str, Any], **fields: Any) -> Inbound:
     base: dict[str, Any] = {"device_id": "dev-1", "transport_message_id": message["id"],
                             "from_phone": ANN, "chat_id": ANN, "type": InboundType.TEXT,
-                            "sent_at": datetime.fromtimestamp(T0, UTC), "from_lid": BSUID}
+                            "sent_at": datetime.fromtimestamp(T0, UTC), "from_lid": BSUID,
+                            "from_name": "Ann"}
     return Inbound(**{**base, **fields})
 
 

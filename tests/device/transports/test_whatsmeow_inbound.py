@@ -84,7 +84,7 @@ async def dev(tmp_path, ledger, recorder) -> AsyncIterator[Linked]:
 def expected(ident: str, **fields: object) -> Inbound:
     base: dict[str, object] = {"device_id": "dev-1", "transport_message_id": ident,
                                "from_phone": ANN, "chat_id": ANN, "type": InboundType.TEXT,
-                               "sent_at": datetime.fromtimestamp(T0, UTC)}
+                               "sent_at": datetime.fromtimestamp(T0, UTC), "from_name": "Ann"}
     return Inbound(**{**base, **fields})  # type: ignore[arg-type]
 
 

@@ -165,7 +165,8 @@ class InboundReader:
         bsuid = str(message.get("from_user_id") or cloud.contact.get("user_id") or "")
         group = str(message.get("group_id", ""))
         origin = Origin(device_id, str(message["id"]), phone, bsuid, group or phone or bsuid,
-                        bool(group), self._at(message))
+                        bool(group), self._at(message),
+                        str(as_object(cloud.contact.get("profile")).get("name", "")))
         media = await self._media(origin.message_id, content) if content.media_id else None
         return inbound_of(origin, content, media)
 

@@ -139,7 +139,7 @@ async def read_inbound(device_id: str, event: Any, download: Download, pn_of: Lo
     else:
         chat_id = sender.phone or sender.lid or jid_text(_bare(source.Chat))
     origin = Origin(device_id, info.ID, sender.phone, sender.lid, chat_id, source.IsGroup,
-                    at_time(info.Timestamp))
+                    at_time(info.Timestamp), info.Pushname)
     media = await _media(device_id, info.ID, message, content, download) \
         if part in _MEDIA else None
     return inbound_of(origin, content, media)
