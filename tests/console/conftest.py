@@ -14,7 +14,8 @@ from tests.support.stack import Stack, running_stack
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("console"),
-                       webhook_allow_private="127.0.0.0/8") as running:  # the receiver's
+                       webhook_allow_private="127.0.0.0/8",  # the test receiver's
+                       qr_ttl_seconds="12", qr_refresh_seconds="12") as running:  # rotations
         yield running
 
 

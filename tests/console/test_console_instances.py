@@ -1,7 +1,7 @@
 """The console in headless Chromium against the stack as `make run` starts it: sign in,
-create an instance, see its QR code, scan it with the simulated phone, and watch the
-instance turn Connected without a reload; then the admin's view of users, credits, the
-pool and devices."""
+create an instance, see its QR code and the next one as it rotates, scan it with the
+simulated phone, and watch the instance turn Connected without a reload; link another by
+a pairing code; then the admin's view of users, credits, the pool and devices."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
         expect(qr).to_be_visible()
         opened.shoot("instances-qr")
         page.evaluate("window.notReloaded = true")
+        first = str(qr.get_attribute("src"))
+        # 12 s codes (the stack's setting), replaced 5 s before they expire: the page
+        # shows the next one by itself
+        expect(qr).not_to_have_attribute("src", first, timeout=15_000)
+        assert decode_qr_data_url(str(qr.get_attribute("src"))) != decode_qr_data_url(first)
         scanned = httpx.post(f"{stack.url}/simulator/scan", timeout=10, json={
             "qr": decode_qr_data_url(str(qr.get_attribute("src"))),
             "phone_number": "15550007777"})
