@@ -27,6 +27,7 @@ sends echoed back), status updates and channels are not inbound.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 PHONE_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"
 IGNORED_CHATS = ("broadcast", "newsletter")  # status updates, channels
+PAUSE = 0.2  # seconds before the second download attempt; twice that before the third
 
 Download = Callable[[Any], Awaitable[bytes]]
 Lookup = Callable[[JID], Awaitable[JID]]
@@ -106,7 +108,7 @@ def _ending(vcard: str) -> str:
 
 async def sender_of(source: Any, pn_of: Lookup, lid_of: Lookup) -> Sender:
     """The sender's number and LID: from the message, else from whatsmeow's LID map."""
-    ids = {j.Server: j for j in (source.SenderAlt, source.Sender) if j.User}  # Sender first
+    ids = {j.Server: j for j in (source.SenderAlt, source.Sender) if j.User}  # Sender wins
     phone, lid = ids.get(PHONE_SERVER), ids.get(LID_SERVER)
     if phone is None and lid is not None:
         phone = await _looked_up(pn_of, lid, PHONE_SERVER)
@@ -152,14 +154,16 @@ def _bare(jid: JID) -> JID:
 
 async def _media(device_id: str, message_id: str, message: Any, content: Content,
                  download: Download, attempts: int = 3) -> InboundMedia | None:
-    """The file through neonize's download; after `attempts` failures the message is
-    reported without it (its caption still arrives) rather than lost."""
+    """The file through neonize's download, tried again after a short pause; after
+    `attempts` failures the message is reported without it (its caption still arrives)
+    rather than lost."""
     for attempt in range(1, attempts + 1):
         try:
             data = await download(message)
         except Exception as exc:
             log.warning("whatsmeow %s: media of %s not downloaded (attempt %d of %d): %s",
                         device_id, message_id, attempt, attempts, exc)
+            await asyncio.sleep(PAUSE * attempt if attempt < attempts else 0)
             continue
         return InboundMedia(bytes(data), content.mime_type or "application/octet-stream",
                             content.filename)
