@@ -371,31 +371,29 @@ function pageInstances(pageScope) {
 }
 
 // ---- messages ----
-function bucket(word) {
-  if (word === 'Queued' || word === 'Sending') return 'queued';
-  return word.toLowerCase();
-}
+const COUNTED = ['queued', 'sending', 'sent', 'delivered', 'read', 'failed'];
 
 function countList(counts, total) {
   return h('ul', { class: 'counts', 'aria-label': 'Counts' },
-    ['queued', 'sent', 'delivered', 'read', 'failed'].map((k) =>
+    COUNTED.map((k) =>
       h('li', { 'data-count': k }, `${k[0].toUpperCase()}${k.slice(1)}: ${counts[k] || 0}`)),
     h('li', { 'data-count': 'total' }, `Total: ${total}`));
 }
 
+// A bulk request as one job: the counts of GET /api/messages/bulk/{job_id} when the
+// gateway serves it, else counted here from the live statuses of the reply's queue_ids.
 function bulkJob(reply, numbers, pageScope) {
   const box = h('div', { 'aria-live': 'polite' });
   const ids = reply.queue_ids || [];
   const jobPath = reply.job_id ? `/api/messages/bulk/${encodeURIComponent(reply.job_id)}` : null;
   let useJob = Boolean(jobPath);
+  const statusOf = (id) => (state.statuses.get(id) || { status: 'Queued' }).status;
 
-  async function render() {
+  async function counted() {
     if (useJob) {
       try {
         const job = await api('GET', jobPath);
-        const counts = job.counts || job;
-        box.replaceChildren(countList(counts, job.total ?? ids.length));
-        return;
+        return [job, job.total];
       } catch (err) {
         if (err.status !== 404) throw err;
         useJob = false;
@@ -403,15 +401,18 @@ function bulkJob(reply, numbers, pageScope) {
     }
     const counts = {};
     ids.forEach((id) => {
-      const known = state.statuses.get(id);
-      const key = bucket(known ? known.status : 'Queued');
+      const key = statusOf(id).toLowerCase();
       counts[key] = (counts[key] || 0) + 1;
     });
-    box.replaceChildren(countList(counts, ids.length),
+    return [counts, ids.length];
+  }
+
+  async function render() {
+    const [counts, total] = await counted();
+    box.replaceChildren(countList(counts, total),
       h('details', {}, h('summary', {}, 'Messages of this job'),
         table(['Queue id', 'Number', 'Status'], ids.map((id, n) => h('tr', {},
-          h('td', {}, id), h('td', {}, numbers[n] || ''),
-          h('td', {}, statusCell((state.statuses.get(id) || { status: 'Queued' }).status)))))));
+          h('td', {}, id), h('td', {}, numbers[n] || ''), h('td', {}, statusCell(statusOf(id))))))));
   }
   pageScope.every(1000, () => render().catch((err) => say(err.message)));
   render().catch((err) => say(err.message));
@@ -458,6 +459,25 @@ function historyTable(pageScope) {
   return [filters, nav, out];
 }
 
+// Messages received on the user's numbers, once the inbox route is served.
+function inboxTable(pageScope) {
+  const out = h('div', {}, 'Loading');
+  async function load() {
+    const found = await api('GET', '/api/messages/inbox?per_page=20');
+    out.replaceChildren(found.messages.length ? table(
+      ['From', 'To', 'Type', 'Message', 'Received'],
+      found.messages.map((m) => h('tr', { 'data-received': m.message_id },
+        h('td', {}, m.from), h('td', {}, m.to), h('td', {}, m.type),
+        h('td', {}, m.message || '', m.media_url ? ` (media: ${m.media_url})` : ''),
+        h('td', {}, m.received_at))))
+      : h('p', {}, 'Nothing received yet.'));
+  }
+  pageScope.every(3000, () => load().catch((err) => say(err.message)));
+  load().catch((err) => out.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message)));
+  return h('section', { 'aria-labelledby': 'inbox-heading' },
+    h('h2', { id: 'inbox-heading' }, 'Received'), out);
+}
+
 function pageMessages(pageScope) {
   const sent = h('div', { 'aria-live': 'polite' });
   const jobs = h('div');
@@ -489,10 +509,12 @@ function pageMessages(pageScope) {
     { name: 'message', label: 'Message', required: true }], 'Send to all',
   async (values, el) => {
     const numbers = values.numbers.split(/[\s,;]+/).filter(Boolean);
+    // the reply's queue_ids follow the distinct numbers in order of first mention
+    const distinct = [...new Set(numbers.map((n) => n.replace(/\D/g, '')))];
     const reply = await api('POST', '/api/messages/send-bulk-message',
                             { numbers, message: values.message });
     el.reset();
-    jobs.prepend(bulkJob(reply, numbers, pageScope));
+    jobs.prepend(bulkJob(reply, distinct, pageScope));
   });
 
   return [h('h1', { tabindex: '-1' }, 'Messages'),
@@ -501,7 +523,8 @@ function pageMessages(pageScope) {
     h('section', { 'aria-labelledby': 'bulk-heading' },
       h('h2', { id: 'bulk-heading' }, 'Send a bulk message'), bulk), jobs,
     h('section', { 'aria-labelledby': 'history-heading' },
-      h('h2', { id: 'history-heading' }, 'History'), historyTable(pageScope))];
+      h('h2', { id: 'history-heading' }, 'History'), historyTable(pageScope)),
+    state.paths.has('/api/messages/inbox') ? inboxTable(pageScope) : null];
 }
 
 // ---- webhooks ----
@@ -658,7 +681,7 @@ function route() {
   if (!state.token) name = 'signin';
   else if (!PAGES[name] || (name === 'admin' && !state.me.is_admin)) name = 'instances';
   const content = name === 'signin' ? pageSignIn() : PAGES[name](state.scope);
-  main.replaceChildren(...[content].flat());
+  main.replaceChildren(...[content].flat().filter(Boolean));
   document.title = `${name === 'signin' ? 'Sign in' : name[0].toUpperCase() + name.slice(1)} · Switchboard console`;
   document.querySelectorAll('#nav a').forEach((a) => {
     if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page');
