@@ -7,7 +7,9 @@ and each service only declares which protobuf message carries which event.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from datetime import datetime
+from types import UnionType
 from typing import Any
 
 from google.protobuf.message import Message
@@ -33,6 +35,9 @@ def to_proto(event: Any, pb_cls: type[Message]) -> Message:
             getattr(msg, f.name).extend(value)
         elif isinstance(value, dict):
             getattr(msg, f.name).update(value)
+        elif dataclasses.is_dataclass(value):  # a nested message
+            nested = getattr(msg, f.name)
+            nested.CopyFrom(to_proto(value, type(nested)))
         else:
             setattr(msg, f.name, value)
     return msg
@@ -48,9 +53,25 @@ def from_proto(msg: Message, event_cls: type[Any]) -> Any:
             values[f.name] = dict(value)
         elif hasattr(value, "extend"):
             values[f.name] = tuple(value)
+        elif isinstance(value, Message):  # a nested message: None when unset
+            values[f.name] = (from_proto(value, _nested_class(event_cls, f.name))
+                              if msg.HasField(f.name) else None)
         else:
             values[f.name] = value
     return event_cls(**values)
+
+
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {}
+
+
+def _nested_class(event_cls: type[Any], name: str) -> type[Any]:
+    """The dataclass a field holds (`Media | None` names `Media`)."""
+    if (event_cls, name) not in _NESTED:
+        hint = typing.get_type_hints(event_cls)[name]
+        if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(h for h in typing.get_args(hint) if h is not type(None))
+        _NESTED[event_cls, name] = hint
+    return _NESTED[event_cls, name]
 
 
 class EventCodec:

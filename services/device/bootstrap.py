@@ -11,7 +11,9 @@ from kernel.aggregate import Repository
 from kernel.clock import utcnow
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
+from kernel.media import media_store
 from kernel.rpc import channel
+from services.device.adapters.affinity import Affinity, affinity_metadata
 from services.device.adapters.auth_users import AuthInstances, AuthUsers
 from services.device.adapters.codec import device_codec
 from services.device.adapters.directory import DeviceStore, directory_metadata
@@ -23,6 +25,7 @@ from services.device.app.contacts import NumberCache
 from services.device.app.devices import DeviceDeps
 from services.device.app.dispatch import Dispatcher, RetryPolicy
 from services.device.app.far_side import FarSide
+from services.device.app.inbound import InboundDeps
 from services.device.app.live import LiveDevices
 from services.device.app.pacing import Pacer, PacingPolicy
 from services.device.app.pool import ensure_pool
@@ -30,6 +33,7 @@ from services.device.app.reconnect import Backoff, Reconnects
 from services.device.app.sessions import Sessions
 from services.device.app.transport import Transport
 from services.device.domain.dispatch import Dispatch
+from services.device.domain.inbound import ReceivedMessage
 from services.device.ports.cloud_webhook import cloud_parts
 from services.device.ports.consumers import DISPATCH_DURABLE, dispatch_subscription
 from services.device.ports.grpc import SERVICE_NAME, DeviceServicer
@@ -91,11 +95,15 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     leases = KvLeases(infra.js, settings.device_lease_bucket, replica_id(settings),
                       settings.device_lease_ttl_seconds, settings.stream_replicas)
     sessions = Sessions(core, devices, leases, Reconnects(backoff(settings)))
-    transport.attach(FarSide(sessions, dispatches))
+    affinity = Affinity(infra.engine)
+    inbound = InboundDeps(Repository(infra.store, codec, ReceivedMessage), devices, affinity,
+                          media_store(settings), utcnow, settings.inbound_affinity_seconds)
+    transport.attach(FarSide(sessions, dispatches, inbound))
     dispatcher = Dispatcher(dispatches, core.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
                             retry=retry_policy(settings),
-                            expire_after=settings.dispatch_queue_expiry_seconds)
+                            expire_after=settings.dispatch_queue_expiry_seconds,
+                            on_pool_sent=affinity.note)
     dispatch = dispatch_subscription(dispatcher, dispatch_durable,
                                      workers=settings.dispatch_workers,
                                      batch=settings.dispatch_batch, only_new=only_new,
@@ -125,7 +133,7 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     cloud_registrars, cloud_services = cloud_parts(transport)  # cloud status webhooks
     return Parts(registrars=[servicer.register, *cloud_registrars],
                  service_names=[SERVICE_NAME, *cloud_services],
-                 tables=[directory_metadata],
+                 tables=[directory_metadata, affinity_metadata],
                  subscriptions=[dispatch, instances.subscription(instances_durable)],
-                 workers=[sessions.run],
+                 workers=[sessions.run, affinity.run],
                  on_ready=[ready], on_stop=[stop])

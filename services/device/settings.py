@@ -21,6 +21,9 @@ class DeviceSettings(Settings):
     qr_refresh_seconds: int = 20  # each QR after the first of a linking attempt
     pool_owner_user_id: int = 0
     pool_admin_instances: bool = True  # instances of admins join the shared pool
+    # inbound on a pool device goes to whoever last sent to its sender through that
+    # device within this many seconds (WhatsApp's 24 h conversation), else the pool owner
+    inbound_affinity_seconds: float = 86_400.0
     number_check_ttl_seconds: float = 86_400.0  # "is it on WhatsApp" answers kept; 0 = none
 
     # whatsmeow: "" keeps one whatsmeow session file per device under <var_dir>/whatsmeow/;

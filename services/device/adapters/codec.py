@@ -24,4 +24,5 @@ def device_codec() -> EventCodec:
         ev.MessageRead: pb.MessageRead,
         ev.MessageFailed: pb.MessageFailed,
         ev.SendAttemptFailed: pb.SendAttemptFailed,
+        ev.MessageReceived: pb.MessageReceived,
     })

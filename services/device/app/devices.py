@@ -16,7 +16,13 @@ from services.device.app.live import LiveDevices
 from services.device.app.transport import Pairing, Transport
 from services.device.app.views import DeviceDirectory
 from services.device.domain import errors
-from services.device.domain.commands import GetDevice, RegisterDevice, RequestQr, RetireDevice
+from services.device.domain.commands import (
+    GetDevice,
+    RegisterDevice,
+    RequestQr,
+    RetireDevice,
+    SimulateInbound,
+)
 from services.device.domain.model import Device, DeviceStatus
 
 if TYPE_CHECKING:
@@ -48,6 +54,8 @@ class PhoneSimulator(Protocol):
     """The simulated phones (adapters/simulator/): only a simulator service has them."""
 
     async def scan(self, pairing_ref: str, phone_number: str) -> str: ...
+
+    async def phone_sends(self, cmd: SimulateInbound) -> tuple[str, str]: ...
 
     async def enter_pairing_code(self, code: str, phone_number: str) -> str: ...
 

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from kernel.changes import Repo, change
@@ -45,6 +46,7 @@ from services.device.app.transport import (
     Transport,
     TransportError,
     Undelivered,
+    digits,
 )
 from services.device.domain import errors
 from services.device.domain.commands import DispatchMessage
@@ -53,6 +55,8 @@ from services.device.domain.dispatch import Dispatch, message_id_from
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+# (device id, number, user id, when): a pool send, for conversation affinity
+PoolSent = Callable[[str, str, int, datetime], None]
 RECONNECT_WAIT = 2.0
 
 
@@ -119,7 +123,8 @@ class Dispatcher:
     def __init__(self, dispatches: Repo[Dispatch], live: LiveDevices, transport: Transport,
                  pacer: Pacer, clock: Clock, whereabouts: Whereabouts,
                  device_wait: float = 5.0, sleep: Sleep = asyncio.sleep,
-                 retry: RetryPolicy | None = None, expire_after: float = 86_400.0) -> None:
+                 retry: RetryPolicy | None = None, expire_after: float = 86_400.0,
+                 on_pool_sent: PoolSent | None = None) -> None:
         self.dispatches = dispatches
         self.live = live
         self.transport = transport
@@ -130,6 +135,7 @@ class Dispatcher:
         self.sleep = sleep
         self.retry = retry or RetryPolicy()
         self.expire_after = expire_after
+        self.on_pool_sent = on_pool_sent
         self.in_flight = KeyedLocks()
 
     async def dispatch(self, cmd: DispatchMessage) -> None:
@@ -219,6 +225,8 @@ class Dispatcher:
             return
         await change(self.dispatches, cmd.message_id,
                      lambda d: d.mark_sent(device.device_id, sent.at), trust_cache=True)
+        if self.on_pool_sent is not None and not cmd.pinned:
+            self.on_pool_sent(device.device_id, digits(cmd.number), cmd.user_id, sent.at)
 
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:

@@ -1,5 +1,6 @@
 """The simulated phones' commands (a simulator service only), each `handle(cmd, deps)`:
-scan a QR, drop, log out or ban from the phone's side, read a phone's inbox."""
+scan a QR, drop, log out or ban from the phone's side, send a message to a linked
+device's number, read a phone's inbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from services.device.app.devices import DeviceDeps, PhoneSimulator, get_device
 from services.device.domain.commands import (
     GetDevice,
     GetSimulatorInbox,
+    SimulateInbound,
     SimulatePhoneEvent,
     SimulateScan,
 )
@@ -40,6 +42,14 @@ async def simulate_phone_event(cmd: SimulatePhoneEvent, deps: DeviceDeps) -> Dev
     else:
         raise InvalidDeviceIdError("kind must be one of drop, logout, ban")
     return await deps.devices.get(device_id)
+
+
+async def simulate_inbound(cmd: SimulateInbound, deps: DeviceDeps) -> tuple[str, str]:
+    """(device id, transport message id); the device has recorded the message when this
+    returns if its session is up in this replica, else the far side holds it until it is."""
+    if not cmd.text and cmd.media is None:
+        raise InvalidDeviceIdError("a message needs text or media")
+    return await _simulator(deps).phone_sends(cmd)
 
 
 async def get_simulator_inbox(query: GetSimulatorInbox, deps: DeviceDeps) -> Sequence[Any]:

@@ -95,6 +95,23 @@ class CheckNumbers:
 
 
 @dataclass(frozen=True)
+class SimulateInbound:
+    """A simulated phone sends a message to a linked device's number (the simulator
+    only): a reply when it quotes one, in a group when `group_id` is set; `message_id` is
+    the phone's own id for it (a retry with the same id is one message)."""
+
+    from_phone: str
+    to_phone: str
+    text: str = ""
+    media: bytes | None = None
+    mime_type: str = ""
+    filename: str = ""
+    quoted: str = ""
+    group_id: str = ""
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
 class SimulatePhoneEvent:
     """The simulated phone's side of a device: `kind` is drop, logout or ban."""
 

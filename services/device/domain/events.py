@@ -122,6 +122,41 @@ class SendAttemptFailed:
     user_id: int
 
 
+@dataclass(frozen=True)
+class MediaRef:
+    """Received media as the media store keeps it, by the SHA-256 of its bytes."""
+
+    sha256: str
+    mime_type: str
+    size_bytes: int
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A message arrived on a device (stream `inbound-<device_id>-<transport id>`,
+    version 1 only), routed to `user_id`."""
+
+    inbound_id: str
+    device_id: str
+    transport_message_id: str
+    from_phone: str
+    to_phone: str
+    chat_id: str
+    type: str
+    user_id: int
+    sent_at: datetime | None
+    received_at: datetime | None
+    from_lid: str = ""
+    is_group: bool = False
+    text: str = ""
+    media: MediaRef | None = None
+    quoted_transport_message_id: str = ""
+    latitude: float = 0.0
+    longitude: float = 0.0
+    vcard: str = ""
+
+
 DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,
                  DeviceReconnected, DeviceBanned, DeviceFailed, DeviceRetired,
                  DeviceErrorRecorded)

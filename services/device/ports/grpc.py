@@ -26,6 +26,7 @@ from services.device.domain.commands import (
     RequestPairingCode,
     RequestQr,
     RestartDevice,
+    SimulateInbound,
     SimulatePairingCode,
     SimulatePhoneEvent,
     SimulateScan,
@@ -132,6 +133,14 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         cmd = SimulatePhoneEvent(_device_id(request), request.kind, request.reason,
                                  request.outage_seconds)
         return self._message(await simulation.simulate_phone_event(cmd, self.deps))
+
+    async def SimulateInbound(self, request: Any, context: Any) -> device_pb2.SimulatedInbound:
+        cmd = SimulateInbound(
+            request.from_number, request.to_number, request.text,
+            request.media if request.media else None, request.mime_type, request.filename,
+            request.quoted_message_id, request.group_id, request.message_id)
+        device_id, tmid = await simulation.simulate_inbound(cmd, self.deps)
+        return device_pb2.SimulatedInbound(device_id=device_id, transport_message_id=tmid)
 
     async def GetSimulatorInbox(self, request: Any, context: Any) -> device_pb2.SimulatorInbox:
         query = GetSimulatorInbox(request.phone_number)

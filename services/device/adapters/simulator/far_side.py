@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from services.device.adapters.simulator.phones import IncomingQueue
 from services.device.domain.errors import InvalidPairingRefError
 
 SCHEMA = """
@@ -74,6 +75,7 @@ class SimulatedWhatsApp:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self.incoming = IncomingQueue(self._db)
 
     # Pairing
 
@@ -138,6 +140,12 @@ class SimulatedWhatsApp:
         row = self._db.execute("SELECT phone, offline_until FROM sessions WHERE device_id = ?",
                                (device_id,)).fetchone()
         return FarSession(row[0], row[1]) if row else None
+
+    def device_for(self, phone: str) -> str | None:
+        """The device linked to this number (the last one linked, if several were)."""
+        row = self._db.execute("SELECT device_id FROM sessions WHERE phone = ?"
+                               " ORDER BY rowid DESC", (phone,)).fetchone()
+        return str(row[0]) if row else None
 
     def set_offline(self, device_id: str, until: datetime) -> None:
         self._db.execute("UPDATE sessions SET offline_until = ? WHERE device_id = ?",

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from kernel.clock import Clock, utcnow
 from services.device.adapters.simulator.far_side import InboxMessage, Outage, SimulatedWhatsApp
+from services.device.adapters.simulator.phones import phone_message
 from services.device.adapters.tasks import TaskSet
 from services.device.app.transport import (
     Banned,
@@ -49,7 +50,8 @@ from services.device.app.transport import (
     Unlinked,
     digits,
 )
-from services.device.domain.errors import InvalidPairingRefError
+from services.device.domain.commands import SimulateInbound
+from services.device.domain.errors import DeviceNotFoundError, InvalidPairingRefError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class SimulatorTransport:
         # Receipts are reported a few at a time, as a client's event handler takes them,
         # not all at once: a burst must not take every store connection from sends.
         self._reporting = asyncio.Semaphore(4)
+        self._handing: dict[str, asyncio.Lock] = {}  # per device: messages from phones
 
     def attach(self, sink: TransportSink) -> None:
         self._sink = sink
@@ -157,6 +160,7 @@ class SimulatorTransport:
             return False
         self._up.add(device_id)
         self._tasks.spawn(self._owed(device_id))
+        self._tasks.spawn(self._hand_over(device_id))
         return True
 
     async def release(self, device_id: str) -> None:
@@ -233,6 +237,30 @@ class SimulatorTransport:
             await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()))
             raise TransientTransportError("WhatsApp did not answer")
         raise TransientTransportError("WhatsApp is unavailable")
+
+    async def phone_sends(self, cmd: SimulateInbound) -> tuple[str, str]:
+        """A phone sends a message to the number `cmd.to_phone`: the far side keeps it and
+        hands it to the device linked to that number once its session is up here (at
+        once if it is). Returns the device id and the message's transport id;
+        DeviceNotFoundError when no device has that number."""
+        device_id = self.far.device_for(digits(cmd.to_phone))
+        if device_id is None:
+            raise DeviceNotFoundError(f"no device is linked to {digits(cmd.to_phone)}")
+        message = phone_message(cmd, self.clock())
+        self.far.incoming.add(device_id, message, cmd.media)
+        if device_id in self._up:
+            await self._hand_over(device_id)
+        return device_id, message.transport_message_id
+
+    async def _hand_over(self, device_id: str) -> None:
+        """What the far side holds for the device, in order, each forgotten once the
+        sink has recorded it (one hand-over per device at a time)."""
+        async with self._handing.setdefault(device_id, asyncio.Lock()):
+            for message, media in self.far.incoming.waiting(device_id):
+                if device_id not in self._up:
+                    return
+                await self._emit(message.inbound(device_id, media))
+                self.far.incoming.handed_over(device_id, message.transport_message_id)
 
     def inbox(self, phone_number: str) -> list[InboxMessage]:
         return self.far.inbox(digits(phone_number))
