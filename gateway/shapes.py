@@ -5,7 +5,7 @@ error envelope (`refusals`), so the document states the shapes the routes really
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,41 +18,99 @@ DeviceWord = Literal["Connected", "Disconnected", "AwaitingScan", "Banned", "Fai
 PhoneNumber = Annotated[str, Field(min_length=1, max_length=32,
                                    pattern=r"^\+?[0-9 ()-]+$", examples=["27821234567"])]
 
-REFUSALS = {
-    400: "INVALID_REQUEST: missing or invalid parameters, malformed JSON",
-    401: "UNAUTHORIZED (INVALID_CREDENTIALS on the Instance API)",
-    403: "INSUFFICIENT_CREDITS, QUOTA_EXCEEDED or FORBIDDEN",
-    404: "NOT_FOUND",
-    409: "CONFLICT, ALREADY_CONNECTED or INSTANCE_NOT_CONNECTED",
-    413: "PAYLOAD_TOO_LARGE: the body is over the limit, refused before it is read",
-    429: "RATE_LIMITED, with Retry-After",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE, with Retry-After",
+NOTES = {
+    400: "missing or invalid parameters, malformed JSON, an unknown field",
+    413: "the body is over the limit, refused before it is read",
+    429: "with Retry-After",
+    503: "a service is unreachable, with Retry-After",
 }
 ALWAYS = (400, 413, 429, 500, 503)
+DEFAULT_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
+                 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+                 429: "RATE_LIMITED", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
+EXAMPLE_MESSAGES = {
+    "INVALID_REQUEST": "Unknown field: media_url",
+    "UNAUTHORIZED": "Missing or invalid authentication token",
+    "INVALID_CREDENTIALS": "Invalid or revoked API credentials",
+    "FORBIDDEN": "Administrator privileges required",
+    "INSUFFICIENT_CREDITS": "Not enough credits to send message. Required: 1, Available: 0",
+    "QUOTA_EXCEEDED": "Monthly message quota exceeded. Required: 1, Remaining: 0",
+    "NOT_FOUND": "Not found",
+    "CONFLICT": "Idempotency-Key was used with another request",
+    "ALREADY_CONNECTED": "WhatsApp instance is already connected",
+    "INSTANCE_NOT_CONNECTED": "WhatsApp instance is not connected. Scan QR code first.",
+    "PAYLOAD_TOO_LARGE": "Request body is larger than 1048576 bytes",
+    "RATE_LIMITED": "Rate limit exceeded, retry in 12 seconds",
+    "INTERNAL_ERROR": "Internal server error",
+    "SERVICE_UNAVAILABLE": "Service temporarily unavailable, retry shortly",
+}
 
 
 class ErrorBody(BaseModel):
     """The Messaging API's error envelope."""
 
-    error: str = Field(examples=["INSUFFICIENT_CREDITS"])
+    error: str = Field(description="The API code (docs/api.md), e.g. NOT_FOUND")
     message: str
-    code: int = Field(examples=[403])
+    code: int = Field(description="The HTTP status")
+
+    unauthorized: ClassVar[str] = "UNAUTHORIZED"
+
+    @classmethod
+    def example(cls, code: str, status: int) -> dict[str, Any]:
+        return {"error": code, "message": EXAMPLE_MESSAGES.get(code, code), "code": status}
 
 
-def refusals(*codes: int, model: type[BaseModel] = ErrorBody) -> dict[int | str, Any]:
-    """`responses=` for a router or route: these statuses and the ones every route may
-    answer (bad input, body too large, rate limit, a service down), in `model`."""
-    return {code: {"model": model, "description": REFUSALS[code]}
-            for code in sorted({*codes, *ALWAYS})}
+def refusals(*answers: int | str, model: type[ErrorBody] | Any = ErrorBody
+             ) -> dict[int | str, Any]:
+    """`responses=` for a router or route: what it may refuse, as statuses (their usual
+    code: 403 FORBIDDEN, 409 CONFLICT) or API codes (INSUFFICIENT_CREDITS, ...), and the
+    statuses every route may answer (bad input, body too large, rate limit, a service
+    down), in `model`'s envelope, each with an example per code."""
+    return {status: {"model": model, **refusal(status, words, model)}
+            for status, words in _by_status(answers, model).items()}
 
 
-def json_refusals(*codes: int) -> dict[int | str, Any]:
+def json_refusals(*answers: int | str) -> dict[int | str, Any]:
     """`refusals` of a route whose success is not JSON (an event stream): its refusals
     are still the JSON envelope, so they name their media type themselves."""
-    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    return {code: {"description": REFUSALS[code], "content": envelope}
-            for code in sorted({*codes, *ALWAYS})}
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    shown: dict[int | str, Any] = {}
+    for status, words in _by_status(answers, ErrorBody).items():
+        shown[status] = refusal(status, words, ErrorBody)
+        shown[status]["content"]["application/json"]["schema"] = schema
+    return shown
+
+
+def refusal(status: int, words: list[str], model: Any) -> dict[str, Any]:
+    """One status's description, and its codes for gateway/openapi.py to show an example
+    of each (there: FastAPI's document drops the null of the Instance API's `data`)."""
+    note = f": {NOTES[status]}" if status in NOTES else ""
+    return {"description": " or ".join(words) + note, "x-codes": words,
+            "content": {"application/json": {}}}
+
+
+def _by_status(answers: tuple[int | str, ...], model: Any) -> dict[int, list[str]]:
+    from gateway.errors import HTTP_STATUS  # errors -> v1 -> shapes: read when called
+
+
+    words: dict[int, list[str]] = {status: [] for status in (*ALWAYS, *(
+        a for a in answers if isinstance(a, int)))}
+    for answer in answers:
+        if isinstance(answer, str):
+            words.setdefault(HTTP_STATUS[answer], []).append(answer)
+    return {status: sorted(set(found)) or [default_code(status, model)]
+            for status, found in sorted(words.items())}
+
+
+def default_code(status: int, model: Any) -> str:
+    """The code a status stands for when a route names no other (else the first code of
+    that status in gateway/errors.py's table)."""
+    from gateway.errors import HTTP_STATUS
+
+    if status == 401:
+        return str(model.unauthorized)
+    return DEFAULT_CODES.get(status) or next(
+        (code for code, known in HTTP_STATUS.items() if known == status), "INTERNAL_ERROR")
 
 
 class Pagination(BaseModel):

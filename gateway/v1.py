@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from gateway.shapes import DeviceWord, NaiveTime, refusals
+from gateway.shapes import EXAMPLE_MESSAGES, DeviceWord, NaiveTime, refusals
 
 PREFIX = "/api/v1/whatsapp"
 
@@ -30,13 +30,20 @@ class V1Error(BaseModel):
 
     success: Literal[False]
     message: str
-    error: str = Field(examples=["INSTANCE_NOT_CONNECTED"])
+    error: str = Field(description="The API code (docs/api.md), e.g. QUOTA_EXCEEDED")
     data: None
 
+    unauthorized: ClassVar[str] = "INVALID_CREDENTIALS"
 
-def v1_refusals(*codes: int) -> dict[int | str, Any]:
+    @classmethod
+    def example(cls, code: str, status: int) -> dict[str, Any]:
+        return {"success": False, "message": EXAMPLE_MESSAGES.get(code, code), "error": code,
+                "data": None}
+
+
+def v1_refusals(*answers: int | str) -> dict[int | str, Any]:
     """`refusals`, in the Instance API's envelope; a bad key pair is always possible."""
-    return refusals(401, *codes, model=V1Error)
+    return refusals(401, *answers, model=V1Error)
 
 
 class Subscription(BaseModel):

@@ -32,7 +32,7 @@ from kernel.loosejson import as_int, as_object, as_objects
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks/whatsapp-cloud", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/whatsapp-cloud", tags=["whatsapp cloud"])
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -123,6 +123,8 @@ async def verify_subscription(
     token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
 ) -> Response:
+    """Meta's subscription handshake: `hub.challenge` back when `hub.verify_token` matches
+    SWITCHBOARD_CLOUD_VERIFY_TOKEN, else 403."""
     expected = _settings(request).cloud_verify_token
     if not expected:
         return PlainTextResponse("Not Found", status_code=404)
@@ -134,6 +136,8 @@ async def verify_subscription(
 
 @router.post("")
 async def receive_notification(request: Request, clients: ServiceClients) -> Response:
+    """Meta's signed notification (X-Hub-Signature-256): message statuses and inbound messages are
+    handed to the device service; 503 with Retry-After while it cannot take them."""
     app_secret = _settings(request).cloud_app_secret
     if not app_secret:
         return PlainTextResponse("Not Found", status_code=404)

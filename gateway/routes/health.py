@@ -52,4 +52,5 @@ async def _pool(device: device_pb2_grpc.DeviceServiceStub) -> dict[str, object] 
 
 @router.get("/livez")
 async def livez() -> dict[str, str]:
+    """The gateway process alone answers (no service is asked)."""
     return {"status": "ok"}

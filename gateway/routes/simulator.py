@@ -62,6 +62,8 @@ def _device(device: device_pb2.Device) -> dict[str, object]:
 
 @router.post("/scan")
 async def scan(body: ScanBody, clients: ServiceClients) -> dict[str, object]:
+    """The phone of `phone_number` scans a QR code (its decoded text): the device links to that
+    number."""
     device = await clients.device.SimulateScan(device_pb2.SimulateScanRequest(
         pairing_ref=body.qr, phone_number=body.phone_number))
     return {"message": "Device linked successfully", **_device(device)}
@@ -79,6 +81,8 @@ async def pairing_code(body: PairingCodeBody, clients: ServiceClients) -> dict[s
 
 @router.post("/phone-event")
 async def phone_event(body: PhoneEventBody, clients: ServiceClients) -> dict[str, object]:
+    """Something happens on a device's phone: a network loss of `outage_seconds` (reconnected
+    automatically), a logout, or a ban by WhatsApp."""
     device = await clients.device.SimulatePhoneEvent(
         device_pb2.SimulatePhoneEventRequest(device_id=body.device_id, kind=body.event,
                                              outage_seconds=body.outage_seconds,
@@ -89,6 +93,7 @@ async def phone_event(body: PhoneEventBody, clients: ServiceClients) -> dict[str
 @router.get("/inbox/{phone_number}")
 async def inbox(phone_number: Annotated[str, Path(max_length=32, pattern=r"^\+?[0-9]+$")],
                 clients: ServiceClients) -> dict[str, object]:
+    """What the phone of `phone_number` received, once per message."""
     found = await clients.device.GetSimulatorInbox(
         device_pb2.GetSimulatorInboxRequest(phone_number=phone_number))
     messages = [{"message_id": m.transport_message_id, "from": m.from_number, "body": m.body,

@@ -41,6 +41,8 @@ async def _subscription(clients: ServiceClients, instance_id: str) -> Any:
 
 @router.get("/instance", response_model=Ok[InstanceInfo])
 async def instance(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    """The calling instance: status, linked number, when it connected, its subscription and the last
+    error its device reported."""
     # The device service asks auth about an instance it has not heard of yet, so a
     # just-created instance answers here at once (services/device/app/devices.py).
     device = await clients.device.GetDevice(
@@ -67,6 +69,8 @@ def _last_error(device: device_pb2.Device) -> dict[str, object] | None:
 
 @router.get("/instance/qrcode", response_model=Ok[QrCode])
 async def qrcode(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    """The current QR code to scan with WhatsApp (a PNG data URL) and the seconds it stays valid; it
+    rotates as WhatsApp Web's does. 409 ALREADY_CONNECTED once linked, 403 FORBIDDEN when banned."""
     qr = await clients.device.RequestQrCode(
         device_pb2.RequestQrCodeRequest(device_id=caller.instance_id))
     return ok("QR code generated successfully",

@@ -35,6 +35,7 @@ class RenewBody(RequestBody):
 
 @router.get("/quota", response_model=Ok[Quota])
 async def quota(caller: InstanceCaller, clients: ServiceClients) -> dict[str, object]:
+    """The instance's quota in its current period: used, remaining, the period's dates."""
     found = await clients.billing.GetQuota(billing_pb2.GetQuotaRequest(
         instance_id=caller.instance_id, user_id=caller.user_id))
     return ok("Quota status retrieved successfully", quota_block(found))
@@ -43,6 +44,8 @@ async def quota(caller: InstanceCaller, clients: ServiceClients) -> dict[str, ob
 @router.post("/subscription/renew", response_model=Ok[Subscription])
 async def renew_subscription(body: RenewBody, caller: InstanceCaller,
                              clients: ServiceClients) -> dict[str, object]:
+    """Start a new term now on the given plan (`messagesUsed` back to 0); the amount is recorded, no
+    money is taken."""
     renewed = await clients.billing.RenewSubscription(billing_pb2.RenewSubscriptionRequest(
         instance_id=caller.instance_id, user_id=caller.user_id,
         subscription_type=_int32(body.subscription_type), period=_int32(body.period),

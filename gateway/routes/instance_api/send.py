@@ -22,10 +22,11 @@ from gateway.timefmt import iso_naive
 from gateway.v1 import PREFIX, MessageSent, Ok, ok, v1_refusals
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 409))
+router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
+    "QUOTA_EXCEEDED", "INSTANCE_NOT_CONNECTED", "CONFLICT"))
 
 
-class SendBody(RequestBody):
+class InstanceSendBody(RequestBody):
     model_config = ConfigDict(populate_by_name=True)
 
     phone_number: str = Field(alias="phoneNumber", max_length=64, examples=["27821234567"])
@@ -37,14 +38,17 @@ def status_word(status: int) -> str:
 
 
 @router.post("/send", response_model=Ok[MessageSent])
-async def send(body: SendBody, caller: InstanceCaller, clients: ServiceClients,
+async def send(body: InstanceSendBody, caller: InstanceCaller, clients: ServiceClients,
                request: Request, response: Response,
                idempotency_key: IdempotencyKey = None) -> Any:
+    """Send one message from the calling instance's own number, paid from its quota; the answer
+    waits (up to SWITCHBOARD_INSTANCE_SEND_WAIT_SECONDS) for the hand-over to WhatsApp: `status`
+    sent, queued or failed. 409 INSTANCE_NOT_CONNECTED and 403 QUOTA_EXCEEDED charge nothing."""
     return await once(request, response, clients, f"i{caller.instance_id}", idempotency_key,
                       body, lambda seed: _send(body, caller, clients, seed))
 
 
-async def _send(body: SendBody, caller: InstancePrincipal, clients: Clients,
+async def _send(body: InstanceSendBody, caller: InstancePrincipal, clients: Clients,
                 id_seed: str) -> dict[str, object]:
     sent = await clients.messaging.SendInstanceMessage(
         messaging_pb2.SendInstanceMessageRequest(

@@ -59,6 +59,7 @@ async def _with_credits(clients: ServiceClients, user: auth_pb2.User) -> dict[st
 @router.get("/users", response_model=UserPage)
 async def list_users(admin: AdminUser, clients: ServiceClients, page: Page = 1,
                      per_page: PerPage = 20) -> dict[str, object]:
+    """Every user, in id order, paged (administrators only)."""
     found = await clients.auth.ListUsers(auth_pb2.ListUsersRequest(page=page,
                                                                    per_page=per_page))
     users = await asyncio.gather(*(_with_credits(clients, u) for u in found.users))
@@ -67,6 +68,7 @@ async def list_users(admin: AdminUser, clients: ServiceClients, page: Page = 1,
 
 @router.get("/users/{user_id}", response_model=UserDoc)
 async def get_user(user_id: UserId, admin: AdminUser, clients: ServiceClients) -> dict[str, object]:
+    """One user, with their credits (administrators only)."""
     found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user_id))
     return await _with_credits(clients, found)
 
@@ -74,6 +76,8 @@ async def get_user(user_id: UserId, admin: AdminUser, clients: ServiceClients) -
 @router.patch("/users/{user_id}", response_model=UserDoc)
 async def update_user(user_id: UserId, body: UserChange, admin: AdminUser,
                       clients: ServiceClients) -> dict[str, object]:
+    """Grant or remove admin rights, disable or enable a user (administrators only; not oneself).
+    Disabling stops the user's tokens and key pairs at once."""
     if body.is_admin is None and body.disabled is None:
         raise ApiError("INVALID_REQUEST", "Nothing to change: give is_admin and/or disabled")
     changed = await clients.auth.UpdateUser(auth_pb2.UpdateUserRequest(
@@ -85,6 +89,7 @@ async def update_user(user_id: UserId, body: UserChange, admin: AdminUser,
 @router.post("/users/{user_id}/credits", response_model=CreditsGranted)
 async def add_credits(user_id: UserId, body: CreditsBody, admin: AdminUser,
                       clients: ServiceClients) -> dict[str, object]:
+    """Grant a user credits (administrators only), recorded with the granting admin."""
     await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user_id))  # 404 if unknown
     balance = await clients.billing.GrantCredits(billing_pb2.GrantCreditsRequest(
         user_id=user_id, amount=body.amount, reason=body.reason, granted_by=admin.user_id))
@@ -92,11 +97,12 @@ async def add_credits(user_id: UserId, body: CreditsBody, admin: AdminUser,
             "credits": balance.available}
 
 
-@router.get("/instances", response_model=AnyInstancePage)
+@router.get("/instances", response_model=AnyInstancePage, name="list_all_instances")
 async def list_instances(admin: AdminUser, clients: ServiceClients, page: Page = 1,
                          per_page: PerPage = 20,
                          user_id: Annotated[int | None, Query(ge=1, le=2**62)] = None
                          ) -> dict[str, object]:
+    """Every user's instances, or one user's (`user_id`), paged (administrators only)."""
     request = auth_pb2.ListInstancesRequest(page=page, per_page=per_page)
     if user_id is None:
         request.all_users = True

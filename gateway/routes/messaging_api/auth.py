@@ -33,8 +33,12 @@ class LoginBody(RequestBody):
     password: str = Field(max_length=1000, examples=["password123"])
 
 
-@router.post("/register", status_code=201, response_model=Registered)
+@router.post("/register", status_code=201, response_model=Registered,
+             responses=refusals(403))
 async def register(body: RegisterBody, clients: ServiceClients) -> dict[str, object]:
+    """Create an account: a username of 3-50 letters, digits, `.`, `_` or `-`, unique ignoring case,
+    and a password of 10-128 characters that is not a common one. 403 FORBIDDEN while sign-up is
+    closed (SWITCHBOARD_SIGNUP=closed)."""
     created = await clients.auth.Register(auth_pb2.RegisterRequest(
         username=body.username, password=body.password, email=body.email or "",
         notification_number=body.notification_number or ""))
@@ -43,6 +47,9 @@ async def register(body: RegisterBody, clients: ServiceClients) -> dict[str, obj
 
 @router.post("/login", response_model=SignedIn, responses=refusals(401))
 async def login(body: LoginBody, request: Request, clients: ServiceClients) -> dict[str, object]:
+    """Sign in: the JWT to send as `Authorization: Bearer <access_token>`, and the user's credits.
+    Any failure is the same 401 UNAUTHORIZED; repeated failures for one name from one address are
+    429 RATE_LIMITED with Retry-After."""
     session = await clients.auth.Login(auth_pb2.LoginRequest(
         username=body.username, password=body.password, client_address=client_address(request)))
     balance = await clients.billing.GetBalance(

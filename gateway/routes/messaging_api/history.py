@@ -71,7 +71,7 @@ def _item(found: messaging_pb2.MessageStatus) -> dict[str, object]:
             "created_at": iso_z(found.created_at)}
 
 
-@router.get("/messages", response_model=MessagePage)
+@router.get("/messages", response_model=MessagePage, name="list_messages")
 async def messages(user: CurrentUser, clients: ServiceClients,
                    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
                    per_page: Annotated[int, Query(ge=1, le=10**6)] = 10,
@@ -80,6 +80,8 @@ async def messages(user: CurrentUser, clients: ServiceClients,
                    since: Annotated[str | None, Query(max_length=40)] = None,
                    until: Annotated[str | None, Query(max_length=40)] = None
                    ) -> dict[str, object]:
+    """The user's messages, newest first, a page at a time (`per_page` at most 100), filtered by
+    status, number and time (`since` inclusive, `until` exclusive)."""
     start, end = _moment("since", since), _moment("until", until, end_of_day=True)
     if start and end and start >= end:
         raise ApiError("INVALID_REQUEST", "since must be before until")

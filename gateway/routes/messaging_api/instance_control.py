@@ -20,7 +20,8 @@ from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2
 
 router = APIRouter(prefix="/api/instances", tags=["instances"],
-                   responses=refusals(401, 403, 404, 409))
+                   responses=refusals(401, 403, 404, "INSTANCE_NOT_CONNECTED",
+                                      "ALREADY_CONNECTED", "CONFLICT"))
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -39,6 +40,8 @@ def _shown(message: str, device: device_pb2.Device) -> dict[str, object]:
 @router.post("/{instance_id}/logout", response_model=InstanceControlled)
 async def logout(instance_id: InstanceId, user: CurrentUser,
                  clients: ServiceClients) -> dict[str, object]:
+    """End the instance's link at WhatsApp (idempotent); a new QR code or pairing code is needed to
+    link it again."""
     await _owned(clients, user, instance_id)
     device = await clients.device.LogoutDevice(
         device_pb2.DeviceRef(device_id=instance_id))
@@ -48,6 +51,8 @@ async def logout(instance_id: InstanceId, user: CurrentUser,
 @router.post("/{instance_id}/restart", response_model=InstanceControlled)
 async def restart(instance_id: InstanceId, user: CurrentUser,
                   clients: ServiceClients) -> dict[str, object]:
+    """Take the linked session down and up again now (also resets a reconnect backoff); 409
+    INSTANCE_NOT_CONNECTED when the instance has no link."""
     await _owned(clients, user, instance_id)
     device = await clients.device.RestartDevice(
         device_pb2.DeviceRef(device_id=instance_id))

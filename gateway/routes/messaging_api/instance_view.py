@@ -19,7 +19,7 @@ from gateway.v1 import InstanceInfo, QrCode
 from switchboard.auth.v1 import auth_pb2
 
 router = APIRouter(prefix="/api/instances", tags=["instances"],
-                   responses=refusals(401, 403, 404, 409))
+                   responses=refusals(401, 403, 404, "ALREADY_CONNECTED"))
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=100)]
 

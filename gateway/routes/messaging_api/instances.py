@@ -54,6 +54,8 @@ def pagination(page: int, per_page: int, total: int) -> dict[str, int]:
 @router.post("", status_code=201, response_model=InstanceCredentials)
 async def create_instance(body: CreateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
+    """A new instance and its key pair for the Instance API: the `secret_key` is shown only here
+    (and on rotation)."""
     made = await clients.auth.CreateInstance(auth_pb2.CreateInstanceRequest(
         user_id=user.user_id, instance_name=body.instance_name))
     return {"message": "Instance created successfully", **credentials_doc(made)}
@@ -64,6 +66,7 @@ async def list_instances(user: CurrentUser, clients: ServiceClients,
                          page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                          per_page: Annotated[int, Query(ge=1, le=100)] = 20
                          ) -> dict[str, object]:
+    """The user's instances, paged."""
     found = await clients.auth.ListInstances(auth_pb2.ListInstancesRequest(
         user_id=user.user_id, page=page, per_page=per_page))
     return {"instances": [instance_doc(i) for i in found.instances],
@@ -73,6 +76,7 @@ async def list_instances(user: CurrentUser, clients: ServiceClients,
 @router.get("/{instance_id}", response_model=InstanceDoc)
 async def get_instance(instance_id: InstanceId, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
+    """One of the user's instances (without its secret key); another user's id is 404."""
     found = await clients.auth.GetInstance(auth_pb2.InstanceRef(
         user_id=user.user_id, instance_id=instance_id))
     return instance_doc(found)
@@ -81,6 +85,7 @@ async def get_instance(instance_id: InstanceId, user: CurrentUser,
 @router.delete("/{instance_id}", response_model=InstanceDeleted)
 async def delete_instance(instance_id: InstanceId, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
+    """Delete an instance: its key pair stops working at once and its subscription ends."""
     deleted = await clients.auth.DeleteInstance(auth_pb2.InstanceRef(
         user_id=user.user_id, instance_id=instance_id))
     return {"message": "Instance deleted successfully", "instance_id": deleted.instance_id}
@@ -89,6 +94,7 @@ async def delete_instance(instance_id: InstanceId, user: CurrentUser,
 @router.post("/{instance_id}/keys/rotate", response_model=InstanceCredentials)
 async def rotate_keys(instance_id: InstanceId, user: CurrentUser,
                       clients: ServiceClients) -> dict[str, object]:
+    """A new key pair for the instance; the old pair stops working at once."""
     rotated = await clients.auth.RotateInstanceKeys(auth_pb2.InstanceRef(
         user_id=user.user_id, instance_id=instance_id))
     return {"message": "Keys rotated successfully; the previous pair no longer works",

@@ -19,7 +19,11 @@ from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
 router = APIRouter(prefix="/api/messages", tags=["messages"],
-                   responses=refusals(401, 403, 404, 409))
+                   responses=refusals(401, 404))
+# what a send may refuse beyond bad input: credits, a template (404), an Idempotency-Key
+# (409 CONFLICT), no linked pool number
+SEND_REFUSALS = refusals("INSUFFICIENT_CREDITS", "NOT_FOUND", "CONFLICT",
+                         "INSTANCE_NOT_CONNECTED")
 
 STATUS_WORDS = {
     messaging_pb2.STATUS_QUEUED: "Queued",
@@ -32,7 +36,7 @@ STATUS_WORDS = {
 COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
 
 
-class SendBody(RequestBody):
+class SendMessageBody(RequestBody):
     number: str = Field(max_length=64, examples=["27821234567"])
     message: str | None = Field(default=None, examples=["Hello from WhatsApp API!"])
     template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
@@ -65,10 +69,14 @@ def _variables_check(request: Request, variables: dict[str, str] | None) -> None
                                           f"{settings.template_max_variable_chars} characters")
 
 
-@router.post("/send-bulk-message", response_model=BulkQueued)
+@router.post("/send-bulk-message", response_model=BulkQueued, responses=SEND_REFUSALS)
 async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceClients,
                             request: Request, response: Response,
                             idempotency_key: IdempotencyKey = None) -> Any:
+    """Queue one message to each of 1-200 numbers (a number given twice is sent once), through the
+    shared pool, one credit each: all or none, so 403 INSUFFICIENT_CREDITS queues nothing. One bad
+    number refuses the request (400). `template_id` and `variables` render a template instead of
+    `message`. With `Idempotency-Key` a retry answers the first answer again."""
     _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
                       lambda seed: _send_bulk(body, user, clients, seed))
@@ -89,16 +97,20 @@ async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
     }
 
 
-@router.post("/send-message", response_model=MessageQueued)
-async def send_message(body: SendBody, user: CurrentUser, clients: ServiceClients,
+@router.post("/send-message", response_model=MessageQueued, responses=SEND_REFUSALS)
+async def send_message(body: SendMessageBody, user: CurrentUser, clients: ServiceClients,
                        request: Request, response: Response,
                        idempotency_key: IdempotencyKey = None) -> Any:
+    """Queue one message through the shared pool of linked numbers, for one credit; its `queue_id`
+    follows it. 409 INSTANCE_NOT_CONNECTED when no pool number is linked (nothing is charged).
+    `template_id` and `variables` render a template instead of `message`. With `Idempotency-Key` a
+    retry answers the first answer again."""
     _variables_check(request, body.variables)
     return await once(request, response, clients, f"u{user.user_id}", idempotency_key, body,
                       lambda seed: _send_one(body, user, clients, seed))
 
 
-async def _send_one(body: SendBody, user: Principal, clients: Clients,
+async def _send_one(body: SendMessageBody, user: Principal, clients: Clients,
                     id_seed: str) -> dict[str, object]:
     _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
@@ -118,6 +130,8 @@ async def _send_one(body: SendBody, user: Principal, clients: Clients,
 @router.get("/message-status/{queue_id}", response_model=MessageStatus)
 async def message_status(queue_id: str, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
+    """One message's status (Queued, Sending, Sent, Delivered, Read, Failed) and why it failed;
+    another user's message is 404, as an unknown one."""
     found = await clients.messaging.GetMessageStatus(messaging_pb2.GetMessageStatusRequest(
         user_id=user.user_id, queue_id=queue_id[:100]))
     status = STATUS_WORDS.get(found.status, "Queued")

@@ -88,6 +88,9 @@ async def sse(call: Any, heartbeat: float, tenure: Tenure,
     "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream(request: Request, user: CurrentUser,
                  clients: ServiceClients) -> EventStream:
+    """The user's status changes as Server-Sent Events while the stream is open (no replay): a
+    `message.status` event per change, a heartbeat comment every 15 s of quiet, `end` when the token
+    expires or the user is disabled. At most 5 open streams per user (429)."""
     token, claims = bearer_claims(request)
     tenure = open_tenure(request, user.user_id, token, claims.expires_at)
     try:

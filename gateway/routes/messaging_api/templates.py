@@ -41,6 +41,7 @@ def template_doc(found: messaging_pb2.Template) -> dict[str, object]:
 @router.post("", status_code=201, response_model=TemplateSaved)
 async def create_template(body: TemplateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
+    """A new template: `{{name}}` placeholders in `body` become its `variables`."""
     created = await clients.messaging.CreateTemplate(messaging_pb2.CreateTemplateRequest(
         user_id=user.user_id, name=body.name, body=body.body))
     return {"message": "Template created successfully", "template": template_doc(created)}
@@ -48,6 +49,7 @@ async def create_template(body: TemplateBody, user: CurrentUser,
 
 @router.get("", response_model=TemplateList)
 async def list_templates(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    """The user's templates, by id."""
     found = await clients.messaging.ListTemplates(messaging_pb2.ListTemplatesRequest(
         user_id=user.user_id))
     return {"templates": [template_doc(t) for t in found.templates]}
@@ -56,6 +58,7 @@ async def list_templates(user: CurrentUser, clients: ServiceClients) -> dict[str
 @router.get("/{template_id}", response_model=TemplateDoc)
 async def get_template(template_id: TemplateId, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
+    """One of the user's templates; another user's id is 404."""
     return template_doc(await clients.messaging.GetTemplate(messaging_pb2.TemplateRef(
         user_id=user.user_id, template_id=template_id)))
 
@@ -63,6 +66,7 @@ async def get_template(template_id: TemplateId, user: CurrentUser,
 @router.put("/{template_id}", response_model=TemplateSaved)
 async def update_template(template_id: TemplateId, body: TemplateBody, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
+    """Replace a template's name and body."""
     updated = await clients.messaging.UpdateTemplate(messaging_pb2.UpdateTemplateRequest(
         user_id=user.user_id, template_id=template_id, name=body.name, body=body.body))
     return {"message": "Template updated successfully", "template": template_doc(updated)}
@@ -71,6 +75,7 @@ async def update_template(template_id: TemplateId, body: TemplateBody, user: Cur
 @router.delete("/{template_id}", response_model=TemplateDeleted)
 async def delete_template(template_id: TemplateId, user: CurrentUser,
                           clients: ServiceClients) -> dict[str, object]:
+    """Delete a template; sends naming it are refused from then on (404)."""
     await clients.messaging.DeleteTemplate(messaging_pb2.TemplateRef(
         user_id=user.user_id, template_id=template_id))
     return {"message": "Template deleted successfully", "template_id": template_id}

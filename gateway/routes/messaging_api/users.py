@@ -15,12 +15,15 @@ router = APIRouter(prefix="/api/users/user", tags=["users"], responses=refusals(
 
 @router.get("/credits", response_model=Credits)
 async def credits(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    """The signed-in user's available credits (credits reserved by queued messages are not
+    available)."""
     balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))
     return {"credits": balance.available, "username": user.username}
 
 
 @router.get("/profile", response_model=Profile)
 async def profile(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    """The signed-in user's profile."""
     found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user.user_id))
     balance = await clients.billing.GetBalance(billing_pb2.GetBalanceRequest(user_id=user.user_id))
     return {

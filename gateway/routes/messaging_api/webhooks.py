@@ -44,6 +44,8 @@ def _delivery(row: pb.WebhookDelivery) -> dict[str, object]:
 @router.post("", status_code=201, response_model=WebhookCreated)
 async def create_webhook(body: WebhookBody, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
+    """Register a URL (public http or https) that receives the user's status changes, signed with
+    `secret` (generated when not given, and shown only here). At most 10 per user."""
     hook = await clients.messaging.CreateWebhook(pb.CreateWebhookRequest(
         user_id=user.user_id, url=body.url, secret=body.secret or ""))
     return {**_hook(hook), "secret": hook.secret}
@@ -51,6 +53,7 @@ async def create_webhook(body: WebhookBody, user: CurrentUser,
 
 @router.get("", response_model=WebhookList)
 async def list_webhooks(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    """The user's webhooks, without their secrets."""
     found = await clients.messaging.ListWebhooks(pb.ListWebhooksRequest(user_id=user.user_id))
     return {"webhooks": [_hook(h) for h in found.webhooks]}
 
@@ -58,6 +61,7 @@ async def list_webhooks(user: CurrentUser, clients: ServiceClients) -> dict[str,
 @router.delete("/{webhook_id}", response_model=WebhookDeleted)
 async def delete_webhook(webhook_id: str, user: CurrentUser,
                          clients: ServiceClients) -> dict[str, object]:
+    """Delete a webhook; its queued deliveries are cancelled."""
     await clients.messaging.DeleteWebhook(pb.DeleteWebhookRequest(
         user_id=user.user_id, webhook_id=webhook_id[:100]))
     return {"message": "Webhook deleted", "webhook_id": webhook_id}
@@ -66,6 +70,7 @@ async def delete_webhook(webhook_id: str, user: CurrentUser,
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
 async def list_deliveries(webhook_id: str, user: CurrentUser, clients: ServiceClients,
                           limit: int = Query(default=50, ge=1, le=200)) -> dict[str, object]:
+    """A webhook's deliveries, newest first: state, attempts, the last answer or error."""
     found = await clients.messaging.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(
         user_id=user.user_id, webhook_id=webhook_id[:100], limit=limit))
     return {"deliveries": [_delivery(d) for d in found.deliveries]}
