@@ -106,6 +106,10 @@ def test_the_admin_sees_users_grants_credits_and_sees_the_pool_and_devices(
         page.get_by_label("Reason").fill("a console grant")
         page.get_by_role("button", name="Grant credits").click()
         expect(page.locator("tr[data-user=granted] [data-field=credits]")).to_have_text("43")
+        page.get_by_role("button", name="Disable granted").click()
+        expect(page.locator("tr[data-user=granted] [data-field=disabled]")).to_have_text("yes")
+        page.get_by_role("button", name="Disable admin").click()  # refused: the API says why
+        expect(page.get_by_role("status")).to_contain_text("(INVALID_REQUEST)")
         expect(page.get_by_role("region", name="Devices (every instance)")).to_be_visible()
         opened.shoot("admin")
 

@@ -634,11 +634,21 @@ async function usersSection(reload) {
     say(`${reply.message}: user ${reply.user_id} has ${reply.credits}`);
     await reload();
   });
-  return h('div', {}, table(['Id', 'Username', 'Credits', 'Admin', 'Disabled', 'Created'],
+  const change = (u, body) => async () => {
+    await api('PATCH', `/api/admin/users/${u.id}`, body);
+    say(`${u.username} changed`);
+    await reload();
+  };
+  return h('div', {}, table(['Id', 'Username', 'Credits', 'Admin', 'Disabled', 'Created', ''],
     found.users.map((u) => h('tr', { 'data-user': u.username },
       h('td', {}, String(u.id)), h('td', {}, u.username), h('td', { 'data-field': 'credits' }, String(u.credits)),
-      h('td', {}, u.is_admin ? 'yes' : 'no'), h('td', {}, u.disabled ? 'yes' : 'no'),
-      h('td', {}, u.created_at)))), h('h3', {}, 'Grant credits'), grant);
+      h('td', {}, u.is_admin ? 'yes' : 'no'),
+      h('td', { 'data-field': 'disabled' }, u.disabled ? 'yes' : 'no'),
+      h('td', {}, u.created_at),
+      h('td', {}, action(u.disabled ? 'Enable' : 'Disable',
+        change(u, { disabled: !u.disabled, reason: 'from the console' }),
+        { 'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.username}` }))))),
+  h('h3', {}, 'Grant credits'), grant);
 }
 
 async function devicesSection() {
