@@ -149,6 +149,24 @@ class BulkQueued(BaseModel):
     messages_created: int
     remaining_credits: int
     queue_ids: list[str]
+    job_id: str = Field(description="The bulk job: GET /api/messages/bulk/{job_id}",
+                        examples=["bulk_3f2a9c1b7d4e8f60a1b2c3d4"])
+
+
+class BulkJob(BaseModel):
+    """A bulk request's messages, each counted once at its current status."""
+
+    job_id: str
+    total: int
+    queued: int
+    sending: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+    is_complete: bool = Field(description="every message sent, delivered, read or failed")
+    created_at: ZTime | None
+
 
 
 class MessageStatus(BaseModel):

@@ -44,7 +44,9 @@ async def test_bulk_queues_each_distinct_number_once_and_charges_for_them(api):
         "numbers": NUMBERS + ["+27821234567"], "message": "Bulk message to all recipients!"})
     assert sent.status_code == 200, sent.text
     body = sent.json()
-    assert list(body) == ["message", "messages_created", "remaining_credits", "queue_ids"]
+    # the seed's fields, in its order, then the job (beside them)
+    assert list(body) == ["message", "messages_created", "remaining_credits", "queue_ids",
+                          "job_id"]
     assert body["message"] == "Bulk message queued successfully for 3 numbers"
     assert (body["messages_created"], body["remaining_credits"]) == (3, 7)
     assert len(set(body["queue_ids"])) == 3

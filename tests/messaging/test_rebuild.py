@@ -13,9 +13,10 @@ from kernel.bus import stream_name, subject
 from kernel.config import Settings
 from kernel.db import engine_for
 from services.messaging.adapters.history_projection import HistoryProjection
-from services.messaging.adapters.history_view import message_history
+from services.messaging.adapters.history_view import bulk_job_messages, message_history
 from services.messaging.rebuild import rebuild_history
-from tests.messaging.conftest import DeviceEvents, Messaging, Neighbours
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from tests.messaging.conftest import DeviceEvents, Messaging, Neighbours, StartMessaging
 
 T0 = datetime(2025, 6, 3, 10, 30, tzinfo=UTC)
 NUMBERS = ["27821234567", "27829876543", "27823456789", "14155552671"]
@@ -105,3 +106,41 @@ async def test_rebuild_twice_gives_the_same_view(user: int, messaging: Messaging
     view = await snapshot(settings)
     assert await rebuild_history(settings, name=messaging.history_name) == first
     assert await snapshot(settings) == view
+
+
+async def jobs_snapshot(settings: Settings) -> list[tuple]:
+    engine = await engine_for("messaging", settings)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(bulk_job_messages).order_by(bulk_job_messages.c.queue_id))).all()
+    await engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+async def test_rebuild_gives_the_bulk_jobs_back(user: int, start_messaging: StartMessaging,
+                                                neighbours: Neighbours,
+                                                device_events: DeviceEvents,
+                                                settings: Settings) -> None:
+    messaging = await start_messaging()
+    neighbours.billing.balances[user] = len(NUMBERS) + 1
+    bulk = await messaging.stub.SendBulkMessage(pb.SendBulkMessageRequest(
+        user_id=user, numbers=NUMBERS, message="to all"))
+    single = await messaging.send(user)
+    await drive_lifecycles(user, list(bulk.queue_ids), device_events)
+    await messaging.settle()
+    job = await messaging.stub.GetBulkJob(pb.GetBulkJobRequest(user_id=user,
+                                                               job_id=bulk.job_id))
+    live = await jobs_snapshot(settings)
+    await messaging.close()
+
+    await rebuild_history(settings, name=messaging.history_name)
+
+    assert await jobs_snapshot(settings) == live
+    mine = [r for r in live if r[1] == bulk.job_id]
+    assert sorted(r[0] for r in mine) == sorted(bulk.queue_ids)
+    assert single.queue_id not in {r[0] for r in live}
+    assert (job.total, job.queued, job.sent, job.read, job.failed) == (4, 1, 1, 1, 1)
+    again = await start_messaging()
+    rebuilt = await again.stub.GetBulkJob(pb.GetBulkJobRequest(user_id=user,
+                                                               job_id=bulk.job_id))
+    assert rebuilt == job

@@ -1,6 +1,7 @@
 """Messaging API (seed 002), field for field: POST /api/messages/send-message and
-/send-bulk-message, GET /api/messages/message-status/{queue_id}. The rest of /api/messages
-is the history (history.py) and the status stream (stream.py)."""
+/send-bulk-message, GET /api/messages/message-status/{queue_id}; beside the seed, a bulk
+request's job, GET /api/messages/bulk/{job_id}. The rest of /api/messages is the history
+(history.py) and the status stream (stream.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from gateway.clients import Clients
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.errors import ApiError
 from gateway.idempotency import IdempotencyKey, once
-from gateway.shapes import BulkQueued, MessageQueued, MessageStatus, refusals
+from gateway.shapes import BulkJob, BulkQueued, MessageQueued, MessageStatus, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
@@ -94,7 +95,21 @@ async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
         "messages_created": count,
         "remaining_credits": queued.remaining_credits,
         "queue_ids": list(queued.queue_ids),
+        "job_id": queued.job_id,
     }
+
+
+@router.get("/bulk/{job_id}", response_model=BulkJob)
+async def bulk_job(job_id: str, user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
+    """A bulk request's job (the `job_id` of its reply): how many of its messages are
+    queued, sending, sent, delivered, read and failed now, each counted once at its
+    current status. Another user's job is 404 `NOT_FOUND`, as an unknown one."""
+    job = await clients.messaging.GetBulkJob(messaging_pb2.GetBulkJobRequest(
+        user_id=user.user_id, job_id=job_id[:100]))
+    counts = {word.lower(): getattr(job, word.lower()) for word in STATUS_WORDS.values()}
+    return {"job_id": job.job_id, "total": job.total, **counts,
+            "is_complete": job.total == sum(counts[w.lower()] for w in COMPLETE),
+            "created_at": iso_z(job.created_at)}
 
 
 @router.post("/send-message", response_model=MessageQueued, responses=SEND_REFUSALS)

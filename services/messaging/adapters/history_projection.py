@@ -1,5 +1,6 @@
 """The history projection: MessageQueued (messaging) and the device's delivery events,
-folded into the history view. Every event becomes a partial `HistoryEntry`; the view
+folded into the history view (and a bulk request's messages into the bulk jobs view,
+adapters/bulk_jobs.py). Every event becomes a partial `HistoryEntry`; the view
 row is their merge, so order and duplicates do not matter."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import Envelope
+from services.messaging.adapters.bulk_jobs import add_members, queued_members
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.history_view import merge_entries, merge_entry, view_metadata
 from services.messaging.domain.lifecycle import HistoryEntry, Status, queued_entry
@@ -94,10 +96,12 @@ class HistoryProjection:
         fact = _fact(event)
         if fact is not None:
             await merge_entry(conn, fact)
+            await add_members(conn, queued_members([event]))
 
     async def apply_batch(self, events: Sequence[Envelope], conn: AsyncConnection) -> None:
         """The same as `apply` for each event in turn, folded into one write per message."""
         await merge_entries(conn, [f for e in events if (f := _fact(e)) is not None])
+        await add_members(conn, queued_members(events))
 
 
 def _fact(event: Envelope) -> HistoryEntry | None:

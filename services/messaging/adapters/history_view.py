@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel.clock import as_utc
 from kernel.db import insert_for, reading
 from services.messaging.app.dependencies import HistoryQuery
-from services.messaging.domain.lifecycle import HistoryEntry, Status
+from services.messaging.domain.lifecycle import BulkJob, HistoryEntry, Status
 
 view_metadata = MetaData()
 
@@ -45,6 +45,17 @@ message_history = Table(
     Index("ix_message_history_user_created", "user_id", "created_at"),
 )
 t = message_history
+
+# The bulk jobs view: a row per message of a bulk request (adapters/bulk_jobs.py); a
+# job's counts are its messages' current statuses in message_history.
+bulk_job_messages = Table(
+    "bulk_job_messages",
+    view_metadata,
+    Column("queue_id", String(64), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Index("ix_bulk_job_messages_job", "job_id"),
+)
 
 
 def entry_of(row: Any) -> HistoryEntry:
@@ -182,3 +193,18 @@ class HistoryView:
             rows = (await conn.execute(page)).all()
             total = (await conn.execute(select(func.count()).select_from(t).where(*where)))
         return [entry_of(r) for r in rows], int(total.scalar_one())
+
+    async def bulk_job(self, user_id: int, job_id: str) -> BulkJob | None:
+        """The job's messages counted by current status; None if the user has none."""
+        b = bulk_job_messages
+        counts = (select(t.c.status, func.count(), func.min(t.c.created_at))
+                  .select_from(b.join(t, t.c.queue_id == b.c.queue_id))
+                  .where(b.c.job_id == job_id, b.c.user_id == user_id)
+                  .group_by(t.c.status))
+        async with reading(self.engine) as conn:
+            rows = (await conn.execute(counts)).all()
+        if not rows:
+            return None
+        starts = [as_utc(r[2]) for r in rows if r[2] is not None]
+        return BulkJob(job_id, {Status.of(r[0]): int(r[1]) for r in rows},
+                       min(starts) if starts else None)

@@ -1,4 +1,5 @@
-"""The bulk send: one body to many numbers, one reservation and one append for all."""
+"""The bulk send: one body to many numbers, one reservation and one append for all; and
+the job it makes, counted by its messages' statuses."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from services.messaging.app.charging import charge_and_queue, usable_pool
 from services.messaging.app.dependencies import CREDIT, Charge, MessagingDeps
 from services.messaging.app.templates import message_text
 from services.messaging.domain import rules
-from services.messaging.domain.model import Message, message_ids
+from services.messaging.domain.errors import BulkJobNotFoundError
+from services.messaging.domain.lifecycle import BulkJob
+from services.messaging.domain.model import Message, bulk_job_id, message_ids
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class SendBulkMessage:
 class BulkAccepted:
     queue_ids: list[str]
     remaining_credits: int
+    job_id: str
 
 
 async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAccepted:
@@ -38,9 +42,11 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
     now = deps.clock()
     batch = []
     ids = message_ids(cmd.id_seed, deps.new_id)
+    job_id = ""
     for number in rules.bulk_recipients(cmd.numbers):
         message = Message(ids())
-        message.queue(cmd.user_id, number, body, now)
+        job_id = job_id or bulk_job_id(message.id)
+        message.queue(cmd.user_id, number, body, now, bulk_job_id=job_id)
         batch.append(message)
     queue_ids = [m.id for m in batch]
     await usable_pool(deps.pool, deps.messages, queue_ids[0], bool(cmd.id_seed))
@@ -49,4 +55,18 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
         reserve=lambda: deps.billing.reserve(cmd.user_id, queue_ids),
         queue=lambda: deps.messages.add_many(batch), seeded=bool(cmd.id_seed),
         unqueued="messages could not be queued"))
-    return BulkAccepted(queue_ids, remaining)
+    return BulkAccepted(queue_ids, remaining, job_id)
+
+
+@dataclass(frozen=True)
+class GetBulkJob:
+    user_id: int
+    job_id: str
+
+
+async def get_bulk_job(query: GetBulkJob, deps: MessagingDeps) -> BulkJob:
+    """The job's counts from the history view; another user's job is not found."""
+    job = await deps.history.bulk_job(query.user_id, query.job_id)
+    if job is None:
+        raise BulkJobNotFoundError(query.job_id)
+    return job

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from kernel.aggregate import Aggregate
 from kernel.clock import Clock, utcnow
 from services.messaging.domain.idempotency import KeyRecord, Outcome
-from services.messaging.domain.lifecycle import HistoryEntry, Status
+from services.messaging.domain.lifecycle import BulkJob, HistoryEntry, Status
 from services.messaging.domain.model import Message, new_message_id
 from services.messaging.domain.templates import TemplateBook, TemplateIds, VariableLimits
 from services.messaging.domain.webhook import WebhookRegistered
@@ -150,6 +150,9 @@ class HistoryReader(Protocol):
 
     async def search(self, query: HistoryQuery) -> tuple[list[HistoryEntry], int]:
         """One page of a user's entries, newest first, and how many there are in all."""
+
+    async def bulk_job(self, user_id: int, job_id: str) -> BulkJob | None:
+        """The user's bulk job with its messages counted by status; None if none."""
 
 
 class Templates(Protocol):

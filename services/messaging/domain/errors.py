@@ -38,6 +38,11 @@ class MessageNotFoundError(MessagingError, NotFoundError):
         super().__init__(f"Message {queue_id[:40]!r} not found")
 
 
+class BulkJobNotFoundError(MessagingError, NotFoundError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Bulk job {job_id[:40]!r} not found")
+
+
 class MessageAlreadyQueuedError(MessagingError, ConflictError):
     def __init__(self, message_id: str) -> None:
         super().__init__(f"Message {message_id} is already queued", message_id=message_id)

@@ -20,3 +20,4 @@ class MessageQueued:
     channel: str
     instance_id: str
     queued_at: datetime
+    bulk_job_id: str = ""  # the bulk request that queued it; empty for a single send

@@ -87,3 +87,19 @@ def _known(a: T | None, b: T | None, pick: Callable[[T, T], T]) -> T | None:
     if b is None:
         return a
     return pick(a, b)
+
+
+@dataclass(frozen=True)
+class BulkJob:
+    """A bulk request's messages, counted once each at their current status."""
+
+    job_id: str
+    counts: dict[Status, int]
+    created_at: datetime | None = None
+
+    def count(self, status: Status) -> int:
+        return self.counts.get(status, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

@@ -31,6 +31,12 @@ def message_ids(seed: str, minted: Callable[[], str] = new_message_id) -> Callab
     return lambda: "msg_" + hashlib.sha256(f"{seed}\n{next(counter)}".encode()).hexdigest()[:24]
 
 
+def bulk_job_id(first_queue_id: str) -> str:
+    """A bulk request's job id, derived from its first message's id: the same for a
+    seeded request each time it runs."""
+    return "bulk_" + hashlib.sha256(f"bulk\n{first_queue_id}".encode()).hexdigest()[:24]
+
+
 class Message(Aggregate):
     stream_prefix = "message"
 
@@ -42,14 +48,14 @@ class Message(Aggregate):
         self.status: Status | None = None
 
     def queue(self, user_id: int, number: str, body: str, now: datetime,
-              channel: str = POOL, instance_id: str = "") -> None:
+              channel: str = POOL, instance_id: str = "", bulk_job_id: str = "") -> None:
         """Accept the message for sending; the number and body must pass the rules."""
         if self.status is not None:
             raise MessageAlreadyQueuedError(self.id)
         self._record(MessageQueued(
             message_id=self.id, user_id=user_id, number=rules.recipient_number(number),
             body=rules.message_body(body), channel=channel, instance_id=instance_id,
-            queued_at=now))
+            queued_at=now, bulk_job_id=bulk_job_id))
 
     def when_MessageQueued(self, event: MessageQueued) -> None:
         self.user_id = event.user_id

@@ -10,6 +10,6 @@ ACCESS = access_table(
     SendMessage=USER, SendBulkMessage=USER,
     CreateTemplate=USER, GetTemplate=USER, ListTemplates=USER, UpdateTemplate=USER,
     DeleteTemplate=USER,
-    GetMessageStatus=USER, ListMessages=USER,
+    GetMessageStatus=USER, ListMessages=USER, GetBulkJob=USER,
     CreateWebhook=USER, ListWebhooks=USER, DeleteWebhook=USER, ListWebhookDeliveries=USER,
 )

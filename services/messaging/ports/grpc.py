@@ -11,7 +11,7 @@ import grpc
 
 from kernel.clock import from_timestamp, to_timestamp
 from services.messaging.app import bulk_send, handlers, instance_send
-from services.messaging.app.bulk_send import SendBulkMessage
+from services.messaging.app.bulk_send import GetBulkJob, SendBulkMessage
 from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.app.handlers import GetMessageStatus, ListMessages, SendMessage
 from services.messaging.app.instance_send import SendInstanceMessage
@@ -86,7 +86,16 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
             template_id=request.template_id, variables=dict(request.variables),
             id_seed=request.id_seed), self.deps)
         return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
-                                          remaining_credits=accepted.remaining_credits)
+                                          remaining_credits=accepted.remaining_credits,
+                                          job_id=accepted.job_id)
+
+    async def GetBulkJob(self, request: pb.GetBulkJobRequest,
+                         context: grpc.aio.ServicerContext) -> pb.BulkJob:
+        job = await bulk_send.get_bulk_job(GetBulkJob(request.user_id, request.job_id),
+                                           self.deps)
+        counts = {status.label: job.count(status) for status in Status}
+        return pb.BulkJob(job_id=job.job_id, total=job.total,
+                          created_at=to_timestamp(job.created_at), **counts)
 
     async def GetMessageStatus(self, request: pb.GetMessageStatusRequest,
                                context: grpc.aio.ServicerContext) -> pb.MessageStatus:
