@@ -101,6 +101,7 @@ class Envelope(NamedTuple):
     causation_id: str
     recorded_at: datetime
     stream_sequence: int
+    deliveries: int = 0  # how often JetStream delivered it, this time included (0 off JetStream)
 
     @classmethod
     def from_msg(cls, msg: Msg) -> Envelope:
@@ -111,16 +112,17 @@ class Envelope(NamedTuple):
         _, service, event_type = msg.subject.split(".", 2)
         return cls(service, event_id, event_type, stream_id, int(version), msg.data,
                    correlation, causation, datetime.fromisoformat(recorded),
-                   _stream_sequence(msg))
+                   *_sequence_and_deliveries(msg))
 
 
-def _stream_sequence(msg: Msg) -> int:
-    """`msg.metadata.sequence.stream` (0 off JetStream), read straight off the usual
-    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...` reply subject; building the
-    whole metadata (timestamps and all) for every message cost a replay several per cent."""
+def _sequence_and_deliveries(msg: Msg) -> tuple[int, int]:
+    """`msg.metadata.sequence.stream` and `.num_delivered` (0, 0 off JetStream), read
+    straight off the usual `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...` reply
+    subject; building the whole metadata (timestamps and all) for every message cost a
+    replay several per cent."""
     if not msg.reply:
-        return 0
+        return 0, 0
     tokens = msg.reply.split(".")
     if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[5])
-    return msg.metadata.sequence.stream
+        return int(tokens[5]), int(tokens[4])
+    return msg.metadata.sequence.stream, msg.metadata.num_delivered

@@ -9,12 +9,15 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
+from kernel.aggregate import Repository
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.app.dispatch import Dispatcher
 from services.device.app.pacing import PacingPolicy
 from services.device.app.pool import ensure_pool
 from services.device.domain.commands import DispatchMessage
+from services.device.domain.dispatch import Dispatch
 from services.device.domain.errors import NoDeviceAvailableError
 from tests.device.conftest import Parts, wire
 
@@ -72,6 +75,51 @@ async def test_a_claim_left_by_a_crash_is_sent_with_the_same_transport_id(parts,
     assert len(parts.sim.inbox(TO)) == 1
     sent = parts.dispatches.codec.decode((await parts.store.read_stream(f"dispatch-{unique}"))[1])
     assert (sent.device_id, sent.transport_message_id) == ("pool-2", f"sb-{unique}")
+
+
+def first(message_id: str) -> DispatchMessage:
+    """As the dispatch consumer hands over JetStream's first delivery of a message."""
+    return replace(queued(message_id), first_delivery=True)
+
+
+async def test_a_first_delivery_claims_without_reading_the_stream(parts, unique):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        verb = statement.split()[0].upper()
+        if "events" in statement and verb in ("SELECT", "INSERT"):
+            statements.append(verb)
+
+    await ensure_pool(parts.deps, 2, 0, parts.sim.scan)
+    event.listen(parts.store.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await parts.dispatcher.dispatch(first(unique))
+    finally:
+        event.remove(parts.store.engine.sync_engine, "before_cursor_execute", seen)
+    assert statements[0] == "INSERT"  # the claim, before anything read the stream
+    assert await settled(parts, unique) == LIFECYCLE
+
+
+async def test_a_first_delivery_of_a_message_sent_already_is_not_sent_again(parts, unique):
+    """A copy of a message published twice (after the broker's duplicate window) comes as
+    a first delivery too: the claim without a read is refused and the stream read."""
+    await ensure_pool(parts.deps, 2, 0, parts.sim.scan)
+    await parts.dispatcher.dispatch(first(unique))
+    await settled(parts, unique)
+    await parts.dispatcher.dispatch(first(unique))
+    assert await settled(parts, unique) == LIFECYCLE
+    assert len(parts.sim.inbox(TO)) == 1
+
+
+async def test_a_first_delivery_of_a_claim_another_replica_left_sends_it_once(parts, unique):
+    await ensure_pool(parts.deps, 2, 0, parts.sim.scan)
+    elsewhere = Repository(parts.store, parts.dispatches.codec, Dispatch)
+    dispatch = await elsewhere.get(unique)
+    dispatch.claim("pool-2", 42)
+    await elsewhere.save(dispatch)
+    await parts.dispatcher.dispatch(first(unique))
+    assert await settled(parts, unique) == LIFECYCLE
+    assert [m.transport_message_id for m in parts.sim.inbox(TO)] == [f"sb-{unique}"]
 
 
 async def test_a_settled_message_is_not_sent_again(parts, unique):

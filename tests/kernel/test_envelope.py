@@ -57,3 +57,22 @@ async def test_a_core_nats_subscriber_decodes_the_same_envelope(
     assert (envelope.event_id, envelope.event_type, envelope.stream_id, envelope.payload,
             envelope.recorded_at, envelope.stream_sequence) == (
         event.event_id, "Placed", f"order-{unique}", b"live", event.recorded_at, 0)
+
+
+async def test_an_envelope_counts_its_deliveries(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """The first delivery says 1, a redelivery after a nak 2: the device's dispatch skips
+    reading a stream nobody can have claimed yet on the first."""
+    await store.append(f"order-{unique}", 0, [NewEvent("Placed", b"x")])
+    await OutboxRelay(store, js, service).publish_pending()
+    sub = await js.pull_subscribe(bus.subject(service), f"count-{unique}",
+                                  stream=bus.stream_name(service))
+    try:
+        seen = []
+        for _ in range(2):
+            [msg] = await sub.fetch(1, timeout=10)
+            seen.append(bus.Envelope.from_msg(msg).deliveries)
+            await msg.nak()
+        assert seen == [1, 2]
+    finally:
+        await sub.unsubscribe()

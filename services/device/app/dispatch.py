@@ -14,8 +14,11 @@ message, which billing refunds. A message no device has claimed `expire_after` s
 after it was queued (no pool device, an instance that never came back) fails instead of
 being claimed, and billing refunds it. Receipts from the transport settle the same stream.
 
-Only the decision to claim or send reads the stream; the steps after it (sent, a
-failed try, receipts) start from the cached copy, as they only move the stream
+Only the decision to claim or send reads the stream, and not even that on a message's
+first delivery, when nobody can have claimed it yet: the claim starts from an empty
+stream and its expected version 0 still refuses it if a copy of the message was claimed
+after all (then the stream is read and the decision taken again). The steps after it
+(sent, a failed try, receipts) start from the cached copy, as they only move the stream
 forward: a copy another writer made stale fails to save and the step reads again.
 """
 
@@ -141,10 +144,12 @@ class Dispatcher:
     async def dispatch(self, cmd: DispatchMessage) -> None:
         """Idempotent: a redelivered message waits for its twin here, then finds it done."""
         async with self.in_flight.hold(cmd.message_id):
-            await self._dispatch(cmd)
+            await self._dispatch(cmd, unread=cmd.first_delivery)
 
-    async def _dispatch(self, cmd: DispatchMessage) -> None:
-        dispatch = await self.dispatches.get(cmd.message_id)
+    async def _dispatch(self, cmd: DispatchMessage, unread: bool = False) -> None:
+        """`unread`: start from an empty stream, as on a first delivery."""
+        dispatch = Dispatch(cmd.message_id) if unread else \
+            await self.dispatches.get(cmd.message_id)
         if dispatch.is_settled:
             return
         if dispatch.is_claimed_unsent:

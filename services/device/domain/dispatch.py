@@ -51,6 +51,7 @@ class DispatchStatus(IntEnum):
 
 class Dispatch(Aggregate):
     stream_prefix = "dispatch"
+    immutable_state = True  # strs, ints and a status: the repository's copies are shallow
 
     def __init__(self, message_id: str) -> None:
         super().__init__(message_id)

@@ -26,7 +26,7 @@ def to_command(envelope: Envelope) -> DispatchMessage:
     queued = messaging_events.MessageQueued.FromString(envelope.payload)
     return DispatchMessage(queued.message_id, queued.user_id, queued.number, queued.body,
                            queued.channel or "pool", queued.instance_id,
-                           envelope.recorded_at)
+                           envelope.recorded_at, envelope.deliveries == 1)
 
 
 def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, batch: int,
