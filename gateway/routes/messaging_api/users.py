@@ -13,7 +13,7 @@ from switchboard.billing.v1 import billing_pb2
 router = APIRouter(prefix="/api/users/user", tags=["users"], responses=refusals(401))
 
 
-@router.get("/credits", response_model=Credits)
+@router.get("/credits", response_model=Credits, name="get_credits")
 async def credits(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     """The signed-in user's available credits (credits reserved by queued messages are not
     available)."""
@@ -21,7 +21,7 @@ async def credits(user: CurrentUser, clients: ServiceClients) -> dict[str, objec
     return {"credits": balance.available, "username": user.username}
 
 
-@router.get("/profile", response_model=Profile)
+@router.get("/profile", response_model=Profile, name="get_profile")
 async def profile(user: CurrentUser, clients: ServiceClients) -> dict[str, object]:
     """The signed-in user's profile."""
     found = await clients.auth.GetUser(auth_pb2.GetUserRequest(user_id=user.user_id))
