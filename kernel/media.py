@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import os
 import re
 import tempfile
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from kernel.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from kernel.config import Settings
@@ -28,6 +31,93 @@ DEFAULT_MIME = "application/octet-stream"
 
 class MediaNotFoundError(LookupError):
     """No stored media has this hash."""
+
+
+class MediaStoreError(RuntimeError):
+    """The store could not be reached or answered with an error (it may pass)."""
+
+
+# What WhatsApp takes, per kind of media message: the MIME types and the largest file
+# (Meta's Cloud API, "Supported media types"; the same figures bind every transport, so a
+# message refused on one is refused on all). A media message's caption: 1024 characters.
+MB = 1024 * 1024
+MEDIA_KINDS: dict[str, tuple[frozenset[str], int]] = {
+    "image": (frozenset({"image/jpeg", "image/png"}), 5 * MB),
+    "video": (frozenset({"video/mp4", "video/3gpp"}), 16 * MB),
+    "audio": (frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+              16 * MB),
+    "document": (frozenset({
+        "text/plain", "application/pdf", "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation"}),
+        100 * MB),
+}
+MAX_MEDIA_BYTES = max(limit for _, limit in MEDIA_KINDS.values())
+MAX_CAPTION_CHARS = 1024
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MediaTooLargeError(InvalidRequestError):
+    code = "MEDIA_TOO_LARGE"
+
+
+async def accept(store: MediaStore, content: bytes, mime_type: str,
+                 server_cap: int) -> tuple[MediaRef, str]:
+    """A file for a media message, checked (its type and size, as WhatsApp takes them)
+    and stored; its reference and kind."""
+    kind = media_kind(mime_type)
+    check_size(kind, len(content), server_cap)
+    return await store.put(content, base_mime(mime_type)), kind
+
+
+def guess_mime(declared: str, name: str) -> str:
+    """A file's MIME type: the one declared (a Content-Type), unless it names none or only
+    application/octet-stream; then the one its name's extension stands for."""
+    mime = base_mime(declared)
+    if mime and mime != DEFAULT_MIME:
+        return mime
+    return mimetypes.guess_type(name)[0] or mime
+
+
+def base_mime(mime_type: str) -> str:
+    """`Image/JPEG; charset=x` -> `image/jpeg`."""
+    return mime_type.split(";", 1)[0].strip().lower()
+
+
+def media_kind(mime_type: str) -> str:
+    """image, video, audio or document for a MIME type WhatsApp takes, else
+    UnsupportedMediaTypeError."""
+    mime = base_mime(mime_type)
+    for kind, (types, _) in MEDIA_KINDS.items():
+        if mime in types:
+            return kind
+    raise UnsupportedMediaTypeError(
+        f"Media type {mime or '(none)'!r} is not one WhatsApp takes: images "
+        "image/jpeg, image/png; video video/mp4, video/3gpp; audio audio/aac, audio/amr, "
+        "audio/mpeg, audio/mp4, audio/ogg; documents text/plain, PDF and Microsoft Office "
+        "files (docs/api.md, \"Sending media\")", mime_type=mime)
+
+
+def size_limit(kind: str, server_cap: int) -> int:
+    return min(MEDIA_KINDS[kind][1], server_cap)
+
+
+def check_size(kind: str, size: int, server_cap: int) -> None:
+    """MediaTooLargeError when a `kind` file of `size` bytes is over WhatsApp's limit for
+    its kind or the server's own cap (`SWITCHBOARD_MEDIA_MAX_BYTES`)."""
+    limit = size_limit(kind, server_cap)
+    if size > limit:
+        raise MediaTooLargeError(
+            f"The {kind} is {size} bytes; at most {limit} bytes ({limit / MB:g} MB) are "
+            "taken for it", size=size, max_size=limit)
+    if size == 0:
+        raise InvalidRequestError("The media file is empty")
 
 
 @dataclass(frozen=True)

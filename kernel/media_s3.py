@@ -15,17 +15,20 @@ from urllib.parse import quote
 
 import httpx
 
-from kernel.media import DEFAULT_MIME, MediaNotFoundError, MediaRef, checked_hash, digest
+from kernel.media import (
+    DEFAULT_MIME,
+    MediaNotFoundError,
+    MediaRef,
+    MediaStoreError,
+    checked_hash,
+    digest,
+)
 
 if TYPE_CHECKING:
     from kernel.config import Settings
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-
-class MediaStoreError(RuntimeError):
-    """The object store answered with an error (or not at all)."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kernel.media import media_store
 from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
 from services.device.app.transport import Transport
 from services.device.settings import DeviceSettings
@@ -25,6 +26,7 @@ def simulator_from(settings: DeviceSettings) -> SimulatorTransport:
         qr_refresh=float(settings.qr_refresh_seconds),
         send_latency=settings.sim_send_latency_ms / 1000,
         far_side=SimulatedWhatsApp(simulator_state_path(settings)),
+        media=media_store(settings),
     )
 
 

@@ -238,7 +238,9 @@ class Dispatcher:
         timeout = attempt_timeout(self.retry, self.transport)
         try:
             return await asyncio.wait_for(
-                self.transport.send(device_id, cmd.number, cmd.body, transport_message_id),
+                self.transport.send(device_id, cmd.number, cmd.body, transport_message_id)
+                if cmd.media is None else self.transport.send_media(
+                    device_id, cmd.number, cmd.media, cmd.body, transport_message_id),
                 timeout)
         except TimeoutError as exc:
             raise TransientTransportError(

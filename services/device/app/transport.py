@@ -18,6 +18,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from kernel.media import MediaNotFoundError, MediaStore, MediaStoreError
+from services.device.domain.commands import MediaFile
+
+
+async def stored_media(store: MediaStore | None, media: MediaFile) -> bytes:
+    """A media send's file, read from the media store: TransportError (for good) when it
+    is no longer there, TransientTransportError while the store cannot be reached."""
+    if store is None:
+        raise TransportError("this transport was built without a media store")
+    try:
+        return await store.get(media.sha256)
+    except MediaNotFoundError as exc:
+        raise TransportError("the media file is no longer in the media store") from exc
+    except MediaStoreError as exc:
+        raise TransientTransportError(f"the media store is unavailable: {exc}") from exc
+
 
 def digits(number: str) -> str:
     """A recipient's number as every far side addresses it: its digits alone (the gateway
@@ -207,6 +223,12 @@ class Transport(Protocol):
         """Raises SessionDownError when the session is not up, TransientTransportError
         when the far side could not take the message now, TransportError when it refused
         the message for good."""
+        ...
+
+    async def send_media(self, device_id: str, to: str, media: MediaFile, caption: str,
+                         transport_message_id: str) -> Sent:
+        """A media message: the file read from the media store by its hash, sent the
+        transport's own way, with its caption (and a document's file name); as `send`."""
         ...
 
     async def request_pairing_code(self, device_id: str, phone_number: str) -> Pairing:

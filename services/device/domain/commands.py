@@ -127,6 +127,18 @@ class GetSimulatorInbox:
 
 
 @dataclass(frozen=True)
+class MediaFile:
+    """A media message's file, kept in the media store (kernel/media.py) under its SHA-256;
+    the message's body is its caption. `kind`: image, video, audio or document."""
+
+    sha256: str
+    mime_type: str
+    size_bytes: int
+    filename: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class DispatchMessage:
     """Send one queued message: through the pool, or pinned to one instance."""
 
@@ -141,6 +153,7 @@ class DispatchMessage:
     # starts from an empty stream without reading it (a copy published twice is caught by
     # the claim's expected version 0, and read then)
     first_delivery: bool = False
+    media: MediaFile | None = None  # a media message's file; `body` is its caption
 
     @property
     def pinned(self) -> bool:

@@ -13,7 +13,7 @@ from kernel.bus import Envelope
 from kernel.consumer import OnItsOwn
 from kernel.subscriptions import EventSubscription
 from services.device.app.dispatch import Dispatcher
-from services.device.domain.commands import DispatchMessage
+from services.device.domain.commands import DispatchMessage, MediaFile
 from switchboard.messaging.v1 import events_pb2 as messaging_events
 
 SOURCE = "messaging"
@@ -26,7 +26,15 @@ def to_command(envelope: Envelope) -> DispatchMessage:
     queued = messaging_events.MessageQueued.FromString(envelope.payload)
     return DispatchMessage(queued.message_id, queued.user_id, queued.number, queued.body,
                            queued.channel or "pool", queued.instance_id,
-                           envelope.recorded_at, envelope.deliveries == 1)
+                           envelope.recorded_at, envelope.deliveries == 1,
+                           media=media_file(queued))
+
+
+def media_file(queued: messaging_events.MessageQueued) -> MediaFile | None:
+    if not queued.HasField("media"):
+        return None
+    m = queued.media
+    return MediaFile(m.sha256, m.mime_type, m.size_bytes, m.filename, m.kind)
 
 
 def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, batch: int,

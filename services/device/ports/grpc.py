@@ -148,8 +148,18 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         return device_pb2.SimulatorInbox(messages=[
             device_pb2.InboxMessage(transport_message_id=m.transport_message_id,
                                     from_number=m.from_number, body=m.body,
-                                    device_id=m.device_id, received_at=to_timestamp(m.received_at))
+                                    device_id=m.device_id, received_at=to_timestamp(m.received_at),
+                                    **inbox_media(m.media))
             for m in messages])
+
+
+def inbox_media(media: Any) -> dict[str, Any]:
+    """A simulated phone's received file, as InboxMessage's fields (none for a text)."""
+    if media is None:
+        return {}
+    return {"media_sha256": media.sha256, "media_type": media.kind,
+            "mime_type": media.mime_type, "media_size": media.size,
+            "filename": media.filename}
 
 
 def _device_id(request: Any) -> str:

@@ -6,6 +6,11 @@ It answers as the Graph API documents (shared/reference/cloud-api-and-reliabilit
   (`messaging_product`, `to`, a `text.body` or a known `template` with its parameter
   count: 131008 / 131009 / 132001 / 132000), then answers `contacts` + `messages[0].id`
   (a wamid; `message_status: accepted` for templates);
+- `POST /{version}/{phone_number_id}/media`, multipart `messaging_product`, `type` and
+  `file`: checks the MIME type and size against Meta's supported media (else 400, code
+  131053), keeps the file and answers `{"id": <media id>}`; a message of type image,
+  video, audio or document then names it by `id` (an unknown id is 400, 131053; a caption
+  on audio or over 1024 characters is 131009);
 - `GET /{version}/{phone_number_id}`: `display_phone_number`, `verified_name`, `id`;
 - `GET /{version}/{media_id}` of media a user sent: `url`, `mime_type`, `sha256` (hex),
   `file_size`, `id`, `messaging_product`; the `url` (Meta's lookaside path, bearer token
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -34,6 +41,13 @@ from typing import Any
 import httpx
 
 TEMPLATES = {("order_update", "en_US"): 2, ("hello_world", "en_US"): 0}
+MB = 1024 * 1024
+MEDIA_KINDS = {  # Meta's supported media: the MIME types and the largest file of each
+    "image": ({"image/jpeg", "image/png"}, 5 * MB),
+    "video": ({"video/mp4", "video/3gpp"}, 16 * MB),
+    "audio": ({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}, 16 * MB),
+    "document": ({"text/plain", "application/pdf", "application/msword",
+                  "application/vnd.ms-excel", "application/vnd.ms-powerpoint"}, 100 * MB)}
 VERSION = re.compile(r"^v\d+\.\d+$")
 LOOKASIDE = "whatsapp_business/attachments/"
 
@@ -72,6 +86,7 @@ class FakeCloudApi:
         self.scripts: list[Script] = []
         self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (file, MIME type)
         self.cut_short: set[str] = set()  # media ids whose download breaks off early
+        self.uploads: list[str] = []  # media ids of POST /{phone_number_id}/media
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -148,10 +163,15 @@ class FakeCloudApi:
                          "display_phone_number": self.numbers[parts[1]]}, {}
         if method == "POST" and parts[2:] == ["messages"]:
             return self._message(json.loads(raw or b"null"))
+        if method == "POST" and parts[2:] == ["media"]:
+            return self._upload(headers.get("content-type", ""), raw)
         return 400, graph_error(100, "Unknown path components", kind="OAuthException"), {}
 
     def _message(self, body: Any) -> tuple[int, Any, dict[str, str]]:
         problem = _problem(body)
+        if problem is None and body["type"] in MEDIA_KINDS \
+                and body[body["type"]].get("id") not in self.media:
+            problem = 131053, "(#131053) Media upload error: unknown media id"
         if problem is not None:
             return 400, graph_error(*problem), {}
         wamid = "wamid.HBgL" + secrets.token_hex(12).upper()
@@ -163,6 +183,25 @@ class FakeCloudApi:
         return 200, {"messaging_product": "whatsapp",
                      "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
                      "messages": [answer]}, {}
+
+    def _upload(self, content_type: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        """`POST /{phone_number_id}/media`: the file kept under a new media id."""
+        parts = email.message_from_bytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw, policy=email.policy.HTTP)
+        form = {part.get_param("name", header="content-disposition"): part
+                for part in parts.iter_parts()}
+        if "file" not in form or _text(form.get("messaging_product")) != "whatsapp":
+            return 400, graph_error(100, "(#100) The parameter messaging_product is "
+                                         "required."), {}
+        data, mime = form["file"].get_payload(decode=True), _text(form.get("type"))
+        limit = next((size for types, size in MEDIA_KINDS.values() if mime in types), 0)
+        if not 0 < len(data) <= limit:
+            return 400, graph_error(131053, "(#131053) Media upload error", details=(
+                f"{mime} of {len(data)} bytes is not a supported media file")), {}
+        media_id = str(secrets.randbelow(10**15) + 10**15)
+        self.media[media_id] = (data, mime)
+        self.uploads.append(media_id)
+        return 200, {"id": media_id}, {}
 
     def _file(self, query: str) -> tuple[int, Any, dict[str, str]]:
         """The lookaside URL: the file itself."""
@@ -267,7 +306,22 @@ def _problem(body: Any) -> tuple[int, str] | None:
         return None
     if body.get("type") == "template":
         return _template_problem(body.get("template"))
+    if body.get("type") in MEDIA_KINDS:
+        return _media_problem(body["type"], body.get(body["type"]))
     return 131009, "(#131009) Parameter value is not valid"
+
+
+def _media_problem(kind: str, media: Any) -> tuple[int, str] | None:
+    if not isinstance(media, dict) or not ("id" in media or "link" in media):
+        return 131008, "(#131008) Required parameter is missing"
+    caption = media.get("caption")
+    if caption is not None and (kind == "audio" or len(str(caption)) > 1024):
+        return 131009, "(#131009) Parameter value is not valid"
+    return None
+
+
+def _text(part: Any) -> str:
+    return "" if part is None else str(part.get_content()).strip()
 
 
 def _template_problem(template: Any) -> tuple[int, str] | None:

@@ -75,6 +75,7 @@ from neonize.exc import (
     NeonizeError,
     PairPhoneError,
     SendMessageError,
+    UploadError,
 )
 from neonize.proto.Neonize_pb2 import (
     JID,
@@ -85,9 +86,10 @@ from neonize.proto.Neonize_pb2 import (
     MessageSource,
     Node,
     SendResponse,
+    UploadResponse,
 )
 from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
-from neonize.utils.enum import ClientName, ClientType
+from neonize.utils.enum import ClientName, ClientType, MediaType
 from neonize.utils.jid import build_jid
 
 from services.device.adapters.whatsmeow.events import jid_text
@@ -193,6 +195,7 @@ class Outgoing:
     to: JID
     text: str
     message_id: str
+    message: Any = None  # the whole Message sent (a media message's upload is named in it)
 
 
 @dataclass
@@ -210,6 +213,8 @@ class FakeWhatsApp:
     qr_count: int = 5
     media: dict[str, bytes] = field(default_factory=dict)  # direct path -> file
     download_failures: int = 0  # the next downloads that fail (WhatsApp's CDN answers 500)
+    upload_failures: int = 0  # the next uploads that fail
+    uploads: list[Any] = field(default_factory=list)  # each upload's MediaType
     lids: dict[str, str] = field(default_factory=dict)  # whatsmeow's LID map: phone -> LID
     accounts: set[str] = field(default_factory=set)  # the numbers that have WhatsApp
     lookups: list[str] = field(default_factory=list)  # every IsOnWhatsApp query
@@ -426,7 +431,8 @@ class FakeNewAClient:
         to = to if isinstance(to, JID) else build_jid(to)
         text = message if isinstance(message, str) else message.conversation
         message_id = "3EB0" + secrets.token_hex(8).upper()
-        self.far.sent.append(Outgoing(self.uuid.decode(), to, text, message_id))
+        self.far.sent.append(Outgoing(self.uuid.decode(), to, text, message_id,
+                                      None if isinstance(message, str) else message))
         timings = MessageDebugTimings(Queue=0, Marshal=0, GetParticipants=0, GetDevices=0,
                                       GroupEncrypt=0, PeerEncrypt=0, Send=0, Resp=0, Retry=0)
         return SendResponse(ID=message_id, Timestamp=int(time.time()), ServerID=0,
@@ -465,6 +471,23 @@ class FakeNewAClient:
     @property
     def is_connected(self) -> bool:
         return self.online
+
+    async def upload(self, binary: bytes, media_type: MediaType | None = None) -> UploadResponse:
+        """whatsmeow's Upload: the file kept on WhatsApp's side under a new direct path
+        (encrypted there: `FileSHA256` of the file, `FileEncSHA256` of what is stored)."""
+        if not self.online:
+            raise UploadError("websocket not connected")
+        if self.far.upload_failures:
+            self.far.upload_failures -= 1
+            raise UploadError("upload failed with status code 500")
+        self.far.uploads.append(media_type)
+        path = f"/v/t62.7118-24/{secrets.token_hex(16)}.enc"
+        self.far.media[path] = binary
+        key = secrets.token_bytes(32)
+        return UploadResponse(url=f"https://mmg.whatsapp.net{path}", DirectPath=path,
+                              MediaKey=key, FileSHA256=hashlib.sha256(binary).digest(),
+                              FileEncSHA256=hashlib.sha256(key + binary).digest(),
+                              FileLength=len(binary))
 
     async def download_any(self, message: Any, path: str | None = None) -> None | bytes:
         media = next((getattr(message, f) for f in MEDIA_FIELDS if message.HasField(f)), None)

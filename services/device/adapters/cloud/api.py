@@ -30,6 +30,7 @@ import httpx
 from services.device.adapters.cloud.errors import CloudUnavailableError, GraphError, Handling
 from services.device.adapters.send_ledger import OutcomeUnknownError
 from services.device.app.transport import digits
+from services.device.domain.commands import MediaFile
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -60,6 +61,20 @@ def text_message(to: str, body: str, tracker: str) -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": digits(to), "type": "text",
             "text": {"preview_url": False, "body": body},
+            "biz_opaque_callback_data": tracker}
+
+
+def media_message(to: str, media_id: str, media: MediaFile, caption: str,
+                  tracker: str) -> dict[str, Any]:
+    """A media message by the id `POST /{phone_number_id}/media` gave the file: `type` is
+    image, video, audio or document; audio has no caption, a document shows its name."""
+    body: dict[str, Any] = {"id": media_id}
+    if caption and media.kind != "audio":
+        body["caption"] = caption
+    if media.kind == "document" and media.filename:
+        body["filename"] = media.filename
+    return {"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": digits(to), "type": media.kind, media.kind: body,
             "biz_opaque_callback_data": tracker}
 
 
@@ -158,6 +173,28 @@ class GraphApi:
         except httpx.TransportError as exc:
             raise _unknown(exc) from exc
 
+    async def upload_media(self, phone_number_id: str, content: bytes, mime_type: str,
+                           filename: str) -> str:
+        """`POST /{phone_number_id}/media` (multipart: `messaging_product`, `type`, `file`):
+        the media id a message then names. One try: a repeated upload only makes another
+        media object, so any failure that may pass is the dispatcher's to retry."""
+        try:
+            response = await self.http.post(
+                f"{self.root}/{phone_number_id}/media",
+                data={"messaging_product": "whatsapp", "type": mime_type},
+                files={"file": (filename or "file", content, mime_type)})
+        except httpx.TransportError as exc:
+            raise CloudUnavailableError(f"Cloud API media upload: {exc!r}") from exc
+        self.attempts += 1
+        if not response.is_success:
+            failure = _refusal(GraphError.from_response(response))
+            raise CloudUnavailableError(f"Cloud API media upload: {failure.reason}",
+                                        retry_after=failure.retry_after) from failure
+        media_id = _json_field(response, "id")
+        if not media_id:
+            raise CloudUnavailableError("the Cloud API took the media upload but named no id")
+        return media_id
+
     async def phone_number(self, phone_number_id: str) -> dict[str, Any]:
         """`GET /{phone_number_id}`: display_phone_number, verified_name (checks the token)."""
         try:
@@ -206,6 +243,14 @@ def _wamid(response: httpx.Response) -> str:
         raise OutcomeUnknownError("the Cloud API accepted the request but named no message "
                                   "id; not sent again") from exc
     return str(wamid)
+
+
+def _json_field(response: httpx.Response, name: str) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get(name) or "") if isinstance(body, dict) else ""
 
 
 def _describe(failure: Exception | None) -> str:

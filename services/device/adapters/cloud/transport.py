@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from kernel.clock import Clock, utcnow
 from kernel.errors import InvalidRequestError, UnavailableError
+from kernel.media import MediaStore, media_store
 from services.device.adapters.cloud.api import (
     GraphApi,
     RetryPolicy,
     Template,
+    media_message,
     template_message,
     text_message,
 )
@@ -53,11 +55,14 @@ from services.device.app.transport import (
     TransportSink,
     Trouble,
     digits,
+    stored_media,
 )
+from services.device.domain.commands import MediaFile
 from services.device.domain.errors import UnsupportedByTransportError
 from services.device.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
+MEDIA_IDS_KEPT = 1024  # Meta's media ids of files uploaded lately, per number (30 days valid)
 
 
 class CloudNotConfiguredError(InvalidRequestError):
@@ -73,8 +78,10 @@ class CloudTransport:
 
     def __init__(self, api: GraphApi, ledger: SendLedger, phone_number_ids: Mapping[str, str],
                  *, qr_ttl: float = 60.0, link_delay: float = 0.5,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, media: MediaStore | None = None) -> None:
         self.api = api
+        self.media = media  # where media sends' files are read (cloud_from passes it)
+        self._media_ids: dict[tuple[str, str], str] = {}  # (number id, sha256) -> Meta's id
         self.ledger = ledger
         self.phone_number_ids = dict(phone_number_ids)
         self.devices_by_number = {n: d for d, n in self.phone_number_ids.items()}
@@ -134,6 +141,32 @@ class CloudTransport:
         return await self._send(device_id, text_message(to, body, transport_message_id),
                                 transport_message_id)
 
+    async def send_media(self, device_id: str, to: str, media: MediaFile, caption: str,
+                         transport_message_id: str) -> Sent:
+        """The stored file uploaded to Meta (`POST /{phone_number_id}/media`, once per
+        number and file while this process runs), then sent by its media id."""
+        if device_id not in self._up:
+            raise SessionDownError(f"device {device_id}: its Cloud API number is not active")
+        number_id = self.phone_number_ids[device_id]
+
+        async def upload_and_send() -> tuple[str, datetime]:
+            media_id = await self._graph(device_id, self._media_id(number_id, media))
+            return await self._post(device_id, number_id, media_message(
+                to, media_id, media, caption, transport_message_id))
+
+        return await send_once(self.ledger, self.name, device_id, transport_message_id,
+                               upload_and_send)
+
+    async def _media_id(self, number_id: str, media: MediaFile) -> str:
+        key = (number_id, media.sha256)
+        if key not in self._media_ids:
+            content = await stored_media(self.media, media)
+            self._media_ids[key] = await self.api.upload_media(
+                number_id, content, media.mime_type, media.filename)
+            while len(self._media_ids) > MEDIA_IDS_KEPT:
+                self._media_ids.pop(next(iter(self._media_ids)))
+        return self._media_ids[key]
+
     async def send_template(self, device_id: str, to: str,
                             template: Template | Mapping[str, Any],
                             transport_message_id: str) -> Sent:
@@ -165,15 +198,20 @@ class CloudTransport:
 
     async def _post(self, device_id: str, number_id: str,
                     payload: dict[str, Any]) -> tuple[str, datetime]:
+        wamid = await self._graph(device_id, self.api.send_message(number_id, payload))
+        return wamid, self.clock()
+
+    async def _graph(self, device_id: str, call: Awaitable[str]) -> str:
+        """A Graph API call's answer; its refusal for good as a TransportError (a halted
+        sender's as SessionDownError, the message handed back)."""
         try:
-            wamid = await self.api.send_message(number_id, payload)
+            return await call
         except GraphError as exc:
             if exc.handling is Handling.HALT:
                 await self._halt(device_id, exc.reason)
                 raise SessionDownError(f"handed back, the sender is halted: {exc.reason}") \
                     from exc
             raise TransportError(exc.reason) from exc
-        return wamid, self.clock()
 
     async def _halt(self, device_id: str, reason: str) -> None:
         log.error("cloud %s: sender halted: %s", device_id, reason)
@@ -220,4 +258,5 @@ def cloud_from(settings: DeviceSettings) -> CloudTransport:
                                       settings.cloud_retry_base_ms / 1000,
                                       budget=0.75 * settings.dispatch_send_timeout_seconds))
     return CloudTransport(api, SendLedger.for_settings(settings),
-                          settings.cloud_phone_number_ids, qr_ttl=float(settings.qr_ttl_seconds))
+                          settings.cloud_phone_number_ids, qr_ttl=float(settings.qr_ttl_seconds),
+                          media=media_store(settings))

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, tmid TEXT NOT NULL,
     from_number TEXT NOT NULL, body TEXT NOT NULL, device_id TEXT NOT NULL,
     received_at REAL NOT NULL, UNIQUE (recipient, tmid));
+CREATE TABLE IF NOT EXISTS inbox_media (
+    recipient TEXT NOT NULL, tmid TEXT NOT NULL, sha256 TEXT NOT NULL, kind TEXT NOT NULL,
+    mime_type TEXT NOT NULL, size INTEGER NOT NULL, filename TEXT NOT NULL,
+    PRIMARY KEY (recipient, tmid));
 CREATE TABLE IF NOT EXISTS outage (
     id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS receipts (
@@ -48,12 +52,24 @@ class Outage(StrEnum):
 
 
 @dataclass(frozen=True)
+class InboxMedia:
+    """A media message's file as the phone received it: `sha256` of the bytes it got."""
+
+    sha256: str
+    kind: str
+    mime_type: str
+    size: int
+    filename: str
+
+
+@dataclass(frozen=True)
 class InboxMessage:
     transport_message_id: str
     from_number: str
     body: str
     device_id: str
     received_at: datetime
+    media: InboxMedia | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,11 @@ class SimulatedWhatsApp:
 
     def deliver(self, recipient: str, message: InboxMessage) -> bool:
         """Keep the message unless this recipient already has its transport id."""
+        if (media := message.media) is not None:  # first: the message shows with its file
+            self._db.execute(
+                "INSERT OR IGNORE INTO inbox_media VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (recipient, message.transport_message_id, media.sha256, media.kind,
+                 media.mime_type, media.size, media.filename))
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO inbox (recipient, tmid, from_number, body, device_id,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -180,9 +201,12 @@ class SimulatedWhatsApp:
 
     def inbox(self, recipient: str) -> list[InboxMessage]:
         rows = self._db.execute(
-            "SELECT tmid, from_number, body, device_id, received_at FROM inbox"
-            " WHERE recipient = ? ORDER BY seq", (recipient,)).fetchall()
-        return [InboxMessage(r[0], r[1], r[2], r[3], datetime.fromtimestamp(r[4], UTC))
+            "SELECT i.tmid, from_number, body, device_id, received_at, sha256, kind,"
+            " mime_type, size, filename FROM inbox i LEFT JOIN inbox_media m"
+            " ON m.recipient = i.recipient AND m.tmid = i.tmid"
+            " WHERE i.recipient = ? ORDER BY seq", (recipient,)).fetchall()
+        return [InboxMessage(r[0], r[1], r[2], r[3], datetime.fromtimestamp(r[4], UTC),
+                             None if r[5] is None else InboxMedia(*r[5:]))
                 for r in rows]
 
     # Receipts owed to a session: kept until its client has them, whichever process

@@ -31,7 +31,13 @@ from typing import NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from kernel.clock import Clock, utcnow
-from services.device.adapters.simulator.far_side import InboxMessage, Outage, SimulatedWhatsApp
+from kernel.media import MediaStore, digest
+from services.device.adapters.simulator.far_side import (
+    InboxMedia,
+    InboxMessage,
+    Outage,
+    SimulatedWhatsApp,
+)
 from services.device.adapters.simulator.phones import phone_message
 from services.device.adapters.tasks import TaskSet
 from services.device.app.transport import (
@@ -49,8 +55,9 @@ from services.device.app.transport import (
     Trouble,
     Unlinked,
     digits,
+    stored_media,
 )
-from services.device.domain.commands import SimulateInbound
+from services.device.domain.commands import MediaFile, SimulateInbound
 from services.device.domain.errors import DeviceNotFoundError, InvalidPairingRefError
 
 log = logging.getLogger(__name__)
@@ -83,7 +90,8 @@ class SimulatorTransport:
                  qr_ttl: float = 60.0, qr_refresh: float = 20.0,
                  send_latency: float = 0.0, far_side: SimulatedWhatsApp | None = None,
                  rng: random.Random | None = None,
-                 clock: Clock = utcnow, pair_code_ttl: float = 180.0) -> None:
+                 clock: Clock = utcnow, pair_code_ttl: float = 180.0,
+                 media: MediaStore | None = None) -> None:
         self.delivery_delay = delivery_delay
         self.read_delay = read_delay
         self.failure_rate = failure_rate
@@ -93,6 +101,7 @@ class SimulatorTransport:
         self.send_latency = send_latency
         self.pair_code_ttl = pair_code_ttl
         self.far = far_side or SimulatedWhatsApp()
+        self.media = media  # where sends' files are read (transports.py passes it)
         self.rng = rng or random.Random()
         self.clock = clock
         self.sends = 0  # sends this process handed to the far side
@@ -195,6 +204,19 @@ class SimulatorTransport:
 
     async def send(self, device_id: str, to: str, body: str,
                    transport_message_id: str) -> Sent:
+        return await self._send(device_id, to, body, transport_message_id)
+
+    async def send_media(self, device_id: str, to: str, media: MediaFile, caption: str,
+                         transport_message_id: str) -> Sent:
+        """The phone gets the file's bytes from the media store and keeps their hash,
+        kind, MIME type, size and file name beside the caption."""
+        content = await stored_media(self.media, media)
+        received = InboxMedia(digest(content), media.kind, media.mime_type, len(content),
+                              media.filename)
+        return await self._send(device_id, to, caption, transport_message_id, received)
+
+    async def _send(self, device_id: str, to: str, body: str, transport_message_id: str,
+                    media: InboxMedia | None = None) -> Sent:
         session = self.far.session(device_id) if device_id in self._up else None
         if session is None:
             raise SessionDownError(f"device {device_id} is not connected")
@@ -207,7 +229,8 @@ class SimulatorTransport:
         if outage is not None and outage[0] is not Outage.CUT:
             await self._refuse(*outage)
         self.far.deliver(digits(to), InboxMessage(transport_message_id,
-                                                  session.phone_number, body, device_id, now))
+                                                  session.phone_number, body, device_id, now,
+                                                  media))
         self.sends += 1
         if outage is not None:
             raise TransientTransportError("the connection dropped before WhatsApp "

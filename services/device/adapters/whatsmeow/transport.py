@@ -38,12 +38,19 @@ from pathlib import Path
 from typing import Any
 
 from neonize.aioze.client import NewAClient
-from neonize.exc import IsOnWhatsAppError, LogoutError, PairPhoneError, SendMessageError
+from neonize.exc import (
+    IsOnWhatsAppError,
+    LogoutError,
+    PairPhoneError,
+    SendMessageError,
+    UploadError,
+)
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
 from kernel.clock import Clock, utcnow
 from kernel.errors import UnavailableError
+from kernel.media import MediaStore, media_store
 from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
@@ -58,6 +65,7 @@ from services.device.adapters.whatsmeow.events import (
     send_failure,
 )
 from services.device.adapters.whatsmeow.inbound import is_inbound, read_inbound
+from services.device.adapters.whatsmeow.media import media_message, media_type
 from services.device.adapters.whatsmeow.session import (
     NeonizeClient,
     Session,
@@ -82,7 +90,9 @@ from services.device.app.transport import (
     Trouble,
     Unlinked,
     digits,
+    stored_media,
 )
+from services.device.domain.commands import MediaFile
 from services.device.domain.errors import AlreadyConnectedError
 from services.device.settings import DeviceSettings
 
@@ -105,8 +115,10 @@ class WhatsmeowTransport:
     def __init__(self, sessions_dir: Path, ledger: SendLedger, *, database_url: str = "",
                  make_client: ClientMaker = NewAClient, timing: Timing = Timing(),
                  clock: Clock = utcnow,
-                 threads: NeonizeThreads | None = None) -> None:
+                 threads: NeonizeThreads | None = None,
+                 media: MediaStore | None = None) -> None:
         self.ledger = ledger
+        self.media = media  # where media sends' files are read (whatsmeow_from passes it)
         self.stores = SessionStores(sessions_dir, ledger, database_url)
         self.make_client = make_client
         self.timing = timing
@@ -269,9 +281,33 @@ class WhatsmeowTransport:
                                                          Message(conversation=body))
         except SendMessageError as exc:
             raise send_failure(str(exc)) from exc
+        return self._sent(response)
+
+    def _sent(self, response: Any) -> tuple[str, datetime]:
         at = datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp \
             else self.clock()
         return response.ID, at
+
+    async def send_media(self, device_id: str, to: str, media: MediaFile, caption: str,
+                         transport_message_id: str) -> Sent:
+        """whatsmeow's Upload of the stored file, then the media message naming it."""
+        session = self._sessions.get(device_id)
+        if session is None or session.state is not State.ONLINE:
+            raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
+        content = await stored_media(self.media, media)
+        return await send_once(self.ledger, self.name, device_id, transport_message_id,
+                               lambda: self._send_media_now(session, to, media, content,
+                                                            caption))
+
+    async def _send_media_now(self, session: Session, to: str, media: MediaFile,
+                              content: bytes, caption: str) -> tuple[str, datetime]:
+        try:
+            upload = await session.client.upload(content, media_type(media))
+            response = await session.client.send_message(
+                build_jid(digits(to)), media_message(media, upload, caption))
+        except (SendMessageError, UploadError) as exc:
+            raise send_failure(str(exc)) from exc
+        return self._sent(response)
 
     async def send_template(self, device_id: str, to: str, template: Mapping[str, object],
                             transport_message_id: str) -> Sent:
@@ -372,4 +408,5 @@ def whatsmeow_from(settings: DeviceSettings) -> WhatsmeowTransport:
         settings.var_dir / "whatsmeow", SendLedger.for_settings(settings),
         database_url=settings.whatsmeow_database_url,
         timing=Timing(connect_wait=settings.whatsmeow_connect_wait_seconds),
-        threads=NeonizeThreads(max_sessions=settings.whatsmeow_max_sessions))
+        threads=NeonizeThreads(max_sessions=settings.whatsmeow_max_sessions),
+        media=media_store(settings))
