@@ -17,6 +17,7 @@ from gateway.idempotency import IdempotencyKey, once
 from gateway.shapes import BulkJob, BulkQueued, MessageQueued, MessageStatus, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
+from gateway.whatsapp_templates import WhatsAppTemplate, template_json
 from switchboard.messaging.v1 import messaging_pb2
 
 router = APIRouter(prefix="/api/messages", tags=["messages"],
@@ -40,6 +41,8 @@ COMPLETE = {"Sent", "Delivered", "Read", "Failed"}
 class SendMessageBody(RequestBody):
     number: str = Field(max_length=64, examples=["27821234567"])
     message: str | None = Field(default=None, examples=["Hello from WhatsApp API!"])
+    # a Meta template instead of a text (cloud transport only; docs/api.md)
+    whatsapp_template: WhatsAppTemplate | None = None
     template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
 
@@ -127,8 +130,10 @@ async def send_message(body: SendMessageBody, user: CurrentUser, clients: Servic
 
 async def _send_one(body: SendMessageBody, user: Principal, clients: Clients,
                     id_seed: str) -> dict[str, object]:
-    _content_check(body.message, body.template_id)
+    if body.whatsapp_template is None:
+        _content_check(body.message, body.template_id)
     queued = await clients.messaging.SendMessage(messaging_pb2.SendMessageRequest(
+        whatsapp_template=template_json(body.whatsapp_template),
         user_id=user.user_id, number=body.number, message=body.message or "",
         template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed))
     return {

@@ -25,6 +25,7 @@ forward: a copy another writer made stale fails to save and the step reads again
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -236,8 +237,12 @@ class Dispatcher:
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:
         timeout = attempt_timeout(self.retry, self.transport)
+        template = self.transport.send_template(
+            device_id, cmd.number, json.loads(cmd.whatsapp_template), transport_message_id) \
+            if cmd.whatsapp_template else None
         try:
             return await asyncio.wait_for(
+                template or
                 self.transport.send(device_id, cmd.number, cmd.body, transport_message_id)
                 if cmd.media is None else self.transport.send_media(
                     device_id, cmd.number, cmd.media, cmd.body, transport_message_id),

@@ -18,6 +18,7 @@ from services.messaging.app.dependencies import (
     PoolStatus,
 )
 from services.messaging.app.templates import message_text
+from services.messaging.app.whatsapp_templates import whatsapp_template_message
 from services.messaging.domain import rules
 from services.messaging.domain.errors import MessageNotFoundError
 from services.messaging.domain.lifecycle import HistoryEntry, Status
@@ -35,6 +36,7 @@ class SendMessage:
     template_id: int = 0
     variables: dict[str, str] = field(default_factory=dict)
     id_seed: str = ""  # see model.message_ids
+    whatsapp_template: str = ""  # a Meta template (JSON): sent instead of a text
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class MessagePage:
 
 async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted:
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
+    if cmd.whatsapp_template:
+        message = await whatsapp_template_message(cmd, deps)
+        return await asyncio.shield(_charge_and_queue(message, deps, bool(cmd.id_seed)))
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
                               deps.templates, deps.variable_limits)
     message = Message(message_ids(cmd.id_seed, deps.new_id)())

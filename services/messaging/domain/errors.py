@@ -91,6 +91,18 @@ class PoolEmptyError(MessagingError, ConflictError):
             "one by creating an instance and scanning its QR code.", transport=transport)
 
 
+class WhatsAppTemplateUnsupportedError(MessagingError, InvalidRequestError):
+    """A Meta template asked of a server whose transport has none (only the Cloud API
+    has them): refused before anything is charged."""
+
+    code = "UNSUPPORTED_BY_TRANSPORT"
+
+    def __init__(self, transport: str) -> None:
+        super().__init__(f"WhatsApp templates need the cloud transport (Meta's Cloud API); "
+                         f"this server sends through {transport}. Nothing was charged.",
+                         transport=transport)
+
+
 class InvalidRecipientsError(MessagingError, InvalidRequestError):
     """A bulk send's list of numbers is empty or too long."""
 

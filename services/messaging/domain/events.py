@@ -20,4 +20,5 @@ class MessageQueued:
     channel: str
     instance_id: str
     queued_at: datetime
+    whatsapp_template: str = ""  # a Meta template (JSON of Meta's object); body names it
     bulk_job_id: str = ""  # the bulk request that queued it; empty for a single send

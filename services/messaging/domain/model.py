@@ -57,6 +57,17 @@ class Message(Aggregate):
             body=rules.message_body(body), channel=channel, instance_id=instance_id,
             queued_at=now, bulk_job_id=bulk_job_id))
 
+    def queue_whatsapp_template(self, user_id: int, number: str, template: str,
+                                summary: str, now: datetime) -> None:
+        """Accept a Meta template send (a pool message, Meta's object as JSON); `summary`
+        is what the history shows for it."""
+        if self.status is not None:
+            raise MessageAlreadyQueuedError(self.id)
+        self._record(MessageQueued(
+            message_id=self.id, user_id=user_id, number=rules.recipient_number(number),
+            body=summary, channel=POOL, instance_id="", queued_at=now,
+            whatsapp_template=template))
+
     def when_MessageQueued(self, event: MessageQueued) -> None:
         self.user_id = event.user_id
         self.number = event.number

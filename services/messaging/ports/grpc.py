@@ -56,6 +56,7 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
     async def SendMessage(self, request: pb.SendMessageRequest,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
         accepted = await handlers.send_message(SendMessage(
+            whatsapp_template=request.whatsapp_template,
             user_id=request.user_id, number=request.number, message=request.message,
             template_id=request.template_id, variables=dict(request.variables),
             id_seed=request.id_seed), self.deps)
