@@ -149,12 +149,12 @@ class DispatchMessage:
     channel: str
     instance_id: str = ""
     queued_at: datetime | None = None  # when messaging queued it: the expiry counts from it
-    whatsapp_template: str = ""  # a Meta template (JSON of Meta's object), sent as such
     # JetStream's first delivery of it: no replica can have claimed it yet, so the claim
     # starts from an empty stream without reading it (a copy published twice is caught by
     # the claim's expected version 0, and read then)
     first_delivery: bool = False
     media: MediaFile | None = None  # a media message's file; `body` is its caption
+    whatsapp_template: str = ""  # a Meta template (JSON of Meta's object), sent as such
 
     @property
     def pinned(self) -> bool:
