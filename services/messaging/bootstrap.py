@@ -15,6 +15,8 @@ from services.messaging.adapters.handovers import Handovers
 from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
 from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
+from services.messaging.adapters.inbox_projection import INBOX, InboxProjection
+from services.messaging.adapters.inbox_view import InboxView
 from services.messaging.adapters.messages import MessageStore
 from services.messaging.adapters.quota import InstanceDevicesClient, QuotaClient
 from services.messaging.adapters.reservation_journal import (
@@ -40,6 +42,7 @@ async def build(infra: Infra[MessagingSettings], *, history_name: str = HISTORY,
     billing_channel = rpc.channel(settings.service_addr("billing"), settings, "messaging")
     device_channel = rpc.channel(settings.service_addr("device"), settings, "messaging")
     projection = HistoryProjection(history_name)
+    inbox = InboxProjection(history_name.replace(HISTORY, INBOX, 1))
     group = GroupCommit(infra.store)  # concurrent sends share transactions
     billing, quota = BillingClient(billing_channel), QuotaClient(billing_channel)
     journal = ReservationJournal(infra.engine, settings.reservation_note_grace_seconds, group)
@@ -55,13 +58,16 @@ async def build(infra: Infra[MessagingSettings], *, history_name: str = HISTORY,
         webhooks=hooks.store,
         variable_limits=VariableLimits(settings.template_max_variables,
                                        settings.template_max_variable_chars),
-        new_id=new_id)
+        new_id=new_id, inbox=InboxView(infra.engine))
     runner = ProjectionRunner(infra.js, infra.engine, projection)
+    inbox_runner = ProjectionRunner(infra.js, infra.engine, inbox)
     return Parts(
         registrars=[registrar(MessagingServicer(deps, StatusWatch(infra.nc, deps.history)))],
         service_names=[SERVICE_NAME], access=ACCESS,
-        tables=[projection.view, idempotency_metadata, hooks.tables, journal_metadata],
-        subscriptions=[*runner.subscriptions(), *hooks.subscriptions],
+        tables=[projection.view, inbox.view, idempotency_metadata, hooks.tables,
+                journal_metadata],
+        subscriptions=[*runner.subscriptions(), *inbox_runner.subscriptions(),
+                       *hooks.subscriptions],
         workers=[reservations.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],
         public_payload=messaging_codec().public_payload,

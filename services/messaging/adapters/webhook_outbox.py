@@ -82,7 +82,8 @@ def due_hooks_query() -> Any:
 def _head(i: int) -> Any:
     """Up to :room<i> of webhook :hook<i>'s oldest rows due at :now."""
     return (select(d.c.id, d.c.webhook_id, webhooks.c.user_id, d.c.queue_id, d.c.event_id,
-                   d.c.body, d.c.attempts, d.c.created_at, webhooks.c.url, webhooks.c.secret)
+                   d.c.body, d.c.status, d.c.attempts, d.c.created_at, webhooks.c.url,
+                   webhooks.c.secret)
             .join(webhooks, webhooks.c.webhook_id == d.c.webhook_id)
             .where(PENDING, d.c.webhook_id == bindparam(f"hook{i}"),
                    d.c.next_attempt_at <= NOW, webhooks.c.active, ~_blocked())

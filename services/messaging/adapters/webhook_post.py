@@ -16,6 +16,7 @@ import httpcore
 import httpx
 
 from services.messaging.adapters.webhook_guard import RefusedTargetError, parse_target
+from services.messaging.domain.inbox import RECEIVED, RECEIVED_STATUS
 from services.messaging.domain.webhook import EVENT, InvalidWebhookError, signature
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ def coarse(error: Exception) -> str:
 
 
 def headers(row: Any) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Switchboard-Event": EVENT,
+    event = RECEIVED if row.status == RECEIVED_STATUS else EVENT
+    return {"Content-Type": "application/json", "X-Switchboard-Event": event,
             "X-Switchboard-Event-Id": row.event_id,
             "X-Switchboard-Timestamp": str(int(time.time())),
             "X-Switchboard-Signature": signature(row.secret, row.body)}

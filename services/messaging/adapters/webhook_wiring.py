@@ -12,6 +12,7 @@ from kernel.host import Infra, Worker
 from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions
 from services.messaging.adapters.webhook_guard import TargetGuard
+from services.messaging.adapters.webhook_received import received_subscription
 from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.adapters.webhook_tables import webhook_metadata
 from services.messaging.adapters.webhook_worker import DeliveryWorker, Limits
@@ -49,4 +50,6 @@ def webhook_parts(infra: Infra[MessagingSettings], name: str = FANOUT) -> Webhoo
     return WebhookParts(store=store,
                         tables=webhook_metadata,
                         workers=[worker.run],
-                        subscriptions=fanout_subscriptions(infra.engine, name, worker.wake.set))
+                        subscriptions=[
+                            *fanout_subscriptions(infra.engine, name, worker.wake.set),
+                            received_subscription(infra.engine, name, worker.wake.set)])

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from kernel.aggregate import Aggregate
 from kernel.clock import Clock, utcnow
 from services.messaging.domain.idempotency import KeyRecord, Outcome
+from services.messaging.domain.inbox import InboundEntry
 from services.messaging.domain.lifecycle import BulkJob, HistoryEntry, Status
 from services.messaging.domain.model import Message, new_message_id
 from services.messaging.domain.templates import TemplateBook, TemplateIds, VariableLimits
@@ -187,6 +188,16 @@ class Webhooks(Protocol):
     async def deliveries(self, user_id: int, webhook_id: str, limit: int) -> list[Any]: ...
 
 
+class InboxReader(Protocol):
+    """The inbox view (adapters/inbox_view.py)."""
+
+    async def get(self, message_id: str) -> InboundEntry | None: ...
+
+    async def search(self, user_id: int, *, offset: int, limit: int, number: str = "",
+                     since: datetime | None = None, device_id: str = ""
+                     ) -> tuple[list[InboundEntry], int]: ...
+
+
 @dataclass(frozen=True)
 class MessagingDeps:
     """Everything the messaging handlers and the servicer take."""
@@ -206,3 +217,4 @@ class MessagingDeps:
     variable_limits: VariableLimits = VariableLimits()
     new_id: Callable[[], str] = new_message_id
     clock: Clock = utcnow
+    inbox: InboxReader | None = None  # received messages (the inbox view)

@@ -8,6 +8,7 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from services.messaging.app.charging import charge_and_queue, usable_pool
 from services.messaging.app.dependencies import (
@@ -25,6 +26,7 @@ from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, message_ids
 
 DEFAULT_PER_PAGE = 10
+E = TypeVar("E")
 MAX_PER_PAGE = 100
 
 
@@ -65,8 +67,10 @@ class ListMessages:
 
 
 @dataclass(frozen=True)
-class MessagePage:
-    entries: list[HistoryEntry]
+class MessagePage(Generic[E]):
+    """A page of a listing (history entries, received messages) and its place."""
+
+    entries: list[E]
     page: int
     per_page: int
     total: int
@@ -107,7 +111,8 @@ async def get_message_status(query: GetMessageStatus, deps: MessagingDeps) -> Hi
     return entry
 
 
-async def list_messages(query: ListMessages, deps: MessagingDeps) -> MessagePage:
+async def list_messages(query: ListMessages,
+                        deps: MessagingDeps) -> MessagePage[HistoryEntry]:
     page = max(query.page, 1)
     per_page = min(query.per_page, MAX_PER_PAGE) if query.per_page > 0 else DEFAULT_PER_PAGE
     entries, total = await deps.history.search(HistoryQuery(

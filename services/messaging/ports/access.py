@@ -11,5 +11,6 @@ ACCESS = access_table(
     CreateTemplate=USER, GetTemplate=USER, ListTemplates=USER, UpdateTemplate=USER,
     DeleteTemplate=USER,
     GetMessageStatus=USER, ListMessages=USER, GetBulkJob=USER,
+    ListInbox=USER, GetInboundMessage=USER,
     CreateWebhook=USER, ListWebhooks=USER, DeleteWebhook=USER, ListWebhookDeliveries=USER,
 )

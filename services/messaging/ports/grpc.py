@@ -17,6 +17,7 @@ from services.messaging.app.handlers import GetMessageStatus, ListMessages, Send
 from services.messaging.app.instance_send import SendInstanceMessage
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.ports.idempotency_grpc import IdempotencyRpcs
+from services.messaging.ports.inbox_grpc import InboxRpcs
 from services.messaging.ports.templates_grpc import TemplateRpcs
 from services.messaging.ports.watch import WebhookRpcs
 from services.messaging.ports.watch_stream import StatusWatch
@@ -47,7 +48,7 @@ def status_filter(value: int) -> Status | None:
     return Status[pb.Status.Name(value).removeprefix("STATUS_")]
 
 
-class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs,
+class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
                         messaging_pb2_grpc.MessagingServiceServicer):
     def __init__(self, deps: MessagingDeps, watch: StatusWatch) -> None:
         self.deps = deps

@@ -1,7 +1,8 @@
 """MessagingService.WatchMessages: a user's status changes, live.
 
 Fed by one `StatusHub` per process: core NATS subscriptions to the very subjects the
-history projection reads (`sb.messaging.MessageQueued`, `sb.device.Message*`), held while
+history and inbox projections read (`sb.messaging.MessageQueued`, `sb.device.Message*`,
+`sb.device.MessageReceived`: a message that arrived, sent as a `received` event), held while
 any call watches. Each event is decoded once, into the same partial `HistoryEntry` the
 projection folds, and handed to the calls watching its user only, so many open streams
 cost one decode per event, not one per stream (`switchboard_status_stream_events_decoded`
@@ -30,17 +31,22 @@ from kernel.clock import to_timestamp
 from kernel.rpc import CORRELATION_KEY
 from services.messaging.adapters.held_subscription import HeldSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, live_fact
+from services.messaging.adapters.inbox_projection import RECEIVED_EVENT, live_received
 from services.messaging.app.dependencies import HistoryReader
 from services.messaging.domain.errors import StatusStreamBehindError
+from services.messaging.domain.inbox import InboundEntry, received_body
 from services.messaging.domain.lifecycle import HistoryEntry
+from services.messaging.ports.inbox_grpc import inbound_reply
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
+RECEIVED_SUBJECT = subject("device", RECEIVED_EVENT)
 SUBJECTS = [subject("messaging", "MessageQueued"),
-            *(subject("device", t) for t in DEVICE_EVENTS)]
+            *(subject("device", t) for t in DEVICE_EVENTS), RECEIVED_SUBJECT]
 BACKLOG = 1000
 DECODED = Counter("switchboard_status_stream_events_decoded",
                   "Status events decoded for live status streams (once per event)")
-Item = tuple[str, HistoryEntry] | None  # None: the end marker of a queue that fell behind
+Fact = HistoryEntry | InboundEntry
+Item = tuple[str, Fact] | None  # None: the end marker of a queue that fell behind
 
 
 def event_reply(event_id: str, fact: HistoryEntry, number: str | None) -> pb.MessageStatusEvent:
@@ -74,8 +80,9 @@ class StatusHub:
 
     async def _on_msg(self, msg: Msg) -> None:
         DECODED.inc()
-        item = live_fact(msg)
-        if item is None or not item[1].queue_id:
+        item: tuple[str, Fact] | None = (live_received(msg) if msg.subject == RECEIVED_SUBJECT
+                                         else live_fact(msg))
+        if item is None or (isinstance(item[1], HistoryEntry) and not item[1].queue_id):
             return
         for queue in self._watchers.get(item[1].user_id, ()):
             _offer(queue, item)
@@ -111,7 +118,11 @@ class StatusWatch:
             await self.hub.unwatch(request.user_id, queue)
         raise StatusStreamBehindError()
 
-    async def _reply(self, event_id: str, fact: HistoryEntry) -> pb.MessageStatusEvent:
+    async def _reply(self, event_id: str, fact: Fact) -> pb.MessageStatusEvent:
+        if isinstance(fact, InboundEntry):
+            return pb.MessageStatusEvent(event_id=event_id, received=inbound_reply(fact),
+                                         timestamp=to_timestamp(fact.received_at),
+                                         received_json=received_body(fact).decode())
         number = fact.number
         if not number:
             entry = await self.history.entry(fact.queue_id)
