@@ -1,6 +1,7 @@
 """A Python client generated from the OpenAPI document the running gateway serves
 (`openapi-python-client`, offline, into a temp dir) drops nothing, and works: signed in
-with it, a user sends a message and follows it to Read, sends a bulk request, and an
+with it, a user sends a message and follows it to Read, sends a bulk request and follows
+its job's counts, and an
 instance linked through the simulator sends with its key pair, every answer parsed by the
 generated models (a field the document promises and the answer lacks fails the parse)."""
 
@@ -99,6 +100,17 @@ def _until_read(ops: Any, client: Any, queue_id: str) -> Any:
     raise AssertionError(f"{queue_id} never reached Read: {status}")
 
 
+def _job_done(ops: Any, client: Any, job_id: str) -> Any:
+    """The bulk job once its counts say every message has been read."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = ops("messages", "bulkJob").sync(job_id, client=client)
+        if job.read == job.total:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"bulk job {job_id} never counted every message Read: {job}")
+
+
 def test_the_generated_client_signs_in_sends_follows_bulk_sends_and_sends_as_an_instance(
         stack: Stack, client_package: tuple[ModuleType, dict[str, Any]], unique: str) -> None:
     package, _ = client_package
@@ -133,6 +145,8 @@ def test_the_generated_client_signs_in_sends_follows_bulk_sends_and_sends_as_an_
     assert isinstance(bulk, models.BulkQueued) and bulk.messages_created == 2, bulk
     for queue_id in bulk.queue_ids:
         _until_read(ops, user, queue_id)
+    job = _job_done(ops, user, bulk.job_id)
+    assert (job.total, job.read, job.failed) == (2, 2, 0), job
 
     refused = ops("messages", "sendMessage").sync(client=user, body=models.SendMessageBody(
         number="not a number", message="x"))
