@@ -19,7 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import context
+from kernel import context, progress
 from kernel.bus import Envelope, stream_name, subject
 from kernel.consumer import track_new
 from kernel.subscriptions import EventSubscription
@@ -92,6 +92,7 @@ class ProjectionRunner:
             await conn.execute(delete(processed_events)
                                .where(processed_events.c.consumer == self.projection.name))
             await conn.run_sync(self.projection.view.create_all)
+        await expect_replay(self.js, self.projection.sources)
         applied = 0
         for service, types in self.projection.sources.items():
             applied += await self._replay(service, [subject(service, t) for t in types])
@@ -106,6 +107,18 @@ class ProjectionRunner:
 
 
 FETCH = 4000
+
+
+async def expect_replay(js: JetStreamContext, sources: dict[str, Sequence[str]]) -> None:
+    """Tell the current progress (kernel/progress.py), if any, how many events the
+    sources' streams hold now: what a replay of them will go through."""
+    report = progress.current()
+    if report is None:
+        return
+    for service, types in sources.items():
+        info = await js.stream_info(stream_name(service), subjects_filter=subject(service))
+        counts = info.state.subjects or {}
+        report.expect(sum(counts.get(subject(service, t), 0) for t in types))
 
 
 async def replay(js: JetStreamContext, service: str, subjects: list[str],
@@ -131,6 +144,8 @@ async def replay(js: JetStreamContext, service: str, subjects: list[str],
             done = tail.sequence.stream >= info.state.last_seq or tail.num_pending == 0
             if not done:
                 pending = asyncio.ensure_future(_fetch(sub, size))
+            if report := progress.current():
+                report.advance(len(msgs))
             yield [Envelope.from_msg(m) for m in msgs]
             if done:
                 break

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from kernel import keys, stackid
 from kernel.config import ADMIN_PASSWORD, SERVICES
+from kernel.progress import Progress, reporting
 from launcher import banner, natsauth, ports
 from launcher.health import gateway_health, is_ours, pool_settled
 from launcher.settings import PROCESS_SETTINGS, StackSettings
@@ -243,8 +244,9 @@ async def rebuild_projection(settings: StackSettings, name: str) -> int:
     module_name, _, func = REBUILDERS[name].partition(":")
     rebuild = getattr(importlib.import_module(module_name), func)
     started = time.monotonic()
-    try:
-        count = await rebuild(natsauth.as_user(module_name.split(".")[1], settings))
+    try:  # progress lines on stderr as it goes (kernel/progress.py)
+        with reporting(Progress(f"rebuild {name}")):
+            count = await rebuild(natsauth.as_user(module_name.split(".")[1], settings))
     except stackid.ForeignStack as exc:
         print(f"switchboard: refusing to rebuild {name}: "
               f"{exc.explain(settings.nats_url, settings.var_dir)}", file=sys.stderr)

@@ -139,9 +139,15 @@ async def rebuild_from_the_command_line(monkeypatch, capsys, database_url, nats_
     monkeypatch.setenv("SWITCHBOARD_NATS_URL", nats_url)
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["projections", "rebuild", "quota"]) == 0
-    printed = capsys.readouterr().out
-    found = re.search(r"rebuilt quota: (\d+) events replayed", printed)
-    assert found, printed
+    printed = capsys.readouterr()
+    found = re.search(r"rebuilt quota: (\d+) events replayed", printed.out)
+    assert found, printed.out
+    # progress as it goes on stderr (kernel/progress.py), its last line all of it
+    last = printed.err.strip().splitlines()[-1]
+    shown = re.fullmatch(r"rebuild quota: (\d+)/(\d+) events replayed \(100%\), \d+/s, ETA 0s",
+                         last)
+    assert shown and shown.group(1) == shown.group(2), printed.err
+    assert int(shown.group(1)) >= int(found.group(1))
     return int(found.group(1))
 
 

@@ -3,6 +3,8 @@ live view back, row for row, on both backends."""
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from kernel.bus import stream_name, subject
 from kernel.config import Settings
 from kernel.db import engine_for
+from kernel.progress import Progress, reporting
 from services.messaging.adapters.history_projection import HistoryProjection
 from services.messaging.adapters.history_view import bulk_job_messages, message_history
 from services.messaging.rebuild import rebuild_history
@@ -144,3 +147,32 @@ async def test_rebuild_gives_the_bulk_jobs_back(user: int, start_messaging: Star
     rebuilt = await again.stub.GetBulkJob(pb.GetBulkJobRequest(user_id=user,
                                                                job_id=bulk.job_id))
     assert rebuilt == job
+
+
+async def test_a_rebuild_reports_its_progress_as_it_goes(user: int, messaging: Messaging,
+                                                         neighbours: Neighbours,
+                                                         device_events: DeviceEvents,
+                                                         settings: Settings) -> None:
+    neighbours.billing.balances[user] = 30
+    for _ in range(3):
+        bulk = await messaging.stub.SendBulkMessage(pb.SendBulkMessageRequest(
+            user_id=user, numbers=[f"2782{i:07d}" for i in range(10)], message="x"))
+    await device_events.emit("MessageSent", message_id=bulk.queue_ids[0], user_id=user,
+                             device_id="d", transport_message_id="t", sent_at=T0)
+    await messaging.settle()
+    expected = await events_in_streams(infra_js(messaging))
+    await messaging.close()
+    out = io.StringIO()
+    with reporting(Progress("rebuild history", out=out, every=0.0)):
+        applied = await rebuild_history(settings, name=messaging.history_name)
+    lines = out.getvalue().splitlines()
+    assert applied == expected == 31  # from both streams
+    assert len(lines) >= 2  # one a batch (every=0 shows them all), and the last
+    found = [re.fullmatch(r"rebuild history: (\d+)/(\d+) events replayed \((\d+)%\), "
+                          r"(\d+)/s, ETA (\d+)s", line) for line in lines]
+    assert all(found), lines
+    done = [int(m.group(1)) for m in found if m]
+    assert done == sorted(done) and done[-1] == expected
+    assert {int(m.group(2)) for m in found if m} == {expected}
+    assert lines[-1].startswith(f"rebuild history: {expected}/{expected} events replayed (100%)")
+    assert lines[-1].endswith("ETA 0s")

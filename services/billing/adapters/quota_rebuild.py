@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.bus import subject
-from kernel.projection import replay
+from kernel.projection import expect_replay, replay
 from kernel.tables import processed_events
 from services.billing.adapters.quota_projection import QuotaProjection, apply_folded
 
@@ -25,6 +25,7 @@ async def rebuild_view(js: JetStreamContext, engine: AsyncEngine,
         await conn.execute(delete(processed_events)
                            .where(processed_events.c.consumer == projection.name))
         await conn.run_sync(projection.view.create_all)
+    await expect_replay(js, projection.sources)
     applied = 0
     for service, types in projection.sources.items():
         subjects = [subject(service, t) for t in types]
