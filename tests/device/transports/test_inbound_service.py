@@ -30,7 +30,6 @@ from tests.device.service_support import (
 )
 from tests.device.transports.cloud_standin import FakeCloudApi
 from tests.device.transports.cloud_support import NUMBER_ID, TOKEN, cloud_api
-from tests.device.transports.conftest import sqlite_ledger
 from tests.support.services import serving
 
 SECRET = "meta-app-secret"
@@ -68,14 +67,10 @@ async def test_whatsmeow_records_a_message_once_though_it_arrives_twice(nats_url
     pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not installed")
     from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 
-    from services.device.adapters.whatsmeow import WhatsmeowTransport
     from tests.device.transports.neonize_messages import arrived, jid
-    from tests.device.transports.neonize_standin import FakeWhatsApp
-    from tests.device.transports.whatsmeow_support import FAST
+    from tests.device.transports.whatsmeow_support import standin_transport
 
-    far = FakeWhatsApp()
-    transport = WhatsmeowTransport(tmp_path / "whatsmeow", sqlite_ledger(tmp_path / "w.db"),
-                                   make_client=far.NewAClient, timing=FAST)
+    far, transport = standin_transport(tmp_path)
     settings = device_settings(f"sqlite+aiosqlite:///{tmp_path / 'device.db'}", nats_url,
                                tmp_path, sim_pool=0, transport="whatsmeow")
     device_id = f"wa-{unique}"

@@ -10,11 +10,19 @@ from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.whatsmeow import WhatsmeowTransport
 from services.device.adapters.whatsmeow.session import State, Timing
 from services.device.app.transport import Linked
-from tests.device.transports.conftest import Recorder
+from tests.device.transports.conftest import Recorder, sqlite_ledger
 from tests.device.transports.neonize_standin import FakeNewAClient, FakeWhatsApp
 
 FAST = Timing(connect_wait=1.0, link_delay=0.01)
 PHONE = "+44 7700 900123"
+
+
+def standin_transport(var_dir: Path) -> tuple[FakeWhatsApp, WhatsmeowTransport]:
+    """A fresh stand-in, and a whatsmeow transport over it with a ledger of its own, for a
+    device service a test starts (which attaches its own sink)."""
+    far = FakeWhatsApp()
+    return far, WhatsmeowTransport(var_dir / "whatsmeow", sqlite_ledger(var_dir / "wm.db"),
+                                   make_client=far.NewAClient, timing=FAST)
 
 
 def whatsmeow(tmp_path: Path, ledger: SendLedger, far: FakeWhatsApp, recorder: Recorder,
