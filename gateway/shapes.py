@@ -30,6 +30,9 @@ DEFAULT_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
                  429: "RATE_LIMITED", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
 EXAMPLE_MESSAGES = {
     "INVALID_REQUEST": "Unknown field: media_url",
+    "UNSUPPORTED_BY_TRANSPORT": "WhatsApp templates need the cloud transport (Meta's Cloud "
+                                "API); this server sends through simulator. Nothing was "
+                                "charged.",
     "UNAUTHORIZED": "Missing or invalid authentication token",
     "INVALID_CREDENTIALS": "Invalid or revoked API credentials",
     "FORBIDDEN": "Administrator privileges required",

@@ -83,7 +83,9 @@ class PairingCodeBody(RequestBody):
     phone_number: PhoneNumber = Field(alias="phoneNumber")
 
 
-@router.post("/instance/pairing-code", response_model=Ok[PairingCode])
+@router.post("/instance/pairing-code", response_model=Ok[PairingCode],
+             responses=v1_refusals("INVALID_REQUEST", "UNSUPPORTED_BY_TRANSPORT", "FORBIDDEN",
+                                   "ALREADY_CONNECTED"))
 async def pairing_code(body: PairingCodeBody, caller: InstanceCaller,
                        clients: ServiceClients) -> dict[str, object]:
     """A code to type on the phone of `phoneNumber` instead of scanning the QR code

@@ -63,7 +63,9 @@ class PairingCodeBody(RequestBody):
     phone_number: PhoneNumber
 
 
-@router.post("/{instance_id}/pairing-code", response_model=PairingCodeIssued)
+@router.post("/{instance_id}/pairing-code", response_model=PairingCodeIssued,
+             responses=refusals("INVALID_REQUEST", "UNSUPPORTED_BY_TRANSPORT", "FORBIDDEN",
+                                "ALREADY_CONNECTED"))
 async def pairing_code(instance_id: InstanceId, body: PairingCodeBody, user: CurrentUser,
                        clients: ServiceClients) -> dict[str, object]:
     """A code to type on the phone of `phone_number` (WhatsApp > Linked devices > Link a

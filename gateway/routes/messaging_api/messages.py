@@ -115,7 +115,8 @@ async def bulk_job(job_id: str, user: CurrentUser, clients: ServiceClients) -> d
             "created_at": iso_z(job.created_at)}
 
 
-@router.post("/send-message", response_model=MessageQueued, responses=SEND_REFUSALS)
+@router.post("/send-message", response_model=MessageQueued,
+             responses=SEND_REFUSALS | refusals("INVALID_REQUEST", "UNSUPPORTED_BY_TRANSPORT"))
 async def send_message(body: SendMessageBody, user: CurrentUser, clients: ServiceClients,
                        request: Request, response: Response,
                        idempotency_key: IdempotencyKey = None) -> Any:
