@@ -4,6 +4,8 @@ filtered, a webhook whose deliveries fail, the credits, and a phone-sized screen
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
@@ -35,6 +37,7 @@ def test_a_test_message_reaches_read_and_a_bulk_job_counts_live(
         bulk.get_by_label("Message").fill("Hello, all three")
         bulk.get_by_role("button", name="Send to all").click()
         job = page.get_by_role("region", name="Bulk job")
+        expect(job.get_by_role("heading")).to_have_text(re.compile(r"^Bulk job bulk_\w+$"))
         expect(job.get_by_role("paragraph").first).to_have_text(
             "Bulk message queued successfully for 3 numbers")
         expect(job.locator("[data-count=read]")).to_have_text("Read: 3")

@@ -2,7 +2,7 @@
 // (docs/console.md). The JWT lives in this module's memory only: never in storage or a
 // cookie, so a reload signs out and no other page can send it (no CSRF to defend).
 
-const state = { token: null, me: null, paths: new Set(), statuses: new Map(),
+const state = { token: null, me: null, statuses: new Map(),
                 listeners: new Set(), stream: null, scope: null };
 const RANK = { Queued: 0, Sending: 1, Sent: 2, Delivered: 3, Read: 4, Failed: 5 };
 const STATUS_WORDS = Object.keys(RANK);
@@ -198,10 +198,6 @@ async function signIn(values) {
   document.getElementById('nav-admin').hidden = !reply.is_admin;
   document.getElementById('signout').hidden = false;
   openStream();
-  try {
-    const doc = await (await fetch('/openapi.json')).json();
-    state.paths = new Set(Object.keys(doc.paths || {}));
-  } catch (err) { state.paths = new Set(); }
   location.hash = '#/instances';
   route();
 }
@@ -287,8 +283,7 @@ function instancePanel(instanceId, name, panelScope, refreshList) {
     }));
   }
 
-  const pairing = state.paths.has('/api/instances/{instance_id}/pairing-code')
-    ? form([{ name: 'phone_number', label: 'Phone number (international)', required: true,
+  const pairing = form([{ name: 'phone_number', label: 'Phone number (international)', required: true,
               inputmode: 'tel' }], 'Get a pairing code', async (values) => {
       const reply = await api('POST', `${base}/pairing-code`, { phone_number: values.phone_number });
       const code = `${reply.pairing_code.slice(0, 4)}-${reply.pairing_code.slice(4)}`;
@@ -296,7 +291,7 @@ function instancePanel(instanceId, name, panelScope, refreshList) {
         h('strong', { 'data-field': 'pairing-code' }, code),
         ` (valid ${reply.expires_in} s). On the phone ${values.phone_number}: WhatsApp, ` +
         'Linked devices, Link a device, Link with phone number instead.'));
-    }) : null;
+    });
 
   panelScope.every(1000, () => refresh().catch((err) => say(err.message)));
   refresh().catch((err) => { details.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message)); });
@@ -459,9 +454,13 @@ function historyTable(pageScope) {
   return [filters, nav, out];
 }
 
-// Messages received on the user's numbers, once the inbox route is served.
+// Messages received on the user's numbers; the section goes away on a gateway that does
+// not serve the inbox (404).
 function inboxTable(pageScope) {
   const out = h('div', {}, 'Loading');
+  const section = h('section', { 'aria-labelledby': 'inbox-heading' },
+    h('h2', { id: 'inbox-heading' }, 'Received'), out);
+  const inboxScope = pageScope.child();
   async function load() {
     const found = await api('GET', '/api/messages/inbox?per_page=20');
     out.replaceChildren(found.messages.length ? table(
@@ -472,10 +471,15 @@ function inboxTable(pageScope) {
         h('td', {}, m.received_at))))
       : h('p', {}, 'Nothing received yet.'));
   }
-  pageScope.every(3000, () => load().catch((err) => say(err.message)));
-  load().catch((err) => out.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message)));
-  return h('section', { 'aria-labelledby': 'inbox-heading' },
-    h('h2', { id: 'inbox-heading' }, 'Received'), out);
+  function failed(err) {
+    if (err.status === 404) {
+      inboxScope.close();
+      section.remove();
+    } else out.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
+  }
+  inboxScope.every(3000, () => load().catch(failed));
+  load().catch(failed);
+  return section;
 }
 
 function pageMessages(pageScope) {
@@ -524,7 +528,7 @@ function pageMessages(pageScope) {
       h('h2', { id: 'bulk-heading' }, 'Send a bulk message'), bulk), jobs,
     h('section', { 'aria-labelledby': 'history-heading' },
       h('h2', { id: 'history-heading' }, 'History'), historyTable(pageScope)),
-    state.paths.has('/api/messages/inbox') ? inboxTable(pageScope) : null];
+    inboxTable(pageScope)];
 }
 
 // ---- webhooks ----
