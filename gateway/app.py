@@ -13,9 +13,11 @@ from gateway import apidocs, errors, openapi
 from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
+from gateway.media import media_body_limits
 from gateway.routes import ROUTERS, metrics
 from gateway.settings import GatewaySettings
 from gateway.text import plain_parameters
+from kernel.media import media_store
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
                               "(/api, JWT) and the Instance API (/api/v1/whatsapp, key pair).",
                   **docs_urls(settings))
     app.state.settings = settings
+    app.state.media = media_store(settings)  # send-media's uploads (gateway/media.py)
     errors.install(app)
     for router in ROUTERS:  # each on the app itself: every level of nesting is walked
         app.include_router(router, dependencies=[Depends(plain_parameters)])  # per request
@@ -43,7 +46,8 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
     # pure ASGI middleware, last added outermost: metrics see everything, and BodyLimit's
     # refusals get the correlation id and are counted
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
-                       max_depth=settings.max_json_depth)
+                       max_depth=settings.max_json_depth,
+                       larger=media_body_limits(settings.media_max_bytes))
     app.add_middleware(Correlation)
     app.add_middleware(metrics.HttpMetrics)
     return app

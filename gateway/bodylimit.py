@@ -47,29 +47,34 @@ def json_depth_over(body: bytes, max_depth: int) -> bool:
 class BodyLimit(HttpMiddleware):
     """Installed inside the error handlers' reach (see gateway/app.py)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int,
+                 larger: dict[str, int] | None = None) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.larger = larger or {}  # path -> its own limit (send-media's uploads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
+        declared = headers.get("content-length")
         if declared is not None:
-            refusal = self._refusal(declared)
+            refusal = self._refusal(declared, max_bytes)
             if refusal is not None:
                 code, message = refusal
                 await envelope(Request(scope), code, message)(scope, receive, send)
                 return
-        await self.app(scope, self._counted(receive), send)
+        json = not headers.get("content-type", "").lower().startswith("multipart/")
+        await self.app(scope, self._counted(receive, max_bytes, json), send)
 
-    def _refusal(self, declared: str) -> tuple[str, str] | None:
+    def _refusal(self, declared: str, max_bytes: int) -> tuple[str, str] | None:
         if not (declared.isascii() and declared.isdigit()):
             return "INVALID_REQUEST", "Invalid Content-Length header"
-        if int(declared) > self.max_bytes:
+        if int(declared) > max_bytes:
             return "PAYLOAD_TOO_LARGE", TOO_LARGE
         return None
 
-    def _counted(self, receive: Receive) -> Receive:
+    def _counted(self, receive: Receive, max_bytes: int, json: bool) -> Receive:
         chunks: list[bytes] = []
         seen = 0
 
@@ -79,9 +84,9 @@ class BodyLimit(HttpMiddleware):
             if message["type"] == "http.request":
                 chunks.append(message.get("body", b""))
                 seen += len(chunks[-1])
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise HTTPException(413, TOO_LARGE)
-                if not message.get("more_body", False):
+                if json and not message.get("more_body", False):
                     self._check_depth(b"".join(chunks) if len(chunks) > 1 else chunks[0])
             return message
 

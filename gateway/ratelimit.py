@@ -18,7 +18,8 @@ from kernel import bus
 from kernel.config import Settings
 from kernel.ratelimit import RateLimitedError, RateLimiter, Verdict, limiter_for, limits_from
 
-SENDS = {"/api/messages/send-message", "/api/v1/whatsapp/send"}
+SENDS = {"/api/messages/send-message", "/api/v1/whatsapp/send", "/api/messages/send-media",
+         "/api/v1/whatsapp/send-media"}
 BULK_SENDS = {"/api/messages/send-bulk-message"}
 
 

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     media_s3_secret_key: str = ""
     media_s3_prefix: str = "media/"
     media_retention_days: int = Field(default=30, ge=0)
+    # the largest media file a send takes, below WhatsApp's own limit for its kind
+    media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
 
     relay_batch: int = 256
     log_level: str = "INFO"

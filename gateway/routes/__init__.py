@@ -13,6 +13,7 @@ from __future__ import annotations
 from gateway import console
 from gateway.routes import cloud_webhook, health, limits, simulator
 from gateway.routes.instance_api import instance, quota, send
+from gateway.routes.instance_api import media as instance_media
 from gateway.routes.messaging_api import (
     admin,
     auth,
@@ -21,6 +22,7 @@ from gateway.routes.messaging_api import (
     instance_control,
     instance_view,
     instances,
+    media,
     messages,
     stream,
     templates,
@@ -28,10 +30,10 @@ from gateway.routes.messaging_api import (
     webhooks,
 )
 
-MESSAGING_API = (auth.router, users.router, messages.router, history.router, stream.router,
-                 templates.router, instances.router, instance_control.router, instance_view.router,
-                 webhooks.router, admin.router, contacts.router)
-INSTANCE_API = (instance.router, quota.router, send.router)
+MESSAGING_API = (auth.router, users.router, messages.router, media.router, history.router,
+                 stream.router, templates.router, instances.router, instance_control.router,
+                 instance_view.router, webhooks.router, admin.router, contacts.router)
+INSTANCE_API = (instance.router, quota.router, send.router, instance_media.router)
 SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router,
           console.router)
 ROUTERS = MESSAGING_API + INSTANCE_API + SHARED

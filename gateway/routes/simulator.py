@@ -90,6 +90,15 @@ async def phone_event(body: PhoneEventBody, clients: ServiceClients) -> dict[str
     return {"message": "Phone event simulated", **_device(device)}
 
 
+def _media(m: device_pb2.InboxMessage) -> dict[str, object]:
+    """A media message's file as the phone received it (its hash computed by the phone)."""
+    if not m.media_sha256:
+        return {}
+    return {"media": {"sha256": m.media_sha256, "type": m.media_type,
+                      "mime_type": m.mime_type, "size_bytes": m.media_size,
+                      "filename": m.filename}}
+
+
 @router.get("/inbox/{phone_number}")
 async def inbox(phone_number: Annotated[str, Path(max_length=32, pattern=r"^\+?[0-9]+$")],
                 clients: ServiceClients) -> dict[str, object]:
@@ -97,7 +106,8 @@ async def inbox(phone_number: Annotated[str, Path(max_length=32, pattern=r"^\+?[
     found = await clients.device.GetSimulatorInbox(
         device_pb2.GetSimulatorInboxRequest(phone_number=phone_number))
     messages = [{"message_id": m.transport_message_id, "from": m.from_number, "body": m.body,
-                 "device_id": m.device_id, "received_at": iso_z(m.received_at)}
+                 "device_id": m.device_id, "received_at": iso_z(m.received_at),
+                 **_media(m)}
                 for m in found.messages]
     return {"phone_number": phone_number.lstrip("+"), "count": len(messages),
             "messages": messages}

@@ -25,7 +25,7 @@ from services.messaging.adapters.reservation_journal import (
     journal_metadata,
 )
 from services.messaging.adapters.templates import TemplateStore
-from services.messaging.adapters.webhook_wiring import webhook_parts
+from services.messaging.adapters.webhook_wiring import media_fetcher, webhook_parts
 from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.domain.model import new_message_id
 from services.messaging.domain.templates import VariableLimits
@@ -55,7 +55,7 @@ async def build(infra: Infra[MessagingSettings], *, history_name: str = HISTORY,
         devices=InstanceDevicesClient(device_channel), history=HistoryView(infra.engine),
         templates=TemplateStore(infra.store), idempotency=IdempotencyKeys(infra.engine),
         handovers=Handovers(infra.nc), handover_wait=settings.instance_send_wait_seconds,
-        webhooks=hooks.store,
+        webhooks=hooks.store, media=media_fetcher(settings),
         variable_limits=VariableLimits(settings.template_max_variables,
                                        settings.template_max_variable_chars),
         new_id=new_id, inbox=InboxView(infra.engine))

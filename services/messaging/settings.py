@@ -36,3 +36,7 @@ class MessagingSettings(Settings):
     # POST /api/v1/whatsapp/send waits this long for its message to be handed to WhatsApp
     # and answers "sent"; past it, "queued" (docs/api.md). 0: answer "queued" at once.
     instance_send_wait_seconds: float = 10.0
+    # send-media by URL: the whole fetch's time limit, and the networks (as
+    # webhook_allow_private) a media URL may point into besides public addresses
+    media_fetch_timeout_seconds: float = 30.0
+    media_url_allow_private: str = ""

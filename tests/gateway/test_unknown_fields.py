@@ -29,8 +29,10 @@ async def test_messaging_api_writes_refuse_unknown_fields_and_charge_nothing(api
     await top_up(api, headers, 5)
     refused(await api.post("/api/messages/send-message", headers=headers,
                            json={"number": RECIPIENT, **PIC}))
-    refused(await api.post("/api/messages/send-bulk-message", headers=headers,
-                           json={"numbers": [RECIPIENT], **PIC}))
+    refused(await api.post("/api/messages/send-bulk-message", headers=headers,  # bulk takes
+                           json={"numbers": [RECIPIENT], "message": "pic",  # a media_url
+                                 "image_url": "https://example.com/a.png"}),
+            "Unknown field: image_url")
     refused(await api.post("/api/templates", headers=headers,
                            json={"name": "t", "body": "b", "media_url": "x"}))
     refused(await api.post("/api/auth/register", json={

@@ -54,6 +54,11 @@ async def _send(body: InstanceSendBody, caller: InstancePrincipal, clients: Clie
         messaging_pb2.SendInstanceMessageRequest(
             instance_id=caller.instance_id, user_id=caller.user_id,
             number=body.phone_number, message=body.message, id_seed=id_seed))
+    return sent_answer(sent)
+
+
+def sent_answer(sent: messaging_pb2.SendInstanceMessageResponse) -> dict[str, Any]:
+    """send's answer (send-media's too): the message's fate within the wait."""
     return ok(_outcome(sent), {
         "messageId": sent.message_id,
         "status": status_word(sent.status),

@@ -54,6 +54,9 @@ class BulkBody(RequestBody):
     message: str | None = Field(default=None, examples=["Bulk message to all recipients!"])
     template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     variables: dict[str, str] | None = None
+    # the same file to every number (send-media's rules; `message` is then its caption)
+    media_url: str | None = Field(default=None, max_length=2048)
+    filename: str | None = Field(default=None, max_length=255)
 
 
 def _content_check(message: str | None, template_id: int | None) -> None:
@@ -88,10 +91,15 @@ async def send_bulk_message(body: BulkBody, user: CurrentUser, clients: ServiceC
 
 async def _send_bulk(body: BulkBody, user: Principal, clients: Clients,
                      id_seed: str) -> dict[str, object]:
-    _content_check(body.message, body.template_id)
+    if body.media_url is None:
+        _content_check(body.message, body.template_id)
+    media = None if body.media_url is None else await clients.messaging.FetchMedia(
+        messaging_pb2.FetchMediaRequest(user_id=user.user_id, url=body.media_url,
+                                        filename=body.filename or ""))
     queued = await clients.messaging.SendBulkMessage(messaging_pb2.SendBulkMessageRequest(
         user_id=user.user_id, numbers=body.numbers, message=body.message or "",
-        template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed))
+        template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed,
+        media=media))
     count = len(queued.queue_ids)
     return {
         "message": f"Bulk message queued successfully for {count} numbers",
@@ -137,6 +145,11 @@ async def _send_one(body: SendMessageBody, user: Principal, clients: Clients,
         whatsapp_template=template_json(body.whatsapp_template),
         user_id=user.user_id, number=body.number, message=body.message or "",
         template_id=body.template_id or 0, variables=body.variables or {}, id_seed=id_seed))
+    return queued_answer(queued)
+
+
+def queued_answer(queued: messaging_pb2.SendMessageResponse) -> dict[str, object]:
+    """send-message's answer (send-media's too)."""
     return {
         "message": "Message queued successfully",
         "queue_id": queued.queue_id,

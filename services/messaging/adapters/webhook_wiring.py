@@ -9,12 +9,15 @@ from datetime import timedelta
 from sqlalchemy import MetaData
 
 from kernel.host import Infra, Worker
+from kernel.media import media_store
 from kernel.subscriptions import EventSubscription
+from services.messaging.adapters.media_fetch import MediaFetcher
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_received import received_subscription
 from services.messaging.adapters.webhook_store import WebhookStore
 from services.messaging.adapters.webhook_tables import webhook_metadata
+from services.messaging.adapters.webhook_transport import delivery_client
 from services.messaging.adapters.webhook_worker import DeliveryWorker, Limits
 from services.messaging.domain.webhook import Backoff
 from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
@@ -35,6 +38,13 @@ def delivery_limits(s: MessagingSettings) -> Limits:
                   breaker_failures=s.webhook_breaker_failures,
                   breaker_cool_down=timedelta(seconds=s.webhook_breaker_seconds),
                   timeout=s.webhook_timeout_seconds, poll=s.webhook_poll_seconds)
+
+
+def media_fetcher(s: MessagingSettings) -> MediaFetcher:
+    """send-media's URL fetches: through the webhooks' guard, with their own allow list."""
+    guard = TargetGuard(AddressPolicy(allow_list(s.media_url_allow_private)))
+    return MediaFetcher(delivery_client(guard, s.media_fetch_timeout_seconds, 16),
+                        media_store(s), s.media_max_bytes, s.media_fetch_timeout_seconds)
 
 
 def webhook_parts(infra: Infra[MessagingSettings], name: str = FANOUT) -> WebhookParts:

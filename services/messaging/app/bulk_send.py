@@ -11,6 +11,7 @@ from services.messaging.app.dependencies import CREDIT, Charge, MessagingDeps
 from services.messaging.app.templates import message_text
 from services.messaging.domain import rules
 from services.messaging.domain.errors import BulkJobNotFoundError
+from services.messaging.domain.events import Media
 from services.messaging.domain.lifecycle import BulkJob
 from services.messaging.domain.model import Message, bulk_job_id, message_ids
 
@@ -23,6 +24,7 @@ class SendBulkMessage:
     template_id: int = 0
     variables: dict[str, str] = field(default_factory=dict)
     id_seed: str = ""  # see model.message_ids
+    media: Media | None = None  # the same file to every number; `message` its caption
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
     """Validate every number and the body first; then reserve, queue, or release all.
     A seeded batch already queued (all of it: the batch is one append) was queued by an
     earlier run of this same request."""
-    body = rules.message_body(await message_text(
+    body = rules.media_body(await message_text(
         cmd.user_id, cmd.message, cmd.template_id, cmd.variables, deps.templates,
-        deps.variable_limits))
+        deps.variable_limits), cmd.media)
     now = deps.clock()
     batch = []
     ids = message_ids(cmd.id_seed, deps.new_id)
@@ -46,7 +48,7 @@ async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAc
     for number in rules.bulk_recipients(cmd.numbers):
         message = Message(ids())
         job_id = job_id or bulk_job_id(message.id)
-        message.queue(cmd.user_id, number, body, now, bulk_job_id=job_id)
+        message.queue(cmd.user_id, number, body, now, media=cmd.media, bulk_job_id=job_id)
         batch.append(message)
     queue_ids = [m.id for m in batch]
     await usable_pool(deps.pool, deps.messages, queue_ids[0], bool(cmd.id_seed))

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from kernel.aggregate import Aggregate
 from kernel.clock import Clock, utcnow
+from services.messaging.domain.events import Media
 from services.messaging.domain.idempotency import KeyRecord, Outcome
 from services.messaging.domain.inbox import InboundEntry
 from services.messaging.domain.lifecycle import BulkJob, HistoryEntry, Status
@@ -188,6 +189,12 @@ class Webhooks(Protocol):
     async def deliveries(self, user_id: int, webhook_id: str, limit: int) -> list[Any]: ...
 
 
+class MediaFetch(Protocol):
+    """A send-media's file from its URL, checked and stored (adapters/media_fetch.py)."""
+
+    async def fetch(self, url: str, filename: str) -> Media: ...
+
+
 class InboxReader(Protocol):
     """The inbox view (adapters/inbox_view.py)."""
 
@@ -213,6 +220,7 @@ class MessagingDeps:
     idempotency: IdempotencyRecords
     handovers: Handovers
     webhooks: Webhooks
+    media: MediaFetch
     handover_wait: float = 10.0  # seconds an Instance API send waits to be handed over
     variable_limits: VariableLimits = VariableLimits()
     new_id: Callable[[], str] = new_message_id

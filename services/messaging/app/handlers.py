@@ -22,6 +22,7 @@ from services.messaging.app.templates import message_text
 from services.messaging.app.whatsapp_templates import whatsapp_template_message
 from services.messaging.domain import rules
 from services.messaging.domain.errors import MessageNotFoundError
+from services.messaging.domain.events import Media
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, message_ids
 
@@ -39,6 +40,7 @@ class SendMessage:
     variables: dict[str, str] = field(default_factory=dict)
     id_seed: str = ""  # see model.message_ids
     whatsapp_template: str = ""  # a Meta template (JSON): sent instead of a text
+    media: Media | None = None  # a media message: `message` is its caption
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
                               deps.templates, deps.variable_limits)
     message = Message(message_ids(cmd.id_seed, deps.new_id)())
-    message.queue(cmd.user_id, cmd.number, body, deps.clock())
+    message.queue(cmd.user_id, cmd.number, body, deps.clock(), media=cmd.media)
     # Shielded: a caller that goes away cannot split a reservation from its message.
     return await asyncio.shield(_charge_and_queue(message, deps, bool(cmd.id_seed)))
 

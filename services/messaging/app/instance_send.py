@@ -10,6 +10,7 @@ from datetime import datetime
 from services.messaging.app.charging import charge_and_queue
 from services.messaging.app.dependencies import QUOTA, Charge, MessagingDeps, QuotaUsage
 from services.messaging.domain.errors import InstanceNotConnectedError
+from services.messaging.domain.events import Media
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.domain.model import Message, message_ids
 
@@ -23,6 +24,7 @@ class SendInstanceMessage:
     number: str
     message: str
     id_seed: str = ""  # see model.message_ids
+    media: Media | None = None  # a media message: `message` is its caption
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ async def send_instance_message(cmd: SendInstanceMessage,
     message = Message(message_ids(cmd.id_seed, deps.new_id)())
     now = deps.clock()
     message.queue(cmd.user_id, cmd.number, cmd.message, now, channel=INSTANCE,
-                  instance_id=cmd.instance_id)
+                  instance_id=cmd.instance_id, media=cmd.media)
     if not await deps.devices.connected(cmd.instance_id):
         raise InstanceNotConnectedError(cmd.instance_id,
                                         await deps.devices.last_error(cmd.instance_id))

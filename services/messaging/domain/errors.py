@@ -120,3 +120,22 @@ class MissingVariableError(MessagingError, InvalidRequestError):
         shown = ", ".join(names)
         super().__init__(f"Missing template variable(s) for template {template_id}: {shown}",
                          template_id=template_id, missing=shown)
+
+
+class MediaUrlRefusedError(MessagingError, InvalidRequestError):
+    """A media URL pointing at an address the webhooks' guard refuses (SSRF)."""
+
+    code = "MEDIA_URL_REFUSED"
+
+    def __init__(self) -> None:
+        super().__init__("media URL must point to a public address: loopback, private, "
+                         "link-local and reserved ones are refused; nothing was sent or "
+                         "charged")
+
+
+class MediaFetchFailedError(MessagingError, InvalidRequestError):
+    code = "MEDIA_FETCH_FAILED"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"The media URL could not be fetched: {why}; nothing was sent or "
+                         "charged", reason=why)

@@ -11,6 +11,18 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
+class Media:
+    """The stored file (kernel/media.py) a media message carries; its caption is the
+    message's body."""
+
+    sha256: str
+    mime_type: str
+    size_bytes: int
+    filename: str
+    kind: str  # image, video, audio or document
+
+
+@dataclass(frozen=True)
 class MessageQueued:
     message_id: str
     user_id: int
@@ -21,4 +33,5 @@ class MessageQueued:
     instance_id: str
     queued_at: datetime
     whatsapp_template: str = ""  # a Meta template (JSON of Meta's object); body names it
+    media: Media | None = None
     bulk_job_id: str = ""  # the bulk request that queued it; empty for a single send

@@ -11,7 +11,7 @@ from datetime import datetime
 from kernel.aggregate import Aggregate
 from services.messaging.domain import rules
 from services.messaging.domain.errors import MessageAlreadyQueuedError
-from services.messaging.domain.events import MessageQueued
+from services.messaging.domain.events import Media, MessageQueued
 from services.messaging.domain.lifecycle import Status
 
 POOL = "pool"
@@ -48,14 +48,16 @@ class Message(Aggregate):
         self.status: Status | None = None
 
     def queue(self, user_id: int, number: str, body: str, now: datetime,
-              channel: str = POOL, instance_id: str = "", bulk_job_id: str = "") -> None:
-        """Accept the message for sending; the number and body must pass the rules."""
+              channel: str = POOL, instance_id: str = "", media: Media | None = None,
+              bulk_job_id: str = "") -> None:
+        """Accept the message for sending; the number and body (a media message's
+        caption) must pass the rules."""
         if self.status is not None:
             raise MessageAlreadyQueuedError(self.id)
         self._record(MessageQueued(
             message_id=self.id, user_id=user_id, number=rules.recipient_number(number),
-            body=rules.message_body(body), channel=channel, instance_id=instance_id,
-            queued_at=now, bulk_job_id=bulk_job_id))
+            body=rules.media_body(body, media), channel=channel, instance_id=instance_id,
+            queued_at=now, media=media, bulk_job_id=bulk_job_id))
 
     def queue_whatsapp_template(self, user_id: int, number: str, template: str,
                                 summary: str, now: datetime) -> None:

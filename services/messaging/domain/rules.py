@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import phonenumbers
 
+from kernel.media import MAX_CAPTION_CHARS
 from services.messaging.domain.errors import (
     InvalidMessageBodyError,
     InvalidNumberError,
     InvalidRecipientsError,
 )
+from services.messaging.domain.events import Media
 
 MAX_BODY_CHARS = 4096
 MAX_E164_DIGITS = 15
@@ -35,6 +37,22 @@ def message_body(text: str) -> str:
     if not text.strip():
         raise InvalidMessageBodyError("message is required (1 to 4096 characters)")
     body_length(len(text))
+    return text
+
+
+def media_body(text: str, media: Media | None) -> str:
+    """A text's body (`message_body`), or a media message's caption: empty, or at most
+    MAX_CAPTION_CHARS (WhatsApp's limit for captions); none for audio, which WhatsApp
+    shows without one."""
+    if media is None:
+        return message_body(text)
+    if text and media.kind == "audio":
+        raise InvalidMessageBodyError("audio messages have no caption on WhatsApp: send "
+                                      "the text as a message of its own")
+    if len(text) > MAX_CAPTION_CHARS:
+        raise InvalidMessageBodyError(
+            f"caption is too long: {len(text)} characters, at most {MAX_CAPTION_CHARS}",
+            length=len(text), max_length=MAX_CAPTION_CHARS)
     return text
 
 

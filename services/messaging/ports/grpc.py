@@ -6,25 +6,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import datetime
+from typing import cast
 
 import grpc
 
 from kernel.clock import from_timestamp, to_timestamp
+from kernel.codec import from_proto, to_proto
 from services.messaging.app import bulk_send, handlers, instance_send
 from services.messaging.app.bulk_send import GetBulkJob, SendBulkMessage
 from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.app.handlers import GetMessageStatus, ListMessages, SendMessage
 from services.messaging.app.instance_send import SendInstanceMessage
+from services.messaging.domain.events import Media
 from services.messaging.domain.lifecycle import HistoryEntry, Status
 from services.messaging.ports.idempotency_grpc import IdempotencyRpcs
 from services.messaging.ports.inbox_grpc import InboxRpcs
 from services.messaging.ports.templates_grpc import TemplateRpcs
 from services.messaging.ports.watch import WebhookRpcs
 from services.messaging.ports.watch_stream import StatusWatch
+from switchboard.messaging.v1 import events_pb2, messaging_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
-from switchboard.messaging.v1 import messaging_pb2_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+
+
+def media_of(request: pb.SendMessageRequest | pb.SendBulkMessageRequest
+             | pb.SendInstanceMessageRequest) -> Media | None:
+    return cast(Media, from_proto(request.media, Media)) if request.HasField("media") \
+        else None
 
 
 def status_reply(entry: HistoryEntry) -> pb.MessageStatus:
@@ -60,7 +69,7 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
             whatsapp_template=request.whatsapp_template,
             user_id=request.user_id, number=request.number, message=request.message,
             template_id=request.template_id, variables=dict(request.variables),
-            id_seed=request.id_seed), self.deps)
+            id_seed=request.id_seed, media=media_of(request)), self.deps)
         return pb.SendMessageResponse(
             queue_id=accepted.queue_id, remaining_credits=accepted.remaining_credits,
             queue_position=accepted.queue_position,
@@ -72,7 +81,8 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
                                   ) -> pb.SendInstanceMessageResponse:
         accepted = await instance_send.send_instance_message(SendInstanceMessage(
             instance_id=request.instance_id, user_id=request.user_id, number=request.number,
-            message=request.message, id_seed=request.id_seed), self.deps)
+            message=request.message, id_seed=request.id_seed, media=media_of(request)),
+            self.deps)
         return pb.SendInstanceMessageResponse(
             message_id=accepted.message_id,
             status=pb.Status.Value(f"STATUS_{accepted.status.name}"),
@@ -86,7 +96,7 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
         accepted = await bulk_send.send_bulk_message(SendBulkMessage(
             user_id=request.user_id, numbers=list(request.numbers), message=request.message,
             template_id=request.template_id, variables=dict(request.variables),
-            id_seed=request.id_seed), self.deps)
+            id_seed=request.id_seed, media=media_of(request)), self.deps)
         return pb.SendBulkMessageResponse(queue_ids=accepted.queue_ids,
                                           remaining_credits=accepted.remaining_credits,
                                           job_id=accepted.job_id)
@@ -98,6 +108,11 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
         counts = {status.label: job.count(status) for status in Status}
         return pb.BulkJob(job_id=job.job_id, total=job.total,
                           created_at=to_timestamp(job.created_at), **counts)
+
+    async def FetchMedia(self, request: pb.FetchMediaRequest,
+                         context: grpc.aio.ServicerContext) -> events_pb2.MediaAttachment:
+        media = await self.deps.media.fetch(request.url, request.filename)
+        return cast(events_pb2.MediaAttachment, to_proto(media, events_pb2.MediaAttachment))
 
     async def GetMessageStatus(self, request: pb.GetMessageStatusRequest,
                                context: grpc.aio.ServicerContext) -> pb.MessageStatus:
