@@ -90,7 +90,7 @@ def test_an_instance_is_linked_by_a_pairing_code_typed_on_the_phone(
 
 def test_the_admin_sees_users_grants_credits_and_sees_the_pool_and_devices(
         stack: Stack, browser: Browser, admin_token: str) -> None:
-    operator(stack.url, admin_token, "granted", credits=3)
+    granted = operator(stack.url, admin_token, "granted", credits=3)
     password = (stack.var_dir / "secrets" / "admin-password").read_text().strip()
     with tab(browser, stack.url) as opened:
         page = opened.page
@@ -101,7 +101,7 @@ def test_the_admin_sees_users_grants_credits_and_sees_the_pool_and_devices(
         expect(pool).to_contain_text("3 of 3")
         row = page.locator("tr[data-user=granted]")
         expect(row.locator("[data-field=credits]")).to_have_text("3")
-        page.get_by_role("combobox", name="User").select_option(label=f"granted (id {_id(row)})")
+        page.get_by_role("combobox", name="User").select_option(label=f"granted (id {granted})")
         page.get_by_label("Credits").fill("40")
         page.get_by_label("Reason").fill("a console grant")
         page.get_by_role("button", name="Grant credits").click()
@@ -112,7 +112,3 @@ def test_the_admin_sees_users_grants_credits_and_sees_the_pool_and_devices(
         expect(page.get_by_role("status")).to_contain_text("(INVALID_REQUEST)")
         expect(page.get_by_role("region", name="Devices (every instance)")).to_be_visible()
         opened.shoot("admin")
-
-
-def _id(row: object) -> str:
-    return str(row.locator("td").first.inner_text())  # type: ignore[attr-defined]
