@@ -1,12 +1,17 @@
 """A queued Meta template through the device service as it runs (ServiceHost + build(),
 real NATS, SQLite): on the cloud transport it goes out as Meta's `template` message to
 the Cloud API stand-in; on the simulator it fails for good (no templates there), so
-billing refunds it."""
+billing refunds it. And over gRPC the cloud answers no pairing code
+(UNSUPPORTED_BY_TRANSPORT, not noted as the device's error) and no number check (unknown)."""
 
 from __future__ import annotations
 
 import json
 
+import grpc
+import pytest
+
+from kernel.errors import from_rpc_error
 from kernel.eventstore import NewEvent
 from switchboard.device.v1 import device_pb2
 from switchboard.messaging.v1 import events_pb2 as messaging_events
@@ -72,6 +77,21 @@ async def test_a_queued_template_goes_out_in_metas_shape(nats_url, tmp_path, uni
                 return types if "MessageSent" in types else None
 
             assert await eventually(sent_recorded) == ["MessageDispatched", "MessageSent"]
+
+            other = f"{device_id}-b"  # not linked: a pairing code is refused for what it is
+            await api.RegisterDevice(device_pb2.RegisterDeviceRequest(
+                device_id=other, name="Another", owner_user_id=7))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await api.RequestPairingCode(device_pb2.RequestPairingCodeRequest(
+                    device_id=other, phone_number="15550100000"))
+            refused = from_rpc_error(caught.value)
+            assert (refused.reason, refused.status) == ("UNSUPPORTED_BY_TRANSPORT",
+                                                        grpc.StatusCode.INVALID_ARGUMENT)
+            found = await api.GetDevice(device_pb2.GetDeviceRequest(device_id=other))
+            assert found.last_error == ""  # the request's fault, not the far side's
+            checked = await api.CheckNumbers(device_pb2.CheckNumbersRequest(
+                numbers=["27821234567"], device_id=device_id))
+            assert checked.numbers[0].on_whatsapp == device_pb2.ON_WHATSAPP_UNKNOWN
 
 
 async def test_a_template_on_the_simulator_fails_for_good(nats_url, tmp_path, unique):
