@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from gateway import console
 from gateway.routes import cloud_webhook, health, limits, simulator
-from gateway.routes.instance_api import instance, quota, send
+from gateway.routes.instance_api import incoming, instance, quota, send
 from gateway.routes.instance_api import media as instance_media
 from gateway.routes.messaging_api import (
     admin,
     auth,
     contacts,
     history,
+    inbox,
     instance_control,
     instance_view,
     instances,
@@ -36,4 +37,5 @@ MESSAGING_API = (auth.router, users.router, messages.router, media.router, histo
 INSTANCE_API = (instance.router, quota.router, send.router, instance_media.router)
 SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router,
           console.router)
-ROUTERS = MESSAGING_API + INSTANCE_API + SHARED
+INBOUND = (inbox.router, incoming.router)  # received messages, in both APIs
+ROUTERS = MESSAGING_API + INSTANCE_API + INBOUND + SHARED

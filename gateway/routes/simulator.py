@@ -1,4 +1,5 @@
 """The simulator's phone side, for tests and demos: scan a QR, read a recipient's inbox,
+send a message to a linked device's number (a reply, an unsolicited or a group message),
 drop / log out / ban a device. Only when the simulator transport is on: otherwise
 every /simulator path answers 404 NOT_FOUND, as if absent.
 
@@ -9,10 +10,12 @@ token (401 UNAUTHORIZED without one, 403 FORBIDDEN for a user who is not an admi
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gateway.deps import ServiceClients, admin_user, current_user
 from gateway.device_words import status_word
@@ -53,6 +56,36 @@ class PhoneEventBody(RequestBody):
     event: Literal["drop", "logout", "ban"]
     outage_seconds: float = Field(default=0.0, ge=0, le=3600)
     reason: str = Field(default="", max_length=200)
+
+
+class PhoneMedia(RequestBody):
+    content: str = Field(min_length=1, description="The file's bytes, base64")
+    mime_type: str = Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$",
+                           examples=["image/jpeg"])
+    filename: str = Field(default="", max_length=255)
+
+
+class ReplyBody(RequestBody):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: PhoneNumber = Field(alias="from")
+    to: PhoneNumber
+    message: str = Field(default="", max_length=4096)
+    media: PhoneMedia | None = None
+    quoted_id: str = Field(default="", max_length=200,
+                           description="The inbox message_id of the message it answers")
+    group_id: str = Field(default="", max_length=128, pattern=r"^[0-9A-Za-z@.:_-]*$")
+    message_id: str = Field(default="", max_length=128, pattern=r"^[0-9A-Za-z._:-]*$",
+                            description="The phone's own id: a retry with it is one message")
+
+
+def _media_bytes(media: PhoneMedia | None) -> bytes:
+    if media is None:
+        return b""
+    try:
+        return base64.b64decode(media.content, validate=True)
+    except binascii.Error as exc:
+        raise ApiError("INVALID_REQUEST", "media.content: not base64") from exc
 
 
 def _device(device: device_pb2.Device) -> dict[str, object]:
@@ -97,6 +130,23 @@ def _media(m: device_pb2.InboxMessage) -> dict[str, object]:
     return {"media": {"sha256": m.media_sha256, "type": m.media_type,
                       "mime_type": m.mime_type, "size_bytes": m.media_size,
                       "filename": m.filename}}
+
+
+@router.post("/reply")
+async def reply(body: ReplyBody, clients: ServiceClients) -> dict[str, object]:
+    """The phone of `from` sends a message to the linked device whose number is `to`: a
+    reply (`quoted_id`: the inbox `message_id` it answers), an unsolicited message, or a
+    group's (`group_id`); text and/or a file (`media`, base64). The device records it as
+    a received message (docs/api.md, "Inbound messages"). No device with that number:
+    404 NOT_FOUND; neither text nor media: 400 INVALID_REQUEST."""
+    content = _media_bytes(body.media)
+    found = await clients.device.SimulateInbound(device_pb2.SimulateInboundRequest(
+        from_number=body.from_, to_number=body.to, text=body.message, media=content,
+        mime_type=body.media.mime_type if body.media else "",
+        filename=body.media.filename if body.media else "", quoted_message_id=body.quoted_id,
+        group_id=body.group_id, message_id=body.message_id))
+    return {"message": "Message sent to the device", "device_id": found.device_id,
+            "message_id": found.transport_message_id}
 
 
 @router.get("/inbox/{phone_number}")

@@ -41,6 +41,9 @@ def test_every_operation_names_its_answer_and_its_refusals_in_its_envelope() -> 
         [(code, success)] = [(c, r) for c, r in responses.items() if c < "300"]
         if path == "/api/messages/stream":
             assert "text/event-stream" in success["content"]
+        elif path.endswith("/media") and method == "get":  # a received file, as it came
+            binary = success["content"]["application/octet-stream"]["schema"]
+            assert binary == {"type": "string", "format": "binary"}, (method, path)
         else:
             assert _ref(success).startswith("#/components/schemas/"), (method, path, code)
 

@@ -74,8 +74,9 @@ async def _checked(response: Awaitable[httpx.Response], status: int = 200) -> di
 
 
 async def new_tenant(api: httpx.AsyncClient, admin_token: str, name: str,
-                     credits: int) -> Tenant:
-    """A user with `credits`, and an instance of theirs linked by a simulated phone."""
+                     credits: int, phone: str = "15550009999") -> Tenant:
+    """A user with `credits`, and an instance of theirs linked by a simulated phone (of
+    the number `phone`)."""
     user = await _checked(api.post("/api/auth/register", json={
         "username": name, "password": "tall-ladder-42"}), 201)
     login = await _checked(api.post("/api/auth/login", json={
@@ -90,7 +91,7 @@ async def new_tenant(api: httpx.AsyncClient, admin_token: str, name: str,
     qr = await _eventually_ok(lambda: api.get("/api/v1/whatsapp/instance/qrcode",
                                               params=keys))
     scanned = await _checked(api.post("/simulator/scan", json={
-        "qr": decode_qr_data_url(qr["data"]["qrCode"]), "phone_number": "15550009999"}))
+        "qr": decode_qr_data_url(qr["data"]["qrCode"]), "phone_number": phone}))
     assert scanned["status"] == "Connected", scanned
     quota = await _eventually_ok(lambda: api.get("/api/v1/whatsapp/quota", params=keys))
     return Tenant(user["user_id"], login["access_token"], made["instance_id"], keys,

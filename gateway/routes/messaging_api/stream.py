@@ -1,7 +1,8 @@
 """GET /api/messages/stream: the signed-in user's status changes as Server-Sent Events.
 
-Each change is `id: <event id>`, `event: message.status`, `data: <the webhook JSON>`; a
-`: heartbeat` comment follows every `status_stream_heartbeat_seconds` of quiet. Fed by
+Each change is `id: <event id>`, `event: message.status`, `data: <the webhook JSON>`, and
+each message that arrives for the user `event: message.received` with that webhook's
+JSON; a `: heartbeat` comment follows every `status_stream_heartbeat_seconds` of quiet. Fed by
 MessagingService.WatchMessages (live only: a reconnect's Last-Event-ID is accepted but
 nothing is replayed; read missed statuses from /api/messages/message-status).
 
@@ -41,6 +42,8 @@ class EventStream(StreamingResponse):
 
 
 def frame(event: pb.MessageStatusEvent) -> str:
+    if event.HasField("received"):  # a message arrived: the message.received webhook body
+        return f"id: {event.event_id}\nevent: message.received\ndata: {event.received_json}\n\n"
     data = {"event": "message.status", "queue_id": event.queue_id,
             "number": event.number or None, "status": STATUS_WORDS.get(event.status, "Queued"),
             "error_message": event.error_message or None,
