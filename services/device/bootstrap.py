@@ -114,7 +114,8 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     deps = replace(core, directory=devices, sessions=sessions,
                    queue_depth=dispatch.consumer(infra.js).pending,
                    render_qr=qr_png_data_url, simulator=simulator,
-                   numbers=NumberCache(settings.number_check_ttl_seconds))
+                   numbers=NumberCache(settings.number_check_ttl_seconds,
+                                       settings.number_check_per_hour))
     servicer = DeviceServicer(deps)
 
     async def ready() -> None:

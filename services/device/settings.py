@@ -25,6 +25,7 @@ class DeviceSettings(Settings):
     # device within this many seconds (WhatsApp's 24 h conversation), else the pool owner
     inbound_affinity_seconds: float = 86_400.0
     number_check_ttl_seconds: float = 86_400.0  # "is it on WhatsApp" answers kept; 0 = none
+    number_check_per_hour: int = 300  # numbers asked of WhatsApp per replica and hour
 
     # whatsmeow: "" keeps one whatsmeow session file per device under <var_dir>/whatsmeow/;
     # a postgres:// URL keeps every device's session in that database instead.

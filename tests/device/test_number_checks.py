@@ -72,3 +72,19 @@ def test_a_ttl_of_zero_keeps_nothing():
     cache = NumberCache(0.0)
     cache.keep({"27821234567": True})
     assert cache.known(["27821234567"]) == {}
+
+
+async def test_past_the_hourly_budget_numbers_are_unknown_until_the_hour_ends(deps, clock):
+    deps.live.up(LiveDevice("pool-1", pooled=True, phone_number="15550100001"))
+    cache = NumberCache(60.0, per_hour=2, clock=clock)
+    limited = DeviceDeps(devices=None, transport=deps.transport,  # type: ignore[arg-type]
+                         live=deps.live, clock=None, numbers=cache)  # type: ignore[arg-type]
+    first = await check_numbers(CheckNumbers(("27821234561", "27821234562", "27820000000")),
+                                limited)
+    assert first == [("27821234561", True), ("27821234562", True), ("27820000000", None)]
+    kept = await check_numbers(CheckNumbers(("27821234561", "27821234563")), limited)
+    assert kept == [("27821234561", True), ("27821234563", None)]  # kept ones still answer
+    assert cache.asked == 2
+    clock.now += 3600
+    later = await check_numbers(CheckNumbers(("27820000000",)), limited)
+    assert later == [("27820000000", False)] and cache.asked == 3

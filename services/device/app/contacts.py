@@ -3,7 +3,8 @@ IsOnWhatsApp; the simulator's rule; the Cloud API cannot say), and kept for a wh
 (`NumberCache`), since WhatsApp frowns on numbers that look many numbers up.
 
 An answer is True, False, or None (unknown: no live device here to ask, the far side
-did not answer, or the transport cannot tell). Unknowns are not kept."""
+did not answer, the transport cannot tell, or this hour's look-ups are spent). Unknowns
+are not kept."""
 
 from __future__ import annotations
 
@@ -22,13 +23,25 @@ Answers = list[tuple[str, bool | None]]
 
 
 class NumberCache:
-    """Known answers for `ttl` seconds (0: none kept), at most `size` numbers."""
+    """Known answers for `ttl` seconds (0: none kept), at most `size` numbers; and at
+    most `per_hour` numbers asked of WhatsApp in each hour (0: no limit)."""
 
-    def __init__(self, ttl: float, size: int = 100_000,
+    def __init__(self, ttl: float, per_hour: int = 0, size: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
+        self.ttl, self.per_hour, self.size, self.clock = ttl, per_hour, size, clock
         self._known: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._hour = (clock(), 0)  # when this hour's count started, numbers asked in it
         self.asked = 0  # numbers asked of a transport, for operators and tests
+
+    def allowance(self, wanted: int) -> int:
+        """How many of `wanted` numbers may be asked now; counted as asked."""
+        started, spent = self._hour
+        if self.clock() - started >= 3600:
+            started, spent = self.clock(), 0
+        allowed = wanted if not self.per_hour else max(0, min(wanted, self.per_hour - spent))
+        self._hour = (started, spent + allowed)
+        self.asked += allowed
+        return allowed
 
     def known(self, numbers: Sequence[str]) -> dict[str, bool]:
         now, found = self.clock(), {}
@@ -69,7 +82,8 @@ async def check_numbers(cmd: CheckNumbers, deps: DeviceDeps) -> Answers:
     missing = [n for n in numbers if n not in known]
     device_id = _asking_device(cmd, deps) if missing else ""
     if device_id:
-        cache.asked += len(missing)
+        missing = missing[:cache.allowance(len(missing))]
+    if missing and device_id:
         try:
             fresh = await deps.transport.on_whatsapp(device_id, missing)
         except TransportError:
