@@ -101,6 +101,8 @@ def _by_status(answers: tuple[int | str, ...], model: Any) -> dict[int, list[str
     for answer in answers:
         if isinstance(answer, str):
             words.setdefault(HTTP_STATUS[answer], []).append(answer)
+    for status in ALWAYS:  # every route may answer these with their usual code
+        words[status].append(default_code(status, model))
     return {status: sorted(set(found)) or [default_code(status, model)]
             for status, found in sorted(words.items())}
 

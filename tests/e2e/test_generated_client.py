@@ -1,9 +1,9 @@
 """A Python client generated from the OpenAPI document the running gateway serves
 (`openapi-python-client`, offline, into a temp dir) drops nothing, and works: signed in
 with it, a user sends a message and follows it to Read, sends a bulk request and follows
-its job's counts, and an
-instance linked through the simulator sends with its key pair, every answer parsed by the
-generated models (a field the document promises and the answer lacks fails the parse)."""
+its job's counts, and an instance linked through the simulator sends with its key pair,
+every answer parsed by the generated models (a field the document promises and the
+answer lacks fails the parse)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ Instance API): the document's examples, boundary values of every parameter, then
 generated ones, valid and invalid, all signed with a real admin's JWT and the key pair
 of a real, linked instance, so they reach the handlers. Each goes through the real
 gateway (uvicorn in this process) to the four real services on SQLite. Every answer must
-be a non-5xx whose status code, content type and body the document declares.
+be a non-5xx whose status code, content type and body the document declares, and a
+refusal's API code one of those the document shows for that status.
 
 Repeatable: examples are derived from the document, not from a random seed. Set
 SWITCHBOARD_FUZZ_EXAMPLES (default 10 generated cases per operation) for a deeper run.
@@ -100,6 +101,18 @@ async def _request(api: httpx.AsyncClient, kwargs: dict[str, Any]) -> httpx.Resp
     return read
 
 
+def declared_code(operation: Any, response: httpx.Response) -> None:
+    """A refusal's API code is one the document shows an example of for that status of
+    the operation (gateway/openapi.py): the examples are what the route really answers."""
+    declared = operation.definition.raw["responses"].get(str(response.status_code))
+    if response.status_code < 400 or declared is None:  # undeclared: status_code_conformance
+        return
+    code = response.json().get("error")
+    shown = declared.get("content", {}).get("application/json", {}).get("examples", {})
+    assert code in shown, (f"{operation.label} answered {response.status_code} {code}, "
+                           f"the document shows {sorted(shown)}: {response.text[:200]}")
+
+
 def _fuzz(schema: Any, operation: Any, headers: dict[str, str], send: Send,
           answered: Counter[int]) -> list[str]:
     """One operation's cases (the document's examples, boundary values of each parameter,
@@ -111,6 +124,7 @@ def _fuzz(schema: Any, operation: Any, headers: dict[str, str], send: Send,
         response = send(case.as_transport_kwargs(base_url=""))
         answered[response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
+        declared_code(operation, response)
 
     config = HypothesisTestConfig(
         project=schema.config, modes=list(HypothesisTestMode),
@@ -137,6 +151,7 @@ def _anonymous(operation: Any, send: Send) -> list[str]:
     response = send(case.as_transport_kwargs(base_url=""))
     try:
         case.validate_response(response, checks=CHECKS)
+        declared_code(operation, response)
     except (Exception, BaseExceptionGroup) as exc:
         return [f"{operation.label} (anonymous): {exc}"]
     return [] if response.status_code in (400, 401) else [

@@ -20,7 +20,8 @@ from gateway.v1 import PREFIX, InstanceInfo, Ok, PairingCode, QrCode, ok, v1_ref
 from switchboard.billing.v1 import billing_pb2
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 404, 409))
+router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
+    "FORBIDDEN", 404, "ALREADY_CONNECTED"))
 
 def _whatsapp_number(device: device_pb2.Device) -> str | None:
     shown = device.session_linked or device.status == device_pb2.DEVICE_STATUS_BANNED
