@@ -162,6 +162,19 @@ async def test_receipts_arrive_after_the_configured_delays():
     assert all(e.transport_message_id == "sb-m1" and e.device_id == "d1" for e, _ in receipts)
 
 
+async def test_with_no_read_delay_one_read_receipt_says_both():
+    """Read the moment it arrived: the read receipt alone, which implies delivery (the
+    dispatch records Delivered and Read in one append), and nothing is left owed."""
+    sim = SimulatorTransport(delivery_delay=0, read_delay=0)
+    recorder = await linked(sim)
+    await sim.send("d1", "15550000002", "hi", "sb-m1")
+    await asyncio.wait_for(sim.idle(), 2)
+    assert [(e.kind, e.transport_message_id) for e in recorder.events
+            if isinstance(e, Receipt)] == [(ReceiptKind.READ, "sb-m1")]
+    assert sim.far.owed_receipts("d1") == []
+    await sim.close()
+
+
 async def test_failure_rate_draws_from_the_injected_random():
     sim = SimulatorTransport(delivery_delay=0, read_delay=0, failure_rate=0.5,
                              rng=random.Random(3))

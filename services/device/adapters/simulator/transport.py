@@ -3,7 +3,8 @@
 It hands out pairing references (the QR text; rotated like WhatsApp's: the first QR of
 a linking attempt lives `qr_ttl`, each later one `qr_refresh`, and each new one
 replaces the last), links a device when a simulated phone scans one, accepts sends and
-reports delivered and read receipts after the configured delays. Each recipient's inbox
+reports delivered and read receipts after the configured delays (with no read delay, one
+read receipt, which implies delivery, as WhatsApp's does). Each recipient's inbox
 keeps a message once per transport message id, however often it is sent. Failures come
 at a configured rate from an injectable random generator: refusals for good
 (`failure_rate`) and passing ones (`transient_failure_rate`, nothing kept). An outage of
@@ -238,9 +239,10 @@ class SimulatorTransport:
         if self.send_latency:
             await asyncio.sleep(self.send_latency)
         delivered_at = now + timedelta(seconds=self.delivery_delay)
-        self.far.owe_receipts(device_id, transport_message_id, [
-            (ReceiptKind.DELIVERED, delivered_at),
-            (ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))])
+        owed = [(ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))]
+        if self.read_delay:
+            owed.insert(0, (ReceiptKind.DELIVERED, delivered_at))
+        self.far.owe_receipts(device_id, transport_message_id, owed)
         self._tasks.spawn(self._receipts(device_id, transport_message_id))
         return Sent(transport_message_id, now)
 
@@ -292,8 +294,11 @@ class SimulatorTransport:
         self._timing.add(transport_message_id)
         try:
             await asyncio.sleep(self.delivery_delay)
-            await self._report(device_id, transport_message_id, ReceiptKind.DELIVERED)
-            await asyncio.sleep(self.read_delay)
+            if self.read_delay:
+                await self._report(device_id, transport_message_id, ReceiptKind.DELIVERED)
+                await asyncio.sleep(self.read_delay)
+            # Read the moment it arrived: one read receipt, which says delivered too (as
+            # WhatsApp's does), and the dispatch records both in one append.
             await self._report(device_id, transport_message_id, ReceiptKind.READ)
         finally:
             self._timing.discard(transport_message_id)
