@@ -10,21 +10,26 @@ before then (`SWITCHBOARD_MEDIA_RETENTION_DAYS`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import mimetypes
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from kernel.clock import utcnow
 from kernel.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from kernel.config import Settings
 
+log = logging.getLogger(__name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_MIME = "application/octet-stream"
 
@@ -223,6 +228,29 @@ def _write_atomic(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The retention worker: prunes what was last stored more than `days` days ago, at
+    start and then every `every` seconds; `days` 0 keeps everything."""
+
+    store: MediaStore
+    days: int
+    every: float = 86_400.0
+    clock: Callable[[], datetime] = utcnow
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.days:
+            await stop.wait()
+            return
+        while not stop.is_set():
+            removed = await self.store.prune(self.clock() - timedelta(days=self.days))
+            if removed:
+                log.info("media retention: %d file(s) older than %d days removed", removed,
+                         self.days)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)
 
 
 def media_store(settings: Settings) -> MediaStore:

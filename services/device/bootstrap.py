@@ -11,7 +11,7 @@ from kernel.aggregate import Repository
 from kernel.clock import utcnow
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
-from kernel.media import media_store
+from kernel.media import Retention, media_store
 from kernel.rpc import channel
 from services.device.adapters.affinity import Affinity, affinity_metadata
 from services.device.adapters.auth_users import AuthInstances, AuthUsers
@@ -136,5 +136,6 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
                  service_names=[SERVICE_NAME, *cloud_services],
                  tables=[directory_metadata, affinity_metadata],
                  subscriptions=[dispatch, instances.subscription(instances_durable)],
-                 workers=[sessions.run, affinity.run],
+                 workers=[sessions.run, affinity.run,
+                          Retention(media_store(settings), settings.media_retention_days).run],
                  on_ready=[ready], on_stop=[stop])

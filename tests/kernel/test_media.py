@@ -3,6 +3,7 @@ tests/kernel/test_media_s3.py, through the same checks)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernel.config import Settings
-from kernel.media import LocalMediaStore, MediaNotFoundError, MediaStore, media_store
+from kernel.media import LocalMediaStore, MediaNotFoundError, MediaStore, Retention, media_store
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -61,3 +62,24 @@ def test_factory_defaults_to_files_under_the_var_dir(tmp_path: Path) -> None:
     assert store == LocalMediaStore(tmp_path / "media")
     other = media_store(Settings(var_dir=tmp_path, media_dir=str(tmp_path / "elsewhere")))
     assert other == LocalMediaStore(tmp_path / "elsewhere")
+
+
+async def test_retention_worker_prunes_at_start_and_keeps_all_with_zero_days(
+        tmp_path: Path) -> None:
+    store = LocalMediaStore(tmp_path)
+    old = await store.put(b"old", "text/plain")
+    kept = await store.put(b"kept", "text/plain")
+    stale = time.time() - 40 * 86400
+    os.utime(tmp_path / old.sha256[:2] / old.sha256, (stale, stale))
+    stop = asyncio.Event()
+    forever = asyncio.create_task(Retention(store, 0).run(stop))
+    await asyncio.sleep(0.05)
+    assert await store.exists(old.sha256) and not forever.done()
+    worker = asyncio.create_task(Retention(store, 30).run(stop))
+    for _ in range(100):
+        if not await store.exists(old.sha256):
+            break
+        await asyncio.sleep(0.01)
+    assert not await store.exists(old.sha256) and await store.exists(kept.sha256)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(worker, forever), 1.0)
