@@ -33,7 +33,11 @@ function statusCell(word) {
   return h('span', { class: `status status-${word}` }, word);
 }
 
-function say(text) { document.getElementById('live').textContent = text; }
+function say(text, failed = false) {
+  const live = document.getElementById('live');
+  live.textContent = text;
+  live.classList.toggle('error', failed);
+}
 
 // ---- timers that end with the page (or the panel) that started them ----
 function scope(parent) {
@@ -121,7 +125,7 @@ function action(label, run, attrs = {}) {
   return h('button', { type: 'button', class: 'plain', ...attrs, onclick: async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
-    try { await run(); } catch (err) { say(err.message); }
+    try { await run(); } catch (err) { say(err.message, true); }
     finally { button.disabled = false; }
   } }, label);
 }
