@@ -1,7 +1,8 @@
 """The console in headless Chromium against the stack as `make run` starts it: sign in,
 create an instance, see its QR code and the next one as it rotates, scan it with the
-simulated phone, and watch the instance turn Connected without a reload; link another by
-a pairing code; then the admin's view of users, credits, the pool and devices."""
+simulated phone, watch the instance turn Connected without a reload and see a message its
+phone received; link another by a pairing code; then the admin's view of users, credits,
+the pool and devices."""
 
 from __future__ import annotations
 
@@ -62,10 +63,19 @@ def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
         assert page.evaluate("window.notReloaded") is True
         opened.shoot("instances-connected")
 
+        answered = httpx.post(f"{stack.url}/simulator/reply", timeout=10, json={
+            "from": "27821239999", "to": "15550007777", "message": "Hi back, front desk"})
+        assert answered.status_code == 200, answered.text
+
         panel.get_by_role("button", name="Restart").click()
         expect(page.get_by_role("status")).to_have_text("Instance restarted successfully")
         panel.get_by_role("button", name="Log out").click()
         expect(panel.locator("[data-field=status]")).to_have_text("Disconnected")
+
+        opened.go("Messages")  # what the phone sent while linked is in the inbox
+        received = page.get_by_role("region", name="Received").locator("tbody tr")
+        expect(received).to_contain_text("Hi back, front desk", timeout=15_000)
+        expect(received).to_contain_text("27821239999")
 
 
 def test_an_instance_is_linked_by_a_pairing_code_typed_on_the_phone(
