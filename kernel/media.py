@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kernel.clock import utcnow
-from kernel.errors import InvalidRequestError
+from kernel.errors import InvalidRequestError, UnavailableError
 
 if TYPE_CHECKING:
     from kernel.config import Settings
@@ -38,8 +38,9 @@ class MediaNotFoundError(LookupError):
     """No stored media has this hash."""
 
 
-class MediaStoreError(RuntimeError):
-    """The store could not be reached or answered with an error (it may pass)."""
+class MediaStoreError(UnavailableError):
+    """The store could not be reached or answered with an error (it may pass): 503
+    SERVICE_UNAVAILABLE at the edge, a passing failure for the dispatcher."""
 
 
 # What WhatsApp takes, per kind of media message: the MIME types and the largest file

@@ -209,3 +209,19 @@ async def test_malformed_media_requests_are_invalid(api, request_kwargs):
     answer = await api.post("/api/messages/send-media", **kwargs)
     assert (answer.status_code, answer.json()["error"]) == (400, "INVALID_REQUEST"), answer.text
     assert await credits(api, headers) == 1
+
+
+async def test_an_unreachable_media_store_is_503_and_charges_nothing(
+        database_url, fresh_nats_url, tmp_path, files):
+    async with gateway_api(database_url, fresh_nats_url, tmp_path, **ADMIN,
+                           media_url_allow_private="127.0.0.1/32", media_store="s3",
+                           media_s3_endpoint="http://127.0.0.1:9", media_s3_bucket="b") as api:
+        headers = await user_with(api, "ivy", 1)
+        uploaded = await api.post("/api/messages/send-media", headers=headers,
+                                  data={"number": RECIPIENT},
+                                  files=upload(PNG, "image/png", "a.png"))
+        by_url = await api.post("/api/messages/send-media", headers=headers, json={
+            "number": RECIPIENT, "media_url": f"{files}/photo.png"})
+        for answer in (uploaded, by_url):
+            assert (answer.status_code, answer.json()["error"]) == (503, "SERVICE_UNAVAILABLE")
+        assert await credits(api, headers) == 1 and await queued(api, headers) == 0
