@@ -9,8 +9,6 @@ any other error (nak, 1 s or more while failures go on).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from kernel.bus import Envelope
 from kernel.consumer import OnItsOwn
 from kernel.subscriptions import EventSubscription
@@ -29,7 +27,8 @@ def to_command(envelope: Envelope) -> DispatchMessage:
     return DispatchMessage(queued.message_id, queued.user_id, queued.number, queued.body,
                            queued.channel or "pool", queued.instance_id,
                            envelope.recorded_at, envelope.deliveries == 1,
-                           media=media_file(queued))
+                           media=media_file(queued),
+                           whatsapp_template=queued.whatsapp_template)
 
 
 def media_file(queued: messaging_events.MessageQueued) -> MediaFile | None:
@@ -39,13 +38,6 @@ def media_file(queued: messaging_events.MessageQueued) -> MediaFile | None:
     return MediaFile(m.sha256, m.mime_type, m.size_bytes, m.filename, m.kind)
 
 
-def with_template(cmd: DispatchMessage, envelope: Envelope) -> DispatchMessage:
-    """The command with its Meta template, when the message is one (cloud transport)."""
-    queued = messaging_events.MessageQueued.FromString(envelope.payload)
-    return replace(cmd, whatsapp_template=queued.whatsapp_template) \
-        if queued.whatsapp_template else cmd
-
-
 def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, batch: int,
                           only_new: bool = False, handback_delay: float = 0.1,
                           ack_wait: float = 30.0) -> EventSubscription:
@@ -53,7 +45,7 @@ def dispatch_subscription(dispatcher: Dispatcher, durable: str, workers: int, ba
     sharing one stream start from their own messages (`only_new`)."""
 
     async def dispatch(envelope: Envelope) -> None:
-        await dispatcher.dispatch(with_template(to_command(envelope), envelope))
+        await dispatcher.dispatch(to_command(envelope))
 
     return EventSubscription(SOURCE, (QUEUED,), durable,
                              OnItsOwn(dispatch, handback_delay, RETRY_DELAY),
