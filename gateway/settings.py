@@ -28,7 +28,7 @@ class GatewaySettings(Settings):
     cloud_app_secret: str = ""  # signs Cloud API status webhooks (X-Hub-Signature-256)
     cloud_verify_token: str = ""  # the GET handshake's hub.verify_token
     # unset, /metrics on the public port; a port, there only (on `host`); 0, off.
-    # `api_docs` off: no /docs, /redoc or /openapi.json.
+    # `api_docs` off: no /docs, /redoc, /openapi.json or /asyncapi.json.
     gateway_metrics_port: int | None = None
     api_docs: bool = True
 

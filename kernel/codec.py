@@ -87,6 +87,11 @@ class EventCodec:
         self._private = {cls.__name__: (self._pb[cls], fields)
                          for cls, fields in (private or {}).items()}
 
+    @property
+    def event_types(self) -> list[str]:
+        """The event types this codec carries: what the service's relay publishes."""
+        return list(self._by_name)
+
     def public_payload(self, event_type: str, payload: bytes) -> bytes:
         """The payload as the bus carries it: every private field emptied."""
         if event_type not in self._private:

@@ -4,6 +4,8 @@ A service publishes its own events (`sb.<service>.>`) and manages its own stream
 (durable consumers, replays, live subscriptions) the streams it consumes; and uses its
 own KV buckets. The gateway only uses its rate-limit bucket. Replies come to the user's
 own inbox prefix, `_INBOX_<user>` (kernel/subjects.py), so no user sees another's replies.
+`reader` is for outside systems: it may subscribe to the events (`sb.>`) and nothing else,
+and publish nothing (docs/events.md).
 
 `switchboard up` writes these users into the nats-server's authorization file with
 passwords generated on first start and kept in `<var_dir>/secrets/nats-<user>` (0600);
@@ -26,6 +28,7 @@ from kernel.subjects import inbox_prefix, stream_name, subject
 from launcher.settings import StackSettings
 
 GATEWAY = "gateway"
+READER = "reader"
 S = TypeVar("S", bound=Settings)
 
 
@@ -38,6 +41,9 @@ class Grant:
     buckets: Sequence[str] = ()
     reads: Sequence[str] = ()
     owns_stream: bool = True
+    # subjects it only listens to live (core subscriptions: no consumer, no publish)
+    listens: Sequence[str] = ()
+    replies: bool = True  # whether it needs an inbox (any request, JetStream's API)
 
 
 GRANTS = {
@@ -46,6 +52,9 @@ GRANTS = {
     "messaging": Grant(reads=["messaging", "device"]),
     "device": Grant(buckets=["device_lease_bucket"], reads=["auth", "messaging"]),
     GATEWAY: Grant(buckets=["rate_limit_bucket"], owns_stream=False),
+    # A consumer on a stream could also delete the services' durables: outside systems
+    # get live subscriptions only.
+    READER: Grant(owns_stream=False, listens=["sb.>"], replies=False),
 }
 USERS = tuple(GRANTS)
 
@@ -103,7 +112,8 @@ def permissions(user: str, setting: SettingOf = default_setting) -> Permissions:
         publish += [p for p in _stream_reader(stream_name(service)) if p not in publish]
     for bucket in buckets_of(user, setting):
         publish += _bucket_user(bucket)
-    subscribe = [f"{inbox_prefix(user)}.>", *(subject(s) for s in grant.reads)]
+    inbox = [f"{inbox_prefix(user)}.>"] if grant.replies else []
+    subscribe = [*inbox, *(subject(s) for s in grant.reads), *grant.listens]
     return Permissions(publish, subscribe)
 
 
@@ -115,10 +125,16 @@ def render(setting: SettingOf, password: Callable[[str], str]) -> str:
         allowed = permissions(user, setting)
         users.append("\n".join([
             f"    {{user: {json.dumps(user)}, password: {password(user)}, permissions: {{",
-            f"      publish: {{allow: {_listing(allowed.publish)}}}",
+            f"      publish: {_publish(allowed.publish)}",
             f"      subscribe: {{allow: {_listing(allowed.subscribe)}}}}}}}",
         ]))
     return "authorization {\n  users = [\n" + ",\n".join(users) + "\n  ]\n}\n"
+
+
+def _publish(subjects: list[str]) -> str:
+    """An empty allow list would allow everything: a user that publishes nothing is
+    denied every subject instead."""
+    return f"{{allow: {_listing(subjects)}}}" if subjects else '{deny: [">"]}'
 
 
 def _listing(subjects: list[str]) -> str:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from gateway import console
-from gateway.routes import cloud_webhook, health, limits, simulator
+from gateway.routes import asyncapi, cloud_webhook, health, limits, simulator
 from gateway.routes.instance_api import contacts as instance_contacts
 from gateway.routes.instance_api import incoming, instance, quota, send
 from gateway.routes.instance_api import media as instance_media
@@ -37,7 +37,7 @@ MESSAGING_API = (auth.router, users.router, messages.router, media.router, histo
                  instance_view.router, webhooks.router, admin.router, contacts.router)
 INSTANCE_API = (instance.router, quota.router, send.router, instance_media.router,
                 instance_contacts.router)
-SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router,
+SHARED = (health.router, limits.router, simulator.router, cloud_webhook.router, asyncapi.router,
           console.router)
 INBOUND = (inbox.router, incoming.router)  # received messages, in both APIs
 ROUTERS = MESSAGING_API + INSTANCE_API + INBOUND + SHARED
