@@ -59,7 +59,7 @@ from services.device.domain.dispatch import Dispatch, message_id_from
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
-# (device id, number, user id, when): a pool send, for conversation affinity
+# (device id, number, user id, when): a pool send going out, for conversation affinity
 PoolSent = Callable[[str, str, int, datetime], None]
 RECONNECT_WAIT = 2.0
 
@@ -218,6 +218,8 @@ class Dispatcher:
         await self.sleep(max(0.0, slot.start - self.pacer.clock()))
         if self.live.get(device.device_id) is None:
             raise HandBackError(f"device {device.device_id} dropped before sending")
+        if self.on_pool_sent is not None and not cmd.pinned:  # before a reply can come
+            self.on_pool_sent(device.device_id, digits(cmd.number), cmd.user_id, self.clock())
         try:
             sent = await self._attempt(device.device_id, cmd, dispatch.transport_message_id)
         except SessionDownError as exc:
@@ -231,8 +233,6 @@ class Dispatcher:
             return
         await change(self.dispatches, cmd.message_id,
                      lambda d: d.mark_sent(device.device_id, sent.at), trust_cache=True)
-        if self.on_pool_sent is not None and not cmd.pinned:
-            self.on_pool_sent(device.device_id, digits(cmd.number), cmd.user_id, sent.at)
 
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:
