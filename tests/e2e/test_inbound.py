@@ -18,7 +18,7 @@ import pytest
 from services.device.app.pool import pool_phone_number
 from tests.gateway.webhook_receiver import Receiver, receiver
 from tests.support.load import Tenant, new_tenant
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -26,22 +26,21 @@ ADMIN = ("root", "root-password-1")
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
+UNLIMITED = {f"rate_limit_{c}": "0" for c in ("status", "auth", "other", "messages")}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("inbound"), admin_user=ADMIN[0],
-                          admin_password=ADMIN[1], rate_limit_status="0", rate_limit_auth="0",
-                          rate_limit_other="0", rate_limit_messages="0",
-                          webhook_allow_private="127.0.0.0/8", webhook_poll_seconds="0.1",
-                          log_level="WARNING")
-    try:
-        running.wait_healthy()
+    with running_stack(tmp_path_factory.mktemp("inbound"), admin_user=ADMIN[0],
+                       admin_password=ADMIN[1], webhook_allow_private="127.0.0.0/8",
+                       webhook_poll_seconds="0.1", log_level="WARNING",
+                       **UNLIMITED) as running:
         yield running
-    finally:
-        assert running.stop() == 0
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the module's stack."""
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
         yield client
 

@@ -12,14 +12,15 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.test_inbound import ADMIN, admin_token, bearer, until
+from tests.e2e import test_inbound as inbound
+from tests.e2e.test_inbound import ADMIN, UNLIMITED, admin_token, bearer, until
 from tests.support.load import new_tenant
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,20 +31,12 @@ INSTANCE_PHONE = "15550005555"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("inbound-crash"), admin_user=ADMIN[0],
-                          admin_password=ADMIN[1], rate_limit_status="0",
-                          rate_limit_auth="0", rate_limit_other="0", log_level="WARNING")
-    try:
-        running.wait_healthy()
+    with running_stack(tmp_path_factory.mktemp("inbound-crash"), admin_user=ADMIN[0],
+                       admin_password=ADMIN[1], log_level="WARNING", **UNLIMITED) as running:
         yield running
-    finally:
-        assert running.stop() == 0
 
 
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
-        yield client
+api = inbound.api  # a client of this module's stack
 
 
 async def send_until_taken(api: httpx.AsyncClient, i: int) -> int:
