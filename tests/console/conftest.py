@@ -1,4 +1,6 @@
-"""One stack (as `make run` starts it) and one browser per test module of the console."""
+"""One stack (as `make run` starts it) for all the console's browser tests that run in one
+pytest process (each xdist worker that takes some starts its own), one browser per module
+(a couple of seconds to start; it holds no event loop open between modules)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from tests.console.browser import chromium, token
 from tests.support.stack import Stack, running_stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("console"),
                        webhook_allow_private="127.0.0.0/8",  # the test receiver's
@@ -19,7 +21,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def admin_token(stack: Stack) -> str:
     password = (stack.var_dir / "secrets" / "admin-password").read_text().strip()
     return token(stack.url, "admin", password)
