@@ -237,19 +237,24 @@ class Dispatcher:
     async def _attempt(self, device_id: str, cmd: DispatchMessage,
                        transport_message_id: str) -> Sent:
         timeout = attempt_timeout(self.retry, self.transport)
-        template = self.transport.send_template(
-            device_id, cmd.number, json.loads(cmd.whatsapp_template), transport_message_id) \
-            if cmd.whatsapp_template else None
         try:
             return await asyncio.wait_for(
-                template or
-                self.transport.send(device_id, cmd.number, cmd.body, transport_message_id)
-                if cmd.media is None else self.transport.send_media(
-                    device_id, cmd.number, cmd.media, cmd.body, transport_message_id),
-                timeout)
+                self._sending(device_id, cmd, transport_message_id), timeout)
         except TimeoutError as exc:
             raise TransientTransportError(
                 f"no answer from the far side within {timeout:g} s") from exc
+
+    def _sending(self, device_id: str, cmd: DispatchMessage,
+                 transport_message_id: str) -> Awaitable[Sent]:
+        """The transport's call for the message: a Meta template, a media file, or text."""
+        if cmd.whatsapp_template:
+            return self.transport.send_template(device_id, cmd.number,
+                                                json.loads(cmd.whatsapp_template),
+                                                transport_message_id)
+        if cmd.media is not None:
+            return self.transport.send_media(device_id, cmd.number, cmd.media, cmd.body,
+                                             transport_message_id)
+        return self.transport.send(device_id, cmd.number, cmd.body, transport_message_id)
 
     async def _retry_later(self, cmd: DispatchMessage, device_id: str, reason: str,
                            at_least: float = 0.0) -> None:
