@@ -92,4 +92,4 @@ def received_event(event: Inbound, to_phone: str, user_id: int, media: MediaRef 
         sent_at=event.sent_at, received_at=now, from_lid=event.from_lid,
         is_group=event.is_group, text=event.text, media=media,
         quoted_transport_message_id=event.quoted, latitude=event.latitude,
-        longitude=event.longitude, vcard=event.vcard)
+        longitude=event.longitude, vcard=event.vcard, from_name=event.from_name)

@@ -155,6 +155,7 @@ class MessageReceived:
     latitude: float = 0.0
     longitude: float = 0.0
     vcard: str = ""
+    from_name: str = ""
 
 
 DEVICE_EVENTS = (DeviceRegistered, QrIssued, DeviceConnected, DeviceDisconnected,

@@ -91,8 +91,9 @@ async def test_whatsmeow_records_a_message_once_though_it_arrives_twice(nats_url
         assert await eventually(done)
         [received] = await recorded(host, device_id, event.Info.ID)
         assert (received.user_id, received.from_phone, received.from_lid, received.to_phone,
-                received.chat_id, received.type, received.text) == (
-            7, ANN, "205478395461779@lid", "447700900123", ANN, "text", "Yes, Tuesday works")
+                received.chat_id, received.type, received.text, received.from_name) == (
+            7, ANN, "205478395461779@lid", "447700900123", ANN, "text", "Yes, Tuesday works",
+            "Ann")
 
 
 @contextlib.asynccontextmanager
@@ -124,8 +125,8 @@ async def test_cloud_records_a_message_once_though_meta_redelivers_it(nats_url, 
                 assert answer.status_code == 200 and answer.json()["received"] == 1
             [received] = await recorded(host, device_id, text["id"])
             assert (received.user_id, received.from_phone, received.from_lid,
-                    received.to_phone, received.text) == (
-                7, ANN, f"GB.1{ANN}", "15550100000", "Yes, Tuesday works")
+                    received.to_phone, received.text, received.from_name) == (
+                7, ANN, f"GB.1{ANN}", "15550100000", "Yes, Tuesday works", "Ann")
             async with httpx.AsyncClient() as client:  # unsigned: refused, nothing recorded
                 refused = await client.post(url, json=FakeCloudApi.inbound(NUMBER_ID, [
                     FakeCloudApi.user_message("text", {"body": "forged"}, ANN, T0)]))
