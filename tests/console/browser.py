@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,6 +56,12 @@ class Tab:
         self.page.get_by_role("button", name="Sign in").click()
         expect(self.page.get_by_role("heading", level=1)).to_have_text("Instances")
 
+    def create_instance(self, name: str) -> Locator:
+        """An instance made with the Instances page's form; its panel, opened."""
+        self.page.get_by_label("Instance name").fill(name)
+        self.page.get_by_role("button", name="Create").click()
+        return self.page.get_by_role("region", name=f"Instance {name}")
+
     def go(self, page_name: str) -> None:
         """Through the navigation, as a person would (no reload)."""
         self.page.get_by_role("navigation", name="Main").get_by_role(
@@ -75,6 +81,16 @@ def tab(browser: Browser, origin: str, width: int = 1100, height: int = 800) -> 
     finally:
         context.close()
     assert not opened.foreign(), opened.foreign()
+
+
+@contextmanager
+def operator_tab(browser: Browser, url: str, admin_token: str, username: str,
+                 credits: int, width: int = 1100, height: int = 800) -> Iterator[Tab]:
+    """A new operator with `credits`, signed in to the console in a tab of its own."""
+    operator(url, admin_token, username, credits)
+    with tab(browser, url, width, height) as opened:
+        opened.sign_in(username)
+        yield opened
 
 
 def operator(url: str, admin_token: str, username: str, credits: int) -> int:

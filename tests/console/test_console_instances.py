@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.console.browser import operator, tab
+from tests.console.browser import operator, operator_tab, tab
 from tests.device.test_simulator import decode_qr_data_url
 from tests.support.stack import Stack
 
@@ -32,13 +32,9 @@ def test_a_refused_sign_in_shows_the_apis_own_message(stack: Stack, browser: Bro
 
 def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
         stack: Stack, browser: Browser, admin_token: str) -> None:
-    operator(stack.url, admin_token, "linker", credits=10)
-    with tab(browser, stack.url) as opened:
+    with operator_tab(browser, stack.url, admin_token, "linker", credits=10) as opened:
         page = opened.page
-        opened.sign_in("linker")
-        page.get_by_label("Instance name").fill("Front desk")
-        page.get_by_role("button", name="Create").click()
-        panel = page.get_by_role("region", name="Instance Front desk")
+        panel = opened.create_instance("Front desk")
         expect(page.get_by_text("The secret key is shown only now")).to_be_visible()
         expect(panel.locator("[data-field=status]")).to_have_text("Disconnected")
 
@@ -80,13 +76,8 @@ def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
 
 def test_an_instance_is_linked_by_a_pairing_code_typed_on_the_phone(
         stack: Stack, browser: Browser, admin_token: str) -> None:
-    operator(stack.url, admin_token, "pairer", credits=1)
-    with tab(browser, stack.url) as opened:
-        page = opened.page
-        opened.sign_in("pairer")
-        page.get_by_label("Instance name").fill("Back office")
-        page.get_by_role("button", name="Create").click()
-        panel = page.get_by_role("region", name="Instance Back office")
+    with operator_tab(browser, stack.url, admin_token, "pairer", credits=1) as opened:
+        panel = opened.create_instance("Back office")
         panel.get_by_label("Phone number (international)").fill("15550008888")
         panel.get_by_role("button", name="Get a pairing code").click()
         shown = panel.locator("[data-field=pairing-code]")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.console.browser import operator, tab, token
+from tests.console.browser import operator_tab, token
 from tests.gateway.webhook_receiver import receiver
 from tests.support.stack import Stack
 
@@ -19,10 +19,8 @@ pytestmark = pytest.mark.e2e
 
 def test_a_test_message_reaches_read_and_a_bulk_job_counts_live(
         stack: Stack, browser: Browser, admin_token: str) -> None:
-    operator(stack.url, admin_token, "sender", credits=20)
-    with tab(browser, stack.url) as opened:
+    with operator_tab(browser, stack.url, admin_token, "sender", credits=20) as opened:
         page = opened.page
-        opened.sign_in("sender")
         opened.go("Messages")
         expect(page.get_by_role("status")).to_have_text("Live updates on")
         single = page.get_by_role("region", name="Send a test message")
@@ -59,11 +57,9 @@ def test_a_test_message_reaches_read_and_a_bulk_job_counts_live(
 
 def test_a_failing_webhook_shows_its_failed_deliveries(
         stack: Stack, browser: Browser, admin_token: str) -> None:
-    operator(stack.url, admin_token, "hooked", credits=5)
     with receiver("whsec_console", fail_first=10**6) as failing, \
-            tab(browser, stack.url) as opened:
+            operator_tab(browser, stack.url, admin_token, "hooked", credits=5) as opened:
         page = opened.page
-        opened.sign_in("hooked")
         opened.go("Webhooks")
         page.get_by_label("URL").fill(failing.url)
         page.get_by_label("Secret (blank: one is generated)").fill("whsec_console")
@@ -84,10 +80,9 @@ def test_a_failing_webhook_shows_its_failed_deliveries(
 
 def test_credits_and_a_phone_sized_screen(stack: Stack, browser: Browser,
                                           admin_token: str) -> None:
-    operator(stack.url, admin_token, "pocket", credits=7)
-    with tab(browser, stack.url, width=375, height=740) as opened:
+    with operator_tab(browser, stack.url, admin_token, "pocket", credits=7,
+                      width=375, height=740) as opened:
         page = opened.page
-        opened.sign_in("pocket")
         opened.go("Credits")
         expect(page.locator("[data-field=credits]")).to_have_text("7")
         opened.shoot("credits-phone")
