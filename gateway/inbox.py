@@ -120,15 +120,15 @@ async def media_response(request: Request, found: messaging_pb2.InboundMessage) 
         content = await store_of(request).get(found.media_sha256)
     except MediaNotFoundError as exc:
         raise ApiError("NOT_FOUND", "The media is no longer kept") from exc
-    headers = {"Cache-Control": "private, max-age=3600",
-               "X-Content-Type-Options": "nosniff"}
-    if found.media_filename:
-        headers["Content-Disposition"] = _attachment(found.media_filename)
+    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "sandbox; default-src 'none'",
+               "Content-Disposition": _attachment(found.media_filename)}
     return Response(content, media_type=found.media_mime_type or "application/octet-stream",
                     headers=headers)
 
 
 def _attachment(filename: str) -> str:
+    """Always a download, never a page of the gateway's origin (a sender's HTML or SVG)."""
     safe = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
                    for c in filename)[:200]
-    return f'attachment; filename="{safe}"'
+    return f'attachment; filename="{safe}"' if safe else "attachment"

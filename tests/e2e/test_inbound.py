@@ -182,6 +182,7 @@ async def test_received_media_downloads_for_its_owner_only(api, unique):
     got = await api.get(item["media_url"], headers=bearer(cat))
     assert got.status_code == 200 and got.content == PNG
     assert got.headers["content-type"] == "image/png"
+    assert got.headers["content-disposition"] == 'attachment; filename="photo.png"'
     [camel] = (await incoming(api, cat))["data"]["messages"]
     v1 = await api.get(camel["mediaUrl"], params=cat.keys)
     assert v1.status_code == 200 and v1.content == PNG
