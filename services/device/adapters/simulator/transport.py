@@ -239,7 +239,8 @@ class SimulatorTransport:
         if self.send_latency:
             await asyncio.sleep(self.send_latency)
         delivered_at = now + timedelta(seconds=self.delivery_delay)
-        owed = [(ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))]
+        owed: list[tuple[str, datetime]] = [
+            (ReceiptKind.READ, delivered_at + timedelta(seconds=self.read_delay))]
         if self.read_delay:
             owed.insert(0, (ReceiptKind.DELIVERED, delivered_at))
         self.far.owe_receipts(device_id, transport_message_id, owed)
