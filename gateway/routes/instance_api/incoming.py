@@ -22,7 +22,8 @@ from switchboard.messaging.v1 import messaging_pb2
 
 router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals())
 
-MessageId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+MessageId = Annotated[str, Path(alias="messageId", min_length=1, max_length=40,
+                                pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.get("/messages/incoming", response_model=Ok[IncomingPage],
@@ -41,7 +42,7 @@ async def incoming(caller: InstanceCaller, clients: ServiceClients,
                "pagination": pagination(found)})
 
 
-@router.get("/messages/incoming/{message_id}/media", response_class=Response,
+@router.get("/messages/incoming/{messageId}/media", response_class=Response,
             responses={200: FILE,
                        **v1_refusals(404)})
 async def incoming_media(message_id: MessageId, caller: InstanceCaller,
