@@ -54,5 +54,7 @@ async def test_an_instance_checks_numbers_through_its_own_number(database_url, f
         assert [n["onWhatsApp"] for n in linked] == [True, False]
         refused = await api.post(path, params=keys, json={"phoneNumbers": []})
         assert (refused.status_code, refused.json()["success"]) == (400, False)
+        extra = await api.post(path, params=keys, json={**body, "numbers": ["1"]})
+        assert extra.json()["message"] == "Unknown field: numbers"
         wrong = await api.post(path, params={**keys, "secretKey": "sk_nope"}, json=body)
         assert wrong.json()["error"] == "INVALID_CREDENTIALS"

@@ -52,6 +52,10 @@ async def test_a_phone_links_an_instance_by_typing_its_pairing_code(database_url
         v1_bad = await api.post("/api/v1/whatsapp/instance/pairing-code", params=keys,
                                 json={"phoneNumber": "call me"})
         assert v1_bad.status_code == 400 and v1_bad.json()["success"] is False
+        v1_extra = await api.post("/api/v1/whatsapp/instance/pairing-code", params=keys,
+                                  json={"phoneNumber": "27821234567", "pushName": "x"})
+        assert v1_extra.json() == {"success": False, "error": "INVALID_REQUEST",
+                                   "message": "Unknown field: pushName", "data": None}
 
         replaced = await api.post("/simulator/pairing-code", json={
             "code": issued["pairing_code"], "phone_number": "27821234567"})
