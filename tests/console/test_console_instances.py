@@ -59,19 +59,22 @@ def test_an_instance_is_linked_by_its_qr_code_and_turns_connected_live(
         assert page.evaluate("window.notReloaded") is True
         opened.shoot("instances-connected")
 
+        opened.go("Messages")
+        expect(page.get_by_role("region", name="Received")).to_contain_text(
+            "Nothing received yet.")
         answered = httpx.post(f"{stack.url}/simulator/reply", timeout=10, json={
             "from": "27821239999", "to": "15550007777", "message": "Hi back, front desk"})
         assert answered.status_code == 200, answered.text
+        received = page.get_by_role("region", name="Received").locator("tbody tr")
+        expect(received).to_contain_text("Hi back, front desk", timeout=15_000)  # live
+        expect(received).to_contain_text("27821239999")
 
+        opened.go("Instances")
+        page.get_by_role("button", name="Open Front desk").click()
         panel.get_by_role("button", name="Restart").click()
         expect(page.get_by_role("status")).to_have_text("Instance restarted successfully")
         panel.get_by_role("button", name="Log out").click()
         expect(panel.locator("[data-field=status]")).to_have_text("Disconnected")
-
-        opened.go("Messages")  # what the phone sent while linked is in the inbox
-        received = page.get_by_role("region", name="Received").locator("tbody tr")
-        expect(received).to_contain_text("Hi back, front desk", timeout=15_000)
-        expect(received).to_contain_text("27821239999")
 
 
 def test_an_instance_is_linked_by_a_pairing_code_typed_on_the_phone(

@@ -3,7 +3,7 @@
 // cookie, so a reload signs out and no other page can send it (no CSRF to defend).
 
 const state = { token: null, me: null, statuses: new Map(),
-                listeners: new Set(), stream: null, scope: null };
+                listeners: new Set(), arrivals: new Set(), stream: null, scope: null };
 const RANK = { Queued: 0, Sending: 1, Sent: 2, Delivered: 3, Read: 4, Failed: 5 };
 const STATUS_WORDS = Object.keys(RANK);
 const main = document.getElementById('main');
@@ -153,6 +153,7 @@ function handleEvent(block) {
   if (!data.length) return;
   const body = JSON.parse(data.join('\n'));
   if (kind === 'message.status') noteStatus(body.queue_id, body.status, body.error_message);
+  if (kind === 'message.received') state.arrivals.forEach((fn) => fn(body));
   if (kind === 'end' && ['token_expired', 'unauthorized'].includes(body.reason)) {
     signOut(`Signed out: the live stream ended (${body.reason})`);
   }
@@ -264,8 +265,7 @@ function instancePanel(instanceId, name, panelScope, refreshList) {
       qrScope = null;
       qr.replaceChildren(h('p', {}, `Linked: +${info.whatsappNumber} is Connected.`));
     }
-    if (shownStatus !== info.status) {
-      if (shownStatus !== null) say(`${name}: ${info.status}`);
+    if (shownStatus !== info.status) {  // announced by the details' aria-live region
       shownStatus = info.status;
       refreshList();
     }
@@ -481,8 +481,11 @@ function inboxTable(pageScope) {
       section.remove();
     } else out.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
   }
-  inboxScope.every(3000, () => load().catch(failed));
-  load().catch(failed);
+  const arrived = () => load().catch(failed);
+  state.arrivals.add(arrived);  // the stream says when a message arrives
+  inboxScope.closers.push(() => state.arrivals.delete(arrived));
+  inboxScope.every(10000, arrived);
+  arrived();
   return section;
 }
 
