@@ -41,6 +41,7 @@ class Received(BaseModel):
     chat_id: str
     is_group: bool
     from_lid: str | None
+    from_name: str | None
     quoted_message_id: str | None
     media: MediaDoc | None
 
@@ -74,7 +75,7 @@ def media_url(found: messaging_pb2.InboundMessage, prefix: str) -> str | None:
 def extras(found: messaging_pb2.InboundMessage) -> dict[str, Any]:
     """What both APIs add beside the issue's fields (the same names in both)."""
     return {"chat_id": found.chat_id, "is_group": found.is_group,
-            "from_lid": found.from_lid or None,
+            "from_lid": found.from_lid or None, "from_name": found.from_name or None,
             "quoted_message_id": found.quoted_message_id or None,
             "media": ({"mime_type": found.media_mime_type, "size": found.media_size_bytes,
                        "sha256": found.media_sha256,

@@ -58,7 +58,8 @@ async def test_received_messages_are_the_owners_newest_first(
         user: int, messaging: Messaging, device_events: DeviceEvents) -> None:
     media = device_pb.MediaRef(sha256="ab" * 32, mime_type="image/png", size_bytes=12,
                                filename="pic.png")
-    await receive(device_events, user, f"in_a{user}", f"a{user}", text="first")
+    await receive(device_events, user, f"in_a{user}", f"a{user}", text="first",
+                  from_name="Ann")
     await receive(device_events, user, f"in_b{user}", f"b{user}", T0 + timedelta(minutes=1),
                   text="look", type="image", media=media,
                   quoted_transport_message_id="sb-msg_123")
@@ -76,7 +77,7 @@ async def test_received_messages_are_the_owners_newest_first(
     assert (await inbox(messaging, user, device_id="other-device")).total == 0
     got = await messaging.stub.GetInboundMessage(pb.GetInboundMessageRequest(
         user_id=user, message_id=f"in_a{user}"))
-    assert got.text == "first"
+    assert (got.text, got.from_name, newest.from_name) == ("first", "Ann", "")
     for stranger in (pb.GetInboundMessageRequest(user_id=user, message_id=f"in_c{user}"),
                      pb.GetInboundMessageRequest(user_id=user, message_id=f"in_a{user}",
                                                  device_id="other-device")):

@@ -42,7 +42,7 @@ def inbound_entry(payload: bytes, envelope: Envelope | None = None) -> InboundEn
         media_mime_type=media.mime_type, media_size_bytes=media.size_bytes,
         media_filename=media.filename,
         quoted_transport_message_id=e.quoted_transport_message_id, latitude=e.latitude,
-        longitude=e.longitude, vcard=e.vcard)
+        longitude=e.longitude, vcard=e.vcard, from_name=e.from_name)
 
 
 def received_fact(envelope: Envelope) -> InboundEntry:

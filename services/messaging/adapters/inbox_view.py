@@ -54,6 +54,7 @@ inbox_messages = Table(
     Column("latitude", Float, nullable=False),
     Column("longitude", Float, nullable=False),
     Column("vcard", Text, nullable=False),
+    Column("from_name", Text, nullable=False, server_default=""),
     Column("sent_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("ix_inbox_messages_user_received", "user_id", "received_at"),

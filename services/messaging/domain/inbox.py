@@ -44,6 +44,7 @@ class InboundEntry:
     latitude: float = 0.0
     longitude: float = 0.0
     vcard: str = ""
+    from_name: str = ""  # the name the sender shows (WhatsApp's push name, Meta's profile)
 
     @property
     def quoted_message_id(self) -> str:
@@ -73,7 +74,8 @@ def received_document(entry: InboundEntry) -> dict[str, Any]:
         "url": media_path(entry.message_id)}
     return {
         "event": RECEIVED, "message_id": entry.message_id, "from": entry.from_phone,
-        "from_lid": entry.from_lid or None, "to": entry.to_phone, "chat_id": entry.chat_id,
+        "from_lid": entry.from_lid or None, "from_name": entry.from_name or None,
+        "to": entry.to_phone, "chat_id": entry.chat_id,
         "is_group": entry.is_group, "type": entry.type, "message": entry.text,
         "media": media, "quoted_message_id": entry.quoted_message_id or None,
         "location": ({"latitude": entry.latitude, "longitude": entry.longitude}

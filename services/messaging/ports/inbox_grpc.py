@@ -28,7 +28,7 @@ def inbound_reply(entry: InboundEntry) -> pb.InboundMessage:
         quoted_message_id=entry.quoted_message_id,
         sent_at=to_timestamp(entry.sent_at) if entry.sent_at else None,
         received_at=to_timestamp(entry.received_at), latitude=entry.latitude,
-        longitude=entry.longitude, vcard=entry.vcard)
+        longitude=entry.longitude, vcard=entry.vcard, from_name=entry.from_name)
 
 
 class InboxRpcs:
