@@ -9,20 +9,39 @@ table (`access_table` below).
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-import jwt
 from google.protobuf.descriptor import ServiceDescriptor
 
 from kernel.config import Settings
 from kernel.errors import ForbiddenError, UnauthorizedError
+
+
+def _jwt_without_cryptography() -> ModuleType:
+    """PyJWT, imported without the `cryptography` package it loads (when installed) for its
+    asymmetric algorithms: about 9 MB of every process, and HS256, the only algorithm
+    accepted here, needs only the standard library's hmac. If something imported
+    `cryptography` already, PyJWT gets it as usual."""
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        return importlib.import_module("jwt")
+    sys.modules["cryptography"] = None  # type: ignore[assignment]  # import fails: not there
+    try:
+        return importlib.import_module("jwt")
+    finally:
+        del sys.modules["cryptography"]
+
+
+jwt = _jwt_without_cryptography()
 
 ALGORITHM = "HS256"
 ISSUER = "switchboard-auth"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import io
 
-import segno
-
 
 def qr_png(text: str, scale: int = 6) -> bytes:
+    import segno  # only while pairing: not held by an idle device service
+
     out = io.BytesIO()
     segno.make_qr(text, error="m").save(out, kind="png", scale=scale, border=4)
     return out.getvalue()
