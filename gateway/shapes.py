@@ -173,7 +173,6 @@ class BulkJob(BaseModel):
     created_at: ZTime | None
 
 
-
 class MessageStatus(BaseModel):
     queue_id: str
     number: str
