@@ -67,15 +67,21 @@ marks_table = Table(
 
 async def load_holds(conn: AsyncConnection, kind: str,
                      message_ids: Iterable[str]) -> dict[str, Hold]:
+    return (await load_kinds(conn, (kind,), message_ids))[kind]
+
+
+async def load_kinds(conn: AsyncConnection, kinds: Sequence[str],
+                     message_ids: Iterable[str]) -> dict[str, dict[str, Hold]]:
+    """Kind -> message id -> hold, for each of `kinds`: one statement per CHUNK ids."""
     t = holds_table
     ids = list(dict.fromkeys(message_ids))
-    found: dict[str, Hold] = {}
+    found: dict[str, dict[str, Hold]] = {kind: {} for kind in kinds}
     for start in range(0, len(ids), CHUNK):
         rows = await conn.execute(
-            select(t.c.message_id, t.c.owner, t.c.state, t.c.period)
-            .where(t.c.kind == kind, t.c.message_id.in_(ids[start:start + CHUNK])))
+            select(t.c.kind, t.c.message_id, t.c.owner, t.c.state, t.c.period)
+            .where(t.c.kind.in_(kinds), t.c.message_id.in_(ids[start:start + CHUNK])))
         for row in rows:
-            found[row.message_id] = Hold(row.owner, row.state, int(row.period))
+            found[row.kind][row.message_id] = Hold(row.owner, row.state, int(row.period))
     return found
 
 

@@ -16,7 +16,13 @@ from kernel.aggregate import Aggregate, Repository
 from kernel.codec import EventCodec
 from kernel.db import reading
 from kernel.eventstore import EventStore
-from services.billing.adapters.index import due_instances, load_holds, write_due, write_holds
+from services.billing.adapters.index import (
+    due_instances,
+    load_holds,
+    load_kinds,
+    write_due,
+    write_holds,
+)
 from services.billing.domain.holds import CREDIT, QUOTA, Hold, Holds, hold_changes
 from services.billing.domain.model import Account, Ledger
 from services.billing.domain.plans import Plan
@@ -53,12 +59,14 @@ class BillingStore:
             found = await load_holds(conn, kind, ids) if ids else {}
             return await repo.get_many(wanted, conn), found
 
-    async def holds(self, kind: str, message_ids: Iterable[str]) -> dict[str, Hold]:
+    async def holds(self, kinds: Sequence[str],
+                    message_ids: Iterable[str]) -> dict[str, dict[str, Hold]]:
+        """Kind -> message id -> hold, every kind read in one statement."""
         ids = list(message_ids)
         if not ids:
-            return {}
+            return {kind: {} for kind in kinds}
         async with reading(self.store.engine) as conn:
-            return await load_holds(conn, kind, ids)
+            return await load_kinds(conn, kinds, ids)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Instances whose quota period has ended by `now`, longest overdue first."""

@@ -4,7 +4,7 @@ passed to every handler as `handle(cmd, deps)`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,10 +23,11 @@ class UsageSource(Protocol):
 
 
 class HoldIndex(Protocol):
-    """Which holds of a kind stand for some messages, and which subscriptions are due
-    (adapters/units.py)."""
+    """Which holds of some kinds stand for some messages (kind -> message id -> hold),
+    and which subscriptions are due (adapters/units.py)."""
 
-    async def holds(self, kind: str, message_ids: Iterable[str]) -> dict[str, Hold]: ...
+    async def holds(self, kinds: Sequence[str],
+                    message_ids: Iterable[str]) -> dict[str, dict[str, Hold]]: ...
 
     async def due(self, now: datetime, limit: int) -> list[str]: ...
 

@@ -18,7 +18,7 @@ from services.billing.domain.commands import (
     RefundReservations,
     SettleMessages,
 )
-from services.billing.domain.holds import COMMITTED, CREDIT, OPEN, QUOTA
+from services.billing.domain.holds import COMMITTED, CREDIT, OPEN, QUOTA, Hold
 from services.billing.domain.model import Ledger
 from services.billing.domain.subscription import Subscription
 
@@ -31,16 +31,15 @@ Grouped = dict[tuple[str, str], list[str]]
 async def settle_messages(cmd: SettleMessages, deps: BillingDeps) -> None:
     if not cmd.outcomes:
         return
-    credits = await open_holds(deps, CREDIT, cmd.outcomes)
-    quota = await open_holds(deps, QUOTA, cmd.outcomes)
-    await asyncio.gather(*credit_settlements(credits, deps),
-                         *quota_settlements(quota, deps))
+    found = await deps.index.holds((CREDIT, QUOTA), cmd.outcomes)
+    await asyncio.gather(*credit_settlements(open_holds(found[CREDIT], cmd.outcomes), deps),
+                         *quota_settlements(open_holds(found[QUOTA], cmd.outcomes), deps))
 
 
-async def open_holds(deps: BillingDeps, kind: str, outcomes: dict[str, str]) -> Grouped:
-    """(owner stream, outcome) -> the holds of `kind` it settles."""
+def open_holds(holds: dict[str, Hold], outcomes: dict[str, str]) -> Grouped:
+    """(owner stream, outcome) -> the ones of `holds` it settles."""
     grouped: Grouped = defaultdict(list)
-    for message_id, hold in (await deps.index.holds(kind, outcomes)).items():
+    for message_id, hold in holds.items():
         if hold.state in SETTLES[outcomes[message_id]]:
             grouped[(hold.owner, outcomes[message_id])].append(message_id)
     return grouped
