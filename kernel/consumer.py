@@ -111,7 +111,7 @@ class DurableConsumer:
     def __init__(self, js: JetStreamContext, service: str, durable: str,
                  handler: BatchHandler | OnItsOwn, filter_subjects: Sequence[str] = (),
                  batch: int = 64, ack_wait: float = 30.0, workers: int = 1,
-                 only_new: bool = False) -> None:
+                 only_new: bool = False, linger: float = 0.0) -> None:
         self.js = js
         self.service = service
         self.durable = durable
@@ -121,6 +121,7 @@ class DurableConsumer:
         self.ack_wait = ack_wait
         self.workers = workers
         self.only_new = only_new  # start at messages published from now on
+        self.linger = linger  # how long a batch's first message waits for more
         self.retry = Backoff()  # grows while the handler keeps failing
 
     def config(self) -> ConsumerConfig:
@@ -191,7 +192,8 @@ class DurableConsumer:
 
         One message with the long wait, then whatever else is there: a fetch of a whole
         batch can hold its first message until the batch fills or the wait ends when
-        several pulls share the durable (docs/performance.md, "Fourth wave")."""
+        several pulls share the durable (docs/performance.md, "Fourth wave"). With a
+        `linger`, what else is there is taken that much later."""
         fetch = asyncio.ensure_future(sub.fetch(1, timeout=FETCH_WAIT))
         stopped = asyncio.ensure_future(stop.wait())
         try:
@@ -204,6 +206,8 @@ class DurableConsumer:
             return []
         msgs = fetch.result()
         if self.batch > 1:
+            if self.linger > 0:
+                await asyncio.sleep(self.linger)
             with contextlib.suppress(NatsTimeoutError, TimeoutError):
                 msgs += await sub.fetch(self.batch - 1, timeout=TOP_UP_WAIT)
         return msgs

@@ -16,7 +16,14 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import bus, context
-from kernel.consumer import DurableConsumer, HandBackError, OnItsOwn, TrackedHandler, tracked
+from kernel.consumer import (
+    BatchHandler,
+    DurableConsumer,
+    HandBackError,
+    OnItsOwn,
+    TrackedHandler,
+    tracked,
+)
 from kernel.eventstore import EventStore, NewEvent
 from kernel.relay import OutboxRelay
 from kernel.tables import processed_events
@@ -300,3 +307,43 @@ async def _exists(js: JetStreamContext, service: str, durable: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_one_batch(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """With `linger`, a batch's first message waits that long for more: messages published
+    meanwhile are handled with it, in one batch; without, the first goes alone."""
+    batches: dict[str, list[list[str]]] = {"lingering": [], "eager": []}
+
+    def noting(name: str) -> BatchHandler:
+        async def note(batch: Sequence[bus.Envelope]) -> None:
+            batches[name].append([e.event_id for e in batch])
+        return note
+
+    consumers = [DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
+                                 linger=1.5),
+                 DurableConsumer(js, service, f"eager-{unique}", noting("eager"))]
+    await _published(store, js, service, unique, 1)
+    running = [await _run(c) for c in consumers]
+    try:
+        await wait_until(lambda: _handed(batches["eager"]), what="the first, eagerly")
+        more = [NewEvent("Happened", b"more %d" % n) for n in range(4)]
+        await store.append(f"c-{unique}-more", 0, more)
+        relay = OutboxRelay(store, js, service)
+        while await relay.publish_pending():
+            pass
+        for consumer in consumers:
+            await wait_until(lambda c=consumer: _settled(js, service, c.durable),
+                             timeout=15, what="all five acked")
+    finally:
+        for stop, task in running:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+    ids = [e.event_id for e in await store.read_all(limit=100)]
+    handed = {name: [b for b in found if b] for name, found in batches.items()}  # [] on stop
+    assert handed["lingering"] == [ids]
+    assert handed["eager"][0] == ids[:1] and sum(handed["eager"], []) == ids
+
+
+async def _handed(batches: list[list[str]]) -> bool:
+    return bool(batches)
