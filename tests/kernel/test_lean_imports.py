@@ -39,3 +39,14 @@ def test_device_service_loads_the_qr_encoder_only_to_draw_a_code() -> None:
         print(before, "segno" in sys.modules, url.startswith("data:image/png;base64,iVBOR"))
     """)
     assert out == "False True True"
+
+
+def test_webhook_client_makes_its_tls_context_for_the_first_request() -> None:
+    from services.messaging.adapters.webhook_guard import TargetGuard
+    from services.messaging.adapters.webhook_transport import GuardedTransport
+    from services.messaging.domain.webhook_targets import AddressPolicy, allow_list
+
+    transport = GuardedTransport(TargetGuard(AddressPolicy(allow_list(""))), 4)
+    assert transport._pool is None
+    assert transport.pool is transport.pool and transport._pool is not None
+    assert transport.pool._ssl_context is not None

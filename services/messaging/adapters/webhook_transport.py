@@ -62,10 +62,20 @@ class _Body(httpx.AsyncByteStream):
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
+    """Its connection pool, with the TLS context (the CA bundle: ≈ 1–2 MB), is made for the
+    first request: an idle service holds neither."""
+
     def __init__(self, guard: TargetGuard, connections: int) -> None:
-        self.pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=connections,
-            network_backend=GuardedBackend(guard))
+        self.guard, self.connections = guard, connections
+        self._pool: httpcore.AsyncConnectionPool | None = None
+
+    @property
+    def pool(self) -> httpcore.AsyncConnectionPool:
+        if self._pool is None:
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context(), max_connections=self.connections,
+                network_backend=GuardedBackend(self.guard))
+        return self._pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -80,7 +90,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                               extensions=answer.extensions)
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 def delivery_client(guard: TargetGuard, timeout: float, connections: int) -> httpx.AsyncClient:
