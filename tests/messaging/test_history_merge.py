@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from kernel.db import create_engine
 from services.messaging.adapters.history_view import (
+    add_entry,
     insert_entries,
     merge_entries,
     merge_entry,
@@ -73,3 +74,36 @@ async def test_a_folded_batch_equals_merging_one_by_one(database_url: str) -> No
     expected = await view_after(database_url, one_by_one, already)
     assert len(expected) == 60
     assert await view_after(database_url, in_batches, already) == expected
+
+
+async def test_adding_an_entry_equals_merging_it_and_a_new_one_is_one_insert(
+        database_url: str) -> None:
+    """The accept path's `add_entry`: the same rows as `merge_entry`, whether a row is
+    there already or not; for a message with no row yet, one statement and no read."""
+    found = facts(40)
+    already = [f for f in found if f.status is Status.QUEUED][:10]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    async def apply_with(merge):
+        async def apply(engine) -> None:
+            for fact in found:
+                async with engine.begin() as conn:
+                    await merge(conn, fact)
+        return apply
+
+    expected = await view_after(database_url, await apply_with(merge_entry), already)
+    assert await view_after(database_url, await apply_with(add_entry), already) == expected
+
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(view_metadata.drop_all)
+        await conn.run_sync(view_metadata.create_all)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    async with engine.begin() as conn:
+        await add_entry(conn, HistoryEntry("new", Status.QUEUED, T0, user_id=1,
+                                           number="27821", message="hi", created_at=T0))
+    await engine.dispose()
+    assert [s for s in statements if s in ("SELECT", "INSERT", "UPDATE")] == ["INSERT"]

@@ -88,6 +88,13 @@ async def merge_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
                            .values(**row_of(merged)))
 
 
+async def add_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
+    """`merge_entry` for a message just queued, whose row is almost never there yet: the
+    insert first (one statement), the read and merge only if a row was there after all."""
+    if not await _insert_new(conn, fact):
+        await merge_entry(conn, fact)
+
+
 async def _locked(conn: AsyncConnection, queue_id: str) -> HistoryEntry | None:
     row = (await conn.execute(
         select(t).where(t.c.queue_id == queue_id).with_for_update())).first()

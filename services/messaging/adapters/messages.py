@@ -15,7 +15,7 @@ from kernel.eventstore import EventStore
 from kernel.groupcommit import GroupCommit
 from services.messaging.adapters.bulk_jobs import add_members, members_of
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_view import insert_entries, merge_entry
+from services.messaging.adapters.history_view import add_entry, insert_entries
 from services.messaging.domain.events import MessageQueued
 from services.messaging.domain.lifecycle import queued_entry
 from services.messaging.domain.model import Message
@@ -31,7 +31,7 @@ class MessageStore:
 
         async def view_rows(conn: AsyncConnection) -> None:
             for fact in facts:
-                await merge_entry(conn, fact)
+                await add_entry(conn, fact)
 
         await self.repository.save(message, extra=view_rows)
 
