@@ -17,7 +17,7 @@ from gateway.media import media_body_limits
 from gateway.routes import ROUTERS, metrics
 from gateway.settings import GatewaySettings
 from gateway.text import plain_parameters
-from kernel.media import media_store
+from kernel.media_store import media_store
 
 log = logging.getLogger(__name__)
 

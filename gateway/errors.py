@@ -17,33 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.codes import HTTP_STATUS
 from gateway.v1 import PREFIX as V1_PREFIX
 from kernel.errors import RemoteError, from_rpc_error
 
 log = logging.getLogger(__name__)
-
-HTTP_STATUS = {
-    "INVALID_REQUEST": 400,
-    "UNSUPPORTED_BY_TRANSPORT": 400,
-    "UNAUTHORIZED": 401,
-    "INVALID_CREDENTIALS": 401,
-    "FORBIDDEN": 403,
-    "INSUFFICIENT_CREDITS": 403,
-    "QUOTA_EXCEEDED": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "CONFLICT": 409,
-    "ALREADY_CONNECTED": 409,
-    "INSTANCE_NOT_CONNECTED": 409,
-    "PAYLOAD_TOO_LARGE": 413,
-    "MEDIA_TOO_LARGE": 413,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "MEDIA_URL_REFUSED": 400,
-    "MEDIA_FETCH_FAILED": 400,
-    "RATE_LIMITED": 429,
-    "INTERNAL_ERROR": 500,
-    "SERVICE_UNAVAILABLE": 503,
-}
 
 # A service's reason that is not an API code -> the API code both APIs answer with (the
 # device service's refusals, as the Instance API and the instance routes name them).

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from gateway.errors import ApiError
 from gateway.shapes import Pagination
 from gateway.timefmt import iso_naive, iso_z
-from kernel.media import MediaNotFoundError, MediaStore, media_store
+from kernel.media import MediaNotFoundError, MediaStore
+from kernel.media_store import media_store
 from switchboard.messaging.v1 import messaging_pb2
 
 MAX_PER_PAGE = 100

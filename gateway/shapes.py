@@ -9,6 +9,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.codes import HTTP_STATUS
+
 ZTime = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
                              examples=["2025-06-03T10:30:00Z"])]
 NaiveTime = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$",
@@ -93,9 +95,6 @@ def refusal(status: int, words: list[str], model: Any) -> dict[str, Any]:
 
 
 def _by_status(answers: tuple[int | str, ...], model: Any) -> dict[int, list[str]]:
-    from gateway.errors import HTTP_STATUS  # errors -> v1 -> shapes: read when called
-
-
     words: dict[int, list[str]] = {status: [] for status in (*ALWAYS, *(
         a for a in answers if isinstance(a, int)))}
     for answer in answers:
@@ -109,9 +108,7 @@ def _by_status(answers: tuple[int | str, ...], model: Any) -> dict[int, list[str
 
 def default_code(status: int, model: Any) -> str:
     """The code a status stands for when a route names no other (else the first code of
-    that status in gateway/errors.py's table)."""
-    from gateway.errors import HTTP_STATUS
-
+    that status in gateway/codes.py's table)."""
     if status == 401:
         return str(model.unauthorized)
     return DEFAULT_CODES.get(status) or next(

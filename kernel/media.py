@@ -1,7 +1,8 @@
 """The media store: message media (sent and received) kept by the SHA-256 of its bytes, so
 the same file is stored once however often it is sent. One interface, two places:
 files under `<var_dir>/media` (the embedded stack's default) or an S3-compatible bucket
-(kernel/media_s3.py); `media_store(settings)` is the one factory every process uses.
+(kernel/media_s3.py); `media_store(settings)` (kernel/media_store.py) is the one factory
+every process uses.
 
 A stored object is its bytes and its MIME type; its `MediaRef` (hash, size, type) is what
 events and messages carry. Retention: `prune(older_than)` removes what was last stored
@@ -27,7 +28,7 @@ from kernel.clock import utcnow
 from kernel.errors import InvalidRequestError, UnavailableError
 
 if TYPE_CHECKING:
-    from kernel.config import Settings
+    pass
 
 log = logging.getLogger(__name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -253,13 +254,3 @@ class Retention:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.every)
 
-
-def media_store(settings: Settings) -> MediaStore:
-    """The store `SWITCHBOARD_MEDIA_STORE` names: `local` (files under
-    `SWITCHBOARD_MEDIA_DIR`, default `<var_dir>/media`) or `s3`."""
-    if settings.media_store == "s3":
-        from kernel.media_s3 import S3MediaStore
-
-        return S3MediaStore.from_settings(settings)
-    return LocalMediaStore(Path(settings.media_dir) if settings.media_dir
-                           else settings.var_dir / "media")

@@ -11,7 +11,8 @@ from kernel.aggregate import Repository
 from kernel.clock import utcnow
 from kernel.groupcommit import GroupCommit
 from kernel.host import Infra, Parts
-from kernel.media import Retention, media_store
+from kernel.media import Retention
+from kernel.media_store import media_store
 from kernel.rpc import channel
 from services.device.adapters.affinity import Affinity, affinity_metadata
 from services.device.adapters.auth_users import AuthInstances, AuthUsers
@@ -21,12 +22,12 @@ from services.device.adapters.leases import KvLeases
 from services.device.adapters.qr import qr_png_data_url
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import transport_from
-from services.device.app.contacts import NumberCache
 from services.device.app.devices import DeviceDeps
 from services.device.app.dispatch import Dispatcher, RetryPolicy
 from services.device.app.far_side import FarSide
 from services.device.app.inbound import InboundDeps
 from services.device.app.live import LiveDevices
+from services.device.app.number_cache import NumberCache
 from services.device.app.pacing import Pacer, PacingPolicy
 from services.device.app.pool import ensure_pool
 from services.device.app.reconnect import Backoff, Reconnects

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from services.device.adapters.simulator import SimulatorTransport
-from services.device.app.contacts import NumberCache, check_numbers
+from services.device.app.contacts import check_numbers
 from services.device.app.devices import DeviceDeps
 from services.device.app.live import LiveDevice, LiveDevices
+from services.device.app.number_cache import NumberCache
 from services.device.domain.commands import CheckNumbers
 from services.device.domain.errors import InvalidPhoneNumberError
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway import openapi
 from gateway.app import create_app
-from gateway.errors import HTTP_STATUS
+from gateway.codes import HTTP_STATUS
 from gateway.settings import GatewaySettings
 
 V1 = "/api/v1/whatsapp/"

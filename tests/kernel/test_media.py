@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from kernel.config import Settings
-from kernel.media import LocalMediaStore, MediaNotFoundError, MediaStore, Retention, media_store
+from kernel.media import LocalMediaStore, MediaNotFoundError, MediaStore, Retention
+from kernel.media_store import media_store
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

@@ -13,8 +13,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from kernel.config import Settings
-from kernel.media import MediaStoreError, media_store
+from kernel.media import MediaStoreError
 from kernel.media_s3 import S3MediaStore, SigV4
+from kernel.media_store import media_store
 from tests.kernel.test_media import PNG, check_contract
 from tests.support.s3 import ACCESS, REGION, s3_endpoint, s3_store
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.media import media_store
+from kernel.media_store import media_store
 from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
 from services.device.app.transport import Transport
 from services.device.settings import DeviceSettings

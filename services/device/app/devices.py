@@ -26,7 +26,7 @@ from services.device.domain.commands import (
 from services.device.domain.model import Device, DeviceStatus
 
 if TYPE_CHECKING:
-    from services.device.app.contacts import NumberCache
+    from services.device.app.number_cache import NumberCache
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import MetaData
 
 from kernel.host import Infra, Worker
-from kernel.media import media_store
+from kernel.media_store import media_store
 from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.media_fetch import MediaFetcher
 from services.messaging.adapters.webhook_fanout import FANOUT, fanout_subscriptions

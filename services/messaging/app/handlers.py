@@ -85,7 +85,9 @@ class MessagePage(Generic[E]):
 async def send_message(cmd: SendMessage, deps: MessagingDeps) -> MessageAccepted:
     """Validate, reserve a credit, queue; a queue that fails gives the credit back."""
     if cmd.whatsapp_template:
-        message = await whatsapp_template_message(cmd, deps)
+        message = await whatsapp_template_message(
+            cmd.user_id, cmd.number, cmd.whatsapp_template,
+            bool(cmd.message or cmd.template_id), cmd.id_seed, deps)
         return await asyncio.shield(_charge_and_queue(message, deps, bool(cmd.id_seed)))
     body = await message_text(cmd.user_id, cmd.message, cmd.template_id, cmd.variables,
                               deps.templates, deps.variable_limits)

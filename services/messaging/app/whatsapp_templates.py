@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from services.messaging.app.dependencies import MessagingDeps
 from services.messaging.domain.errors import (
@@ -19,9 +19,6 @@ from services.messaging.domain.errors import (
     WhatsAppTemplateUnsupportedError,
 )
 from services.messaging.domain.model import Message, message_ids
-
-if TYPE_CHECKING:
-    from services.messaging.app.handlers import SendMessage
 
 CLOUD = "cloud"
 NAME = re.compile(r"^[a-z0-9_]{1,512}$")  # Meta's template names
@@ -81,15 +78,18 @@ def canonical_template(raw: str) -> tuple[str, str]:
     return json.dumps(template, separators=(",", ":"), ensure_ascii=False), summary
 
 
-async def whatsapp_template_message(cmd: SendMessage, deps: MessagingDeps) -> Message:
-    """The message of a template send, once its shape is right and the transport in use
-    has templates; nothing is charged before."""
-    if cmd.message or cmd.template_id:
+async def whatsapp_template_message(user_id: int, number: str, raw_template: str,
+                                    with_body: bool, id_seed: str,
+                                    deps: MessagingDeps) -> Message:
+    """The message of a template send (`with_body`: the send also named a message or one
+    of Switchboard's own templates), once its shape is right and the transport in use has
+    templates; nothing is charged before."""
+    if with_body:
         raise _refuse("send either a whatsapp_template or a message / template_id")
-    template, summary = canonical_template(cmd.whatsapp_template)
+    template, summary = canonical_template(raw_template)
     transport = (await deps.pool.status()).transport
     if transport and transport != CLOUD:
         raise WhatsAppTemplateUnsupportedError(transport)
-    message = Message(message_ids(cmd.id_seed, deps.new_id)())
-    message.queue_whatsapp_template(cmd.user_id, cmd.number, template, summary, deps.clock())
+    message = Message(message_ids(id_seed, deps.new_id)())
+    message.queue_whatsapp_template(user_id, number, template, summary, deps.clock())
     return message

@@ -26,7 +26,8 @@ from typing import Any
 
 from kernel.clock import Clock, utcnow
 from kernel.errors import InvalidRequestError, UnavailableError
-from kernel.media import MediaStore, media_store
+from kernel.media import MediaStore
+from kernel.media_store import media_store
 from services.device.adapters.cloud.api import (
     GraphApi,
     RetryPolicy,

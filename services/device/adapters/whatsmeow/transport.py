@@ -50,7 +50,8 @@ from neonize.utils.jid import build_jid
 
 from kernel.clock import Clock, utcnow
 from kernel.errors import UnavailableError
-from kernel.media import MediaStore, media_store
+from kernel.media import MediaStore
+from kernel.media_store import media_store
 from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
