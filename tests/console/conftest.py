@@ -17,6 +17,9 @@ from tests.support.stack import Stack, running_stack
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("console"),
                        webhook_allow_private="127.0.0.0/8",  # the test receiver's
+                       # every test signs users up and in from 127.0.0.1: the sign-in limit
+                       # (10 a minute per address) is tests/gateway/test_ratelimit.py's
+                       rate_limit_auth="0",
                        qr_ttl_seconds="12", qr_refresh_seconds="12") as running:  # rotations
         yield running
 
