@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FETCH_WAIT = 5.0
 # How long the pull that tops a batch up waits: it takes what is already there.
 TOP_UP_WAIT = 0.05
+ENSURE_TRIES = 3  # a JetStream API request unanswered within its 5 s, asked again
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 MessageHandler = Callable[[Envelope], Awaitable[None]]
@@ -221,6 +222,16 @@ class DurableConsumer:
         """Create the durable now if the source stream exists (so a consumer of new
         messages only counts from here); False when it does not exist yet: the workers
         create the durable once it does."""
+        backoff = Backoff()
+        for _ in range(ENSURE_TRIES - 1):
+            try:
+                return await self._ensured()
+            except (NatsTimeoutError, TimeoutError):  # a busy server; the call is idempotent
+                log.warning("creating durable %s: no answer yet; asking again", self.durable)
+                await backoff.pause()
+        return await self._ensured()
+
+    async def _ensured(self) -> bool:
         try:
             await self.ensure()
         except NotFoundError:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
@@ -347,3 +348,31 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
 
 async def _handed(batches: list[list[str]]) -> bool:
     return bool(batches)
+
+
+async def test_a_durable_unanswered_at_start_is_asked_for_again(
+        store: EventStore, engine: AsyncEngine, js: JetStreamContext, service: str,
+        unique: str) -> None:
+    """A JetStream API request that a busy server leaves unanswered past its time limit
+    does not fail the service's start: creating the durable is idempotent and is asked
+    again (here the first request is answered too late: it reaches the real server)."""
+    await _published(store, js, service, unique, 1)
+    asked: list[str] = []
+
+    class LateFirstAnswer:
+        def __getattr__(self, name: str) -> object:
+            return getattr(js, name)
+
+        async def add_consumer(self, *args: object, **kwargs: object) -> object:
+            asked.append("add_consumer")
+            created = await js.add_consumer(*args, **kwargs)  # type: ignore[arg-type]
+            if len(asked) == 1:
+                raise NatsTimeoutError
+            return created
+
+    durable = f"late-{unique}"
+    consumer = DurableConsumer(LateFirstAnswer(), service, durable,  # type: ignore[arg-type]
+                               tracked(engine, durable, writer(durable)))
+    assert await consumer.prepare() is True
+    assert asked == ["add_consumer", "add_consumer"]
+    assert (await js.consumer_info(bus.stream_name(service), durable)).name == durable
