@@ -15,7 +15,6 @@ from gateway.errors import ApiError
 from gateway.shapes import Pagination
 from gateway.timefmt import iso_naive, iso_z
 from kernel.media import MediaNotFoundError, MediaStore
-from kernel.media_store import media_store
 from switchboard.messaging.v1 import messaging_pb2
 
 MAX_PER_PAGE = 100
@@ -106,11 +105,8 @@ def pagination(found: messaging_pb2.ListInboxResponse) -> dict[str, int]:
 
 
 def store_of(request: Request) -> MediaStore:
-    """The gateway's media store (one per app)."""
-    store = getattr(request.app.state, "media", None)
-    if store is None:
-        store = request.app.state.media = media_store(request.app.state.settings)
-    return store  # type: ignore[no-any-return]
+    """The gateway's media store, made with the app (gateway/app.py)."""
+    return request.app.state.media  # type: ignore[no-any-return]
 
 
 async def media_response(request: Request, found: messaging_pb2.InboundMessage) -> Response:
