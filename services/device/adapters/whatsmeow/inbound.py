@@ -27,7 +27,6 @@ sends echoed back), status updates and channels are not inbound.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from typing import Any
 
 from neonize.proto.Neonize_pb2 import JID
 
+from kernel.media import DEFAULT_MIME
+from kernel.retry import Backoff
 from services.device.adapters.inbound import Content, Origin, inbound_of
 from services.device.adapters.whatsmeow.events import at_time, jid_text
 from services.device.app.transport import Inbound, InboundMedia, InboundType
@@ -157,14 +158,15 @@ async def _media(device_id: str, message_id: str, message: Any, content: Content
     """The file through neonize's download, tried again after a short pause; after
     `attempts` failures the message is reported without it (its caption still arrives)
     rather than lost."""
+    backoff = Backoff(first=PAUSE)
     for attempt in range(1, attempts + 1):
         try:
             data = await download(message)
         except Exception as exc:
             log.warning("whatsmeow %s: media of %s not downloaded (attempt %d of %d): %s",
                         device_id, message_id, attempt, attempts, exc)
-            await asyncio.sleep(PAUSE * attempt if attempt < attempts else 0)
+            if attempt < attempts:
+                await backoff.pause()
             continue
-        return InboundMedia(bytes(data), content.mime_type or "application/octet-stream",
-                            content.filename)
+        return InboundMedia(bytes(data), content.mime_type or DEFAULT_MIME, content.filename)
     return None
