@@ -97,8 +97,9 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
                       settings.device_lease_ttl_seconds, settings.stream_replicas)
     sessions = Sessions(core, devices, leases, Reconnects(backoff(settings)))
     affinity = Affinity(infra.engine)
+    media = media_store(settings)
     inbound = InboundDeps(Repository(infra.store, codec, ReceivedMessage), devices, affinity,
-                          media_store(settings), utcnow, settings.inbound_affinity_seconds)
+                          media, utcnow, settings.inbound_affinity_seconds)
     transport.attach(FarSide(sessions, dispatches, inbound))
     dispatcher = Dispatcher(dispatches, core.live, transport,
                             Pacer(pacing_policy(settings), time.monotonic), utcnow, sessions,
@@ -138,5 +139,5 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
                  tables=[directory_metadata, affinity_metadata],
                  subscriptions=[dispatch, instances.subscription(instances_durable)],
                  workers=[sessions.run, affinity.run,
-                          Retention(media_store(settings), settings.media_retention_days).run],
+                          Retention(media, settings.media_retention_days).run],
                  on_ready=[ready], on_stop=[stop])
