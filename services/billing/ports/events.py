@@ -23,9 +23,9 @@ SIGNUP_DURABLE = "billing-signup"
 OUTCOMES: dict[str, type[device_events.MessageSent] | type[device_events.MessageFailed]] = {
     SENT: device_events.MessageSent, FAILED: device_events.MessageFailed}
 BATCH = 256
-# Nobody waits on a settlement: its first outcome waits this long (s) for more, so a
-# batch's reads and writes are shared by more messages (docs/performance.md, "Fifth wave").
-SETTLEMENT_LINGER = 0.25
+# How long (s) a settlement's first outcome waits for more. None: a refund is read back by
+# clients the moment a message shows Failed (docs/performance.md, "Fifth wave").
+SETTLEMENT_LINGER = 0.0
 
 
 def settlement(deps: BillingDeps) -> EventSubscription:
