@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -127,11 +128,20 @@ async def _published(store: EventStore, js: JetStreamContext, service: str, uniq
 
 async def _settled(js: JetStreamContext, service: str, durable: str) -> bool:
     """Every message delivered and acked (False while the consumer does not exist yet)."""
+    info = await _info(js, service, durable)
+    return info is not None and info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def _all_settled(js: JetStreamContext, service: str,
+                       consumers: list[DurableConsumer]) -> bool:
+    return all([await _settled(js, service, c.durable) for c in consumers])
+
+
+async def _info(js: JetStreamContext, service: str, durable: str) -> ConsumerInfo | None:
     try:
-        info = await js.consumer_info(bus.stream_name(service), durable)
+        return await js.consumer_info(bus.stream_name(service), durable)
     except NotFoundError:
-        return False
-    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+        return None
 
 
 async def _run(consumer: DurableConsumer) -> tuple[asyncio.Event, asyncio.Task[None]]:
@@ -313,7 +323,11 @@ async def _exists(js: JetStreamContext, service: str, durable: str) -> bool:
 async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_one_batch(
         store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
     """With `linger`, a batch's first message waits that long for more: messages published
-    meanwhile are handled with it, in one batch; without, the first goes alone."""
+    meanwhile are handled with it, in one batch; without, the first goes alone.
+
+    The four more are published once the lingering consumer holds the first (delivered,
+    not yet acked), not at a time guessed from the other consumer's progress: its linger
+    starts when it takes the first, and a slow start of the other must not end it first."""
     batches: dict[str, list[list[str]]] = {"lingering": [], "eager": []}
 
     def noting(name: str) -> BatchHandler:
@@ -321,21 +335,23 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
             batches[name].append([e.event_id for e in batch])
         return note
 
-    consumers = [DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
-                                 linger=1.5),
-                 DurableConsumer(js, service, f"eager-{unique}", noting("eager"))]
+    eager = DurableConsumer(js, service, f"eager-{unique}", noting("eager"))
+    lingering = DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
+                                linger=4.0)
     await _published(store, js, service, unique, 1)
-    running = [await _run(c) for c in consumers]
+    running = [await _run(eager)]
     try:
         await wait_until(lambda: _handed(batches["eager"]), what="the first, eagerly")
+        running.append(await _run(lingering))
+        await wait_until(lambda: _holding(js, service, lingering.durable, 1),
+                         what="the lingering consumer holding the first")
         more = [NewEvent("Happened", b"more %d" % n) for n in range(4)]
         await store.append(f"c-{unique}-more", 0, more)
         relay = OutboxRelay(store, js, service)
         while await relay.publish_pending():
             pass
-        for consumer in consumers:
-            await wait_until(lambda c=consumer: _settled(js, service, c.durable),
-                             timeout=15, what="all five acked")
+        await wait_until(lambda: _all_settled(js, service, [eager, lingering]),
+                         timeout=15, what="all five acked by both")
     finally:
         for stop, task in running:
             stop.set()
@@ -344,6 +360,12 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
     handed = {name: [b for b in found if b] for name, found in batches.items()}  # [] on stop
     assert handed["lingering"] == [ids]
     assert handed["eager"][0] == ids[:1] and sum(handed["eager"], []) == ids
+
+
+async def _holding(js: JetStreamContext, service: str, durable: str, count: int) -> bool:
+    """The durable has `count` messages delivered and not yet acked."""
+    info = await _info(js, service, durable)
+    return info is not None and info.num_ack_pending == count
 
 
 async def _handed(batches: list[list[str]]) -> bool:
