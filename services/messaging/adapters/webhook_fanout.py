@@ -3,11 +3,17 @@ events which, per event and in the transaction that records the event id, writes
 delivery row for each of the message owner's active webhooks (the outbox the worker
 drains). A redelivered event writes nothing twice; a status older than one already
 delivered is recorded as "skipped"; one behind a status still pending for that webhook
-waits (no next attempt time) until the worker settles that one."""
+waits (no next attempt time) until the worker settles that one.
+
+An event whose owner has no active webhook has nothing to write, so it is neither
+written nor recorded: a batch of such events costs one read, not a write transaction.
+Delivery rows are only ever written with their event's record, so an event handled
+again (redelivered after a crash, its owner's webhook registered meanwhile) still gets
+one row per webhook at most."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -15,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import Envelope
 from kernel.consumer import apply_new
+from kernel.db import reading
 from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
@@ -36,6 +43,7 @@ async def _number(conn: AsyncConnection, fact: HistoryEntry) -> str | None:
 
 
 HooksByUser = dict[int, list[str]]
+FanOut = Callable[[Envelope, list[str], AsyncConnection], Awaitable[None]]
 
 
 async def active_hooks(conn: AsyncConnection, user_ids: set[int]) -> HooksByUser:
@@ -77,24 +85,47 @@ async def _stale_for(conn: AsyncConnection, fact: HistoryEntry) -> set[str]:
     return set(rows.scalars())
 
 
+async def fan_out_batch(engine: AsyncEngine, consumer: str, batch: Sequence[Envelope],
+                        owners: Mapping[str, int], write: FanOut) -> bool:
+    """`write` each event of the batch (`owners`: event id -> user id) whose owner has
+    active webhooks, with them, recorded as processed in the same transaction; the
+    owners' webhooks looked up once, on a read-only connection. False when no owner
+    had any: then nothing was written (no transaction) and nothing recorded."""
+    users = {user for user in owners.values() if user}
+    if not users:
+        return False
+    async with reading(engine) as conn:
+        hooks = await active_hooks(conn, users)
+    hooked = [e for e in batch if owners[e.event_id] in hooks]
+    if not hooked:
+        return False
+
+    async def one(envelope: Envelope, conn: AsyncConnection) -> None:
+        await write(envelope, hooks[owners[envelope.event_id]], conn)
+
+    async with engine.begin() as conn:
+        await apply_new(conn, consumer, hooked, one)
+    return True
+
+
 def fanout_subscriptions(engine: AsyncEngine, name: str = FANOUT,
                          written: Callable[[], None] = lambda: None) -> list[EventSubscription]:
     """One subscription per source stream, durable `<name>-<source>`; `written` is told
-    after each batch (the delivery worker need not wait for its poll)."""
+    after each batch that wrote (the delivery worker need not wait for its poll)."""
 
-    async def handler(batch: Sequence[Envelope]) -> None:
-        """The batch in one transaction; the owners' webhooks looked up once for it."""
-        async with engine.begin() as conn:
+    def subscription(service: str, types: list[str]) -> EventSubscription:
+        durable = f"{name}-{service}"
+
+        async def handler(batch: Sequence[Envelope]) -> None:
             facts = {e.event_id: FACTS[e.service](e) for e in batch}
-            hooks_by_user = await active_hooks(
-                conn, {f.user_id for f in facts.values() if f.user_id})
 
-            async def one(envelope: Envelope, conn: AsyncConnection) -> None:
-                fact = facts[envelope.event_id]
-                await fan_out(envelope, fact, hooks_by_user.get(fact.user_id, []), conn)
+            async def one(envelope: Envelope, hooks: list[str], conn: AsyncConnection) -> None:
+                await fan_out(envelope, facts[envelope.event_id], hooks, conn)
 
-            await apply_new(conn, name, batch, one)
-        written()
+            owners = {i: f.user_id for i, f in facts.items()}
+            if await fan_out_batch(engine, durable, batch, owners, one):
+                written()
 
-    return [EventSubscription(service, tuple(types), f"{name}-{service}", handler)
-            for service, types in SOURCES.items()]
+        return EventSubscription(service, tuple(types), durable, handler)
+
+    return [subscription(service, types) for service, types in SOURCES.items()]

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import Envelope
-from kernel.consumer import apply_new
 from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.inbox_projection import RECEIVED_EVENT, received_fact
-from services.messaging.adapters.webhook_fanout import active_hooks
+from services.messaging.adapters.webhook_fanout import fan_out_batch
 from services.messaging.adapters.webhook_tables import webhook_deliveries
 from services.messaging.domain.inbox import RECEIVED_STATUS, InboundEntry, received_body
 
@@ -34,19 +33,16 @@ async def fan_out_received(envelope: Envelope, entry: InboundEntry, hooks: list[
 
 def received_subscription(engine: AsyncEngine, name: str,
                           written: Callable[[], None] = lambda: None) -> EventSubscription:
-    """Durable `<name>-received`; `written` is told after each batch."""
+    """Durable `<name>-received`; `written` is told after each batch that wrote."""
 
     async def handler(batch: Sequence[Envelope]) -> None:
-        async with engine.begin() as conn:
-            entries = {e.event_id: received_fact(e) for e in batch}
-            hooks = await active_hooks(conn, {e.user_id for e in entries.values()
-                                              if e.user_id})
+        entries = {e.event_id: received_fact(e) for e in batch}
 
-            async def one(envelope: Envelope, conn: AsyncConnection) -> None:
-                entry = entries[envelope.event_id]
-                await fan_out_received(envelope, entry, hooks.get(entry.user_id, []), conn)
+        async def one(envelope: Envelope, hooks: list[str], conn: AsyncConnection) -> None:
+            await fan_out_received(envelope, entries[envelope.event_id], hooks, conn)
 
-            await apply_new(conn, f"{name}-received", batch, one)
-        written()
+        owners = {i: e.user_id for i, e in entries.items()}
+        if await fan_out_batch(engine, f"{name}-received", batch, owners, one):
+            written()
 
     return EventSubscription("device", (RECEIVED_EVENT,), f"{name}-received", handler)
