@@ -1,31 +1,36 @@
 """Projections: read models built from the event streams, rebuildable from zero.
 
-A projection writes its view and the ids of the events it applied in one transaction,
-so a replay or a redelivery never counts an event twice. Rebuilding drops the view,
-forgets the applied ids and replays every source stream from its first message.
+A live projection writes its view and the ids of the events it applied in one transaction,
+so a redelivery never counts an event twice. A rebuild drops the view and replays every
+source stream from its first message in order, in one process, so it tracks by stream
+position instead: one `projection_positions` row per source, "applied up to sequence N",
+written with each batch. Live consumers skip what a rebuild's position covers and track
+the rest by id; once a live consumer has applied an event during a rebuild (the row's
+`live_from`), the rebuild tracks by id too from that sequence on, so the handover in either
+direction skips every event the other side applied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import MetaData, delete
+from sqlalchemy import MetaData, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import context, progress
-from kernel.bus import Envelope, stream_name, subject
+from kernel import context
+from kernel.bus import Envelope, subject
 from kernel.consumer import track_new
+from kernel.replay import expect_replay, replay
 from kernel.subscriptions import EventSubscription
-from kernel.tables import processed_events
+from kernel.tables import processed_events, projection_positions
 
 log = logging.getLogger(__name__)
+positions = projection_positions
 
 
 class Projection(Protocol):
@@ -46,9 +51,16 @@ class BatchProjection(Projection, Protocol):
 
 async def apply_tracked(conn: AsyncConnection, projection: Projection,
                         batch: Sequence[Envelope]) -> int:
-    """Apply the batch's events this projection has not seen, recording their ids in the
-    same transaction; a BatchProjection gets them all in one call. Returns the applied."""
-    fresh = await track_new(conn, projection.name, batch)
+    """Apply the batch's events this projection has not seen (live), recording their ids in
+    the same transaction. Returns the applied."""
+    fresh = await track_live(conn, projection.name, batch)
+    await apply_fresh(conn, projection, fresh)
+    return len(fresh)
+
+
+async def apply_fresh(conn: AsyncConnection, projection: Projection,
+                      fresh: Sequence[Envelope]) -> None:
+    """Apply events known to be new; a BatchProjection gets them all in one call."""
     fold = getattr(projection, "apply_batch", None)
     for envelope in fresh:
         context.caused_by(envelope.event_id, envelope.correlation_id)
@@ -56,7 +68,36 @@ async def apply_tracked(conn: AsyncConnection, projection: Projection,
             await projection.apply(envelope, conn)
     if fold is not None and fresh:
         await fold(fresh, conn)
-    return len(fresh)
+
+
+async def track_live(conn: AsyncConnection, name: str,
+                     batch: Sequence[Envelope]) -> list[Envelope]:
+    """`track_new` for a live projection: events a rebuild's position covers are skipped,
+    and the first ones applied beyond it are noted in `live_from`. The positions are read
+    with a share lock, so a rebuild's batch (which locks its row for update) and a live
+    batch never interleave (PostgreSQL; SQLite's writers take turns anyway)."""
+    sources = sorted({e.service for e in batch})
+    marks = {r.source: r for r in await conn.execute(
+        select(positions).where(positions.c.consumer == name,
+                                positions.c.source.in_(sources))
+        .with_for_update(read=True))} if sources else {}
+    if not marks:
+        return await track_new(conn, name, batch)
+    fresh = await track_new(conn, name, [e for e in batch if not _covered(e, marks)])
+    for source, row in marks.items():
+        # An event without a stream sequence could be anywhere: the rebuild tracks all.
+        lowest = min((e.stream_sequence or 1 for e in fresh if e.service == source),
+                     default=None)
+        if lowest is not None and (row.live_from is None or lowest < row.live_from):
+            await conn.execute(update(positions).where(
+                positions.c.consumer == name, positions.c.source == source)
+                .values(live_from=lowest))
+    return fresh
+
+
+def _covered(envelope: Envelope, marks: dict[str, Row[Any]]) -> bool:
+    row = marks.get(envelope.service)
+    return row is not None and 0 < envelope.stream_sequence <= row.position
 
 
 class ProjectionRunner:
@@ -87,82 +128,56 @@ class ProjectionRunner:
 
     async def rebuild(self) -> int:
         """Drop the view and replay every source stream into it; returns events applied."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(self.projection.view.drop_all)
-            await conn.execute(delete(processed_events)
-                               .where(processed_events.c.consumer == self.projection.name))
-            await conn.run_sync(self.projection.view.create_all)
-        await expect_replay(self.js, self.projection.sources)
-        applied = 0
-        for service, types in self.projection.sources.items():
-            applied += await self._replay(service, [subject(service, t) for t in types])
-        return applied
-
-    async def _replay(self, service: str, subjects: list[str]) -> int:
-        applied = 0
-        async for batch in replay(self.js, service, subjects, FETCH):
-            async with self.engine.begin() as conn:
-                applied += await apply_tracked(conn, self.projection, batch)
-        return applied
+        return await rebuild(self.js, self.engine, self.projection)
 
 
 FETCH = 4000
 
 
-async def expect_replay(js: JetStreamContext, sources: dict[str, Sequence[str]]) -> None:
-    """Tell the current progress (kernel/progress.py), if any, how many events the
-    sources' streams hold now: what a replay of them will go through."""
-    report = progress.current()
-    if report is None:
-        return
-    for service, types in sources.items():
-        info = await js.stream_info(stream_name(service), subjects_filter=subject(service))
-        counts = info.state.subjects or {}
-        report.expect(sum(counts.get(subject(service, t), 0) for t in types))
+async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Projection) -> int:
+    """Drop the view, forget what was applied, and replay every source stream into the
+    view from its first message; returns the events applied."""
+    async with engine.begin() as conn:
+        await conn.run_sync(projection.view.drop_all)
+        for table in (processed_events, positions):
+            await conn.execute(delete(table).where(table.c.consumer == projection.name))
+        if projection.sources:
+            await conn.execute(insert(positions), [
+                {"consumer": projection.name, "source": s, "position": 0, "live_from": None}
+                for s in projection.sources])
+        await conn.run_sync(projection.view.create_all)
+    await expect_replay(js, projection.sources)
+    applied = 0
+    for service, types in projection.sources.items():
+        seen: set[str] = set()
+        async for batch in replay(js, service, [subject(service, t) for t in types], FETCH):
+            async with engine.begin() as conn:
+                fresh = await track_replayed(conn, projection.name, service, batch, seen)
+                await apply_fresh(conn, projection, fresh)
+            applied += len(fresh)
+    return applied
 
 
-async def replay(js: JetStreamContext, service: str, subjects: list[str],
-                 size: int) -> AsyncIterator[list[Envelope]]:
-    """Every message on `subjects` of the service's stream, first to last, in batches of
-    up to `size`; the next batch is fetched while the caller applies this one."""
-    info = await js.stream_info(stream_name(service))
-    if info.state.messages == 0:
-        return
-    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                            filter_subjects=subjects, inactive_threshold=60.0)
-    sub = await js.pull_subscribe(subjects[0], stream=stream_name(service), config=config)
-    pending = asyncio.ensure_future(_fetch(sub, size))
-    try:
-        while True:
-            msgs = await pending
-            if not msgs:
-                if await _exhausted(sub):
-                    break
-                pending = asyncio.ensure_future(_fetch(sub, size))
-                continue
-            tail = msgs[-1].metadata
-            done = tail.sequence.stream >= info.state.last_seq or tail.num_pending == 0
-            if not done:
-                pending = asyncio.ensure_future(_fetch(sub, size))
-            if report := progress.current():
-                report.advance(len(msgs))
-            yield [Envelope.from_msg(m) for m in msgs]
-            if done:
-                break
-    finally:
-        pending.cancel()
-        await sub.unsubscribe()
-
-
-async def _exhausted(sub: JetStreamContext.PullSubscription) -> bool:
-    """Whether an empty fetch means the end: a fetch also comes back empty mid-stream when
-    the process was held past its wait (a loaded machine, a long apply), its messages then
-    arriving late; only the consumer's own count, and none left in hand, say it is over."""
-    return sub.pending_msgs == 0 and (await sub.consumer_info()).num_pending == 0
-
-
-async def _fetch(sub: JetStreamContext.PullSubscription, size: int) -> list[Msg]:
-    try:
-        return await sub.fetch(size, timeout=1.0)
-    except (NatsTimeoutError, TimeoutError):
-        return []
+async def track_replayed(conn: AsyncConnection, name: str, source: str,
+                         batch: Sequence[Envelope], seen: set[str]) -> list[Envelope]:
+    """A replayed batch's events to apply, in stream order, the source's position moved
+    past them in the caller's transaction. Below the row's `live_from` (no live consumer
+    has applied any of them) nothing is tracked per event; from there on, by id, so the
+    events a live consumer applied meanwhile are skipped. `seen` (the ids this replay has
+    had) skips a copy the stream holds twice."""
+    row = (await conn.execute(select(positions.c.live_from).where(
+        positions.c.consumer == name, positions.c.source == source)
+        .with_for_update())).first()
+    cut = 0 if row is None else math.inf if row.live_from is None else row.live_from
+    shared = {e.event_id for e in await track_new(
+        conn, name, [e for e in batch if e.stream_sequence >= cut and e.event_id not in seen])}
+    fresh = []
+    for e in batch:
+        if e.event_id not in seen and (e.event_id in shared or e.stream_sequence < cut):
+            seen.add(e.event_id)
+            fresh.append(e)
+    if row is not None and batch:
+        await conn.execute(update(positions).where(
+            positions.c.consumer == name, positions.c.source == source)
+            .values(position=max(e.stream_sequence for e in batch)))
+    return fresh

@@ -1,5 +1,9 @@
 """The kernel's own tables, in every service store: events (also the outbox), the relay's
-progress, and the ids of events each consumer has already processed."""
+progress, the ids of events each consumer has already processed, and how far a rebuilt
+projection has applied each of its source streams.
+
+They are made with `create_all` at every start (kernel/host.py, the rebuild commands), which
+adds a table a store does not have yet and leaves the others as they are."""
 
 from __future__ import annotations
 
@@ -47,4 +51,17 @@ processed_events = Table(
     Column("consumer", String(100), nullable=False),
     Column("event_id", String(36), nullable=False),
     PrimaryKeyConstraint("consumer", "event_id"),
+)
+
+projection_positions = Table(
+    "projection_positions",
+    metadata,
+    Column("consumer", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    # A rebuild applied every event of the source's stream up to this stream sequence.
+    Column("position", BigInteger, nullable=False),
+    # The lowest stream sequence a live consumer applied (tracked by event id) since the
+    # rebuild began; None while it applied none. From there on the rebuild tracks by id.
+    Column("live_from", BigInteger, nullable=True),
+    PrimaryKeyConstraint("consumer", "source"),
 )

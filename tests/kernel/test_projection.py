@@ -7,15 +7,17 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, case, insert, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import bus
-from kernel.consumer import tracked
+from kernel import projection as projections
 from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent, StreamWrite
-from kernel.projection import Projection, ProjectionRunner
+from kernel.projection import Projection, ProjectionRunner, track_live, track_replayed
 from kernel.relay import OutboxRelay
 from tests.kernel.conftest import stream_messages, wait_until
 
@@ -83,6 +85,15 @@ class Source:
             pass
 
 
+async def redeliver_everything(runner: ProjectionRunner, js: JetStreamContext) -> None:
+    """Every source stream's events handed to the live handlers again, as redeliveries."""
+    for sub in runner.subscriptions():
+        read = [e for e in await stream_messages(js, sub.source) if e.event_type in sub.events]
+        assert read
+        assert callable(sub.handler)
+        await sub.handler(read)
+
+
 async def _view_is(projection: EventsPerStream, engine: AsyncEngine, rows: list) -> bool:
     try:
         return await projection.rows(engine) == rows
@@ -141,12 +152,9 @@ async def test_rebuilt_view_equals_the_live_one(
         assert await runner.rebuild() == 40 * 2 + 40 + 15 + 15
         assert await projection.rows(engine) == live_rows
 
-        # Applying everything again, as a redelivery would, changes nothing.
-        again = tracked(engine, projection.name, projection.apply)
-        for source, types in projection.sources.items():
-            read = [e for e in await stream_messages(js, source) if e.event_type in types]
-            assert read
-            await again(read)
+        # Applying everything again, as a redelivery to the live consumers would, changes
+        # nothing: the rebuild's positions cover every event, not per-event rows.
+        await redeliver_everything(runner, js)
         assert await projection.rows(engine) == live_rows
 
         # The live runner, started again, neither re-applies nor misses anything.
@@ -197,3 +205,87 @@ async def test_rebuild_replays_streams_longer_than_one_fetch(
     rows = await projection.rows(engine)
     assert rows == expected_rows(await store.read_all(limit=100_000), {"Placed"})
     assert {r[1] for r in rows} == {100}
+
+
+async def test_a_rebuild_and_the_live_consumers_hand_over_every_event_once(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str) -> None:
+    """The rebuild tracks by stream position; the live side by id, beyond that position.
+    Interleaved as a rebuild running beside the live service would: each event is applied
+    by exactly one of them."""
+    source = Source(store, js, service)
+    for n in range(20):
+        await source.emit(f"order-{n}", "Placed")
+    await source.publish()
+    events = await stream_messages(js, service)
+    name = f"handover_{unique}"
+    async with engine.begin() as conn:
+        await conn.execute(insert(projections.positions).values(
+            consumer=name, source=service, position=0, live_from=None))
+    applied: list[int] = []
+    seen: set[str] = set()
+
+    async def rebuilt(first: int, last: int) -> None:
+        async with engine.begin() as conn:
+            fresh = await track_replayed(conn, name, service, events[first - 1:last], seen)
+        applied.extend(e.stream_sequence for e in fresh)
+
+    async def live(first: int, last: int) -> None:
+        async with engine.begin() as conn:
+            fresh = await track_live(conn, name, events[first - 1:last])
+        applied.extend(e.stream_sequence for e in fresh)
+
+    await rebuilt(1, 5)  # position 5, nothing tracked per event
+    await live(3, 12)  # 3..5 covered; 6..12 applied live, from 6 on tracked by id
+    await rebuilt(6, 15)  # 13..15 only
+    await live(1, 20)  # redeliveries skipped; 16..20 new
+    await rebuilt(16, 20)  # all applied live already
+    await live(1, 20)
+    assert sorted(applied) == list(range(1, 21))
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(projections.positions).where(
+            projections.positions.c.consumer == name))).one()
+    assert (row.position, row.live_from) == (20, 6)
+    async with engine.begin() as conn:
+        await conn.execute(sql_delete(projections.positions)
+                           .where(projections.positions.c.consumer == name))
+
+
+async def test_a_rebuild_beside_the_running_live_projection_equals_the_truth(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Source(store, js, service)
+    projection = EventsPerStream(f"beside_{unique}", {service: ["Placed", "Paid"]})
+    runner = ProjectionRunner(js, engine, projection, batch=5)
+    monkeypatch.setattr(projections, "FETCH", 7)  # many rebuild batches to interleave with
+
+    async def truth() -> list[tuple]:
+        return expected_rows(await store.read_all(limit=100_000), {"Placed", "Paid"})
+
+    for n in range(60):
+        await source.emit(f"order-{n % 11}", "Placed", "Paid")
+    await source.publish()
+    stop = asyncio.Event()
+    live = asyncio.create_task(runner.run(stop))
+    try:
+        expected = await truth()
+        await wait_until(lambda: _view_is(projection, engine, expected), what="the live view")
+
+        async def more() -> None:  # events arriving while the rebuild replays
+            for n in range(30):
+                await source.emit(f"order-late-{n % 4}", "Placed")
+                await source.publish()
+                await asyncio.sleep(0.01)
+
+        applied, _ = await asyncio.gather(runner.rebuild(), more())
+        assert 60 * 2 <= applied <= 60 * 2 + 30
+        expected = await truth()
+        await wait_until(lambda: _view_is(projection, engine, expected),
+                         what="the rebuilt view beside the live one")
+        await asyncio.sleep(0.3)  # nothing applied twice later either
+        assert await projection.rows(engine) == expected
+    finally:
+        stop.set()
+        await asyncio.wait_for(live, 10)
+    assert await runner.rebuild() == 60 * 2 + 30
+    assert await projection.rows(engine) == expected

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope
-from kernel.consumer import BatchHandler, track_new
+from kernel.consumer import BatchHandler
+from kernel.projection import track_live
 from kernel.subscriptions import EventSubscription
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
 from services.billing.adapters.quota_view import (
@@ -52,6 +53,10 @@ class QuotaProjection:
         for fact in facts_of(event):
             await merge_fact(conn, fact)
 
+    async def apply_batch(self, events: Sequence[Envelope], conn: AsyncConnection) -> None:
+        """The same as `apply` for each event in turn, as one merge per row."""
+        await fold(conn, events)
+
     def subscriptions(self, engine: AsyncEngine,
                       lock: asyncio.Lock) -> list[EventSubscription]:
         """The live subscriptions, one per source stream, with the same durable names a
@@ -75,12 +80,18 @@ def folded(engine: AsyncEngine, name: str, lock: asyncio.Lock) -> BatchHandler:
 async def apply_folded(conn: AsyncConnection, name: str, batch: Sequence[Envelope]) -> int:
     """Apply a batch's new events as one merge per row, recording their ids in the same
     transaction (so a redelivery changes nothing); returns the events applied."""
-    rows: dict[tuple[str, tuple[object, ...]], Fact] = {}
-    fresh = await track_new(conn, name, batch)
+    fresh = await track_live(conn, name, batch)
     for envelope in fresh:
         context.caused_by(envelope.event_id, envelope.correlation_id)
+    await fold(conn, fresh)
+    return len(fresh)
+
+
+async def fold(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
+    """Events known to be new, as one merge per row."""
+    rows: dict[tuple[str, tuple[object, ...]], Fact] = {}
+    for envelope in events:
         for fact in facts_of(envelope):
             rows.setdefault((fact.table, fact.key), Fact(fact.table, fact.key)).combine(fact)
     for table_name, table in TABLES.items():
         await merge_many(conn, table, [f.row() for f in rows.values() if f.table == table_name])
-    return len(fresh)

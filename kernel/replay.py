@@ -1,0 +1,153 @@
+"""Replaying a stream: every message on some subjects of a service's stream, first to last,
+in batches, for a projection's rebuild.
+
+The messages come through pull requests on a plain subscription with a callback, one
+request of a batch's size at a time and the next asked for as soon as it is filled (so it
+arrives while the caller applies the one before), at most `AHEAD` batches in hand. nats-py's
+`fetch` costs a task, a timer and a uuid per message (`next_msg`); this costs a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from kernel import progress
+from kernel.bus import Envelope, stream_name, subject
+
+WAIT = 5.0  # how long one pull request may wait on the server for its messages
+AHEAD = 2  # batches received and not yet taken, at most
+
+
+async def expect_replay(js: JetStreamContext, sources: dict[str, Sequence[str]]) -> None:
+    """Tell the current progress (kernel/progress.py), if any, how many events the
+    sources' streams hold now: what a replay of them will go through."""
+    report = progress.current()
+    if report is None:
+        return
+    for service, types in sources.items():
+        info = await js.stream_info(stream_name(service), subjects_filter=subject(service))
+        counts = info.state.subjects or {}
+        report.expect(sum(counts.get(subject(service, t), 0) for t in types))
+
+
+async def replay(js: JetStreamContext, service: str, subjects: list[str],
+                 size: int) -> AsyncIterator[list[Envelope]]:
+    """Every message on `subjects` of the service's stream, first to last, in batches of
+    up to `size`, up to the last one the stream held when the replay began."""
+    stream = stream_name(service)
+    info = await js.stream_info(stream)
+    if info.state.messages == 0:
+        return
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                            filter_subjects=subjects, inactive_threshold=60.0)
+    consumer = await js.add_consumer(stream, config)
+    puller = Puller(js, stream, consumer.name, size, info.state.last_seq)
+    await puller.start()
+    try:
+        while (batch := await puller.take()) is not None:
+            if report := progress.current():
+                report.advance(len(batch))
+            yield batch
+    finally:
+        await puller.close()
+
+
+class Puller:
+    """The batches of one ephemeral consumer, handed over through a queue; an exception
+    met on the way (a message that cannot be read) is handed over too, and raised."""
+
+    def __init__(self, js: JetStreamContext, stream: str, consumer: str, size: int,
+                 last: int) -> None:
+        self.js = js
+        self.nc = js._nc
+        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.stream, self.consumer = stream, consumer
+        self.size, self.last = size, last
+        self.filling: list[Envelope] = []
+        self.ready: asyncio.Queue[list[Envelope] | BaseException | None] = asyncio.Queue()
+        self.asking = False  # a pull request is out
+        self.done = False
+        self.inbox = self.nc.new_inbox()
+        self.sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._received)
+        await self._ask()
+
+    async def take(self) -> list[Envelope] | None:
+        item = await self.ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item is not None and not self.done and not self.asking:
+            await self._ask()  # the reader had fallen AHEAD batches behind
+        return item
+
+    async def close(self) -> None:
+        self.done = True
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+        # An ephemeral consumer would go after its inactive threshold; this is sooner.
+        with contextlib.suppress(Exception):  # gone already, or NATS away: it expires
+            await self.js.delete_consumer(self.stream, self.consumer)
+
+    async def _ask(self) -> None:
+        self.asking = True
+        request = {"batch": self.size, "expires": int(WAIT * 1e9)}
+        await self.nc.publish(self.next_subject, json.dumps(request).encode(),
+                              reply=self.inbox)
+
+    async def _received(self, msg: Msg) -> None:
+        if self.done:
+            return
+        try:
+            if not msg.reply:  # a status: this request ended (expired, or nothing left)
+                await self._request_ended()
+                return
+            envelope = Envelope.from_msg(msg)
+            self.filling.append(envelope)
+            if envelope.stream_sequence >= self.last or _pending(msg) == 0:
+                self._hand_over(final=True)
+            elif len(self.filling) >= self.size:
+                self.asking = False
+                self._hand_over()
+                if self.ready.qsize() < AHEAD:
+                    await self._ask()
+        except Exception as exc:  # noqa: BLE001 - raised to the reader
+            self.done = True
+            self.ready.put_nowait(exc)
+
+    async def _request_ended(self) -> None:
+        """A request that ended short: hand over what it brought; ask again unless the
+        consumer has nothing left (its stream cut short meanwhile)."""
+        self.asking = False
+        if self.filling:
+            self._hand_over()
+        info = await self.js.consumer_info(self.stream, self.consumer)
+        if info.num_pending == 0 and not info.num_waiting:
+            self._hand_over(final=True)
+        elif self.ready.qsize() < AHEAD:
+            await self._ask()
+
+    def _hand_over(self, final: bool = False) -> None:
+        if self.filling:
+            self.ready.put_nowait(self.filling)
+            self.filling = []
+        if final:
+            self.done = True
+            self.ready.put_nowait(None)
+
+
+def _pending(msg: Msg) -> int:
+    """How many more the consumer has for us, off the `$JS.ACK...` reply subject."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    return msg.metadata.num_pending or 0
