@@ -7,15 +7,21 @@ its request."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.db import create_engine
 from kernel.errors import RemoteError
 from kernel.eventstore import EventStore
+from kernel.groupcommit import GroupCommit
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.reservation_journal import NoteSettler, ReservationJournal
 from services.messaging.app.charging import charge_and_queue
@@ -161,3 +167,36 @@ async def test_a_due_note_whose_message_was_queued_after_all_keeps_its_charge(
     down.billing = billing
     assert await down.sweep() == 1
     assert billing.credits == [] and await journal.oldest() == []
+
+
+async def test_concurrent_notes_through_a_group_commit_share_one_insert(
+        journal_engine: AsyncEngine, unique: str, tmp_path: Path) -> None:
+    inserts = count_note_inserts(journal_engine)
+    group = GroupCommit(EventStore(journal_engine))
+    journal = ReservationJournal(journal_engine, grace=60.0, group=group)
+    notes = await asyncio.gather(*(journal.note(credit(f"msg_{unique}{k}"))
+                                   for k in range(20)))
+    assert sorted(n.note_id for n in await journal.oldest()) == \
+        sorted(n.note_id for n in notes)
+    assert inserts[0] <= 2 < len(notes)  # the first note's batch, then the rest in one
+    # A batch that fails before its notes are written (the store cannot be opened) fails
+    # its notes; the next ones are written once the store is back.
+    group.store = EventStore(create_engine(f"sqlite+aiosqlite:///{tmp_path}/gone/x.db"))
+    with pytest.raises(OperationalError):
+        await journal.note(credit(f"msg_{unique}lost"))
+    group.store = EventStore(journal_engine)
+    kept = await journal.note(credit(f"msg_{unique}kept"))
+    assert kept.note_id in {n.note_id for n in await journal.oldest()}
+    assert len(await journal.oldest()) == len(notes) + 1
+
+
+def count_note_inserts(engine: AsyncEngine) -> list[int]:
+    """A one-item list counting the INSERT statements into the notes table."""
+    inserts = [0]
+
+    def executing(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO reservation_notes"):
+            inserts[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executing)
+    return inserts

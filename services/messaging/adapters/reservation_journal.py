@@ -29,6 +29,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel.aggregate import stream_id_of
 from kernel.clock import as_utc
 from kernel.db import reading
-from kernel.groupcommit import GroupCommit
+from kernel.groupcommit import Extra, GroupCommit
 from kernel.retry import report
 from kernel.tables import events_table
 from services.messaging.adapters.wakeups import first_set
@@ -67,7 +68,9 @@ reservation_notes = Table(
 
 class ReservationJournal:
     """`group`: notes of concurrent sends share transactions (with each other and with
-    the sends' own saves), each committed before its reserve goes out."""
+    the sends' own saves), each committed before its reserve goes out; the notes that
+    gather while the group commit writes a batch are written by the next in one
+    statement."""
 
     def __init__(self, engine: AsyncEngine, grace: float,
                  group: GroupCommit | None = None) -> None:
@@ -75,23 +78,41 @@ class ReservationJournal:
         self.grace = timedelta(seconds=grace)
         self.process = str(uuid.uuid4())
         self.group = group
+        self._gathering: list[dict[str, Any]] | None = None  # rows not yet being written
+        self._saving: asyncio.Future[None] | None = None  # the save that writes them
 
     async def note(self, charge: Charge) -> Note:
         note = Note(str(uuid.uuid4()), charge.kind, charge.owner, list(charge.message_ids),
                     self.process, datetime.now(UTC))
-        row = insert(reservation_notes).values(
-            note_id=note.note_id, kind=note.kind, owner=note.owner,
-            message_ids=note.message_ids, process=note.process, noted_at=note.noted_at)
-
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(row)
-
-        if self.group is not None:
-            await self.group.save([], write)
-        else:
+        row = {"note_id": note.note_id, "kind": note.kind, "owner": note.owner,
+               "message_ids": note.message_ids, "process": note.process,
+               "noted_at": note.noted_at}
+        if self.group is None:
             async with self.engine.begin() as conn:
-                await write(conn)
+                await conn.execute(insert(reservation_notes), [row])
+        else:
+            await self._gathered(self.group, row)
         return note
+
+    async def _gathered(self, group: GroupCommit, row: dict[str, Any]) -> None:
+        """`row` written in the group commit's next batch, with every other note that
+        comes before that batch is written: one statement for them all."""
+        rows, saving = self._gathering, self._saving
+        if rows is None or saving is None or saving.done():
+            rows = self._gathering = []
+            saving = self._saving = asyncio.ensure_future(group.save([], self._writer(rows)))
+            saving.add_done_callback(_retrieved)
+        rows.append(row)
+        # Shared: a caller going away does not take the other notes' write with it.
+        await asyncio.shield(saving)
+
+    def _writer(self, rows: list[dict[str, Any]]) -> Extra:
+        async def write(conn: AsyncConnection) -> None:
+            if self._gathering is rows:
+                self._gathering = None  # notes from here on wait for the next batch
+            await conn.execute(insert(reservation_notes), rows)
+
+        return write
 
     async def oldest(self) -> list[Note]:
         async with reading(self.engine) as conn:
@@ -121,6 +142,13 @@ class ReservationJournal:
         """Left by a request that cannot be running any more."""
         age = now - note.noted_at
         return age > (self.grace if note.process != self.process else REQUEST_LIFETIME)
+
+
+def _retrieved(saving: asyncio.Future[None]) -> None:
+    """Each caller is told a failed write; this only keeps asyncio from logging it again
+    when every caller has gone."""
+    if not saving.cancelled():
+        saving.exception()
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
