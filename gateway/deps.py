@@ -22,6 +22,7 @@ from gateway.errors import ApiError
 from gateway.ratelimit import enforce, limiter_of, route_class
 from gateway.settings import GatewaySettings, IPNetwork
 from kernel.errors import UnauthorizedError
+from kernel.standing import FreshAsks
 from kernel.tokens import Caller, KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
 
@@ -118,10 +119,20 @@ def bearer_claims(request: Request) -> tuple[str, Caller]:
         raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token") from exc
 
 
-async def _verified(clients: Clients, token: str) -> auth_pb2.Principal:
+def _auth_asks(request: Request) -> FreshAsks:
+    """Concurrent requests with the same token (or key pair) share auth's answer, one
+    asked after each of them arrived (kernel/standing.py)."""
+    asks: FreshAsks | None = getattr(request.app.state, "auth_asks", None)
+    if asks is None:
+        asks = request.app.state.auth_asks = FreshAsks()
+    return asks
+
+
+async def _verified(request: Request, clients: Clients, token: str) -> auth_pb2.Principal:
     """The user as auth knows them now (disabled users' tokens stop at once)."""
     try:
-        return await clients.auth.VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
+        return await _auth_asks(request).ask(("token", token), lambda: clients.auth.VerifyToken(
+            auth_pb2.VerifyTokenRequest(token=token)))
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
             raise ApiError("UNAUTHORIZED", "Invalid or expired authentication token") from exc
@@ -136,7 +147,7 @@ async def current_user(request: Request, response: Response, clients: ServiceCli
         raise ApiError("UNAUTHORIZED", "Missing or invalid authentication token")
     user_id = _signed_user(request, token)
     route = route_class(request.method, request.url.path)
-    found, limited = await asyncio.gather(_verified(clients, token),
+    found, limited = await asyncio.gather(_verified(request, clients, token),
                                           limit(request, response, route, f"u{user_id}"),
                                           return_exceptions=True)
     if isinstance(found, BaseException):
@@ -182,8 +193,9 @@ async def instance_caller(
     if not public or not secret:
         raise ApiError("INVALID_CREDENTIALS", "Invalid or revoked API credentials")
     try:
-        found = await clients.auth.AuthenticateInstance(
-            auth_pb2.AuthenticateInstanceRequest(public_key=public, secret_key=secret))
+        found = await _auth_asks(request).ask(
+            ("keys", public, secret), lambda: clients.auth.AuthenticateInstance(
+                auth_pb2.AuthenticateInstanceRequest(public_key=public, secret_key=secret)))
     except grpc.aio.AioRpcError as exc:
         if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND,
                           grpc.StatusCode.PERMISSION_DENIED):
