@@ -27,6 +27,7 @@ from kernel.bus import Envelope, stream_name
 from kernel.db import insert_for
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
+from kernel.waits import waited
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,7 @@ class DurableConsumer:
                 pass
             except Exception as exc:
                 report(log, f"consumer {self.durable}: source stream", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+            await waited(stop, seconds=1.0)
         return False
 
     async def _work(self, stop: asyncio.Event) -> None:

@@ -9,7 +9,6 @@ commit order and the relay, which reads by position, never skips a late commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from kernel import context
 from kernel.clock import as_utc, utcnow
 from kernel.db import is_postgres, reading
 from kernel.tables import events_table, metadata
+from kernel.waits import waited
 
 CHUNK = 500  # streams read by one query of read_since
 # The relay's read, built once: building the statement cost a fifth of a read's CPU.
@@ -180,6 +180,5 @@ class EventStore:
     async def wait_for_append(self, seconds: float) -> None:
         """Return when something was appended in this process (since the last wait or
         `appends_seen`), or after `seconds`."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), seconds)
+        await waited(self._appended, seconds=seconds)
         self._appended.clear()

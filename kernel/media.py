@@ -11,7 +11,6 @@ before then (`SWITCHBOARD_MEDIA_RETENTION_DAYS`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kernel.clock import utcnow
 from kernel.errors import InvalidRequestError, UnavailableError
+from kernel.waits import waited
 
 if TYPE_CHECKING:
     pass
@@ -251,6 +251,5 @@ class Retention:
             if removed:
                 log.info("media retention: %d file(s) older than %d days removed", removed,
                          self.days)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.every)
+            await waited(stop, seconds=self.every)
 

@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from kernel.config import Settings
 from kernel.subjects import stream_name
+from kernel.waits import waited
 
 if TYPE_CHECKING:  # the gateway records gRPC calls here and needs no store nor broker
     from nats.js import JetStreamContext
@@ -188,8 +189,7 @@ class HostMetrics:
         """Sample now and every `interval` seconds until told to stop."""
         while not stop.is_set():
             await self.sample()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+            await waited(stop, seconds=self.interval)
 
     async def sample(self) -> None:
         try:

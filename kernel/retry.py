@@ -5,12 +5,12 @@ failure in a row, so a database outage is waited out instead of killing the loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kernel.db import is_outage
+from kernel.waits import waited
 
 T = TypeVar("T")
 
@@ -37,8 +37,7 @@ class Backoff:
         if stop is None:
             await asyncio.sleep(delay)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await waited(stop, seconds=delay)
 
 
 def report(log: logging.Logger, what: str, error: BaseException) -> None:

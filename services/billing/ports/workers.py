@@ -4,18 +4,14 @@ as subscriptions in bootstrap.py and run by the kernel's host."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from kernel.waits import waited
 
 log = logging.getLogger(__name__)
 
 Worker = Callable[[asyncio.Event], Awaitable[None]]
-
-
-async def pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def periodic(task: Callable[[], Awaitable[object]], seconds: float) -> Worker:
@@ -29,6 +25,6 @@ def periodic(task: Callable[[], Awaitable[object]], seconds: float) -> Worker:
                 raise
             except Exception:
                 log.exception("periodic task %s failed", getattr(task, "__name__", task))
-            await pause(stop, seconds)
+            await waited(stop, seconds=seconds)
 
     return run

@@ -10,7 +10,6 @@ reply to one of those sends then goes to the pool's owner."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, selec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.db import insert_for, reading
+from kernel.waits import waited
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,7 @@ class Affinity:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), FLUSH_EVERY)
+            await waited(stop, seconds=FLUSH_EVERY)
             try:
                 await self.flush()
             except Exception:  # noqa: BLE001 - an outage: the notes wait for the next pass

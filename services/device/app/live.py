@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
+
+from kernel.waits import waited
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,5 @@ class LiveDevices:
         if self.pooled():
             return True
         self._arrived.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrived.wait(), seconds)
+        await waited(self._arrived, seconds=seconds)
         return bool(self.pooled())

@@ -9,7 +9,6 @@ A session is live here only while this replica holds the device's lease. Every
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 from kernel.changes import change
 from kernel.retry import report
+from kernel.waits import waited
 from services.device.app.devices import DeviceDeps, get_device, retire_device
 from services.device.app.leases import Leases
 from services.device.app.live import LiveDevice
@@ -159,8 +159,7 @@ class Sessions:
                 await self.reconcile()
             except Exception as exc:
                 report(log, "device sessions: lease pass", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.leases.ttl / 3)
+            await waited(stop, seconds=self.leases.ttl / 3)
 
     async def shutdown(self) -> None:
         """Graceful stop: hand every session back at once (no wait for leases to lapse)."""

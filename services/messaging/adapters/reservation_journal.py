@@ -24,7 +24,6 @@ then a note of this process is left alone: its request is still going.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from kernel.db import reading
 from kernel.groupcommit import Extra, GroupCommit
 from kernel.retry import report
 from kernel.tables import events_table
-from services.messaging.adapters.wakeups import first_set
+from kernel.waits import waited
 from services.messaging.app.dependencies import CREDIT, Billing, Charge, Note, Quota
 from services.messaging.domain.model import Message
 
@@ -195,9 +194,8 @@ class NoteSettler:
                 report(log, "reservation notes: sweep", exc)
                 self.left = -1
             if not self.left and not self.due:
-                await first_set(stop, self.noted, seconds=IDLE_SWEEP)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), EVERY)
+                await waited(stop, self.noted, seconds=IDLE_SWEEP)
+            await waited(stop, seconds=EVERY)
         if self.due:  # noted in the store: the next run gives them back after the grace
             log.error("stopping with releases still owed: notes %s", list(self.due))
 

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.clock import as_utc
 from kernel.retry import report
+from kernel.waits import waited
 from services.messaging.adapters import webhook_outbox as outbox
-from services.messaging.adapters.wakeups import first_set
 from services.messaging.adapters.webhook_guard import TargetGuard
 from services.messaging.adapters.webhook_post import Outcome, post
 from services.messaging.adapters.webhook_transport import delivery_client
@@ -96,8 +96,8 @@ class DeliveryWorker:
         interval passes (IDLE_LOOK when nothing was pending nor in flight), or the worker
         is stopped."""
         busy = self.pending or bool(self.tasks)
-        await first_set(self.wake, stop, seconds=self.limits.poll if busy
-                        else max(self.limits.poll, IDLE_LOOK))
+        await waited(self.wake, stop, seconds=self.limits.poll if busy
+                     else max(self.limits.poll, IDLE_LOOK))
 
     async def _finish(self) -> None:
         """Lets the POSTs in flight end and be recorded; cancelled ones are retried

@@ -35,6 +35,7 @@ import asyncpg
 from neonize.proto.Neonize_pb2 import JID
 
 from kernel.clock import Clock
+from kernel.waits import waited
 from services.device.adapters.send_ledger import SendLedger
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
@@ -322,8 +323,7 @@ class Session:
             left = deadline - loop.time()
             if left <= 0:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            await waited(self._changed, seconds=left)
         return self.state
 
     def live_qr(self, margin: float = 2.0) -> QrCode | None:
