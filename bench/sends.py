@@ -33,6 +33,7 @@ from bench.procstats import cpu_spent, rss_by_process, tree_cpu, tree_rss_mb
 from bench.report import ratio
 from bench.setup import STACK_SETTINGS, setup_instance, setup_user, wait_http
 from launcher.natsserver import free_port
+from tests.e2e.test_local_keys import banner
 from tests.support.stack import Stack, start_stack
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +63,7 @@ def cold_start(baseline_pid: int) -> tuple[Stack, dict[str, Any]]:
             raise TimeoutError(f"not healthy; logs in {var_dir}/logs")
         time.sleep(0.02)
     cold = time.perf_counter() - t0
+    banner(stack)  # `up` is done starting: its status probe for the banner has exited
     time.sleep(3)
     rss, procs = tree_rss_mb(stack.proc.pid)
     base_rss, _ = tree_rss_mb(baseline_pid)

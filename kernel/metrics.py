@@ -170,13 +170,16 @@ class HostMetrics:
     @classmethod
     def start(cls, infra: Sampled, relay: OutboxRelay) -> HostMetrics | None:
         """Serve /metrics on the settings' metrics port; None when it is off or taken
-        (the service keeps running: Prometheus shows the target down)."""
+        (the service keeps running: Prometheus shows the target down). Services in one
+        process (launcher/single.py) given one port share its server: the process has one
+        registry, each series once."""
         settings = infra.settings
         if not settings.metrics_port:
             return None
         metrics = cls(infra, relay, settings.metrics_sample_seconds)
         try:
-            metrics._server, _ = start_http_server(settings.metrics_port, settings.host)
+            metrics._server = _COLLECTOR.server_on(settings.metrics_port) or \
+                start_http_server(settings.metrics_port, settings.host)[0]
         except OSError as exc:
             log.warning("%s: metrics port %d unavailable: %s", infra.service,
                         settings.metrics_port, exc)
@@ -222,7 +225,7 @@ class HostMetrics:
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
             _COLLECTOR.hosts.remove(self)
-        if self._server is not None:
+        if self._server is not None and _COLLECTOR.server_on(self.port) is None:
             await asyncio.to_thread(self._server.shutdown)
             self._server.server_close()
 
@@ -239,6 +242,10 @@ class _KernelCollector(Collector):
 
     def __init__(self) -> None:
         self.hosts: list[HostMetrics] = []
+
+    def server_on(self, port: int) -> Any:
+        """The /metrics server a running host of this process serves on `port`, if any."""
+        return next((h._server for h in self.hosts if h.port == port), None)
 
     def collect(self) -> Iterator[Metric]:
         hosts = list(self.hosts)

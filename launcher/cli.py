@@ -130,7 +130,7 @@ def up(settings: StackSettings) -> int:
         return 1
     admin_line, admin_env = _embedded_admin(settings)
     supervisor = Supervisor(settings)
-    supervisor.child("auth").own_env.update(admin_env)  # auth alone needs it
+    supervisor.own_env["auth"].update(admin_env)  # auth alone needs it
     supervisor.install_signal_handlers()
     started = time.monotonic()
     supervisor.start()
@@ -167,7 +167,7 @@ def _wait_pool(settings: StackSettings, supervisor: Supervisor) -> None:
         "linked" if settings.transport == "simulator" else "its pool reported"
     print(f"[switchboard] the device service did not have {expected} within "
           f"{POOL_WAIT:.0f}s; the banner shows the pool as it is (see `switchboard status` "
-          f"and {supervisor.logs}/device.log)", flush=True)
+          f"and {supervisor.log_of('device')})", flush=True)
 
 
 def _wait_until(ready: Callable[[], bool], supervisor: Supervisor, timeout: float) -> bool:

@@ -2,8 +2,9 @@
 the stack's host, none given twice, or the setting that moves it.
 
 Metrics: the embedded stack serves no service /metrics unless SWITCHBOARD_METRICS_PORT
-is set, which is then auth's port and billing, messaging and device take the three
-after it (9151-9154 by default would collide between two stacks on one machine).
+is set (9151-9154 by default would collide between two stacks on one machine). Then the
+all-in-one process serves its one registry there; split, it is auth's port and billing,
+messaging and device take the three after it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class StackPorts(Protocol):
     metrics_port: int | None
     gateway_metrics_port: int | None
 
+    @property
+    def processes(self) -> str: ...  # single | split
+
     def service_port(self, service: str) -> int: ...
 
 
@@ -36,9 +40,10 @@ class Port:
 
 def metrics_ports(settings: StackPorts) -> dict[str, int]:
     """Each service's metrics port under `up`: 0 (off) unless SWITCHBOARD_METRICS_PORT
-    is set, then that port and the next three, in SERVICES order."""
-    base = settings.metrics_port
-    return {service: base + i if base else 0 for i, service in enumerate(SERVICES)}
+    is set, then that port for all of them in one process, or split, that port and the
+    next three, in SERVICES order."""
+    base, step = settings.metrics_port, int(settings.processes == "split")
+    return {service: base + i * step if base else 0 for i, service in enumerate(SERVICES)}
 
 
 def needed(settings: StackPorts) -> list[Port]:
@@ -46,8 +51,11 @@ def needed(settings: StackPorts) -> list[Port]:
              Port(settings.nats_port, "nats-server", "SWITCHBOARD_NATS_PORT")]
     ports += [Port(settings.service_port(s), f"{s} (gRPC)", f"SWITCHBOARD_{s.upper()}_ADDR")
               for s in SERVICES]
-    ports += [Port(port, f"{s} (metrics)", "SWITCHBOARD_METRICS_PORT")
-              for s, port in metrics_ports(settings).items() if port]
+    serving: dict[int, str] = {}  # one port each, or one for the all-in-one process
+    for service, port in metrics_ports(settings).items():
+        serving[port] = "the services" if port in serving else service
+    ports += [Port(port, f"{user} (metrics)", "SWITCHBOARD_METRICS_PORT")
+              for port, user in serving.items() if port]
     if settings.gateway_metrics_port:
         ports.append(Port(settings.gateway_metrics_port, "the gateway (metrics)",
                           "SWITCHBOARD_GATEWAY_METRICS_PORT"))

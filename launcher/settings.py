@@ -4,6 +4,8 @@ admin, NATS users and buckets, ports, banner), so it reads every service's setti
 
 from __future__ import annotations
 
+from typing import Literal
+
 from gateway.settings import GatewaySettings
 from kernel.config import Settings
 from services.auth.settings import AuthSettings
@@ -16,6 +18,19 @@ PROCESS_SETTINGS: dict[str, type[Settings]] = {
     "device": DeviceSettings, "gateway": GatewaySettings}
 
 
-class StackSettings(AuthSettings, BillingSettings, MessagingSettings, DeviceSettings,
-                    GatewaySettings):
+# The all-in-one process's parts' own environments, {part: {variable: value}} as JSON
+# (launcher/single.py): what `up` gives each part's own process when they run split.
+OWN_ENV = "SWITCHBOARD_PROCESSES_OWN_ENV"
+
+
+class LauncherSettings(Settings):
+    """What `switchboard up` alone reads."""
+
+    # single: the four services and the gateway in one process (launcher/single.py);
+    # split: a process each, as in the k8s manifests (docs/operations.md, "Processes").
+    processes: Literal["single", "split"] = "single"
+
+
+class StackSettings(LauncherSettings, AuthSettings, BillingSettings, MessagingSettings,
+                    DeviceSettings, GatewaySettings):
     """Every process's settings in one (the launcher's, and tests' in-process stacks)."""

@@ -1,5 +1,8 @@
 """Runs nats-server, the four services and the gateway as processes, and keeps them up.
 
+The services and the gateway run in one process (`SWITCHBOARD_PROCESSES=single`, the
+default: launcher/single.py) or in a process each (`split`); each part gets the same
+environment of its own either way (its NATS user, metrics port; auth its admin password).
 A child that exits while the stack is running is logged and restarted with backoff;
 stopping sends SIGTERM to every child (gateway first, nats-server last) and waits.
 Children die with the launcher: each asks the kernel for SIGTERM when its parent dies
@@ -25,11 +28,13 @@ from kernel import stackid
 from kernel.config import SERVICES
 from kernel.keys import private_dir
 from launcher import natsauth, natsserver, ports
-from launcher.settings import StackSettings
+from launcher.settings import OWN_ENV, StackSettings
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+SINGLE = "switchboard"  # the all-in-one child: logs/switchboard.log, run/switchboard.pid
+PARTS = (*SERVICES, natsauth.GATEWAY)
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
@@ -97,12 +102,18 @@ class Supervisor:
                                       natsauth.write_server_config(self.settings, self.var_dir))
         self.children = [Child("nats", nats_cmd, self.logs / "nats.log")]
         metrics = ports.metrics_ports(self.settings)
+        # each part's own environment (cli.py adds auth's admin password)
+        self.own_env = {name: self._nats_login(name) for name in PARTS}
         for name in SERVICES:
-            own = {**self._nats_login(name), "SWITCHBOARD_METRICS_PORT": str(metrics[name])}
-            self.children.append(Child(name, [py, "-m", f"services.{name}"],
-                                       self.logs / f"{name}.log", own_env=own))
-        self.children.append(Child("gateway", [py, "-m", "gateway"], self.logs / "gateway.log",
-                                   own_env=self._nats_login(natsauth.GATEWAY)))
+            self.own_env[name]["SWITCHBOARD_METRICS_PORT"] = str(metrics[name])
+        if self.settings.processes == "single":
+            self.children.append(Child(SINGLE, [py, "-m", "launcher.single"],
+                                       self.logs / f"{SINGLE}.log"))
+            return
+        for name in PARTS:
+            module = "gateway" if name == natsauth.GATEWAY else f"services.{name}"
+            self.children.append(Child(name, [py, "-m", module], self.logs / f"{name}.log",
+                                       own_env=self.own_env[name]))
 
     def _nats_login(self, user: str) -> dict[str, str]:
         """Each process connects to the stack's nats-server as its own NATS user (with
@@ -114,6 +125,10 @@ class Supervisor:
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
+    def log_of(self, part: str) -> Path:
+        """Where `part` (a service, the gateway) logs."""
+        return next(c.log_path for c in self.children if c.name in (part, SINGLE))
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["SWITCHBOARD_VAR_DIR"] = str(self.var_dir)
@@ -123,6 +138,8 @@ class Supervisor:
     def start(self) -> None:
         env = self.env()
         (self.var_dir / "nats").mkdir(parents=True, exist_ok=True)
+        if self.settings.processes == "single":  # every part's own, handed over in one
+            self.child(SINGLE).own_env = {OWN_ENV: json.dumps(self.own_env)}
         nats = self.children[0]
         nats.start(env)
         natsserver.wait_for_port("127.0.0.1", self.settings.nats_port, 10, nats.proc)

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
 from kernel.config import Settings
+from launcher.settings import LauncherSettings
 from services.auth.settings import AuthSettings
 from services.billing.settings import BillingSettings
 from services.device.settings import DeviceSettings
@@ -20,7 +21,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 # Each class and the heading its section starts with.
 SECTIONS: dict[str, type[BaseSettings]] = {
     "Every process": Settings, "auth": AuthSettings, "billing": BillingSettings,
-    "messaging": MessagingSettings, "device": DeviceSettings, "gateway": GatewaySettings}
+    "messaging": MessagingSettings, "device": DeviceSettings, "gateway": GatewaySettings,
+    "launcher": LauncherSettings}
 ROW = re.compile(r"^\| `(SWITCHBOARD_[A-Z0-9_]+)` \|")
 NAMED = re.compile(r"SWITCHBOARD_[A-Z0-9_]*[A-Z0-9]")
 

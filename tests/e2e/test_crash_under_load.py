@@ -19,8 +19,10 @@ single sends, and their linked instance on the Instance API, paid from its quota
   the events published since the tenant was made, replayed from the streams into an
   empty store, each applied in turn by the projection's own `apply`.
 
-The victims: messaging (killed while bulk requests are in flight), billing, device,
-nats-server, and the outbox relay. The relay runs inside each service process, so
+The victims, on a stack of a process per service (`SWITCHBOARD_PROCESSES=split`):
+messaging (killed while bulk requests are in flight), billing, device, nats-server, and
+the outbox relay; and on a stack of the default all-in-one process, that process (the
+four services and the gateway at once). The relay runs inside each service process, so
 killing it means killing its process while it has committed events it has not yet
 recorded as published: messaging right after a bulk of 200 was accepted, checked by
 reading the relay's recorded position against the store's last event once it is dead.
@@ -62,24 +64,33 @@ TARGET = 2000  # messages accepted per scenario, at the least
 KILL_AT = 400  # accepted before the kill
 AFTER_RESTART = 200  # accepted after the victim is back, at the least
 PID_FILES = {"messaging": "messaging", "billing": "billing", "device": "device",
-             "nats-server": "nats", "relay": "messaging"}
+             "nats-server": "nats", "relay": "messaging", "switchboard": "switchboard"}
 ADMIN = ("root", "root-password-1")
-VICTIMS = list(PID_FILES)
+VICTIMS = [name for name in PID_FILES if name != "switchboard"]  # the split stack's
+SETTINGS = {"admin_user": ADMIN[0], "admin_password": ADMIN[1], "rate_limit_messages": "0",
+            "rate_limit_bulk": "0", "rate_limit_status": "0", "rate_limit_other": "0",
+            "billing_free_plan_quota": "1000000", "log_level": "WARNING",
+            "reservation_note_grace_seconds": "3"}
 VIEW_CATCH_UP = 45.0  # seconds: a redelivery after the consumers' ack wait, and some
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("crash"), admin_user=ADMIN[0],
-                          admin_password=ADMIN[1], rate_limit_messages="0",
-                          rate_limit_bulk="0", rate_limit_status="0", rate_limit_other="0",
-                          billing_free_plan_quota="1000000", log_level="WARNING",
-                          reservation_note_grace_seconds="3")
+def crash_stack(var_dir: Path, processes: str) -> Iterator[Stack]:
+    running = start_stack(var_dir, processes=processes, **SETTINGS)
     try:
         running.wait_healthy()
         yield running
     finally:
         assert running.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from crash_stack(tmp_path_factory.mktemp("crash"), "split")
+
+
+@pytest.fixture(scope="module")
+def single_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from crash_stack(tmp_path_factory.mktemp("crash-single"), "single")
 
 
 class Victim:
@@ -176,7 +187,16 @@ async def run_load(stack: Stack, victim: Victim, tenant: Tenant, run: str) -> Re
 async def test_a_killed_child_loses_duplicates_and_leaks_nothing(stack: Stack, name: str,
                                                                 unique: str, tmp_path: Path
                                                                 ) -> None:
-    run = str(VICTIMS.index(name))
+    await killed_under_load(stack, name, str(VICTIMS.index(name)), unique, tmp_path)
+
+
+async def test_the_killed_all_in_one_process_loses_duplicates_and_leaks_nothing(
+        single_stack: Stack, unique: str, tmp_path: Path) -> None:
+    await killed_under_load(single_stack, "switchboard", "single", unique, tmp_path)
+
+
+async def killed_under_load(stack: Stack, name: str, run: str, unique: str,
+                            tmp_path: Path) -> None:
     started = time.monotonic()
     tails = await outcomes.stream_tails(stack.nats_url())
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as api:
@@ -264,7 +284,7 @@ def queued_through_refusal_allowed(name: str, refusal: Refused) -> bool:
     have been queued (and charged) with the answer lost. The client cannot tell; the
     stack must then treat them as sent: once, paid once, Read."""
     unanswered = refusal.answer.startswith("503 ") or not refusal.answer[:3].isdigit()
-    return name in ("messaging", "relay") and unanswered
+    return name in ("messaging", "relay", "switchboard") and unanswered
 
 
 def queued_though_refused(stack: Stack, name: str, tenant: Tenant, record: Record,

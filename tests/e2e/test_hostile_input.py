@@ -29,7 +29,8 @@ FIT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(tmp_path_factory.mktemp("hostile"), admin_user=ADMIN[0],
-                          admin_password=ADMIN[1], rate_limit_auth="100")
+                          admin_password=ADMIN[1], rate_limit_auth="100",
+                          processes="split")  # reads messaging's own memory
     try:
         running.wait_healthy()
         yield running

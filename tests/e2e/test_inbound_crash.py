@@ -32,7 +32,8 @@ INSTANCE_PHONE = "15550005555"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("inbound-crash"), admin_user=ADMIN[0],
-                       admin_password=ADMIN[1], log_level="WARNING", **UNLIMITED) as running:
+                       admin_password=ADMIN[1], log_level="WARNING", processes="split",
+                       **UNLIMITED) as running:  # kills one service
         yield running
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"),
+    running = start_stack(tmp_path_factory.mktemp("stack"), processes="split",  # kills one
                           admin_user="root", admin_password="root-password-1")
     try:
         running.wait_healthy()

@@ -19,7 +19,7 @@ from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
 
-CHILDREN = ("nats", *SERVICES, "gateway")
+CHILDREN = {"single": ("nats", "switchboard"), "split": ("nats", *SERVICES, "gateway")}
 
 
 def alive(pid: int) -> bool:
@@ -37,12 +37,15 @@ def stack_ports(stack: Stack) -> list[int]:
     return [int(env["SWITCHBOARD_GATEWAY_PORT"]), int(env["SWITCHBOARD_NATS_PORT"]), *grpc]
 
 
-def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(tmp_path: Path) -> None:
-    stack = start_stack(tmp_path)
+@pytest.mark.parametrize("processes", sorted(CHILDREN))
+def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(
+        tmp_path: Path, processes: str) -> None:
+    stack = start_stack(tmp_path, processes=processes)
     pids: list[int] = []
     try:
         stack.wait_healthy()
-        pids = [stack.pid(name) for name in CHILDREN]
+        assert sorted(stack.pids()) == sorted(CHILDREN[processes])
+        pids = [stack.pid(name) for name in CHILDREN[processes]]
         assert all(alive(pid) for pid in pids)
         # by default the embedded stack serves no service /metrics (no 9151-9154 to collide)
         assert listening_ports(pids) == set(stack_ports(stack))
@@ -51,7 +54,8 @@ def test_a_killed_launcher_takes_its_children_and_their_ports_with_it(tmp_path: 
         deadline = time.monotonic() + 30
         while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = [name for name, pid in zip(CHILDREN, pids, strict=True) if alive(pid)]
+        left = [name for name, pid in zip(CHILDREN[processes], pids, strict=True)
+                if alive(pid)]
         assert left == [], f"orphans after the launcher died: {left}"
         assert [p for p in stack_ports(stack) if not ports.free("127.0.0.1", p)] == []
     finally:

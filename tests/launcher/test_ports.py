@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from kernel.config import SERVICES
+from launcher import ports
 from launcher.health import gateway_health, is_ours
 from launcher.natsserver import free_port
+from launcher.settings import StackSettings
 
 
 @pytest.fixture
@@ -54,12 +56,23 @@ def test_a_taken_port_stops_up_before_anything_starts(setting: str, held: int,
 
 
 def test_service_metrics_ports_follow_the_metrics_setting(held: int, tmp_path: Path) -> None:
-    """SWITCHBOARD_METRICS_PORT is auth's, and the three after it are billing's,
+    """Split, SWITCHBOARD_METRICS_PORT is auth's, and the three after it are billing's,
     messaging's and device's: one of those taken is named too."""
-    done = up(tmp_path, metrics_port=str(held - 2))
+    done = up(tmp_path, metrics_port=str(held - 2), processes="split")
     assert done.returncode == 1
     assert f"port {held} for messaging (metrics) is taken" in done.stdout, done.stdout
     assert "SWITCHBOARD_METRICS_PORT" in done.stdout
+
+
+def test_the_all_in_one_process_serves_its_metrics_on_the_one_port(held: int,
+                                                                   tmp_path: Path) -> None:
+    """Its services share one registry, served once: one port, not four."""
+    done = up(tmp_path, metrics_port=str(held))
+    assert done.returncode == 1
+    assert f"port {held} for the services (metrics) is taken" in done.stdout, done.stdout
+    single = StackSettings(var_dir=tmp_path, metrics_port=held, processes="single")
+    assert [p.number for p in ports.needed(single) if "metrics" in p.user] == [held]
+    assert set(ports.metrics_ports(single).values()) == {held}
 
 
 def test_a_port_given_twice_is_named(tmp_path: Path) -> None:

@@ -29,12 +29,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def metrics_port() -> int:
-    """auth's; billing, messaging and device take the three after it (picked here, so
-    the stack's other ports are picked after them)."""
-    while True:
-        picked = [free_port() for _ in range(4)]
-        if picked == list(range(picked[0], picked[0] + 4)):
-            return picked[0]
+    """The all-in-one process's (picked here, so the stack's other ports are picked
+    after it)."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +67,13 @@ def test_the_stack_listens_on_the_ports_it_was_given_and_no_other(
     env = stack.env
     given = {int(env["SWITCHBOARD_GATEWAY_PORT"]), int(env["SWITCHBOARD_NATS_PORT"]),
              *(int(env[f"SWITCHBOARD_{s.upper()}_ADDR"].rsplit(":", 1)[1]) for s in SERVICES),
-             *range(metrics_port, metrics_port + 4)}
-    pids = [stack.pid(name) for name in ("nats", *SERVICES, "gateway")]
+             metrics_port}  # the all-in-one process (the default) serves one registry
+    pids = list(stack.pids().values())  # nats-server's and that process's
     assert listening_ports(pids) == given
-    device = httpx.get(f"http://127.0.0.1:{metrics_port + 3}/metrics", timeout=10)
-    assert device.status_code == 200 and "switchboard_grpc_server_requests_total" in device.text
+    page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert page.status_code == 200 and "switchboard_grpc_server_requests_total" in page.text
+    for service in SERVICES:  # each service's relay, once
+        assert page.text.count(f'switchboard_relay_lag_events{{service="{service}"}}') == 1
 
 
 async def test_the_gateway_and_the_streams_carry_the_stacks_id(stack: Stack) -> None:
@@ -132,7 +131,7 @@ def test_status_shows_the_stack_its_ports_services_and_devices(stack: Stack,
                            "state": "listening"}
     assert got["services"]["billing"] == {
         "addr": stack.env["SWITCHBOARD_BILLING_ADDR"], "state": "SERVING",
-        "metrics_port": metrics_port + 1}
+        "metrics_port": metrics_port}
     pool = sorted(d["device_id"] for d in got["devices"] if d["pooled"] and d["linked"])
     assert pool == ["pool-1", "pool-2", "pool-3"]
     assert {d["state"] for d in got["devices"]} == {"connected"}

@@ -31,7 +31,14 @@ class Stack:
         return f"nats://{user}:{password}@127.0.0.1:{self.env['SWITCHBOARD_NATS_PORT']}"
 
     def pid(self, name: str) -> int:
+        """A child's pid: nats, and switchboard (all in one) or each of the services and
+        the gateway (`processes="split"`)."""
         return int((self.var_dir / "run" / f"{name}.pid").read_text())
+
+    def pids(self) -> dict[str, int]:
+        """Every child's pid, by name."""
+        return {path.stem: int(path.read_text())
+                for path in (self.var_dir / "run").glob("*.pid")}
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
