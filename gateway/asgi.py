@@ -20,3 +20,13 @@ class HttpMiddleware:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise NotImplementedError
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (`name` in lowercase, as ASGI gives them),
+    read off the scope without building a `Headers` (whose `get` of an absent name raises
+    and catches a KeyError)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

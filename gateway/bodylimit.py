@@ -18,12 +18,11 @@ import re
 from array import array
 from itertools import accumulate
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.asgi import HttpMiddleware
+from gateway.asgi import HttpMiddleware, header
 from gateway.errors import envelope
 
 TOO_LARGE = "Request body too large"
@@ -55,16 +54,15 @@ class BodyLimit(HttpMiddleware):
         self.larger = larger or {}  # path -> its own limit (send-media's uploads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
         max_bytes = self.larger.get(scope["path"], self.max_bytes)
-        declared = headers.get("content-length")
+        declared = header(scope, b"content-length")
         if declared is not None:
             refusal = self._refusal(declared, max_bytes)
             if refusal is not None:
                 code, message = refusal
                 await envelope(Request(scope), code, message)(scope, receive, send)
                 return
-        json = not headers.get("content-type", "").lower().startswith("multipart/")
+        json = not (header(scope, b"content-type") or "").lower().startswith("multipart/")
         await self.app(scope, self._counted(receive, max_bytes, json), send)
 
     def _refusal(self, declared: str, max_bytes: int) -> tuple[str, str] | None:

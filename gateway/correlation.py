@@ -4,10 +4,10 @@ and echoed in the response's `X-Correlation-Id` header."""
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.asgi import HttpMiddleware
+from gateway.asgi import HttpMiddleware, header
 from kernel import context
 
 
@@ -15,7 +15,7 @@ class Correlation(HttpMiddleware):
     """Outside BodyLimit, so the early refusals carry the id too."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with context.begun(Headers(scope=scope).get("x-correlation-id", "")) as trace:
+        with context.begun(header(scope, b"x-correlation-id") or "") as trace:
 
             async def echoing(message: Message) -> None:
                 if message["type"] == "http.response.start":
