@@ -37,6 +37,8 @@ from bench.procstats import loadavg, tree_cpu
 from bench.rebuild_data import Outgoing, history_events, quota_events
 from kernel import bus
 from kernel.db import engine_for
+from kernel.projection import FETCH
+from kernel.replay import replay
 from launcher import natsserver
 from launcher.settings import StackSettings
 from services.billing.adapters.quota_view import instance_periods, user_months
@@ -113,6 +115,17 @@ async def consume(nc: NATS, sources: dict[str, list[str]]) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
+async def replay_consume(nc: NATS, sources: dict[str, list[str]]) -> tuple[int, float]:
+    """The same messages read by the rebuild's own reader (kernel/replay.py), decoded
+    into envelopes and nothing more. Returns (messages, seconds)."""
+    start, count = time.perf_counter(), 0
+    for service, types in sources.items():
+        async for batch in replay(nc.jetstream(), service,
+                                  [bus.subject(service, t) for t in types], FETCH):
+            count += len(batch)
+    return count, time.perf_counter() - start
+
+
 async def raw_insert(settings: StackSettings, total: int) -> float:
     """N rows inserted with SQLAlchemy Core, CHUNK rows per executemany and transaction."""
     engine = await engine_for("benchraw", settings)
@@ -179,12 +192,16 @@ async def one_view(nc: NATS, view: str, total: int, backends: dict[str, StackSet
     published, pub_s = await publish(nc, make(total))
     mark = clock.read()
     consumed, con_s = await consume(nc, _sources(view))
+    consume_cpu, mark = clock.since(mark), clock.read()
+    replayed, replay_s = await replay_consume(nc, _sources(view))
     result: dict[str, Any] = {
         "events": published, "publish_per_s": round(published / pub_s),
         "consume_per_s": round(consumed / con_s), "consumed": consumed,
-        "consume_cpu": clock.since(mark), "backends": {}}
+        "consume_cpu": consume_cpu, "replay_per_s": round(replayed / replay_s),
+        "replayed": replayed, "replay_cpu": clock.since(mark), "backends": {}}
     log(f"rebuild {view}: {published} events published at {result['publish_per_s']}/s, "
-        f"consumed raw at {result['consume_per_s']}/s ({result['consume_cpu']}) "
+        f"consumed raw at {result['consume_per_s']}/s ({result['consume_cpu']}), "
+        f"read by the replay at {result['replay_per_s']}/s ({result['replay_cpu']}) "
         f"| load {loadavg()}")
     for backend, settings in backends.items():
         mark = clock.read()

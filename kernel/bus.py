@@ -107,22 +107,28 @@ class Envelope(NamedTuple):
     def from_msg(cls, msg: Msg) -> Envelope:
         """The one way a received message becomes an envelope (headers from `headers_for`,
         subject `sb.<service>.<EventType>`)."""
-        event_id, version, recorded, correlation, causation, stream_id = (
-            (msg.headers or {})[H_EVENT].split(" ", 5))
-        _, service, event_type = msg.subject.split(".", 2)
-        return cls(service, event_id, event_type, stream_id, int(version), msg.data,
+        return cls.decode(msg.subject, msg.reply, msg.data, (msg.headers or {})[H_EVENT])
+
+    @classmethod
+    def decode(cls, msg_subject: str, reply: str, data: bytes, sb_event: str) -> Envelope:
+        """`from_msg` from a message's parts, `sb_event` its Sb-Event header's value (a
+        replay reads it off the raw message without nats-py's parse, kernel/replay.py)."""
+        event_id, version, recorded, correlation, causation, stream_id = sb_event.split(" ", 5)
+        _, service, event_type = msg_subject.split(".", 2)
+        return cls(service, event_id, event_type, stream_id, int(version), data,
                    correlation, causation, datetime.fromisoformat(recorded),
-                   *_sequence_and_deliveries(msg))
+                   *_sequence_and_deliveries(reply))
 
 
-def _sequence_and_deliveries(msg: Msg) -> tuple[int, int]:
-    """`msg.metadata.sequence.stream` and `.num_delivered` (0, 0 off JetStream), read
-    straight off the usual `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...` reply
-    subject; building the whole metadata (timestamps and all) for every message cost a
-    replay several per cent."""
-    if not msg.reply:
+def _sequence_and_deliveries(reply: str) -> tuple[int, int]:
+    """The stream sequence and `num_delivered` (0, 0 off JetStream), read straight off the
+    usual `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...` reply subject;
+    building nats-py's whole metadata (timestamps and all) for every message cost a
+    replay several per cent. Other forms (JetStream domains) are left to nats-py."""
+    if not reply:
         return 0, 0
-    tokens = msg.reply.split(".")
+    tokens = reply.split(".")
     if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
         return int(tokens[5]), int(tokens[4])
-    return msg.metadata.sequence.stream, msg.metadata.num_delivered
+    meta = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
+    return meta.sequence.stream, meta.num_delivered
