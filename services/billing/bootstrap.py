@@ -62,7 +62,8 @@ def _event_subscriptions(infra: Infra[BillingSettings], deps: BillingDeps,
     """Device outcomes settle reservations; auth's instances start and end quota plans
     and its new users get the sign-up credits (when any are configured); the quota view
     follows billing's and messaging's events."""
-    subs = [events.settlement(deps), instances.instances(deps)]
+    linger = infra.settings.billing_settlement_linger_seconds
+    subs = [*events.settlement(deps, linger), instances.instances(deps)]
     if infra.settings.signup_credits > 0:
         subs.append(events.signup(deps, infra.settings.signup_credits))
     return [*subs, *QuotaProjection().subscriptions(infra.engine, base.lock)]

@@ -1,5 +1,6 @@
 """The billing service's settings: the kernel's, plus the free plan a new instance starts
-on, how often ended quota periods are rolled over, and the sign-up credits."""
+on, how often ended quota periods are rolled over, the sign-up credits, and how long a
+settlement gathers outcomes."""
 
 from __future__ import annotations
 
@@ -16,3 +17,6 @@ class BillingSettings(Settings):
     billing_free_plan_auto_renew: bool = True
     billing_renewal_interval_seconds: float = 30.0
     signup_credits: int = 0  # granted to each new user
+    # How long (s) a settlement batch's first outcome waits for more; failures are also
+    # refunded at once by a durable of their own (services/billing/ports/events.py).
+    billing_settlement_linger_seconds: float = 0.25

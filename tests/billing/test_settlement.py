@@ -4,6 +4,13 @@ import asyncio
 import time
 
 from kernel.bus import stream_name
+from services.billing.adapters.codec import billing_codec
+from services.billing.domain.events import (
+    CreditsGranted,
+    CreditsReleased,
+    CreditsReserved,
+    CreditsSpent,
+)
 from services.billing.domain.holds import CREDIT, OPEN, REFUNDED
 from services.billing.ports.events import SIGNUP_DURABLE
 from switchboard.auth.v1 import events_pb2 as auth_events
@@ -45,6 +52,23 @@ async def test_message_failed_refunds_the_reservation(billing, upstream, user_id
     await eventually(billing, user_id, (2, 1))
 
 
+async def test_a_failure_is_refunded_at_once_while_sent_messages_gather(
+        start_billing, upstream, user_id, unique):
+    """The settlement of sends lingers (here an hour, so it settles nothing in this
+    test); a failure's refund comes at once all the same, from its own durable."""
+    device = await upstream("device")  # so the refunding durable starts before the failure
+    running = await start_billing(billing_settlement_linger_seconds=3600)
+    billing = running.stub
+    taken, lost = f"{unique}-taken", f"{unique}-lost"
+    await grant(billing, user_id, 2)
+    await reserve(billing, user_id, taken, lost)
+    await device.emit("MessageSent", sent(taken, user_id))
+    await device.emit("MessageFailed", failed(lost, user_id))
+    await eventually(billing, user_id, (1, 1))
+    assert (await hold_of(running.host, lost)).state == REFUNDED
+    assert (await hold_of(running.host, taken)).state == OPEN
+
+
 async def settled(host, message_id, kind=CREDIT):
     """Wait until billing has closed this reservation (committed or refunded)."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -75,10 +99,14 @@ async def test_settling_twice_changes_nothing_and_a_failure_after_a_send_refunds
     assert await balance(billing, user_id) == (3, 0)
     assert (await hold_of(running.host, done)).state == REFUNDED
     assert (await hold_of(running.host, refunded)).state == REFUNDED
-    ledger = await running.host.infra.store.read_stream(f"ledger-{user_id}")
-    types = [e.event_type for e in ledger]
-    assert types[:4] == ["CreditsGranted", "CreditsReserved", "CreditsSpent", "CreditsReleased"]
-    assert set(types[4:]) == {"CreditsReleased"}
+    ledger = [billing_codec().decode(e)
+              for e in await running.host.infra.store.read_stream(f"ledger-{user_id}")]
+    assert [type(e) for e in ledger[:2]] == [CreditsGranted, CreditsReserved]
+    spent = [e.message_ids for e in ledger if isinstance(e, CreditsSpent)]
+    released = [m for e in ledger if isinstance(e, CreditsReleased) for m in e.message_ids]
+    assert spent == [(done,)]  # failures are refunded by a durable of their own: the
+    assert sorted(released) == sorted([done, refunded, marker])  # order may differ
+    assert {type(e) for e in ledger[2:]} == {CreditsSpent, CreditsReleased}
 
 
 async def test_outcomes_of_unknown_messages_are_ignored(billing, upstream, user_id, unique):

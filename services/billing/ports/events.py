@@ -2,6 +2,14 @@
 
 Device outcomes settle reservations of credits and of quota (app/settlement.py); a new
 user (auth's UserRegistered) gets the sign-up credits, at most once per ledger.
+
+Two durables read the outcomes. `billing-settlement` takes both kinds and lets a batch's
+first outcome linger for more: nobody waits on a capture, so fewer, larger settlements
+share their reads, writes and relay passes. `billing-refunds` takes only failures, at
+once: a client reads its credits back the moment a message shows Failed. A failure both
+see is refunded by the first and left alone by the other (a refunded hold never comes
+back twice), in either order; the refunds durable starts at new failures only, since
+the settlement durable covers every outcome already.
 """
 
 from __future__ import annotations
@@ -19,21 +27,23 @@ from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.device.v1 import events_pb2 as device_events
 
 SETTLEMENT_DURABLE = "billing-settlement"
+REFUNDS_DURABLE = "billing-refunds"
 SIGNUP_DURABLE = "billing-signup"
 OUTCOMES: dict[str, type[device_events.MessageSent] | type[device_events.MessageFailed]] = {
     SENT: device_events.MessageSent, FAILED: device_events.MessageFailed}
 BATCH = 256
-# How long (s) a settlement's first outcome waits for more. None: a refund is read back by
-# clients the moment a message shows Failed (docs/performance.md, "Fifth wave").
-SETTLEMENT_LINGER = 0.0
 
 
-def settlement(deps: BillingDeps) -> EventSubscription:
+def settlement(deps: BillingDeps, linger: float) -> list[EventSubscription]:
+    """The settling durable, whose batch's first outcome waits `linger` s for more, and
+    the refunding one, at once."""
     async def handle(batch: Sequence[Envelope]) -> None:
         await settle_messages(SettleMessages(final_outcomes(batch)), deps)
 
-    return EventSubscription("device", tuple(OUTCOMES), SETTLEMENT_DURABLE, handle,
-                             batch=BATCH, linger=SETTLEMENT_LINGER)
+    return [EventSubscription("device", tuple(OUTCOMES), SETTLEMENT_DURABLE, handle,
+                              batch=BATCH, linger=linger),
+            EventSubscription("device", (FAILED,), REFUNDS_DURABLE, handle, batch=BATCH,
+                              only_new=True)]
 
 
 def final_outcomes(batch: Sequence[Envelope]) -> dict[str, str]:
