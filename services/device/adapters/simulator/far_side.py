@@ -13,6 +13,8 @@ or cut the connection after keeping the message but before acknowledging it.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -101,15 +103,10 @@ class SimulatedWhatsApp:
 
     def replace_pairing(self, device_id: str, ref: str, expires_at: datetime) -> None:
         """The new QR works; the ones before it for this device stop working."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.execute("DELETE FROM pairings WHERE device_id = ?", (device_id,))
             self._db.execute("INSERT INTO pairings VALUES (?, ?, ?)",
                              (ref, device_id, expires_at.timestamp()))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def pairing_device(self, ref: str, now: datetime) -> str:
         row = self._db.execute("SELECT device_id, expires_at FROM pairings WHERE ref = ?",
@@ -157,6 +154,17 @@ class SimulatedWhatsApp:
                                (device_id,)).fetchone()
         return FarSession(row[0], row[1]) if row else None
 
+    def sending(self, device_id: str, now: datetime) -> tuple[FarSession | None,
+                                                               tuple[Outage, datetime] | None]:
+        """The device's session and the outage going on at `now`, in one look-up: what
+        a send asks first."""
+        row = self._db.execute(
+            "SELECT s.phone, s.offline_until, o.kind, o.until FROM (SELECT 1)"
+            " LEFT JOIN sessions s ON s.device_id = ? LEFT JOIN outage o ON o.id = 1",
+            (device_id,)).fetchone()
+        session = None if row[0] is None else FarSession(row[0], row[1])
+        return session, _going_on(row[2], row[3], now)
+
     def device_for(self, phone: str) -> str | None:
         """The device linked to this number (the last one linked, if several were)."""
         row = self._db.execute("SELECT device_id FROM sessions WHERE phone = ?"
@@ -179,24 +187,27 @@ class SimulatedWhatsApp:
     def outage(self, now: datetime) -> tuple[Outage, datetime] | None:
         """The outage going on at `now`, and when it ends."""
         row = self._db.execute("SELECT kind, until FROM outage").fetchone()
-        if row is None or now.timestamp() >= row[1]:
-            return None
-        return Outage(row[0]), datetime.fromtimestamp(row[1], UTC)
+        return None if row is None else _going_on(row[0], row[1], now)
 
     # Inboxes
 
-    def deliver(self, recipient: str, message: InboxMessage) -> bool:
-        """Keep the message unless this recipient already has its transport id."""
-        if (media := message.media) is not None:  # first: the message shows with its file
-            self._db.execute(
-                "INSERT OR IGNORE INTO inbox_media VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (recipient, message.transport_message_id, media.sha256, media.kind,
-                 media.mime_type, media.size, media.filename))
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO inbox (recipient, tmid, from_number, body, device_id,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (recipient, message.transport_message_id, message.from_number, message.body,
-             message.device_id, message.received_at.timestamp()))
+    def deliver(self, recipient: str, message: InboxMessage,
+                receipts: list[tuple[str, datetime]] | None = None) -> bool:
+        """Keep the message unless this recipient already has its transport id, and owe
+        the sending session `receipts` for it, in one transaction."""
+        with self._transaction():
+            if (media := message.media) is not None:  # the message shows with its file
+                self._db.execute(
+                    "INSERT OR IGNORE INTO inbox_media VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (recipient, message.transport_message_id, media.sha256, media.kind,
+                     media.mime_type, media.size, media.filename))
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO inbox (recipient, tmid, from_number, body, device_id,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (recipient, message.transport_message_id, message.from_number, message.body,
+                 message.device_id, message.received_at.timestamp()))
+            if receipts:
+                self.owe_receipts(message.device_id, message.transport_message_id, receipts)
         return cursor.rowcount == 1
 
     def inbox(self, recipient: str) -> list[InboxMessage]:
@@ -218,9 +229,11 @@ class SimulatedWhatsApp:
                              [(device_id, tmid, kind, due.timestamp())
                               for kind, due in receipts])
 
-    def settle_receipt(self, device_id: str, tmid: str, kind: str) -> None:
-        self._db.execute("DELETE FROM receipts WHERE device_id = ? AND tmid = ? AND kind = ?",
-                         (device_id, tmid, kind))
+    def settle_receipts(self, settled: list[tuple[str, str, str]]) -> None:
+        """(device id, transport message id, kind) of receipts the clients have, at once."""
+        with self._transaction():
+            self._db.executemany(
+                "DELETE FROM receipts WHERE device_id = ? AND tmid = ? AND kind = ?", settled)
 
     def owed_receipts(self, device_id: str) -> list[tuple[str, str, datetime]]:
         """(transport message id, kind, when due) of the session's undelivered receipts."""
@@ -228,5 +241,23 @@ class SimulatedWhatsApp:
                                 " ORDER BY due_at", (device_id,)).fetchall()
         return [(r[0], r[1], datetime.fromtimestamp(r[2], UTC)) for r in rows]
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def close(self) -> None:
         self._db.close()
+
+
+def _going_on(kind: str | None, until: float | None,
+              now: datetime) -> tuple[Outage, datetime] | None:
+    """An outage row's kind and end, if it is still going on at `now`."""
+    if kind is None or until is None or now.timestamp() >= until:
+        return None
+    return Outage(kind), datetime.fromtimestamp(until, UTC)
