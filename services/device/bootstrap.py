@@ -88,7 +88,8 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     # Claims, sends and receipts of concurrent messages share transactions.
     dispatches = Repository(infra.store, codec, Dispatch, cache_size=DISPATCH_CACHE,
                             group=GroupCommit(infra.store))
-    transport = transport or transport_from(settings)
+    media = media_store(settings)  # received files, their retention and media sends' files
+    transport = transport or transport_from(settings, media)
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
     is_admin = AuthUsers(auth_channel).is_admin if settings.pool_admin_instances else None
     core = DeviceDeps(devices, transport, LiveDevices(), utcnow,
@@ -97,7 +98,6 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
                       settings.device_lease_ttl_seconds, settings.stream_replicas)
     sessions = Sessions(core, devices, leases, Reconnects(backoff(settings)))
     affinity = Affinity(infra.engine)
-    media = media_store(settings)
     inbound = InboundDeps(Repository(infra.store, codec, ReceivedMessage), devices, affinity,
                           media, utcnow, settings.inbound_affinity_seconds)
     transport.attach(FarSide(sessions, dispatches, inbound))

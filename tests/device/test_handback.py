@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from kernel.media_store import media_store
 from services.device.adapters.codec import device_codec
 from services.device.adapters.simulator import SimulatorTransport
 from services.device.adapters.transports import simulator_from
@@ -47,7 +48,7 @@ async def test_a_dropped_device_hands_its_paced_messages_to_another(database_url
                                                                     tmp_path, unique):
     settings = device_settings(database_url, nats_url, tmp_path, sim_pool=2,
                                dispatch_min_gap_ms=600)
-    sim = simulator_from(settings)
+    sim = simulator_from(settings, media_store(settings))
     answer = slow_after_first_send(sim, "pool-1")
     to = f"4478{int(unique, 16) % 10**8:08d}"
     ids = [f"{unique}-{n}" for n in range(6)]

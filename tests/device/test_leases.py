@@ -13,6 +13,7 @@ import functools
 import nats
 
 from kernel.host import ServiceHost
+from kernel.media_store import media_store
 from services.device.adapters.leases import KvLeases
 from services.device.adapters.transports import simulator_from
 from services.device.bootstrap import build
@@ -57,7 +58,7 @@ async def test_a_surviving_replica_takes_over_the_devices_of_a_dead_one(
     replica_a = device_process(database_url, fresh_nats_url, tmp_path, "replica-a", **common)
     settings_b = device_settings(database_url, fresh_nats_url, tmp_path,
                                  device_replica_id="replica-b", **common)
-    sim_b = simulator_from(settings_b)
+    sim_b = simulator_from(settings_b, media_store(settings_b))
     host_b = ServiceHost("device", settings_b, functools.partial(build, transport=sim_b))
     replica_a.start()
     try:

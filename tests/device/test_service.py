@@ -16,6 +16,7 @@ import pytest
 
 from kernel.errors import from_rpc_error
 from kernel.host import ServiceHost
+from kernel.media_store import media_store
 from services.device.adapters.transports import simulator_from
 from services.device.bootstrap import build
 from switchboard.device.v1 import device_pb2, events_pb2
@@ -94,7 +95,7 @@ async def test_a_message_queued_twice_reaches_the_recipient_once(database_url, n
 async def test_queue_depth_counts_messages_waiting_for_a_device(database_url, nats_url,
                                                                 tmp_path, unique):
     settings = device_settings(database_url, nats_url, tmp_path)
-    sim = simulator_from(settings)
+    sim = simulator_from(settings, media_store(settings))
     async with messaging(nats_url, tmp_path) as msg, \
             device_service(settings, f"dispatch-{unique}", sim) as host, stub(host) as api:
         for i in (1, 2, 3):

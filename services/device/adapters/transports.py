@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.media_store import media_store
+from kernel.media import MediaStore
 from services.device.adapters.simulator import SimulatedWhatsApp, SimulatorTransport
 from services.device.app.transport import Transport
 from services.device.settings import DeviceSettings
@@ -16,7 +16,7 @@ def simulator_state_path(settings: DeviceSettings) -> str:
     return settings.sim_state_path or str(settings.var_dir / "simulator.db")
 
 
-def simulator_from(settings: DeviceSettings) -> SimulatorTransport:
+def simulator_from(settings: DeviceSettings, media: MediaStore) -> SimulatorTransport:
     return SimulatorTransport(
         delivery_delay=settings.sim_delivery_delay_ms / 1000,
         read_delay=settings.sim_read_delay_ms / 1000,
@@ -26,7 +26,7 @@ def simulator_from(settings: DeviceSettings) -> SimulatorTransport:
         qr_refresh=float(settings.qr_refresh_seconds),
         send_latency=settings.sim_send_latency_ms / 1000,
         far_side=SimulatedWhatsApp(simulator_state_path(settings)),
-        media=media_store(settings),
+        media=media,
     )
 
 
@@ -40,18 +40,19 @@ def whatsmeow_missing(exc: ImportError) -> str:
             "needs is missing? neonize needs libmagic: apt-get install libmagic1)")
 
 
-def transport_from(settings: DeviceSettings) -> Transport:
-    """The simulator by default; `whatsmeow` needs the optional neonize extra."""
+def transport_from(settings: DeviceSettings, media: MediaStore) -> Transport:
+    """The simulator by default; `whatsmeow` needs the optional neonize extra. Media sends
+    read their files from `media`, the service's one store."""
     if settings.transport == "simulator":
-        return simulator_from(settings)
+        return simulator_from(settings, media)
     if settings.transport == "cloud":
         from services.device.adapters.cloud import cloud_from
 
-        return cloud_from(settings)
+        return cloud_from(settings, media)
     if settings.transport == "whatsmeow":
         try:
             from services.device.adapters.whatsmeow import whatsmeow_from
         except ImportError as exc:  # neonize is an optional extra
             raise UnknownTransportError(whatsmeow_missing(exc)) from exc
-        return whatsmeow_from(settings)
+        return whatsmeow_from(settings, media)
     raise UnknownTransportError(f"transport {settings.transport!r} is not available")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.host import ServiceHost
+from kernel.media import LocalMediaStore
 from kernel.rpc import channel
 from services.device.adapters.cloud import CloudTransport
 from services.device.adapters.simulator import SimulatorTransport
@@ -34,27 +35,30 @@ def cloud_settings(tmp_path, **extra: object) -> DeviceSettings:
 
 
 def test_transport_from_picks_the_configured_transport(tmp_path):
-    assert isinstance(transport_from(DeviceSettings(var_dir=tmp_path)), SimulatorTransport)
+    store = LocalMediaStore(tmp_path / "media")  # the service's one store, handed in
+    simulator = transport_from(DeviceSettings(var_dir=tmp_path), store)
+    assert isinstance(simulator, SimulatorTransport) and simulator.media is store
     cloud = transport_from(cloud_settings(tmp_path, cloud_base_url="http://meta.test/",
-                                          cloud_api_version="v22.0"))
-    assert isinstance(cloud, CloudTransport)
+                                          cloud_api_version="v22.0"), store)
+    assert isinstance(cloud, CloudTransport) and cloud.media is store
     assert cloud.api.root == "http://meta.test/v22.0"
     assert cloud.phone_number_ids == DEVICES
     with pytest.raises(ValueError, match="SWITCHBOARD_CLOUD_ACCESS_TOKEN"):
-        transport_from(DeviceSettings(var_dir=tmp_path, transport="cloud"))
+        transport_from(DeviceSettings(var_dir=tmp_path, transport="cloud"), store)
     with pytest.raises(UnknownTransportError):
-        transport_from(DeviceSettings(var_dir=tmp_path, transport="carrier-pigeon"))
+        transport_from(DeviceSettings(var_dir=tmp_path, transport="carrier-pigeon"), store)
     assert cloud_parts(cloud)[1] == [CLOUD_SERVICE_NAME]
-    assert cloud_parts(transport_from(DeviceSettings(var_dir=tmp_path))) == ([], [])
+    assert cloud_parts(simulator) == ([], [])
 
 
 def test_transport_from_builds_whatsmeow_with_its_session_dir(tmp_path):
     pytest.importorskip("neonize", reason="the whatsmeow extra (neonize) is not installed")
     from services.device.adapters.whatsmeow import WhatsmeowTransport
 
+    store = LocalMediaStore(tmp_path / "media")
     made = transport_from(DeviceSettings(var_dir=tmp_path, transport="whatsmeow",
-                                   whatsmeow_connect_wait_seconds=7))
-    assert isinstance(made, WhatsmeowTransport)
+                                         whatsmeow_connect_wait_seconds=7), store)
+    assert isinstance(made, WhatsmeowTransport) and made.media is store
     assert made.stores.sessions_dir == tmp_path / "whatsmeow" and made.timing.connect_wait == 7
 
 

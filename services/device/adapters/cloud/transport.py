@@ -27,7 +27,6 @@ from typing import Any
 from kernel.clock import Clock, utcnow
 from kernel.errors import InvalidRequestError, UnavailableError
 from kernel.media import MediaStore
-from kernel.media_store import media_store
 from services.device.adapters.cloud.api import (
     GraphApi,
     RetryPolicy,
@@ -249,7 +248,7 @@ class CloudTransport:
         await self.ledger.close()
 
 
-def cloud_from(settings: DeviceSettings) -> CloudTransport:
+def cloud_from(settings: DeviceSettings, media: MediaStore) -> CloudTransport:
     if not settings.cloud_access_token or not settings.cloud_phone_number_ids:
         raise ValueError("the cloud transport needs SWITCHBOARD_CLOUD_ACCESS_TOKEN and "
                          "SWITCHBOARD_CLOUD_PHONE_NUMBER_IDS")
@@ -260,4 +259,4 @@ def cloud_from(settings: DeviceSettings) -> CloudTransport:
                                       budget=0.75 * settings.dispatch_send_timeout_seconds))
     return CloudTransport(api, SendLedger.for_settings(settings),
                           settings.cloud_phone_number_ids, qr_ttl=float(settings.qr_ttl_seconds),
-                          media=media_store(settings))
+                          media=media)

@@ -51,7 +51,6 @@ from neonize.utils.jid import build_jid
 from kernel.clock import Clock, utcnow
 from kernel.errors import UnavailableError
 from kernel.media import MediaStore
-from kernel.media_store import media_store
 from services.device.adapters.send_ledger import SendLedger, send_once
 from services.device.adapters.tasks import TaskSet
 from services.device.adapters.whatsmeow.events import (
@@ -404,10 +403,10 @@ class WhatsmeowTransport:
         await self.ledger.close()
 
 
-def whatsmeow_from(settings: DeviceSettings) -> WhatsmeowTransport:
+def whatsmeow_from(settings: DeviceSettings, media: MediaStore) -> WhatsmeowTransport:
     return WhatsmeowTransport(
         settings.var_dir / "whatsmeow", SendLedger.for_settings(settings),
         database_url=settings.whatsmeow_database_url,
         timing=Timing(connect_wait=settings.whatsmeow_connect_wait_seconds),
         threads=NeonizeThreads(max_sessions=settings.whatsmeow_max_sessions),
-        media=media_store(settings))
+        media=media)
