@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neonize.exc import UploadError
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     AudioMessage,
     DocumentMessage,
@@ -17,6 +18,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 )
 from neonize.utils.enum import MediaType
 
+from services.device.adapters.whatsmeow.events import send_failure
 from services.device.domain.commands import MediaFile
 
 # kind -> whatsmeow's media type (its upload's encryption keys differ by it), the
@@ -46,3 +48,14 @@ def media_message(media: MediaFile, upload: Any, caption: str) -> Message:
     if media.kind == "document":
         fields["fileName"] = fields["title"] = media.filename or "document"
     return Message(**{field: cls(**fields)})
+
+
+async def uploaded_message(client: Any, media: MediaFile, content: bytes,
+                           caption: str) -> Message:
+    """whatsmeow's Upload of `content`, then the message naming the upload; a refused upload
+    is the send's failure (events.send_failure)."""
+    try:
+        upload = await client.upload(content, media_type(media))
+    except UploadError as exc:
+        raise send_failure(str(exc)) from exc
+    return media_message(media, upload, caption)

@@ -13,7 +13,8 @@ vouches for it, since the phone may have scanned a code whatsmeow rotated in its
 
 Sending: neonize cannot send under our id, so the send ledger maps each transport
 message id to WhatsApp's id: a resend after a crash is answered from it, a send cut off
-mid-way is never repeated, and receipts find our id again. Events: events.py; messages
+mid-way is never repeated, and receipts find our id again. A media send uploads the file
+first, then sends the message naming the upload (media.py). Events: events.py; messages
 from others, with their media downloaded and the sender's number and LID: inbound.py.
 
 Lifecycles: at most one client per device id lives at a time — the one before it is
@@ -38,13 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from neonize.aioze.client import NewAClient
-from neonize.exc import (
-    IsOnWhatsAppError,
-    LogoutError,
-    PairPhoneError,
-    SendMessageError,
-    UploadError,
-)
+from neonize.exc import IsOnWhatsAppError, LogoutError, PairPhoneError, SendMessageError
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
@@ -65,7 +60,7 @@ from services.device.adapters.whatsmeow.events import (
     send_failure,
 )
 from services.device.adapters.whatsmeow.inbound import is_inbound, read_inbound
-from services.device.adapters.whatsmeow.media import media_message, media_type
+from services.device.adapters.whatsmeow.media import uploaded_message
 from services.device.adapters.whatsmeow.session import (
     NeonizeClient,
     Session,
@@ -267,47 +262,41 @@ class WhatsmeowTransport:
 
     # Messages
 
-    async def send(self, device_id: str, to: str, body: str,
-                   transport_message_id: str) -> Sent:
+    def _online(self, device_id: str) -> Session:
+        """The device's session, if it is up here (else SessionDownError)."""
         session = self._sessions.get(device_id)
         if session is None or session.state is not State.ONLINE:
             raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
+        return session
+
+    async def send(self, device_id: str, to: str, body: str,
+                   transport_message_id: str) -> Sent:
+        session = self._online(device_id)
         return await send_once(self.ledger, self.name, device_id, transport_message_id,
-                               lambda: self._send_now(session, to, body))
-
-    async def _send_now(self, session: Session, to: str, body: str) -> tuple[str, datetime]:
-        try:
-            response = await session.client.send_message(build_jid(digits(to)),
-                                                         Message(conversation=body))
-        except SendMessageError as exc:
-            raise send_failure(str(exc)) from exc
-        return self._sent(response)
-
-    def _sent(self, response: Any) -> tuple[str, datetime]:
-        at = datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp \
-            else self.clock()
-        return response.ID, at
+                               lambda: self._send_now(session, to, Message(conversation=body)))
 
     async def send_media(self, device_id: str, to: str, media: MediaFile, caption: str,
                          transport_message_id: str) -> Sent:
-        """whatsmeow's Upload of the stored file, then the media message naming it."""
-        session = self._sessions.get(device_id)
-        if session is None or session.state is not State.ONLINE:
-            raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
+        """The stored file uploaded, then the media message naming it (media.py)."""
+        session = self._online(device_id)
         content = await stored_media(self.media, media)
-        return await send_once(self.ledger, self.name, device_id, transport_message_id,
-                               lambda: self._send_media_now(session, to, media, content,
-                                                            caption))
 
-    async def _send_media_now(self, session: Session, to: str, media: MediaFile,
-                              content: bytes, caption: str) -> tuple[str, datetime]:
+        async def now() -> tuple[str, datetime]:
+            message = await uploaded_message(session.client, media, content, caption)
+            return await self._send_now(session, to, message)
+
+        return await send_once(self.ledger, self.name, device_id, transport_message_id, now)
+
+    async def _send_now(self, session: Session, to: str,
+                        message: Message) -> tuple[str, datetime]:
+        """WhatsApp's id of the sent message, and its time (WhatsApp's, else ours)."""
         try:
-            upload = await session.client.upload(content, media_type(media))
-            response = await session.client.send_message(
-                build_jid(digits(to)), media_message(media, upload, caption))
-        except (SendMessageError, UploadError) as exc:
+            response = await session.client.send_message(build_jid(digits(to)), message)
+        except SendMessageError as exc:
             raise send_failure(str(exc)) from exc
-        return self._sent(response)
+        at = datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp \
+            else self.clock()
+        return response.ID, at
 
     async def send_template(self, device_id: str, to: str, template: Mapping[str, object],
                             transport_message_id: str) -> Sent:
@@ -318,9 +307,7 @@ class WhatsmeowTransport:
                           numbers: Sequence[str]) -> dict[str, bool | None]:
         """whatsmeow's IsOnWhatsApp (numbers asked as `+<digits>`); unknown when the
         session is not up here or WhatsApp does not answer."""
-        session = self._sessions.get(device_id)
-        if session is None or session.state is not State.ONLINE:
-            raise SessionDownError(f"device {device_id}: its WhatsApp session is not up here")
+        session = self._online(device_id)
         try:
             found = await session.client.is_on_whatsapp(*(f"+{n}" for n in numbers))
         except IsOnWhatsAppError as exc:
