@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +38,7 @@ class Affinity:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._noted: dict[Key, tuple[int, float]] = {}
+        self._upsert = _upsert(engine.dialect.name)  # built once: a flush only runs it
 
     def note(self, device_id: str, number: str, user_id: int, at: datetime) -> None:
         """`user_id` sent to `number` through the device at `at` (the later note wins)."""
@@ -71,13 +73,7 @@ class Affinity:
 
     async def _write(self, noted: dict[Key, tuple[int, float]]) -> None:
         async with self.engine.begin() as conn:
-            stmt = insert_for(conn.dialect.name)(conversations)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["device_id", "number"],
-                set_={"user_id": stmt.excluded.user_id,
-                      "last_sent_at": stmt.excluded.last_sent_at},
-                where=conversations.c.last_sent_at <= stmt.excluded.last_sent_at)
-            await conn.execute(stmt, [
+            await conn.execute(self._upsert, [
                 {"device_id": d, "number": n, "user_id": u, "last_sent_at": t}
                 for (d, n), (u, t) in noted.items()])
 
@@ -89,3 +85,12 @@ class Affinity:
             except Exception:  # noqa: BLE001 - an outage: the notes wait for the next pass
                 log.warning("conversation affinity not written yet; trying again",
                             exc_info=True)
+
+
+def _upsert(dialect: str) -> Any:
+    """A note's row, unless the table holds a later one for the device and number."""
+    stmt = insert_for(dialect)(conversations)
+    return stmt.on_conflict_do_update(
+        index_elements=["device_id", "number"],
+        set_={"user_id": stmt.excluded.user_id, "last_sent_at": stmt.excluded.last_sent_at},
+        where=conversations.c.last_sent_at <= stmt.excluded.last_sent_at)
