@@ -45,8 +45,11 @@ def create_engine(url: str, schema: str = "", connect_timeout: float = 5.0,
         # Every transaction here is ended explicitly (commit, or rollback when its
         # connection closes), so the pool's own rollback on check-in is a wasted round
         # trip through aiosqlite's thread.
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         kwargs["pool_reset_on_return"] = None
+        if url.startswith("sqlite+aiosqlite:"):
+            from kernel.sqlite_driver import OneTripDBAPI  # a PostgreSQL store never loads it
+            kwargs["module"] = OneTripDBAPI()
     else:
         connect: dict[str, Any] = {"timeout": connect_timeout,
                                    "command_timeout": command_timeout}
@@ -74,7 +77,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     readonly = conn.get_execution_options().get("readonly", False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    begin_later = getattr(conn.connection.dbapi_connection, "begin_with_next_statement", None)
+    if begin_later is not None:
+        begin_later(begin)  # kernel.sqlite_driver: one trip with the first statement
+    else:
+        conn.exec_driver_sql(begin)
 
 
 @asynccontextmanager
