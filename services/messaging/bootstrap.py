@@ -12,11 +12,7 @@ from services.messaging.adapters.billing import BillingClient
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.devices import DevicePoolClient
 from services.messaging.adapters.handovers import Handovers
-from services.messaging.adapters.history_projection import (
-    HISTORY,
-    HistoryProjection,
-    lingering,
-)
+from services.messaging.adapters.history_projection import HISTORY, HistoryProjection
 from services.messaging.adapters.history_view import HistoryView
 from services.messaging.adapters.idempotency import IdempotencyKeys, idempotency_metadata
 from services.messaging.adapters.inbox_projection import INBOX, InboxProjection
@@ -70,7 +66,7 @@ async def build(infra: Infra[MessagingSettings], *, history_name: str = HISTORY,
         service_names=[SERVICE_NAME], access=ACCESS,
         tables=[projection.view, inbox.view, idempotency_metadata, hooks.tables,
                 journal_metadata],
-        subscriptions=[*lingering(runner.subscriptions()), *inbox_runner.subscriptions(),
+        subscriptions=[*runner.subscriptions(), *inbox_runner.subscriptions(),
                        *hooks.subscriptions],
         workers=[reservations.run, *hooks.workers],
         on_stop=[billing_channel.close, device_channel.close],

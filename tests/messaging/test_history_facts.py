@@ -7,15 +7,8 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.bus import Envelope
-from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_projection import (
-    QUEUED_LINGER,
-    HistoryProjection,
-    device_fact,
-    lingering,
-    queued_fact,
-)
+from services.messaging.adapters.history_projection import device_fact, queued_fact
 from services.messaging.domain.events import MessageQueued
 from services.messaging.domain.lifecycle import HistoryEntry, Status, queued_entry
 from switchboard.device.v1 import events_pb2 as device_pb
@@ -43,15 +36,3 @@ def test_device_receipts_use_their_own_time_else_the_recorded_one() -> None:
         HistoryEntry("msg_1", Status.READ, RECORDED - timedelta(seconds=3), user_id=7)
     assert device_fact(envelope("device", "MessageFailed", failed.SerializeToString())) == \
         HistoryEntry("msg_1", Status.FAILED, RECORDED, user_id=7, error_message="banned")
-
-
-def test_only_the_projection_of_messagequeued_lingers() -> None:
-    """A queued message's row is written at accept, so its projected copy may wait for
-    company; the device's statuses are what clients wait on, taken as they come."""
-
-    async def handler(_: object) -> None:
-        return None
-
-    subs = lingering([EventSubscription(source, tuple(types), f"h-{source}", handler)
-                      for source, types in HistoryProjection().sources.items()])
-    assert {s.source: s.linger for s in subs} == {"messaging": QUEUED_LINGER, "device": 0.0}

@@ -15,7 +15,7 @@ from kernel.bus import Envelope
 from kernel.db import create_engine
 from kernel.tables import processed_events
 from services.messaging.adapters.history_view import view_metadata
-from services.messaging.adapters.webhook_fanout import LINGER, fanout_subscriptions
+from services.messaging.adapters.webhook_fanout import fanout_subscriptions
 from services.messaging.adapters.webhook_received import received_subscription
 from services.messaging.adapters.webhook_tables import (
     webhook_deliveries,
@@ -110,10 +110,3 @@ async def test_received_messages_without_webhooks_write_nothing(engine: AsyncEng
     await register(engine, "whk_7", 7)
     await handler([received("r1", 7), received("r2", 0)])  # type: ignore[operator]
     assert await recorded(engine) == (["r1"], [("whk_7", "r1")])
-
-
-async def test_status_fan_out_lingers_and_received_messages_do_not(engine: AsyncEngine) -> None:
-    """Statuses reach webhooks at most LINGER later, in fewer, larger batches; a received
-    message (a chat bot's reply waits on it) is taken as it comes."""
-    assert [s.linger for s in fanout_subscriptions(engine, "t")] == [LINGER, LINGER]
-    assert received_subscription(engine, "t").linger == 0.0

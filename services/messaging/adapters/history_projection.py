@@ -17,7 +17,6 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import Envelope
-from kernel.subscriptions import EventSubscription
 from services.messaging.adapters.bulk_jobs import add_members, queued_members
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.history_view import merge_entries, merge_entry, view_metadata
@@ -28,10 +27,6 @@ log = logging.getLogger(__name__)
 
 HISTORY = "history"
 CODEC = messaging_codec()
-# How long a batch's first MessageQueued waits for more: a queued message's row is
-# written with it at accept (adapters/messages.py), so the projection's merge of it
-# changes nothing a reader sees while the process lives; fewer, larger batches of it.
-QUEUED_LINGER = 0.25
 
 # Device event type -> (protobuf class, status it means, field with the transport's time).
 DEVICE_EVENTS: dict[str, tuple[type[ProtoMessage], Status, str]] = {
@@ -107,13 +102,6 @@ class HistoryProjection:
         """The same as `apply` for each event in turn, folded into one write per message."""
         await merge_entries(conn, [f for e in events if (f := _fact(e)) is not None])
         await add_members(conn, queued_members(events))
-
-
-def lingering(subscriptions: Sequence[EventSubscription]) -> list[EventSubscription]:
-    """The projection's subscriptions, the one of messaging's own MessageQueued lingering
-    QUEUED_LINGER; the device's statuses are taken as they come (clients wait on them)."""
-    return [replace(s, linger=QUEUED_LINGER) if s.source == "messaging" else s
-            for s in subscriptions]
 
 
 def _fact(event: Envelope) -> HistoryEntry | None:

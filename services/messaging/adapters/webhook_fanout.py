@@ -32,10 +32,6 @@ from services.messaging.domain.webhook import status_body
 
 FANOUT = "webhooks"
 SOURCES = {"messaging": ["MessageQueued"], "device": list(DEVICE_EVENTS)}
-# How long a batch's first status waits for more (kernel/consumer.py): a webhook is told
-# a status that much later at most, and each look-up of the owners' webhooks (and each
-# write) serves a quarter second of statuses instead of one fetch's worth.
-LINGER = 0.25
 
 
 async def _number(conn: AsyncConnection, fact: HistoryEntry) -> str | None:
@@ -114,9 +110,8 @@ async def fan_out_batch(engine: AsyncEngine, consumer: str, batch: Sequence[Enve
 
 def fanout_subscriptions(engine: AsyncEngine, name: str = FANOUT,
                          written: Callable[[], None] = lambda: None) -> list[EventSubscription]:
-    """One subscription per source stream, durable `<name>-<source>`, lingering LINGER;
-    `written` is told after each batch that wrote (the delivery worker need not wait
-    for its poll)."""
+    """One subscription per source stream, durable `<name>-<source>`; `written` is told
+    after each batch that wrote (the delivery worker need not wait for its poll)."""
 
     def subscription(service: str, types: list[str]) -> EventSubscription:
         durable = f"{name}-{service}"
@@ -131,6 +126,6 @@ def fanout_subscriptions(engine: AsyncEngine, name: str = FANOUT,
             if await fan_out_batch(engine, durable, batch, owners, one):
                 written()
 
-        return EventSubscription(service, tuple(types), durable, handler, linger=LINGER)
+        return EventSubscription(service, tuple(types), durable, handler)
 
     return [subscription(service, types) for service, types in SOURCES.items()]
