@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    stack = start_stack(Path(tempfile.mkdtemp(prefix="switchboard-gwcpu-")), **STACK_SETTINGS)
+    stack = start_stack(Path(tempfile.mkdtemp(prefix="switchboard-gwcpu-")), **STACK_SETTINGS,
+                        processes="split")  # the gateway's CPU: a process of its own
     try:
         stack.wait_healthy(120)
         headers, _ = setup_user(stack.url)
