@@ -31,7 +31,8 @@ from services.billing.adapters.quota_view import (
 )
 
 QUOTA = "quota"
-BATCH = 512
+# At most a batch per linger: 4,096 per 0.25 s keeps the view far above the bulk rates.
+BATCH = 4096
 LINGER = 0.25
 TABLES = {INSTANCE: instance_periods, "quota_user_months": user_months}
 
