@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.device.test_simulator import decode_qr_data_url
+from tests.e2e import seed_examples as seed
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -128,75 +130,6 @@ def test_supervisor_restarts_a_killed_service(stack: Stack) -> None:
     assert "messaging listening" in log
 
 
-# The Instance API document's own clients, verbatim: only its base URL, key pair and
-# recipient placeholders are filled in (`filled`).
-SEED_CURL_SEND = """curl -X POST "https://yourdomain.com/api/v1/whatsapp/send?publicKey=YOUR_KEY&secretKey=YOUR_SECRET" \\
--H "Content-Type: application/json" \\
--d '{"phoneNumber":"1234567890","message":"Hello World!"}'"""  # noqa: E501
-SEED_CURL_INSTANCE = 'curl -X GET "https://yourdomain.com/api/v1/whatsapp/instance?publicKey=YOUR_KEY&secretKey=YOUR_SECRET"'  # noqa: E501
-
-SEED_PYTHON = """import requests
-class WhatsAppAPI:
-    def __init__(self, public_key, secret_key, base_url):
-        self.public_key = public_key
-        self.secret_key = secret_key
-        self.base_url = base_url
-    def send_message(self, phone_number, message):
-        url = f"{self.base_url}/api/v1/whatsapp/send"
-        params = {
-            'publicKey': self.public_key,
-            'secretKey': self.secret_key
-        }
-        data = {
-            'phoneNumber': phone_number,
-            'message': message
-        }
-        response = requests.post(url, params=params, json=data)
-        return response.json()
-    def get_quota(self):
-        url = f"{self.base_url}/api/v1/whatsapp/quota"
-        params = {
-            'publicKey': self.public_key,
-            'secretKey': self.secret_key
-        }
-        response = requests.get(url, params=params)
-        return response.json()
-# Usage
-api = WhatsAppAPI("YOUR_PUBLIC_KEY", "YOUR_SECRET_KEY", "https://yourdomain.com")
-result = api.send_message("1234567890", "Hello from Python!")
-print(result)
-print(api.get_quota())
-"""
-
-SEED_JAVASCRIPT = """// Send message using fetch
-async function sendWhatsAppMessage(publicKey, secretKey, phoneNumber, message) {
-const response = await fetch(
-`https://yourdomain.com/api/v1/whatsapp/send?publicKey=${publicKey}&secretKey=${secretKey}`,
-{
-method: 'POST',
-headers: {
-'Content-Type': 'application/json',
-},
-body: JSON.stringify({ phoneNumber, message })
-}
-);
-const data = await response.json();
-console.log(data);
-}
-// Get instance status
-async function getInstanceStatus(publicKey, secretKey) {
-const response = await fetch(
-`https://yourdomain.com/api/v1/whatsapp/instance?publicKey=${publicKey}&secretKey=${secretKey}`
-);
-return await response.json();
-}
-(async () => {
-console.log(JSON.stringify(await getInstanceStatus('YOUR_PUBLIC_KEY', 'YOUR_SECRET_KEY')));
-await sendWhatsAppMessage('YOUR_PUBLIC_KEY', 'YOUR_SECRET_KEY', '1234567890', 'Hello from JS!');
-})();
-"""
-
-
 def filled(code: str, stack: Stack, keys: dict[str, str]) -> str:
     for placeholder, value in (("1234567890", "27821234567"),
                                ("https://yourdomain.com", stack.url),
@@ -238,16 +171,16 @@ def test_the_instance_api_documents_clients_send_and_hear_sent(stack: Stack, uni
     api = httpx.Client(base_url=stack.url, timeout=10)
     keys = linked_instance(api, unique)
 
-    info = json.loads(run("sh", "-c", filled(SEED_CURL_INSTANCE, stack, keys)))
+    info = json.loads(run("sh", "-c", filled(seed.SEED_CURL_INSTANCE, stack, keys)))
     assert (info["success"], info["data"]["status"], info["data"]["isConnected"]) == (
         True, "Connected", True)
-    sent = json.loads(run("sh", "-c", filled(SEED_CURL_SEND, stack, keys)))
+    sent = json.loads(run("sh", "-c", filled(seed.SEED_CURL_SEND, stack, keys)))
     assert (sent["success"], sent["message"], sent["data"]["status"]) == (
         True, "Message sent successfully", "sent")
     assert sent["data"]["sentAt"] and sent["data"]["phoneNumber"] == "27821234567"
 
     script = tmp_path / "seed.py"
-    script.write_text(filled(SEED_PYTHON, stack, keys))
+    script.write_text(filled(seed.SEED_PYTHON, stack, keys))
     result, quota = (ast.literal_eval(line) for line in
                      run(sys.executable, str(script)).splitlines())
     assert (result["data"]["status"], result["data"]["message"]) == ("sent",
@@ -255,9 +188,103 @@ def test_the_instance_api_documents_clients_send_and_hear_sent(stack: Stack, uni
     assert quota["data"]["messagesUsed"] == 2
 
     script = tmp_path / "seed.js"
-    script.write_text(filled(SEED_JAVASCRIPT, stack, keys))
+    script.write_text(filled(seed.SEED_JAVASCRIPT, stack, keys))
     status_line, *logged = run("node", str(script)).splitlines()
     assert json.loads(status_line)["data"]["isConnected"] is True
     logged_text = "\n".join(logged)
     assert "status: 'sent'" in logged_text and "success: true" in logged_text
     assert "message: 'Message sent successfully'" in logged_text
+
+    quota = json.loads(run("sh", "-c", filled(seed.SEED_CURL_QUOTA, stack, keys)))
+    assert (quota["success"], quota["data"]["messagesUsed"]) == (True, 3)
+
+
+def filled_ma(code: str, stack: Stack, fills: dict[str, str]) -> str:
+    """A Messaging API example with its base URL and the given placeholders filled in."""
+    code = code.replace(seed.MA_BASE, f"{stack.url}/api")
+    for placeholder, value in fills.items():
+        code = code.replace(placeholder, value)
+    return code
+
+
+def run_json(code: str) -> dict:
+    return json.loads(run("sh", "-c", code))
+
+
+def test_the_messaging_api_documents_examples_run_as_written(stack: Stack, unique: str,
+                                                             tmp_path: Path) -> None:
+    """Every example of the Messaging API document: its ten curl requests in order, then
+    its Python, JavaScript and PHP clients, with only placeholders filled in."""
+    username, email = f"new{unique}", f"{unique}@example.com"
+    credentials = {"your_username": username, "your_password": "securepassword"}
+    registered = run_json(filled_ma(seed.MA_CURL_REGISTER, stack, {
+        '"newuser"': f'"{username}"', "[email protected]": email}))
+    assert registered["message"] == "User created successfully"
+    user_id = registered["user_id"]
+    session = run_json(filled_ma(seed.MA_CURL_LOGIN, stack, {
+        '"demo"': f'"{username}"', '"password123"': '"securepassword"'}))
+    assert (session["token_type"], session["user_id"], session["username"],
+            session["credits"], session["is_admin"]) == ("Bearer", user_id, username, 0, False)
+    api = httpx.Client(base_url=stack.url, timeout=10)
+    admin = login(api, "root", "root-password-1")["access_token"]
+    assert api.post(f"/api/admin/users/{user_id}/credits", json={"amount": 20},
+                    headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    token = {"YOUR_JWT_TOKEN": session["access_token"]}
+    api.headers["Authorization"] = f"Bearer {session['access_token']}"
+    named = api.post("/api/templates", json={"name": "welcome",
+                                             "body": "Hi {{name}} of {{company}}"})
+    plain = api.post("/api/templates", json={"name": "news", "body": "Our news"})
+    assert named.status_code == plain.status_code == 201, (named.text, plain.text)
+
+    sent = run_json(filled_ma(seed.MA_CURL_SEND, stack, token))
+    assert (sent["message"], sent["remaining_credits"]) == ("Message queued successfully", 19)
+    assert sent["queue_id"].startswith("msg_") and sent["queue_position"] >= 1
+    by_template = run_json(filled_ma(seed.MA_CURL_SEND_TEMPLATE, stack, token | {
+        '"template_id": 123': f'"template_id": {named.json()["template"]["id"]}'}))
+    assert by_template["message"] == "Message queued successfully"
+    bulk = run_json(filled_ma(seed.MA_CURL_BULK, stack, token))
+    assert (bulk["message"], bulk["messages_created"], len(bulk["queue_ids"]),
+            bulk["remaining_credits"]) == (
+        "Bulk message queued successfully for 3 numbers", 3, 3, 15)
+    bulk_template = run_json(filled_ma(seed.MA_CURL_BULK_TEMPLATE, stack, token | {
+        '"template_id": 123': f'"template_id": {plain.json()["template"]["id"]}'}))
+    assert (bulk_template["messages_created"], bulk_template["remaining_credits"]) == (3, 12)
+
+    wait_for_status(api, sent["queue_id"], "Read")
+    status = run_json(filled_ma(seed.MA_CURL_STATUS, stack, token | {
+        "msg_abc123": sent["queue_id"]}))
+    assert (status["queue_id"], status["number"], status["message"], status["status"],
+            status["is_complete"], status["is_error"], status["error_message"]) == (
+        sent["queue_id"], "27821234567", "Hello from WhatsApp API!", "Read", True, False,
+        None)
+    assert api.get(f"/api/messages/message-status/{by_template['queue_id']}").json()[
+        "message"] == "Hi John Smith of Example Corp"
+    history = run_json(filled_ma(seed.MA_CURL_HISTORY, stack, token))
+    assert history["pagination"] == {"page": 1, "per_page": 20, "total": 8, "pages": 1}
+    assert {m["queue_id"] for m in history["messages"]} == {
+        sent["queue_id"], by_template["queue_id"], *bulk["queue_ids"],
+        *bulk_template["queue_ids"]}
+    assert run_json(filled_ma(seed.MA_CURL_CREDITS, stack, token)) == {
+        "credits": 12, "username": username}
+    profile = run_json(filled_ma(seed.MA_CURL_PROFILE, stack, token))
+    assert (profile["id"], profile["username"], profile["email"], profile["credits"],
+            profile["is_admin"]) == (user_id, username, email, 12, False)
+
+    script = tmp_path / "seed.py"
+    script.write_text(filled_ma(seed.MA_PYTHON, stack, credentials))
+    printed = run(sys.executable, str(script))
+    assert printed.startswith("Message sent: ")
+    assert ast.literal_eval(printed.removeprefix("Message sent: "))["remaining_credits"] == 11
+    script = tmp_path / "seed.js"
+    script.write_text(filled_ma(seed.MA_JAVASCRIPT, stack, credentials))
+    logged = run("node", str(script))
+    assert logged.startswith("Message sent: {") and "remaining_credits: 10" in logged
+    assert "message: 'Message queued successfully'" in logged
+    if shutil.which("php") is None:
+        pytest.skip("no php on this machine (.ci/run installs Debian's php-cli)")
+    script = tmp_path / "seed.php"
+    script.write_text(filled_ma(seed.MA_PHP, stack, credentials))
+    echoed = run("php", str(script))
+    assert echoed.startswith("Message sent: ")
+    reply = json.loads(echoed.removeprefix("Message sent: "))
+    assert (reply["message"], reply["remaining_credits"]) == ("Message queued successfully", 9)
