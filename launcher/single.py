@@ -92,6 +92,20 @@ async def _start_service(host: ServiceHost[Any]) -> None:
     await host.start()
 
 
+async def _start_all(hosts: list[ServiceHost[Any]]) -> None:
+    """Start every service. The first failure cancels the other starts, and every failure
+    is retrieved (one left unretrieved is logged when it is collected, after the refusal
+    that `switchboard up` reports as this process's last word); another stack's streams
+    (stackid.ForeignStack) are raised before any other failure."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for host in hosts:
+                group.create_task(_start_service(host))
+    except BaseExceptionGroup as failed:
+        foreign, _ = failed.split(stackid.ForeignStack)
+        raise (foreign or failed).exceptions[0] from None
+
+
 async def _serve_gateway(server: uvicorn.Server, settings: GatewaySettings) -> None:
     _PART.set(GATEWAY)
     gateway_metrics.serve_on_own_port(settings)
@@ -111,7 +125,7 @@ async def run(own: dict[str, dict[str, str]]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.gather(*(_start_service(host) for host in hosts))
+        await _start_all(hosts)
         gateway = asyncio.create_task(_serve_gateway(server, gateway_settings))
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([gateway, stopped], return_when=asyncio.FIRST_COMPLETED)

@@ -98,8 +98,10 @@ async def test_up_refuses_a_nats_that_holds_another_stacks_streams(fresh_nats_ur
                nats_port=str(free_port()), **ports)
     ours = stackid.read(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    refusal = next(line for line in done.stdout.splitlines()  # the first service to meet
-                   if "stopped: refusing to start" in line)      # them, whichever it is
+    refusals = [line for line in done.stdout.splitlines()  # the first service to meet
+                if "stopped: refusing to start" in line]       # them, whichever it is
+    assert refusals, done.stdout + "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    refusal = refusals[0]
     assert THEIRS in refusal and ours in refusal and "SWITCHBOARD_NATS_URL" in refusal
     assert "Switchboard is up" not in done.stdout
     assert await stream_stack(fresh_nats_url, "auth") == THEIRS
