@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from kernel.changes import Repo, change
+from kernel.changes import Repo, change, retrying
 from kernel.clock import Clock
 from kernel.consumer import HandBackError
-from kernel.eventstore import ConcurrencyError
 from services.device.app.live import LiveDevice, LiveDevices
 from services.device.app.pacing import Pacer
 from services.device.app.sessions import Placement
@@ -148,17 +147,28 @@ class Dispatcher:
             await self._dispatch(cmd, unread=cmd.first_delivery)
 
     async def _dispatch(self, cmd: DispatchMessage, unread: bool = False) -> None:
-        """`unread`: start from an empty stream, as on a first delivery."""
-        dispatch = Dispatch(cmd.message_id) if unread else \
-            await self.dispatches.get(cmd.message_id)
-        if dispatch.is_settled:
-            return
-        if dispatch.is_claimed_unsent:
-            await self._send(dispatch, cmd)
-            return
-        await self._claim_and_send(dispatch, cmd)
+        """`unread`: the first try starts from an empty stream, as on a first delivery. A
+        claim that loses the race to another writer is decided again on theirs (the
+        kernel's `retrying`), and the message is sent only once a claim is saved."""
+        first = iter((unread,))
 
-    async def _claim_and_send(self, dispatch: Dispatch, cmd: DispatchMessage) -> None:
+        async def decide() -> tuple[Dispatch, Slot | None, bool]:
+            dispatch = Dispatch(cmd.message_id) if next(first, False) else \
+                await self.dispatches.get(cmd.message_id)
+            if dispatch.is_settled:
+                return dispatch, None, False
+            if dispatch.is_claimed_unsent:  # claimed before, not sent: send it now
+                return dispatch, None, True
+            slot = await self._claim(dispatch, cmd)
+            return dispatch, slot, slot is not None
+
+        dispatch, slot, send = await retrying(decide)
+        if send:
+            await self._send(dispatch, cmd, slot)
+
+    async def _claim(self, dispatch: Dispatch, cmd: DispatchMessage) -> Slot | None:
+        """Claim the message for a device, or fail it (expired, or no device connected);
+        saved. The device's slot when claimed."""
         slot = None
         if self._expired(cmd):
             dispatch.fail(f"no WhatsApp device took the message within "
@@ -167,13 +177,8 @@ class Dispatcher:
             dispatch.fail(f"instance {cmd.instance_id} is not connected", cmd.user_id)
         else:
             dispatch.claim(slot.device.device_id, cmd.user_id)
-        try:
-            await self.dispatches.save(dispatch)
-        except ConcurrencyError:
-            await self._dispatch(cmd)  # someone else claimed it first: decide on theirs
-            return
-        if slot is not None:
-            await self._send(dispatch, cmd, slot)
+        await self.dispatches.save(dispatch)
+        return slot
 
     def _expired(self, cmd: DispatchMessage) -> bool:
         return cmd.queued_at is not None and \
