@@ -75,13 +75,18 @@ class ThrottledError(DomainError):
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def to_status(error: DomainError) -> grpc.Status:
+def status_of(error: DomainError) -> status_pb2.Status:
+    """The `google.rpc.Status` an error ends its call with: its code, message and an
+    ErrorInfo (reason = the API code, metadata = its details)."""
     info = error_details_pb2.ErrorInfo(reason=error.code, domain=DOMAIN, metadata=error.details)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=error.status.value[0], message=error.message,
-                               details=[detail])
-    return rpc_status.to_status(status)
+    return status_pb2.Status(code=error.status.value[0], message=error.message,
+                             details=[detail])
+
+
+def to_status(error: DomainError) -> grpc.Status:
+    return rpc_status.to_status(status_of(error))
 
 
 def internal_status(message: str) -> grpc.Status:
@@ -101,8 +106,21 @@ class RemoteError(Exception):
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> RemoteError:
+    return _remote(exc.code(), exc.details() or "", rpc_status.from_call(exc))
+
+
+def from_status(status: status_pb2.Status) -> RemoteError:
+    """A refusal carried as a `google.rpc.Status` inside a reply (one outcome of a
+    batched call), as `from_rpc_error` reads the same refusal ending a call."""
+    return _remote(_CODES.get(status.code, grpc.StatusCode.UNKNOWN), status.message, status)
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _remote(code: grpc.StatusCode, message: str,
+            status: status_pb2.Status | None) -> RemoteError:
     reason, metadata = "", {}
-    status = rpc_status.from_call(exc)
     if status is not None:
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()
@@ -112,5 +130,5 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> RemoteError:
         reason = {grpc.StatusCode.UNAVAILABLE: "SERVICE_UNAVAILABLE",
                   grpc.StatusCode.DEADLINE_EXCEEDED: "SERVICE_UNAVAILABLE",
                   grpc.StatusCode.UNAUTHENTICATED: "UNAUTHORIZED",
-                  grpc.StatusCode.NOT_FOUND: "NOT_FOUND"}.get(exc.code(), "INTERNAL_ERROR")
-    return RemoteError(exc.code(), reason, exc.details() or "", metadata)
+                  grpc.StatusCode.NOT_FOUND: "NOT_FOUND"}.get(code, "INTERNAL_ERROR")
+    return RemoteError(code, reason, message, metadata)

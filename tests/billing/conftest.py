@@ -31,6 +31,7 @@ from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 class RunningBilling:
     host: ServiceHost
     stub: billing_pb2_grpc.BillingServiceStub
+    address: str = ""
 
 
 StartBilling = Callable[..., Awaitable[RunningBilling]]
@@ -65,7 +66,8 @@ async def start_billing(database_url: str, nats_url: str,
         port = await host.start("127.0.0.1:0")
         chan = channel(f"127.0.0.1:{port}")
         started.append((host, chan))
-        return RunningBilling(host, billing_pb2_grpc.BillingServiceStub(chan))
+        return RunningBilling(host, billing_pb2_grpc.BillingServiceStub(chan),
+                              f"127.0.0.1:{port}")
 
     yield start
     for host, chan in reversed(started):

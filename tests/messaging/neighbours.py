@@ -10,6 +10,7 @@ import grpc
 
 from kernel.errors import DomainError
 from kernel.rpc import build_server
+from services.billing.ports.grpc import each_reserved
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
@@ -81,6 +82,9 @@ class StandInBilling(billing_pb2_grpc.BillingServiceServicer):
         self.reservations.update({i: request.user_id for i in new})
         return billing_pb2.ReserveCreditsResponse(
             reserved=len(new), remaining_credits=self.balances[request.user_id])
+
+    async def ReserveCreditsMany(self, request, context):
+        return await each_reserved(self.ReserveCredits, request, context)
 
     async def ReleaseCredits(self, request, context):
         self.releases.append(Release(request.user_id, list(request.message_ids),

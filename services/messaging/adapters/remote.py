@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from kernel.errors import from_rpc_error
+from kernel.errors import RemoteError, from_rpc_error
 from services.messaging.domain.errors import (
     DependencyUnavailableError,
     MessagingError,
@@ -25,9 +25,14 @@ UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 def translated(exc: grpc.aio.AioRpcError, service: str) -> MessagingError:
-    if exc.code() in UNREACHABLE:
+    return refusal(from_rpc_error(exc), service)
+
+
+def refusal(remote: RemoteError, service: str) -> MessagingError:
+    """A callee's failure, whether it ended the call or came as one outcome of a batch."""
+    if remote.status in UNREACHABLE:
         return DependencyUnavailableError(service)
-    return RefusedByServiceError(from_rpc_error(exc))
+    return RefusedByServiceError(remote)
 
 
 async def calling(service: str, method: Callable[..., Awaitable[R]], request: Any,

@@ -1,0 +1,76 @@
+"""Reservations of concurrent sends in one call: billing's ReserveCreditsMany, and
+messaging's billing client that gathers reserves into it. Real billing over real gRPC,
+SQLite and PostgreSQL."""
+
+import asyncio
+
+import grpc
+import pytest
+from google.rpc import status_pb2
+
+from kernel.errors import from_status
+from kernel.rpc import channel
+from services.messaging.adapters.billing import BillingClient
+from services.messaging.domain.errors import RefusedByServiceError
+from switchboard.billing.v1 import billing_pb2
+from tests.billing.conftest import balance, grant, reserve
+
+
+def asked(user_id: int, *ids: str, correlation_id: str = "") -> billing_pb2.ReserveCreditsRequest:
+    return billing_pb2.ReserveCreditsRequest(user_id=user_id, message_ids=ids,
+                                             correlation_id=correlation_id)
+
+
+async def test_each_request_gets_the_outcome_its_own_call_would_have(billing, user_id):
+    rich, poor = user_id, user_id + 1
+    await grant(billing, rich, 5)
+    await reserve(billing, rich, "before")
+    many = await billing.ReserveCreditsMany(billing_pb2.ReserveCreditsManyRequest(requests=[
+        asked(rich, "m1", "m2"), asked(poor, "p1"), asked(rich, "before"),
+        asked(rich, "x" * 129)]))
+    first, refused, again, invalid = many.outcomes
+    assert (first.reserved.reserved, first.reserved.already_reserved) == (2, 0)
+    assert (again.reserved.reserved, again.reserved.already_reserved) == (0, 1)
+    short = from_status(status_pb2.Status.FromString(refused.refused))
+    assert (short.status, short.reason, short.metadata) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_CREDITS",
+        {"required": "1", "available": "0"})
+    bad = from_status(status_pb2.Status.FromString(invalid.refused))
+    assert (bad.status, bad.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
+    assert await balance(billing, rich) == (2, 3)
+    assert await balance(billing, poor) == (0, 0)
+
+
+async def test_concurrent_reserves_go_together_each_answered_as_its_own(start_billing,
+                                                                       user_id):
+    running = await start_billing()
+    await grant(running.stub, user_id, 30)
+    chan = channel(running.address)
+    client = BillingClient(chan)
+
+    async def send(n: int) -> int:
+        return await client.reserve(user_id if n % 4 else user_id + 1, [f"g{n}"])
+
+    try:
+        results = await asyncio.gather(*(send(n) for n in range(40)), return_exceptions=True)
+    finally:
+        await chan.close()
+    won = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, RefusedByServiceError)]
+    assert len(won) == 30 and len(refused) == 10, results  # user + 1 has no credits
+    assert all(r.code == "INSUFFICIENT_CREDITS" for r in refused)
+    assert sorted(won) == list(range(30))  # each saw the balance after its own reserve
+    assert client.calls < 40  # gathered: fewer calls than reserves
+    assert await balance(running.stub, user_id) == (0, 30)
+
+
+@pytest.mark.parametrize("reserves", [1, 5])
+async def test_an_unreachable_billing_fails_every_gathered_reserve_alike(reserves, user_id):
+    chan = channel("127.0.0.1:1")
+    client = BillingClient(chan, timeout=0.5)
+    try:
+        results = await asyncio.gather(*(client.reserve(user_id, [f"u{n}"])
+                                         for n in range(reserves)), return_exceptions=True)
+    finally:
+        await chan.close()
+    assert all(type(r).__name__ == "DependencyUnavailableError" for r in results), results
