@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kernel import context
 from kernel.codec import EventCodec
 from kernel.db import reading
 from kernel.eventstore import ConcurrencyError, EventStore, StoredEvent, StreamWrite
@@ -31,6 +33,9 @@ class Aggregate:
         self.id = aggregate_id
         self.version = 0
         self.pending: list[Any] = []
+        # each pending event's correlation and causation, as they were when it was
+        # recorded (a group of changes saved together keeps each command's own)
+        self.pending_meta: list[dict[str, Any]] = []
 
     @property
     def stream_id(self) -> str:
@@ -46,6 +51,7 @@ class Aggregate:
     def _record(self, event: Any) -> None:
         self._apply(event)
         self.pending.append(event)
+        self.pending_meta.append(context.current().as_metadata())
 
     def _apply(self, event: Any) -> None:
         getattr(self, f"when_{type(event).__name__}")(event)
@@ -53,7 +59,18 @@ class Aggregate:
 
     def pending_write(self, codec: EventCodec) -> StreamWrite:
         expected = self.version - len(self.pending)
-        return StreamWrite(self.stream_id, expected, [codec.encode(e) for e in self.pending])
+        metas: list[dict[str, Any] | None] = \
+            list(self.pending_meta[-len(self.pending):]) if self.pending else []
+        if len(metas) != len(self.pending):  # events put in `pending` by hand
+            metas = [None] * len(self.pending)
+        return StreamWrite(self.stream_id, expected,
+                           [dataclasses.replace(codec.encode(e), meta=m)
+                            for e, m in zip(self.pending, metas, strict=True)])
+
+    def saved(self) -> None:
+        """Its pending events are written."""
+        self.pending.clear()
+        self.pending_meta.clear()
 
 
 def stream_id_of(cls: type[Aggregate], aggregate_id: str) -> str:
@@ -162,7 +179,7 @@ class Repository(Generic[A]):
             raise
         last_ids = {w.stream_id: w.events[-1].event_id for w in writes if w.events}
         for aggregate in aggregates:
-            aggregate.pending.clear()
+            aggregate.saved()
             written = last_ids.get(aggregate.stream_id)
             if conn is None and written and isinstance(aggregate, self.cls):
                 self._remember(aggregate, written, committed=True)
@@ -196,5 +213,5 @@ def _copy(aggregate: A) -> A:
     if not aggregate.immutable_state:
         return copy.deepcopy(aggregate)
     twin = copy.copy(aggregate)
-    twin.pending = []
+    twin.pending, twin.pending_meta = [], []
     return twin

@@ -43,6 +43,9 @@ class NewEvent:
     event_type: str
     payload: bytes
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # correlation and causation of the command that recorded it (kernel/aggregate.py);
+    # None: its write's
+    meta: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ class EventStore:
                     "stream_version": write.expected_version + offset,
                     "event_type": new.event_type,
                     "payload": new.payload,
-                    "meta": meta if write.meta is None else write.meta,
+                    "meta": new.meta if new.meta is not None else
+                    meta if write.meta is None else write.meta,
                     "recorded_at": now,
                 })
         if not rows:

@@ -22,9 +22,10 @@ this shares the whole load-decide-save.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from kernel.changes import retrying
@@ -50,6 +51,9 @@ class _Job(Generic[K, R]):
     related: Sequence[str]
     change: Callable[[Any], R]
     done: asyncio.Future[R]
+    # the caller's context: its change runs in it, so the events it records carry the
+    # caller's correlation id, not that of whoever writes the group
+    caller: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class GroupChange(Generic[K, U]):
@@ -125,13 +129,13 @@ class GroupChange(Generic[K, U]):
         for job in jobs:
             wanted[job.key].extend(job.related)
         units = await self._store.load(wanted)
-        outcomes = [_apply(job.change, units[job.key]) for job in jobs]
+        outcomes = [_apply(job, units[job.key]) for job in jobs]
         await self._store.save(list(units.values()))
         return outcomes
 
 
-def _apply(change: Callable[[Any], R], unit: Any) -> R | DomainError:
+def _apply(job: _Job[K, R], unit: Any) -> R | DomainError:
     try:
-        return change(unit)
+        return job.caller.run(job.change, unit)
     except DomainError as exc:
         return exc

@@ -8,6 +8,7 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
+from kernel import context
 from kernel.errors import from_status
 from kernel.rpc import channel
 from services.messaging.adapters.billing import BillingClient
@@ -49,6 +50,7 @@ async def test_concurrent_reserves_go_together_each_answered_as_its_own(start_bi
     client = BillingClient(chan)
 
     async def send(n: int) -> int:
+        context.begin(f"corr-{n}")
         return await client.reserve(user_id if n % 4 else user_id + 1, [f"g{n}"])
 
     try:
@@ -62,6 +64,9 @@ async def test_concurrent_reserves_go_together_each_answered_as_its_own(start_bi
     assert sorted(won) == list(range(30))  # each saw the balance after its own reserve
     assert client.calls < 40  # gathered: fewer calls than reserves
     assert await balance(running.stub, user_id) == (0, 30)
+    events = await running.host.infra.store.read_all(0, limit=10_000)
+    reserved = {e.meta["correlation_id"] for e in events if e.event_type == "CreditsReserved"}
+    assert reserved == {f"corr-{n}" for n in range(40) if n % 4}  # each its own request's
 
 
 @pytest.mark.parametrize("reserves", [1, 5])

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
-from kernel import changes
-from kernel.aggregate import Repository
+from kernel import changes, context
+from kernel.aggregate import Repository, stream_id_of
 from kernel.errors import InvalidRequestError
 from kernel.eventstore import EventStore
 from kernel.groupchange import GroupChange
@@ -117,3 +117,22 @@ async def test_a_unit_contended_past_every_try_fails_with_the_busy_error(
         await GroupChange(units, Busy).change(lid, ["m"], reserve("m"))
     stored = await Repository(store, CODEC, Ledger).get(lid)
     assert (stored.reserved, stored.available) == ([], 10 + 4)  # the group's try and 3 alone
+
+
+async def test_each_changes_events_carry_its_callers_correlation_id(store: EventStore,
+                                                                    unique: str) -> None:
+    """Changes of one unit by three callers, saved in one group by whichever task writes
+    it: each event is stamped with the context of the call that recorded it."""
+    lid = ledger_id(unique)
+    await granted(store, [lid], 3)
+    group = GroupChange(Ledgers(Repository(store, CODEC, Ledger)), Busy)
+
+    async def call(n: int) -> int:
+        context.begin(f"caller-{n}")
+        return await group.change(lid, [f"m{n}"], reserve(f"m{n}"))
+
+    await asyncio.gather(*(call(n) for n in range(3)))
+    stored = await store.read_stream(stream_id_of(Ledger, lid))
+    by_message = {CODEC.decode(e).message_ids[0]: e.meta["correlation_id"]
+                  for e in stored if e.event_type == "CreditsReserved"}
+    assert by_message == {f"m{n}": f"caller-{n}" for n in range(3)}
