@@ -2,11 +2,15 @@
 
 Starts the stack like `python -m bench`, with a sitecustomize.py on PYTHONPATH that runs
 each `python -m gateway|services.*` process under cProfile (main thread, where the asyncio
-loop runs) and dumps its stats at exit; drives single sends at concurrency 32 for 10 s,
-stops the stack, and prints each process's top functions by own time."""
+loop runs) and dumps its stats at exit; drives sends for 10 s, stops the stack, and prints
+each process's top functions by own time.
+
+    python -m bench.profile                      # Messaging API single sends, c=32
+    python -m bench.profile --api instance -c 8  # Instance API sends, c=8"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import os
@@ -15,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load import closed_loop, single_body
-from bench.setup import STACK_SETTINGS, setup_user
+from bench.load import closed_loop, instance_body, single_body
+from bench.setup import STACK_SETTINGS, setup_instance, setup_user
 from tests.support.stack import start_stack
 
 SITECUSTOMIZE = '''
@@ -35,6 +39,11 @@ if len(_argv) > 2 and _argv[1] == b"-m" and os.environ.get("BENCH_PROFILE_DIR"):
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--api", choices=("messaging", "instance"), default="messaging")
+    parser.add_argument("-c", "--concurrency", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0)
+    args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="switchboard-profile-"))
     hook = var_dir / "hook"
     hook.mkdir()
@@ -47,9 +56,13 @@ def main() -> int:
     stack = start_stack(var_dir / "stack", **STACK_SETTINGS)
     try:
         stack.wait_healthy()
-        headers, _ = setup_user(stack.url)
-        r = asyncio.run(closed_loop(stack.url, "/api/messages/send-message", single_body,
-                                    headers, 32, 10.0))
+        if args.api == "instance":
+            path, body, headers = setup_instance(stack), instance_body, {}
+        else:
+            path, body = "/api/messages/send-message", single_body
+            headers, _ = setup_user(stack.url)
+        r = asyncio.run(closed_loop(stack.url, path, body, headers, args.concurrency,
+                                    args.duration))
         print(f"under cProfile: {r['per_s']}/s p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
               f"errors {r['errors']}")
     finally:
