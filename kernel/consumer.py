@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StatusCode
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 # How long an idle pull waits on the server for messages. A fetch returns as soon as
 # messages are there, so this is not latency: it is how often an idle consumer asks.
 FETCH_WAIT = 5.0
-# How long the pull that tops a batch up waits: it takes what is already there.
+# How long the pull that tops a batch up waits for the server's answer. It asks only for
+# what is already there (`waiting_now`), so this bounds a slow answer, not a wait for more.
 TOP_UP_WAIT = 0.05
 ENSURE_TRIES = 3  # a JetStream API request unanswered within its 5 s, asked again
 
@@ -102,6 +104,30 @@ async def track_new(conn: AsyncConnection, consumer: str,
     new = set((await conn.execute(stmt, [{"consumer": consumer, "event_id": i}
                                          for i in fresh])).scalars())
     return [e for i, e in fresh.items() if i in new]
+
+
+async def waiting_now(sub: JetStreamContext.PullSubscription, most: int) -> list[Msg]:
+    """Up to `most` messages the server holds for the durable now, without waiting for
+    more: one pull request with `no_wait` and no `expires` (with one, the server lingers on
+    the request), read until the batch is full or the server's status ends it (404 no
+    messages, 408). nats-py's `fetch` cannot: when nothing is there, it follows its no-wait
+    pull with a lingering one for the rest of its timeout, so a batch of one waited the
+    whole `TOP_UP_WAIT` at every hop. Messages that answer after `TOP_UP_WAIT` wait in the
+    subscription's queue, where the next fetch takes them first."""
+    request = json.dumps({"batch": most, "no_wait": True}).encode()
+    await sub._nc.publish(sub._nms, request, sub._deliver)
+    msgs: list[Msg] = []
+    while len(msgs) < most:
+        try:
+            msg = await sub._sub.next_msg(timeout=TOP_UP_WAIT)
+        except (NatsTimeoutError, TimeoutError):
+            break
+        status = JetStreamContext.is_status_msg(msg)
+        if status is None:
+            msgs.append(msg)
+        elif status != StatusCode.CONTROL_MESSAGE:
+            break
+    return msgs
 
 
 class DurableConsumer:
@@ -209,8 +235,7 @@ class DurableConsumer:
         if self.batch > 1:
             if self.linger > 0:
                 await asyncio.sleep(self.linger)
-            with contextlib.suppress(NatsTimeoutError, TimeoutError):
-                msgs += await sub.fetch(self.batch - 1, timeout=TOP_UP_WAIT)
+            msgs += await waiting_now(sub, self.batch - 1)
         return msgs
 
     async def ensure(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import bus, context
+from kernel import bus, consumer, context
 from kernel.consumer import (
     BatchHandler,
     DurableConsumer,
@@ -25,6 +26,7 @@ from kernel.consumer import (
     OnItsOwn,
     TrackedHandler,
     tracked,
+    waiting_now,
 )
 from kernel.eventstore import EventStore, NewEvent
 from kernel.relay import OutboxRelay
@@ -360,6 +362,44 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
     handed = {name: [b for b in found if b] for name, found in batches.items()}  # [] on stop
     assert handed["lingering"] == [ids]
     assert handed["eager"][0] == ids[:1] and sum(handed["eager"], []) == ids
+
+
+async def test_a_top_up_takes_what_is_there_and_waits_for_nothing_more(
+        store: EventStore, js: JetStreamContext, service: str, unique: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a batch's first message, the top-up takes what the server holds for the
+    durable already, at most the batch, in order, and answers at once when there is
+    nothing more: it does not wait out `TOP_UP_WAIT` (5 s here, so a wait would show)."""
+    monkeypatch.setattr(consumer, "TOP_UP_WAIT", 5.0)
+    first_id = (await _published(store, js, service, unique, 1))[0]
+    durable = await DurableConsumer(js, service, f"topup-{unique}", _ignore).ensure()
+    sub = await js.pull_subscribe_bind(durable=durable, stream=bus.stream_name(service))
+    try:
+        first = await sub.fetch(1, timeout=5)
+        started = time.monotonic()
+        nothing = await waiting_now(sub, 63)
+        answered_in = time.monotonic() - started
+        await store.append(f"c-{unique}-more", 0,
+                           [NewEvent("Happened", b"more %d" % n) for n in range(100)])
+        relay = OutboxRelay(store, js, service)
+        while await relay.publish_pending():
+            pass
+        more = [e.event_id for e in await store.read_all(limit=1000)][1:]
+        taken = await waiting_now(sub, 63)
+        rest = await waiting_now(sub, 63)
+        for msg in [*first, *taken, *rest]:
+            await msg.ack()
+        await wait_until(lambda: _settled(js, service, durable), what="all acked")
+    finally:
+        await sub.unsubscribe()
+    assert [bus.Envelope.from_msg(m).event_id for m in first] == [first_id]
+    assert nothing == [] and answered_in < 2.5
+    assert [bus.Envelope.from_msg(m).event_id for m in taken] == more[:63]
+    assert [bus.Envelope.from_msg(m).event_id for m in rest] == more[63:]
+
+
+async def _ignore(batch: Sequence[bus.Envelope]) -> None:
+    """A handler for durables these tests pull from by hand."""
 
 
 async def _holding(js: JetStreamContext, service: str, durable: str, count: int) -> bool:
