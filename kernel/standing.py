@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import grpc
 
 from kernel.errors import UnauthorizedError, UnavailableError
+from kernel.gathering import retrieved
 from switchboard.auth.v1 import auth_pb2
 
 
@@ -122,7 +123,7 @@ class FreshAsks:
         shared = self._next.get(key)
         if shared is None:
             shared = asyncio.get_running_loop().create_future()
-            shared.add_done_callback(_retrieved)
+            shared.add_done_callback(retrieved)
             self._next[key] = shared
             round_ = asyncio.create_task(self._round(key, busy, shared, call))
             self._rounds.add(round_)
@@ -150,9 +151,3 @@ class FreshAsks:
             raise
         except Exception as exc:  # every waiter gets the call's failure
             shared.set_exception(exc)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """Marks a shared failure seen, for when every ask waiting on it has gone."""
-    if not future.cancelled():
-        future.exception()

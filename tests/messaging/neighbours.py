@@ -10,7 +10,7 @@ import grpc
 
 from kernel.errors import DomainError
 from kernel.rpc import build_server
-from services.billing.ports.grpc import each_reserved
+from services.billing.ports.gathered import each_answered
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
@@ -64,6 +64,10 @@ class StandInBilling(billing_pb2_grpc.BillingServiceServicer):
         self.quota_reservations.update({i: request.instance_id for i in new})
         return self._quota(request.instance_id)
 
+    async def ReserveQuotaMany(self, request, context):
+        return billing_pb2.ReserveQuotaManyResponse(outcomes=await each_answered(
+            self.ReserveQuota, request.requests, context, billing_pb2.QuotaOutcome))
+
     async def ReleaseQuota(self, request, context):
         self.quota_releases.append((request.instance_id, list(request.message_ids)))
         mine = [i for i in request.message_ids
@@ -84,7 +88,8 @@ class StandInBilling(billing_pb2_grpc.BillingServiceServicer):
             reserved=len(new), remaining_credits=self.balances[request.user_id])
 
     async def ReserveCreditsMany(self, request, context):
-        return await each_reserved(self.ReserveCredits, request, context)
+        return billing_pb2.ReserveCreditsManyResponse(outcomes=await each_answered(
+            self.ReserveCredits, request.requests, context, billing_pb2.ReserveOutcome))
 
     async def ReleaseCredits(self, request, context):
         self.releases.append(Release(request.user_id, list(request.message_ids),

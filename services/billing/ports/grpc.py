@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import grpc
 
-from kernel import context as trace
-from kernel.errors import DomainError, status_of
 from kernel.tokens import current_caller
 from services.billing.app import handlers
 from services.billing.app.dependencies import BillingDeps
@@ -20,6 +14,7 @@ from services.billing.domain.commands import (
     ReserveCredits,
 )
 from services.billing.domain.model import Balance
+from services.billing.ports.gathered import each_answered
 from services.billing.ports.grpc_quota import QuotaRpcs
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 
@@ -54,7 +49,8 @@ class BillingServicer(QuotaRpcs, billing_pb2_grpc.BillingServiceServicer):
     async def ReserveCreditsMany(self, request: billing_pb2.ReserveCreditsManyRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> billing_pb2.ReserveCreditsManyResponse:
-        return await each_reserved(self.ReserveCredits, request, context)
+        return billing_pb2.ReserveCreditsManyResponse(outcomes=await each_answered(
+            self.ReserveCredits, request.requests, context, billing_pb2.ReserveOutcome))
 
     async def ReleaseCredits(self, request: billing_pb2.ReleaseCreditsRequest,
                              context: grpc.aio.ServicerContext
@@ -78,33 +74,3 @@ def _granted_by(request: billing_pb2.GrantCreditsRequest) -> int:
     (the gateway, for the admin it verified) names the admin in `granted_by`."""
     caller = current_caller()
     return caller.user_id if caller and not caller.is_service else request.granted_by
-
-
-Reserve = Callable[[billing_pb2.ReserveCreditsRequest, Any],
-                   Awaitable[billing_pb2.ReserveCreditsResponse]]
-
-
-async def each_reserved(reserve: Reserve, request: billing_pb2.ReserveCreditsManyRequest,
-                        context: Any) -> billing_pb2.ReserveCreditsManyResponse:
-    """ReserveCreditsMany: each request as `reserve` (ReserveCredits) alone answers it,
-    under its own correlation id, all at once (they go through billing's one group change
-    together). A refusal (a DomainError) is that request's outcome; any other failure
-    fails the call, as it would have failed each call."""
-
-    async def one(single: billing_pb2.ReserveCreditsRequest
-                  ) -> billing_pb2.ReserveCreditsResponse:
-        trace.begin(single.correlation_id, actor=trace.current().actor)  # its own task
-        return await reserve(single, context)
-
-    done = await asyncio.gather(*(one(single) for single in request.requests),
-                                return_exceptions=True)
-    outcomes = []
-    for outcome in done:
-        if isinstance(outcome, DomainError):
-            outcomes.append(billing_pb2.ReserveOutcome(
-                refused=status_of(outcome).SerializeToString()))
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            outcomes.append(billing_pb2.ReserveOutcome(reserved=outcome))
-    return billing_pb2.ReserveCreditsManyResponse(outcomes=outcomes)

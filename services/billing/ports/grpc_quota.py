@@ -18,6 +18,7 @@ from services.billing.domain.commands import (
 )
 from services.billing.domain.plans import PERIODS, TYPES
 from services.billing.domain.subscription import QuotaState
+from services.billing.ports.gathered import each_answered
 from switchboard.billing.v1 import billing_pb2
 
 
@@ -60,6 +61,12 @@ class QuotaRpcs:
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:
         cmd = ReserveQuota(request.instance_id, tuple(request.message_ids), request.user_id)
         return quota_pb(await handlers.reserve_quota(cmd, self.deps))
+
+    async def ReserveQuotaMany(self, request: billing_pb2.ReserveQuotaManyRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> billing_pb2.ReserveQuotaManyResponse:
+        return billing_pb2.ReserveQuotaManyResponse(outcomes=await each_answered(
+            self.ReserveQuota, request.requests, context, billing_pb2.QuotaOutcome))
 
     async def ReleaseQuota(self, request: billing_pb2.ReleaseQuotaRequest,
                            context: grpc.aio.ServicerContext) -> billing_pb2.QuotaStatus:

@@ -1,13 +1,19 @@
 """Billing's instance quota and the device service's instance devices, as the instance
-send's `Quota` and `InstanceDevices` ports."""
+send's `Quota` and `InstanceDevices` ports.
+
+Quota reservations of concurrent sends go together, as credit reservations do
+(adapters/billing.py): `ReserveQuotaMany`, or `ReserveQuota` for one alone."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
-from services.messaging.adapters.remote import calling, translated
+from kernel import context
+from kernel.gathering import Gatherer
+from services.messaging.adapters.remote import calling, one_or_many, translated
 from services.messaging.app.dependencies import QuotaUsage
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
@@ -24,13 +30,24 @@ class QuotaClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._stub = billing_pb2_grpc.BillingServiceStub(channel)
         self._timeout = timeout
+        self._reserves: Gatherer[billing_pb2.ReserveQuotaRequest,
+                                 billing_pb2.QuotaStatus] = Gatherer(self._reserve)
+
+    @property
+    def calls(self) -> int:
+        """Reservation calls made, for tests and operators."""
+        return self._reserves.calls
 
     async def reserve(self, instance_id: str, user_id: int,
                       message_ids: Sequence[str]) -> QuotaUsage:
-        request = billing_pb2.ReserveQuotaRequest(instance_id=instance_id,
-                                                  message_ids=message_ids, user_id=user_id)
-        return _usage(await calling("billing", self._stub.ReserveQuota, request,
-                                    self._timeout))
+        return _usage(await self._reserves(billing_pb2.ReserveQuotaRequest(
+            instance_id=instance_id, message_ids=message_ids, user_id=user_id,
+            correlation_id=context.current().correlation_id)))
+
+    async def _reserve(self, requests: list[billing_pb2.ReserveQuotaRequest]) -> list[Any]:
+        return await one_or_many("billing", self._stub.ReserveQuota,
+                                 self._stub.ReserveQuotaMany,
+                                 billing_pb2.ReserveQuotaManyRequest, requests, self._timeout)
 
     async def release(self, instance_id: str, message_ids: Sequence[str],
                       reason: str) -> None:

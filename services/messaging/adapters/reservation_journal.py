@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel.aggregate import stream_id_of
 from kernel.clock import as_utc
 from kernel.db import reading
+from kernel.gathering import retrieved
 from kernel.groupcommit import Extra, GroupCommit
 from kernel.retry import report
 from kernel.tables import events_table
@@ -100,7 +101,7 @@ class ReservationJournal:
         if rows is None or saving is None or saving.done():
             rows = self._gathering = []
             saving = self._saving = asyncio.ensure_future(group.save([], self._writer(rows)))
-            saving.add_done_callback(_retrieved)
+            saving.add_done_callback(retrieved)
         rows.append(row)
         # Shared: a caller going away does not take the other notes' write with it.
         await asyncio.shield(saving)
@@ -141,13 +142,6 @@ class ReservationJournal:
         """Left by a request that cannot be running any more."""
         age = now - note.noted_at
         return age > (self.grace if note.process != self.process else REQUEST_LIFETIME)
-
-
-def _retrieved(saving: asyncio.Future[None]) -> None:
-    """Each caller is told a failed write; this only keeps asyncio from logging it again
-    when every caller has gone."""
-    if not saving.cancelled():
-        saving.exception()
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

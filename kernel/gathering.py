@@ -1,0 +1,79 @@
+"""Calls gathered: requests made while a call is on its way wait for the next call, which
+carries every request that came meanwhile (at most `most`), and each request gets the
+outcome its own call would have had.
+
+The caller supplies `send`, which makes one call for a list of requests and returns one
+outcome per request, in order: its answer, or the exception its own call would have
+raised (a refusal of one touches no other). When `send` itself fails (the callee is
+unreachable, the deadline passed), every request of that call fails with that error,
+as each call would have. A caller that goes away does not take its request out of the
+call it is in: its outcome is still read, so a failure is never reported as unread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+Q = TypeVar("Q")
+A = TypeVar("A")
+
+MOST_GATHERED = 256  # requests in one call at most
+
+
+class Gatherer(Generic[Q, A]):
+    def __init__(self, send: Callable[[list[Q]], Awaitable[Sequence[A | BaseException]]],
+                 most: int = MOST_GATHERED) -> None:
+        self._send_call = send
+        self._most = most
+        self._waiting: list[tuple[Q, asyncio.Future[A]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.calls = 0  # calls made, for tests and operators
+
+    async def __call__(self, request: Q) -> A:
+        answer: asyncio.Future[A] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(retrieved)
+        self._waiting.append((request, answer))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_all())
+        return await asyncio.shield(answer)
+
+    async def _send_all(self) -> None:
+        while self._waiting:
+            batch = self._waiting[:self._most]
+            self._waiting = self._waiting[self._most:]
+            await self._send(batch)
+
+    async def _send(self, batch: list[tuple[Q, asyncio.Future[A]]]) -> None:
+        self.calls += 1
+        try:
+            outcomes = await self._send_call([request for request, _ in batch])
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} requests")
+        except BaseException as exc:  # the call failed: each outcome is unknown alike
+            for _, answer in batch:
+                settle(answer, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, answer), outcome in zip(batch, outcomes, strict=True):
+            settle(answer, outcome)
+
+
+def settle(answer: asyncio.Future[Any], outcome: Any) -> None:
+    """Give `answer` its outcome (an exception is raised to its reader), unless it has one."""
+    if answer.done():
+        return
+    if isinstance(outcome, asyncio.CancelledError):
+        answer.cancel()
+    elif isinstance(outcome, BaseException):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
+
+
+def retrieved(answer: asyncio.Future[Any]) -> None:
+    """A done-callback: an answer whose reader went away is still read, so its failure is
+    not reported as never retrieved."""
+    if not answer.cancelled():
+        answer.exception()
