@@ -26,7 +26,7 @@ from kernel import context
 from kernel.bus import Envelope, subject
 from kernel.consumer import track_new
 from kernel.replay import expect_replay, replay
-from kernel.subscriptions import EventSubscription
+from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from kernel.tables import processed_events, projection_positions
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _covered(envelope: Envelope, marks: dict[str, Row[Any]]) -> bool:
 
 class ProjectionRunner:
     def __init__(self, js: JetStreamContext, engine: AsyncEngine, projection: Projection,
-                 batch: int = 256) -> None:
+                 batch: int = VIEW_BATCH) -> None:
         self.js = js
         self.engine = engine
         self.projection = projection
@@ -119,7 +119,7 @@ class ProjectionRunner:
                 await apply_tracked(conn, self.projection, batch)
 
         return [EventSubscription(service, tuple(types), f"{self.projection.name}-{service}",
-                                  handler, batch=self.batch)
+                                  handler, batch=self.batch, linger=VIEW_LINGER)
                 for service, types in self.projection.sources.items()]
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -15,6 +15,12 @@ from nats.js import JetStreamContext
 from kernel.bus import stream_name, subject
 from kernel.consumer import BatchHandler, DurableConsumer, OnItsOwn
 
+# The linger of a view's consumers (projections, webhook fan-outs): their work nobody
+# waits on at once, so each batch's first event waits this long for more. A consumer takes
+# at most a batch per linger: a view's batch of 1,024 keeps it above 20,000 events a second.
+VIEW_LINGER = 0.05
+VIEW_BATCH = 1024
+
 
 @dataclass(frozen=True)
 class EventSubscription:

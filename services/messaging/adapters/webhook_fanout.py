@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel.bus import Envelope
 from kernel.consumer import apply_new
 from kernel.db import reading
-from kernel.subscriptions import EventSubscription
+from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
 from services.messaging.adapters.webhook_outbox import waiting_behind
@@ -126,6 +126,7 @@ def fanout_subscriptions(engine: AsyncEngine, name: str = FANOUT,
             if await fan_out_batch(engine, durable, batch, owners, one):
                 written()
 
-        return EventSubscription(service, tuple(types), durable, handler)
+        return EventSubscription(service, tuple(types), durable, handler, batch=VIEW_BATCH,
+                                 linger=VIEW_LINGER)
 
     return [subscription(service, types) for service, types in SOURCES.items()]
