@@ -71,7 +71,10 @@ SETTINGS = {"admin_user": ADMIN[0], "admin_password": ADMIN[1], "rate_limit_mess
             "rate_limit_bulk": "0", "rate_limit_status": "0", "rate_limit_other": "0",
             "billing_free_plan_quota": "1000000", "log_level": "WARNING",
             "reservation_note_grace_seconds": "3"}
-VIEW_CATCH_UP = 45.0  # seconds: a redelivery after the consumers' ack wait, and some
+# Seconds: a batch a killed consumer had fetched but not acknowledged comes back after the
+# consumer's ack wait (30 s), and some: the views and the ledger (billing's settlement of
+# the messages sent) may lag that long behind the messages' Read.
+CATCH_UP = 45.0
 
 
 def crash_stack(var_dir: Path, processes: str) -> Iterator[Stack]:
@@ -228,9 +231,7 @@ async def killed_under_load(stack: Stack, name: str, run: str, unique: str,
 
     replayed = outcomes.tenant_rows(await outcomes.replayed_views(
         stack.nats_url(), tails, tmp_path / "replayed.db"), tenant.user_id)
-    # A batch a killed consumer had fetched but not acknowledged comes back after the
-    # consumer's ack wait (30 s): the views may lag that long behind the messages.
-    deadline = time.monotonic() + VIEW_CATCH_UP
+    deadline = time.monotonic() + CATCH_UP
     while True:
         live = outcomes.tenant_rows(await outcomes.live_views(stack.var_dir),
                                     tenant.user_id)
@@ -251,9 +252,10 @@ async def killed_under_load(stack: Stack, name: str, run: str, unique: str,
 
 
 async def _balanced(stack: Stack, tenant: Tenant, accepted: list[Accepted]) -> int:
-    """Wait for the ledger to balance (a reservation a killed process stranded is given
-    back by the next one, a few seconds on); the reservations given back."""
-    deadline = time.monotonic() + 20
+    """Wait for the ledger to balance; the reservations given back. A reservation a killed
+    process stranded is given back by the next one, a few seconds on; a settlement batch
+    it had fetched comes back after the ack wait (`CATCH_UP`)."""
+    deadline = time.monotonic() + CATCH_UP
     while True:
         try:
             return await _ledger_balances(stack, tenant, accepted)
