@@ -22,7 +22,7 @@ from gateway.errors import ApiError
 from gateway.ratelimit import enforce, limiter_of, route_class
 from gateway.settings import GatewaySettings, IPNetwork
 from kernel.errors import UnauthorizedError
-from kernel.standing import FreshAsks
+from kernel.gathering import FreshAsks
 from kernel.tokens import Caller, KeyRing, TokenVerifier
 from switchboard.auth.v1 import auth_pb2
 

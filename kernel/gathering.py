@@ -1,4 +1,10 @@
-"""Calls gathered: requests made while a call is on its way wait for the next call, which
+"""Calls shared and gathered.
+
+`FreshAsks`: concurrent asks of one key share calls, and every answer still comes from a
+call that began after its ask arrived (the gateway's asks of auth about each request's
+token or key pair; messaging's asks whether an instance's device is connected).
+
+`Gatherer`: requests made while a call is on its way wait for the next call, which
 carries every request that came meanwhile (at most `most`), and each request gets the
 outcome its own call would have had.
 
@@ -12,13 +18,69 @@ call it is in: its outcome is still read, so a failure is never reported as unre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 Q = TypeVar("Q")
 A = TypeVar("A")
 
 MOST_GATHERED = 256  # requests in one call at most
+
+
+Call = Callable[[], Awaitable[Any]]
+
+
+class FreshAsks:
+    """Asks that share calls per key without ever answering from the past.
+
+    An ask of a key nobody is asking about makes its call itself. An ask that comes while
+    a call of its key is in flight does not join it (that call may have read what came
+    before a change this ask must see, such as a user disabled just now): it waits for
+    the key's next call, which begins when the one in flight ends, made once for every
+    ask that came in between. A burst of asks of one key costs about one call per round
+    trip, and each answer is as fresh as a call made when its ask arrived."""
+
+    def __init__(self) -> None:
+        self._busy: dict[Hashable, asyncio.Future[None]] = {}  # the key's call in flight
+        self._next: dict[Hashable, asyncio.Future[Any]] = {}  # the call the next asks share
+        self._rounds: set[asyncio.Task[None]] = set()
+
+    async def ask(self, key: Hashable, call: Call) -> Any:
+        """`call()`'s answer, or that of a call of `key` begun after this ask arrived."""
+        busy = self._busy.get(key)
+        if busy is None:
+            return await self._call(key, call)
+        shared = self._next.get(key)
+        if shared is None:
+            shared = asyncio.get_running_loop().create_future()
+            shared.add_done_callback(retrieved)
+            self._next[key] = shared
+            round_ = asyncio.create_task(self._round(key, busy, shared, call))
+            self._rounds.add(round_)
+            round_.add_done_callback(self._rounds.discard)
+        return await asyncio.shield(shared)
+
+    async def _call(self, key: Hashable, call: Call) -> Any:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._busy[key] = done
+        try:
+            return await call()
+        finally:
+            done.set_result(None)
+            if self._busy.get(key) is done:
+                del self._busy[key]
+
+    async def _round(self, key: Hashable, busy: asyncio.Future[None],
+                     shared: asyncio.Future[Any], call: Call) -> None:
+        await busy
+        del self._next[key]  # from here on, an ask is later than this call: a round of its own
+        try:
+            shared.set_result(await self._call(key, call))
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except Exception as exc:  # every waiter gets the call's failure
+            shared.set_exception(exc)
 
 
 class Gatherer(Generic[Q, A]):

@@ -8,24 +8,21 @@ for `user_standing_cache_seconds` (5 s by default): a disabled user's token stop
 within that long on every service, at one small RPC per token per window. Admin calls ask
 afresh each time (`fresh`): admin rights are always the user's current ones.
 
-`FreshAsks` is for an edge that must answer as of *now* (the gateway asks auth about every
-REST request's token or key pair): concurrent asks of one key share calls, and every
-answer still comes from a call that began after its ask arrived.
+An edge that must answer as of *now* (the gateway asks auth about every REST request's
+token or key pair) shares calls with kernel/gathering.py's `FreshAsks`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import grpc
 
 from kernel.errors import UnauthorizedError, UnavailableError
-from kernel.gathering import retrieved
 from switchboard.auth.v1 import auth_pb2
 
 
@@ -95,59 +92,3 @@ class CachedStanding:
             return await self.source.standing(token)
         except NoStandingError:
             return None
-
-
-Call = Callable[[], Awaitable[Any]]
-
-
-class FreshAsks:
-    """Asks that share calls per key without ever answering from the past.
-
-    An ask of a key nobody is asking about makes its call itself. An ask that comes while
-    a call of its key is in flight does not join it (that call may have read what came
-    before a change this ask must see, such as a user disabled just now): it waits for
-    the key's next call, which begins when the one in flight ends, made once for every
-    ask that came in between. A burst of asks of one key costs about one call per round
-    trip, and each answer is as fresh as a call made when its ask arrived."""
-
-    def __init__(self) -> None:
-        self._busy: dict[Hashable, asyncio.Future[None]] = {}  # the key's call in flight
-        self._next: dict[Hashable, asyncio.Future[Any]] = {}  # the call the next asks share
-        self._rounds: set[asyncio.Task[None]] = set()
-
-    async def ask(self, key: Hashable, call: Call) -> Any:
-        """`call()`'s answer, or that of a call of `key` begun after this ask arrived."""
-        busy = self._busy.get(key)
-        if busy is None:
-            return await self._call(key, call)
-        shared = self._next.get(key)
-        if shared is None:
-            shared = asyncio.get_running_loop().create_future()
-            shared.add_done_callback(retrieved)
-            self._next[key] = shared
-            round_ = asyncio.create_task(self._round(key, busy, shared, call))
-            self._rounds.add(round_)
-            round_.add_done_callback(self._rounds.discard)
-        return await asyncio.shield(shared)
-
-    async def _call(self, key: Hashable, call: Call) -> Any:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._busy[key] = done
-        try:
-            return await call()
-        finally:
-            done.set_result(None)
-            if self._busy.get(key) is done:
-                del self._busy[key]
-
-    async def _round(self, key: Hashable, busy: asyncio.Future[None],
-                     shared: asyncio.Future[Any], call: Call) -> None:
-        await busy
-        del self._next[key]  # from here on, an ask is later than this call: a round of its own
-        try:
-            shared.set_result(await self._call(key, call))
-        except asyncio.CancelledError:
-            shared.cancel()
-            raise
-        except Exception as exc:  # every waiter gets the call's failure
-            shared.set_exception(exc)

@@ -1,5 +1,5 @@
 """Requests with the same token or key pair share auth's answers (gateway/deps.py,
-kernel/standing.py's `FreshAsks`), through the real gateway and services on both stores:
+kernel/gathering.py's `FreshAsks`), through the real gateway and services on both stores:
 a burst costs auth fewer calls than requests, and a user disabled while requests are in
 flight is refused on every request that began after the disabling answered."""
 

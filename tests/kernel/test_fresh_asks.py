@@ -1,4 +1,4 @@
-"""Asks that share calls per key (kernel/standing.py's `FreshAsks`): an ask never gets the
+"""Asks that share calls per key (kernel/gathering.py's `FreshAsks`): an ask never gets the
 answer of a call that began before it arrived, asks that come during a call share the
 next one, other keys are not held up, and failures and cancelled asks reach no one else."""
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from kernel.standing import FreshAsks
+from kernel.gathering import FreshAsks
 
 
 class Directory:

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from kernel import context
-from kernel.gathering import Gatherer
+from kernel.gathering import FreshAsks, Gatherer
 from services.messaging.adapters.remote import calling, one_or_many, translated
 from services.messaging.app.dependencies import QuotaUsage
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
@@ -60,10 +60,16 @@ class InstanceDevicesClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._stub = device_pb2_grpc.DeviceServiceStub(channel)
         self._timeout = timeout
+        self._asks = FreshAsks()
 
     async def connected(self, instance_id: str) -> bool:
         """Whether the instance's device (device_id == instance_id) is connected; a device
-        the device service has not heard of is not."""
+        the device service has not heard of is not. Concurrent sends of one instance share
+        the asks (`FreshAsks`), each answered by a call begun after it asked: a device
+        that disconnects is refused from the next call on, as with one call per send."""
+        return bool(await self._asks.ask(instance_id, lambda: self._connected(instance_id)))
+
+    async def _connected(self, instance_id: str) -> bool:
         request = device_pb2.GetDeviceRequest(device_id=instance_id)
         try:
             reply = await self._stub.GetDevice(request, timeout=self._timeout)
