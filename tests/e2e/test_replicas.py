@@ -207,7 +207,12 @@ async def all_read(user: User) -> bool:
 
 @pytest.fixture
 async def gateways(deployment: Replicas) -> AsyncIterator[list[httpx.AsyncClient]]:
-    clients = [httpx.AsyncClient(base_url=g.url, timeout=30) for g in deployment.of("gateway")]
+    # They sit idle through the load; a connection idle for the gateway's keep-alive
+    # timeout (uvicorn's 5 s) may be closed by it just as a request goes out on it (a
+    # clean-clone run ended in a ReadError so), so none is reused after 1 s idle.
+    clients = [httpx.AsyncClient(base_url=g.url, timeout=30,
+                                 limits=httpx.Limits(keepalive_expiry=1.0))
+               for g in deployment.of("gateway")]
     yield clients
     for client in clients:
         await client.aclose()
