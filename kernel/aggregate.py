@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
@@ -59,13 +58,9 @@ class Aggregate:
 
     def pending_write(self, codec: EventCodec) -> StreamWrite:
         expected = self.version - len(self.pending)
-        metas: list[dict[str, Any] | None] = \
-            list(self.pending_meta[-len(self.pending):]) if self.pending else []
-        if len(metas) != len(self.pending):  # events put in `pending` by hand
-            metas = [None] * len(self.pending)
         return StreamWrite(self.stream_id, expected,
-                           [dataclasses.replace(codec.encode(e), meta=m)
-                            for e, m in zip(self.pending, metas, strict=True)])
+                           [codec.encode(e, meta) for e, meta
+                            in zip(self.pending, self.pending_meta, strict=True)])
 
     def saved(self) -> None:
         """Its pending events are written."""

@@ -102,11 +102,13 @@ class EventCodec:
             msg.ClearField(name)
         return msg.SerializeToString()
 
-    def encode(self, event: Any) -> NewEvent:
+    def encode(self, event: Any, meta: dict[str, Any] | None = None) -> NewEvent:
+        """The event as stored; `meta`, if given, its own correlation and causation."""
         cls = type(event)
         if cls not in self._pb:
             raise UnknownEventError(cls.__name__)
-        return NewEvent(cls.__name__, to_proto(event, self._pb[cls]).SerializeToString())
+        return NewEvent(cls.__name__, to_proto(event, self._pb[cls]).SerializeToString(),
+                        meta=meta)
 
     def decode(self, stored: StoredEvent) -> Any:
         return self.decode_payload(stored.event_type, stored.payload)

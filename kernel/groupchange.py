@@ -31,6 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from kernel.changes import retrying
 from kernel.errors import DomainError
 from kernel.eventstore import ConcurrencyError
+from kernel.gathering import settle
 
 K = TypeVar("K", bound=Hashable)
 U = TypeVar("U")
@@ -95,12 +96,7 @@ class GroupChange(Generic[K, U]):
         except Exception as exc:
             outcomes = [exc] * len(jobs)
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if job.done.done():
-                continue
-            if isinstance(outcome, Exception):
-                job.done.set_exception(outcome)
-            else:
-                job.done.set_result(outcome)
+            settle(job.done, outcome)
 
     async def _write_group(self, jobs: list[_Job[K, Any]]) -> list[Any]:
         try:

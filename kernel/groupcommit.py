@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import context
 from kernel.eventstore import ConcurrencyError, EventStore, StreamWrite
+from kernel.gathering import settle
 
 Extra = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -36,14 +37,7 @@ class _Save:
         return {w.stream_id for w in self.writes}
 
     def settle(self, failure: BaseException | None = None) -> None:
-        if self.done.done():
-            return
-        if failure is None:
-            self.done.set_result(None)
-        elif isinstance(failure, asyncio.CancelledError):
-            self.done.cancel()
-        else:
-            self.done.set_exception(failure)
+        settle(self.done, failure)
 
 
 class GroupCommit:
