@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from nats.aio.msg import Msg
+from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StatusCode
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,6 +28,7 @@ from kernel.db import insert_for
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
 from kernel.waits import waited
+from kernel.wire import Delivery, Pulls, ack, nak
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +106,6 @@ async def track_new(conn: AsyncConnection, consumer: str,
     return [e for i, e in fresh.items() if i in new]
 
 
-async def waiting_now(sub: JetStreamContext.PullSubscription, most: int) -> list[Msg]:
-    """Up to `most` messages the server holds for the durable now, without waiting for
-    more: one pull request with `no_wait` and no `expires` (with one, the server lingers on
-    the request), read until the batch is full or the server's status ends it (404 no
-    messages, 408). nats-py's `fetch` cannot: when nothing is there, it follows its no-wait
-    pull with a lingering one for the rest of its timeout, so a batch of one waited the
-    whole `TOP_UP_WAIT` at every hop. Messages that answer after `TOP_UP_WAIT` wait in the
-    subscription's queue, where the next fetch takes them first."""
-    request = json.dumps({"batch": most, "no_wait": True}).encode()
-    await sub._nc.publish(sub._nms, request, sub._deliver)
-    msgs: list[Msg] = []
-    while len(msgs) < most:
-        try:
-            msg = await sub._sub.next_msg(timeout=TOP_UP_WAIT)
-        except (NatsTimeoutError, TimeoutError):
-            break
-        status = JetStreamContext.is_status_msg(msg)
-        if status is None:
-            msgs.append(msg)
-        elif status != StatusCode.CONTROL_MESSAGE:
-            break
-    return msgs
-
-
 class DurableConsumer:
     """Pulls one service's events (optionally filtered) under a durable name.
 
@@ -182,61 +158,53 @@ class DurableConsumer:
         return False
 
     async def _work(self, stop: asyncio.Event) -> None:
-        sub = None
+        pulls: Pulls | None = None
         backoff = Backoff()
         try:
             while not stop.is_set():
                 try:
-                    if sub is None:
-                        sub = await self.js.pull_subscribe_bind(
-                            durable=await self.ensure(), stream=stream_name(self.service))
-                    msgs = await self._fetch(sub, stop)
+                    if pulls is None:
+                        pulls = Pulls(self.js, stream_name(self.service), await self.ensure())
+                        await pulls.open(stop)
+                    deliveries = await self._fetch(pulls, stop)
                     backoff.reset()
-                except (NatsTimeoutError, TimeoutError):
-                    continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     report(log, f"consumer {self.durable}: fetch", exc)
-                    sub = None
+                    if pulls is not None:
+                        with contextlib.suppress(Exception):
+                            await pulls.close()
+                    pulls = None
                     await backoff.pause(stop)
                     continue
-                if not await self._process(msgs):
+                if not deliveries:
+                    continue
+                if not await self._process(pulls.nc, deliveries):
                     await self.retry.pause(stop)
                 else:
                     self.retry.reset()
         finally:
-            # An open pull subscription would hold the connection's drain for its timeout.
-            if sub is not None:
+            # An open pull would hold the connection's drain for its wait.
+            if pulls is not None:
                 with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                    await pulls.close()
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription,
-                     stop: asyncio.Event) -> list[Msg]:
-        """The next batch, as soon as there is one; [] once stopped. A stop ends an idle
-        pull at once: the server drops a pull whose subscription is gone, so it holds no
-        message back.
+    async def _fetch(self, pulls: Pulls, stop: asyncio.Event) -> list[Delivery]:
+        """The next batch, as soon as there is one; [] when an idle pull ended, or once
+        stopped. A stop ends an idle pull at once: the server drops a pull whose
+        subscription is gone, so it holds no message back.
 
-        One message with the long wait, then whatever else is there: a fetch of a whole
+        One message with the long wait, then whatever else is there: a pull of a whole
         batch can hold its first message until the batch fills or the wait ends when
         several pulls share the durable (docs/performance.md, "Fourth wave"). With a
         `linger`, what else is there is taken that much later."""
-        fetch = asyncio.ensure_future(sub.fetch(1, timeout=FETCH_WAIT))
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            done, _ = await asyncio.wait((fetch, stopped), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not fetch.done():
-                fetch.cancel()
-        if fetch not in done:
-            return []
-        msgs = fetch.result()
-        if self.batch > 1:
+        deliveries = await pulls.first(FETCH_WAIT, stop)
+        if deliveries and self.batch > 1:
             if self.linger > 0:
                 await asyncio.sleep(self.linger)
-            msgs += await waiting_now(sub, self.batch - 1)
-        return msgs
+            deliveries += await pulls.now(self.batch - 1, TOP_UP_WAIT)
+        return deliveries
 
     async def ensure(self) -> str:
         """Create (or update) the durable consumer on the source stream."""
@@ -272,43 +240,45 @@ class DurableConsumer:
             return 0
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
-    async def _process(self, msgs: list[Msg]) -> bool:
+    async def _process(self, nc: NATS, deliveries: list[Delivery]) -> bool:
         if isinstance(self.handler, OnItsOwn):
-            return all(await asyncio.gather(*(self._settle(self.handler, m) for m in msgs)))
-        return await self._process_batch(self.handler, msgs)
+            return all(await asyncio.gather(
+                *(self._settle(nc, self.handler, d) for d in deliveries)))
+        return await self._process_batch(nc, self.handler, deliveries)
 
-    async def _process_batch(self, handler: BatchHandler, msgs: list[Msg]) -> bool:
+    async def _process_batch(self, nc: NATS, handler: BatchHandler,
+                             deliveries: list[Delivery]) -> bool:
         """Handle a batch and ack it; on failure (its store away, say) nak it for
         redelivery after the current backoff, and return False."""
         try:
-            await handler([Envelope.from_msg(m) for m in msgs])
+            await handler([d.envelope() for d in deliveries])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             report(log, f"consumer {self.durable}: handler (batch will be redelivered)", exc)
-            for m in msgs:
-                await m.nak(delay=self.retry.delay)
+            for d in deliveries:
+                await nak(nc, d, self.retry.delay)
             return False
-        for m in msgs:
-            await m.ack()
+        for d in deliveries:
+            await ack(nc, d)
         return True
 
-    async def _settle(self, own: OnItsOwn, msg: Msg) -> bool:
+    async def _settle(self, nc: NATS, own: OnItsOwn, delivery: Delivery) -> bool:
         """One message settled; False when it failed, so the worker waits (longer while
         failures go on, as when the store is out of reach) before fetching again."""
         try:
-            envelope = Envelope.from_msg(msg)
+            envelope = delivery.envelope()
             context.caused_by(envelope.event_id, envelope.correlation_id)
             await own.handler(envelope)
         except HandBackError as back:
             log.debug("consumer %s: handed back: %s", self.durable, back)
-            await msg.nak(delay=back.delay or own.handback_delay)
+            await nak(nc, delivery, back.delay or own.handback_delay)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             report(log, f"consumer {self.durable}: handler (will redeliver)", exc)
-            await msg.nak(delay=max(own.retry_delay, self.retry.delay))
+            await nak(nc, delivery, max(own.retry_delay, self.retry.delay))
             return False
         else:
-            await msg.ack()
+            await ack(nc, delivery)
         return True

@@ -31,6 +31,7 @@ from kernel.db import insert_for, is_postgres, reading
 from kernel.eventstore import EventStore, StoredEvent
 from kernel.retry import Backoff, report
 from kernel.tables import relay_offsets
+from kernel.wire import Publishes
 
 log = logging.getLogger(__name__)
 # The bus's copy of a payload: private fields (hashes, secrets) emptied (kernel/codec.py).
@@ -64,6 +65,7 @@ class OutboxRelay:
         self._after_publish = after_publish
         self._public = public_payload or _as_stored
         self.published = 0
+        self._publishes = Publishes(js._nc)
         self._row_ready = False  # PostgreSQL: the offset row exists, to be locked
         # SQLite: how far this relay has published, and how far that is recorded (when).
         self._published_to: int | None = None
@@ -143,13 +145,11 @@ class OutboxRelay:
             return 0
         # Sent in order on one connection, so the stream keeps position order; the
         # acks are awaited together so a batch costs one round trip, not one each.
-        acks = [
-            self.js.publish(subject(self.service, e.event_type),
-                            self._public(e.event_type, e.payload),
-                            headers=headers_for(self.service, e))
+        await self._publishes.publish_all([
+            (subject(self.service, e.event_type), self._public(e.event_type, e.payload),
+             headers_for(self.service, e))
             for e in events
-        ]
-        await asyncio.gather(*acks)
+        ])
         if self._after_publish is not None:
             await self._after_publish(events)
         if locked is not None:

@@ -7,7 +7,8 @@ the caller applies the one before), at most `AHEAD` batches in hand. nats-py's `
 costs a task, a timer and a uuid per message (`next_msg`), and its header parse (a
 generator over every header name's characters) was a quarter of a rebuild's CPU: so the
 subscription's messages are routed to the replay as the protocol parser hands them over,
-raw, and the one header it needs is cut out of the header block by hand.
+raw, and the one header it needs is cut out of the header block by hand (kernel/wire.py,
+which the live consumers use too).
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kernel import progress
-from kernel.bus import H_EVENT, Envelope, stream_name, subject
+from kernel.bus import Envelope, stream_name, subject
+from kernel.wire import route_raw, sb_event, unroute_raw, unrouted
 
 WAIT = 5.0  # how long one pull request may wait on the server for its messages
 AHEAD = 2  # batches received and not yet taken, at most
@@ -85,7 +86,7 @@ class Puller:
         self.sub: Subscription | None = None
 
     async def start(self) -> None:
-        self.sub = await self.nc.subscribe(self.inbox, cb=_unrouted)
+        self.sub = await self.nc.subscribe(self.inbox, cb=unrouted)
         route_raw(self.nc, self.sub._id, self._received)
         await self._ask()
 
@@ -136,7 +137,7 @@ class Puller:
                 self.ready.put_nowait(ENDED)
                 return
             ack = reply.decode()
-            envelope = Envelope.decode(msg_subject.decode(), ack, data, _sb_event(headers))
+            envelope = Envelope.decode(msg_subject.decode(), ack, data, sb_event(headers))
             self.filling.append(envelope)
             if envelope.stream_sequence >= self.last or _pending(ack) == 0:
                 self._hand_over(final=True)
@@ -164,53 +165,3 @@ def _pending(reply: str) -> int:
     if len(tokens) == 9:
         return int(tokens[8])
     return Msg(_client=None, reply=reply).metadata.num_pending or 0  # type: ignore[arg-type]
-
-
-_EVENT_LINE = b"\r\n" + H_EVENT.encode() + b":"
-
-
-def _sb_event(headers: bytes) -> str:
-    """The Sb-Event header's value out of a raw header block (`NATS/1.0\r\nName: value
-    \r\n...`), as nats-py would give it: stripped, UTF-8."""
-    block = headers or b""
-    start = block.find(_EVENT_LINE)
-    if start < 0:
-        raise ValueError(f"a message without its {H_EVENT} header")
-    start += len(_EVENT_LINE)
-    return block[start:block.index(b"\r\n", start)].strip().decode("utf-8", "replace")
-
-
-RawHandler = Callable[[bytes, bytes, bytes, bytes], Awaitable[None]]
-_ROUTES = "_switchboard_raw_routes"
-
-
-def route_raw(nc: NATS, sid: int, handler: RawHandler) -> None:
-    """Hand the messages of subscription `sid` to `handler` as the protocol parser gives
-    them (subject, reply, payload, header block), before nats-py parses the headers and
-    builds a Msg; other subscriptions' messages go the usual way. The connection's
-    message entry point is wrapped once, on its first route."""
-    routes: dict[int, RawHandler] | None = getattr(nc, _ROUTES, None)
-    if routes is None:
-        routes = {}
-        setattr(nc, _ROUTES, routes)
-        process = nc._process_msg
-
-        async def routed(sid: int, msg_subject: bytes, reply: bytes, data: bytes,
-                         headers: bytes) -> None:
-            route = routes.get(sid)
-            if route is None:
-                await process(sid, msg_subject, reply, data, headers)
-            else:
-                await route(msg_subject, reply, data, headers)
-
-        nc._process_msg = routed  # type: ignore[method-assign,assignment]
-    routes[sid] = handler
-
-
-def unroute_raw(nc: NATS, sid: int) -> None:
-    getattr(nc, _ROUTES, {}).pop(sid, None)
-
-
-async def _unrouted(msg: Msg) -> None:
-    """The subscription's own callback, for a message that came before its route."""
-    raise RuntimeError(f"replay: a message on {msg.subject} before its route was set")

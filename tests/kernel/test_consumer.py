@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import bus, consumer, context
+from kernel import bus, context
 from kernel.consumer import (
     BatchHandler,
     DurableConsumer,
@@ -26,9 +26,9 @@ from kernel.consumer import (
     OnItsOwn,
     TrackedHandler,
     tracked,
-    waiting_now,
 )
 from kernel.eventstore import EventStore, NewEvent
+from kernel.wire import Pulls, ack
 from kernel.relay import OutboxRelay
 from kernel.tables import processed_events
 from tests.kernel.conftest import wait_until
@@ -365,19 +365,19 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
 
 
 async def test_a_top_up_takes_what_is_there_and_waits_for_nothing_more(
-        store: EventStore, js: JetStreamContext, service: str, unique: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
     """After a batch's first message, the top-up takes what the server holds for the
     durable already, at most the batch, in order, and answers at once when there is
-    nothing more: it does not wait out `TOP_UP_WAIT` (5 s here, so a wait would show)."""
-    monkeypatch.setattr(consumer, "TOP_UP_WAIT", 5.0)
+    nothing more: it does not wait out its `answer_within` (5 s here, so a wait would
+    show)."""
     first_id = (await _published(store, js, service, unique, 1))[0]
     durable = await DurableConsumer(js, service, f"topup-{unique}", _ignore).ensure()
-    sub = await js.pull_subscribe_bind(durable=durable, stream=bus.stream_name(service))
+    pulls, stop = Pulls(js, bus.stream_name(service), durable), asyncio.Event()
+    await pulls.open(stop)
     try:
-        first = await sub.fetch(1, timeout=5)
+        first = await pulls.first(5.0, stop)
         started = time.monotonic()
-        nothing = await waiting_now(sub, 63)
+        nothing = await pulls.now(63, answer_within=5.0)
         answered_in = time.monotonic() - started
         await store.append(f"c-{unique}-more", 0,
                            [NewEvent("Happened", b"more %d" % n) for n in range(100)])
@@ -385,17 +385,42 @@ async def test_a_top_up_takes_what_is_there_and_waits_for_nothing_more(
         while await relay.publish_pending():
             pass
         more = [e.event_id for e in await store.read_all(limit=1000)][1:]
-        taken = await waiting_now(sub, 63)
-        rest = await waiting_now(sub, 63)
-        for msg in [*first, *taken, *rest]:
-            await msg.ack()
+        taken = await pulls.now(63, answer_within=5.0)
+        rest = await pulls.now(63, answer_within=5.0)
+        for delivery in [*first, *taken, *rest]:
+            await ack(pulls.nc, delivery)
         await wait_until(lambda: _settled(js, service, durable), what="all acked")
     finally:
-        await sub.unsubscribe()
-    assert [bus.Envelope.from_msg(m).event_id for m in first] == [first_id]
+        await pulls.close()
+    assert [d.envelope().event_id for d in first] == [first_id]
     assert nothing == [] and answered_in < 2.5
-    assert [bus.Envelope.from_msg(m).event_id for m in taken] == more[:63]
-    assert [bus.Envelope.from_msg(m).event_id for m in rest] == more[63:]
+    assert [d.envelope().event_id for d in taken] == more[:63]
+    assert [d.envelope().event_id for d in rest] == more[63:]
+
+
+async def test_a_late_status_of_a_request_given_up_on_ends_no_later_request(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """Each pull request has a reply subject of its own: the expiry of a request given up
+    on (here one with a 0.5 s expiry, left unanswered) does not end the wait of the next,
+    which takes the event published a second later."""
+    durable = await DurableConsumer(js, service, f"stale-{unique}", _ignore).ensure()
+    pulls, stop = Pulls(js, bus.stream_name(service), durable), asyncio.Event()
+    await pulls.open(stop)
+    try:
+        await pulls._ask({"batch": 1, "expires": int(0.5e9)})
+        started = time.monotonic()
+        later = asyncio.ensure_future(pulls.first(5.0, stop))
+        await asyncio.sleep(1.5)
+        assert not later.done()  # the first request's expiry, at 0.5 s, did not end it
+        await _published(store, js, service, f"{unique}-later", 1)
+        got = await later
+        waited_for = time.monotonic() - started
+        for delivery in got:
+            await ack(pulls.nc, delivery)
+    finally:
+        await pulls.close()
+    assert len(got) == 1 and waited_for >= 1.5
+    assert got[0].envelope().stream_id == f"c-{unique}-later"
 
 
 async def _ignore(batch: Sequence[bus.Envelope]) -> None:

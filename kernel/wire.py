@@ -1,0 +1,304 @@
+"""JetStream on the wire: pull requests and the messages they bring, and publishes and
+their acks, taken raw.
+
+nats-py's pull subscription costs, for every message it hands over, a task, a timer and a
+uuid (`next_msg`) and a parse of every header into a dict (a generator over each header
+name's characters); its `fetch` adds a request's inbox token, a future and a `wait_for`.
+A consumer taking a dozen events per message paid that a dozen times. Here the
+subscription's messages are routed as the protocol parser hands them over (`route_raw`),
+kept as they came (`Delivery`) until the consumer decodes them, and acked by publishing
+to their reply subject, as nats-py's `Msg.ack` does.
+
+The outbox relay's publishes had the same shape: nats-py's `js.publish` is a request
+each (an inbox token, a future, a `wait_for`, a JSON parse into a dataclass). Here a
+batch's publishes share one reply subject and one future, set once every ack has come
+(`Publishes`).
+
+Each pull request has a reply subject of its own (`<inbox>.<n>`): JetStream delivers the
+request's messages, and the status that ends it early, to that subject. So a status that
+comes late, for a request given up on (its wait ran out while NATS reconnected), cannot end
+a later request; its messages, if any come, are kept and taken first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from kernel.bus import H_EVENT, Envelope
+
+ACK = b"+ACK"
+NAK = b"-NAK"
+# Statuses that end a pull request short: 404 nothing there (no_wait), 408 its expiry,
+# 409 the server dropped it (its consumer's limits, a leader change): asked again.
+ENDED_SHORT = (b"404", b"408", b"409")
+HEARTBEAT = b"100"
+ACK_WAIT = 5.0  # how long a batch of publishes waits for its acks (nats-py's own default)
+
+
+class Delivery(NamedTuple):
+    """One message from a pull, as the parser gave it."""
+
+    subject: str
+    reply: str  # `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`
+    data: bytes
+    headers: bytes  # the raw header block
+
+    def envelope(self) -> Envelope:
+        return Envelope.decode(self.subject, self.reply, self.data, sb_event(self.headers))
+
+
+class PublishFailedError(Exception):
+    """JetStream refused a publish (no stream for its subject, a limit): none of its
+    batch is known to be stored, so the whole batch is published again."""
+
+
+class PullFailedError(Exception):
+    """The server refused a pull request (its consumer gone, say): pull anew."""
+
+
+class Pulls:
+    """One worker's pull requests on a consumer, one at a time, and what they bring."""
+
+    def __init__(self, js: JetStreamContext, stream: str, consumer: str) -> None:
+        self.nc: NATS = js._nc
+        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.inbox = self.nc.new_inbox()
+        self.arrived: deque[Delivery] = deque()
+        self.asked = 0  # the number of the request out
+        self.ended = False  # the request out ended short
+        self.failed: str | None = None  # the status line of a refused request
+        self.timed_out = False
+        self.wake = asyncio.Event()
+        self._sid: int | None = None
+        self._watch: asyncio.Future[None] | None = None
+
+    async def open(self, stop: asyncio.Event) -> None:
+        """Subscribe to the requests' inbox; a wait of these pulls ends once `stop` is set."""
+        sub = await self.nc.subscribe(f"{self.inbox}.*", cb=unrouted)
+        self._sid = sub._id
+        route_raw(self.nc, sub._id, self._received)
+
+        async def watch() -> None:
+            await stop.wait()
+            self.wake.set()
+
+        self._watch = asyncio.ensure_future(watch())
+
+    async def close(self) -> None:
+        """Stop taking messages; the server drops a request whose subscription is gone,
+        and what was delivered and not acked comes again after the consumer's ack wait."""
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._sid is not None:
+            sid, self._sid = self._sid, None
+            unroute_raw(self.nc, sid)
+            sub = self.nc._subs.get(sid)
+            if sub is not None:
+                await sub.unsubscribe()
+
+    async def first(self, wait: float, stop: asyncio.Event) -> list[Delivery]:
+        """The next message, waiting up to `wait` on the server for one; [] when none
+        came, or once stopped."""
+        if not self.arrived:
+            await self._ask({"batch": 1, "expires": int(wait * 1e9)})
+            # A little longer here than on the server, so its expiry status ends the wait.
+            await self._until(lambda: bool(self.arrived) or self.ended or stop.is_set(),
+                              wait + 1.0)
+        self._raise_if_refused()
+        return [self.arrived.popleft()] if self.arrived and not stop.is_set() else []
+
+    async def now(self, most: int, answer_within: float) -> list[Delivery]:
+        """Up to `most` messages the server holds now, without waiting for more: one
+        request with `no_wait` (and no `expires`, with which the server lingers on it),
+        read until the batch is full or the server's status ends it. `answer_within`
+        bounds a slow answer; what comes after it is kept for the next call."""
+        taken = self._take(most)
+        if len(taken) < most:
+            await self._ask({"batch": most - len(taken), "no_wait": True})
+            while len(taken) < most:
+                await self._until(lambda: bool(self.arrived) or self.ended, answer_within)
+                if not self.arrived:
+                    break
+                taken += self._take(most - len(taken))
+        self._raise_if_refused()
+        return taken
+
+    def _take(self, most: int) -> list[Delivery]:
+        arrived = self.arrived
+        return [arrived.popleft() for _ in range(min(most, len(arrived)))]
+
+    async def _ask(self, request: dict[str, int | bool]) -> None:
+        self.asked += 1
+        self.ended = False
+        await self.nc.publish(self.next_subject, json.dumps(request).encode(),
+                              reply=f"{self.inbox}.{self.asked}")
+
+    async def _until(self, ready: Callable[[], bool], seconds: float) -> None:
+        timer = asyncio.get_running_loop().call_later(seconds, self._time_out)
+        try:
+            while True:
+                self.wake.clear()
+                if ready() or self.timed_out:
+                    return
+                await self.wake.wait()
+        finally:
+            timer.cancel()
+            self.timed_out = False
+
+    def _time_out(self) -> None:
+        self.timed_out = True
+        self.wake.set()
+
+    def _raise_if_refused(self) -> None:
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise PullFailedError(f"pull on {self.next_subject}: {failed}")
+
+    async def _received(self, msg_subject: bytes, reply: bytes, data: bytes,
+                        headers: bytes) -> None:
+        if reply:
+            self.arrived.append(Delivery(msg_subject.decode(), reply.decode(), data, headers))
+        else:  # a status, for the request its subject names
+            code = headers[9:12] if headers else b""
+            if code == HEARTBEAT or msg_subject.rpartition(b".")[2] != b"%d" % self.asked:
+                return
+            self.ended = True
+            if code not in ENDED_SHORT:
+                self.failed = (headers or b"").split(b"\r\n", 1)[0].decode(errors="replace")
+        self.wake.set()
+
+
+class Publishes:
+    """Publishes to JetStream, a batch at a time, whose acks are awaited together: the
+    batch's messages are sent in order on the one connection (so the stream keeps their
+    order) with one reply subject, and the batch is done when every ack has come."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self.inbox = nc.new_inbox()
+        self.sent = 0
+        self.waiting: dict[bytes, _Acks] = {}
+        self._open = False
+
+    async def publish_all(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]
+                          ) -> None:
+        """Every message stored by its stream, or an error: `PublishFailedError` when one
+        was refused, `TimeoutError` when its acks did not all come within `ACK_WAIT`."""
+        if not messages:
+            return
+        if not self._open:
+            sub = await self.nc.subscribe(f"{self.inbox}.*", cb=unrouted)
+            route_raw(self.nc, sub._id, self._received)
+            self._open = True
+        self.sent += 1
+        key, acks = b"%d" % self.sent, _Acks(len(messages))
+        self.waiting[key] = acks
+        reply = f"{self.inbox}.{self.sent}"
+        try:
+            for msg_subject, payload, headers in messages:
+                await self.nc.publish(msg_subject, payload, reply=reply, headers=headers)
+            await asyncio.wait_for(acks.done, ACK_WAIT)
+        finally:
+            del self.waiting[key]
+
+    async def _received(self, msg_subject: bytes, reply: bytes, data: bytes,
+                        headers: bytes) -> None:
+        acks = self.waiting.get(msg_subject.rpartition(b".")[2])
+        if acks is None or acks.done.done():
+            return  # a batch given up on
+        if not data or b'"error"' in data:
+            acks.done.set_exception(PublishFailedError(_refusal(data, headers)))
+            return
+        acks.left -= 1
+        if not acks.left:
+            acks.done.set_result(None)
+
+
+class _Acks:
+    __slots__ = ("left", "done")
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+def _refusal(data: bytes, headers: bytes) -> str:
+    """Why JetStream refused a publish: its error's description, or the status line (503:
+    no stream listens on the subject)."""
+    if data:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            error = json.loads(data)["error"]
+            return f"{error.get('description', '')} ({error.get('err_code', '')})"
+        return data.decode(errors="replace")
+    return (headers or b"").split(b"\r\n", 1)[0].decode(errors="replace") or "no answer"
+
+
+async def ack(nc: NATS, delivery: Delivery) -> None:
+    await nc.publish(delivery.reply, ACK)
+
+
+async def nak(nc: NATS, delivery: Delivery, delay: float) -> None:
+    """Put the message back, to come again after `delay` seconds (at once when 0)."""
+    payload = NAK
+    if delay:
+        payload += b" " + json.dumps({"delay": int(delay * 1e9)}).encode()
+    await nc.publish(delivery.reply, payload)
+
+
+_EVENT_LINE = b"\r\n" + H_EVENT.encode() + b":"
+
+
+def sb_event(headers: bytes) -> str:
+    """The Sb-Event header's value out of a raw header block (`NATS/1.0\r\nName: value
+    \r\n...`), as nats-py would give it: stripped, UTF-8."""
+    block = headers or b""
+    start = block.find(_EVENT_LINE)
+    if start < 0:
+        raise ValueError(f"a message without its {H_EVENT} header")
+    start += len(_EVENT_LINE)
+    return block[start:block.index(b"\r\n", start)].strip().decode("utf-8", "replace")
+
+
+RawHandler = Callable[[bytes, bytes, bytes, bytes], Awaitable[None]]
+_ROUTES = "_switchboard_raw_routes"
+
+
+def route_raw(nc: NATS, sid: int, handler: RawHandler) -> None:
+    """Hand the messages of subscription `sid` to `handler` as the protocol parser gives
+    them (subject, reply, payload, header block), before nats-py parses the headers and
+    builds a Msg; other subscriptions' messages go the usual way. The connection's
+    message entry point is wrapped once, on its first route."""
+    routes: dict[int, RawHandler] | None = getattr(nc, _ROUTES, None)
+    if routes is None:
+        routes = {}
+        setattr(nc, _ROUTES, routes)
+        process = nc._process_msg
+
+        async def routed(sid: int, msg_subject: bytes, reply: bytes, data: bytes,
+                         headers: bytes) -> None:
+            route = routes.get(sid)
+            if route is None:
+                await process(sid, msg_subject, reply, data, headers)
+            else:
+                await route(msg_subject, reply, data, headers)
+
+        nc._process_msg = routed  # type: ignore[method-assign,assignment]
+    routes[sid] = handler
+
+
+def unroute_raw(nc: NATS, sid: int) -> None:
+    getattr(nc, _ROUTES, {}).pop(sid, None)
+
+
+async def unrouted(msg: Msg) -> None:
+    """The subscription's own callback, for a message that came before its route."""
+    raise RuntimeError(f"a pull's message on {msg.subject} before its route was set")
