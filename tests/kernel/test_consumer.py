@@ -28,9 +28,9 @@ from kernel.consumer import (
     tracked,
 )
 from kernel.eventstore import EventStore, NewEvent
-from kernel.wire import Pulls, ack
 from kernel.relay import OutboxRelay
 from kernel.tables import processed_events
+from kernel.wire import Pulls, ack
 from tests.kernel.conftest import wait_until
 
 log_meta = MetaData()

@@ -1,5 +1,7 @@
 """The gRPC bootstrap over real sockets: health, reflection, domain errors as rich
-statuses, and the correlation id carried from a client's context into the server's."""
+statuses, and the correlation id carried from a client's context into the server's; the
+unary calls both over gRPC and to a server of the same process (kernel/rpc.py), which must
+not tell them apart."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from kernel.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from kernel.rpc import build_server, channel, target
+from kernel.rpc import LOCAL_PEER, build_server, channel, forget_local, target
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 
@@ -46,10 +48,19 @@ class PoolServicer(device_pb2_grpc.DeviceServiceServicer):
     def __init__(self) -> None:
         self.raise_next: Exception | None = None
         self.traces: list[context.Trace] = []
+        self.peers: list[str] = []
+        self.delay = 0.0
+        self.cancelled = asyncio.Event()
 
     async def GetPoolStatus(self, request: device_pb2.GetPoolStatusRequest,
                             ctx: grpc.aio.ServicerContext) -> device_pb2.PoolStatus:
         self.traces.append(context.current())
+        self.peers.append(ctx.peer())
+        try:
+            await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
         if self.raise_next is not None:
             error, self.raise_next = self.raise_next, None
             raise error
@@ -61,17 +72,22 @@ class Served:
     servicer: PoolServicer
     addr: str
     health: object
+    route: str
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[Served]:
+@pytest.fixture(params=["in process", "over grpc"])
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    """A server, called from this process directly, or (its local route forgotten) over
+    gRPC as from another process."""
     servicer = PoolServicer()
     server, port, health = await build_server(
         [lambda s: device_pb2_grpc.add_DeviceServiceServicer_to_server(servicer, s)],
         [DEVICE_SERVICE])
     assert port > 0
     await server.start()
-    yield Served(servicer, f"127.0.0.1:{port}", health)
+    if request.param == "over grpc":
+        forget_local(server)
+    yield Served(servicer, f"127.0.0.1:{port}", health, request.param)
     await server.stop(0)
 
 
@@ -180,6 +196,44 @@ async def test_correlation_id_flows_from_client_context_to_server_context(
     assert (first.correlation_id, second.correlation_id) == ("corr-first", "corr-second")
     assert third.correlation_id not in ("", "corr-first", "corr-second")
     assert context.current().correlation_id == "corr-second"  # the client's is untouched
+
+
+async def test_a_call_past_its_deadline_is_cut_off_and_its_handler_cancelled(
+        served: Served) -> None:
+    served.servicer.delay = 5.0
+    async with channel(served.addr) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
+                device_pb2.GetPoolStatusRequest(), timeout=0.3)
+        await asyncio.wait_for(served.servicer.cancelled.wait(), 3)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_a_call_of_this_process_skips_the_wire_and_one_of_another_does_not(
+        served: Served) -> None:
+    """The same call, routed as the fixture says: the handler sees the in-process peer
+    only on the local route; a server's stop sends this process's calls over gRPC."""
+    async with channel(served.addr) as ch:
+        stub = device_pb2_grpc.DeviceServiceStub(ch)
+        await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest())
+        local = served.servicer.peers[-1] == LOCAL_PEER
+    assert local is (served.route == "in process")
+
+
+async def test_a_stopped_server_is_called_over_grpc_and_found_gone() -> None:
+    servicer = PoolServicer()
+    server, port, _ = await build_server(
+        [lambda s: device_pb2_grpc.add_DeviceServiceServicer_to_server(servicer, s)],
+        [DEVICE_SERVICE])
+    await server.start()
+    async with channel(f"127.0.0.1:{port}") as ch:
+        stub = device_pb2_grpc.DeviceServiceStub(ch)
+        await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
+        await server.stop(0)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetPoolStatus(device_pb2.GetPoolStatusRequest(), timeout=2)
+    assert servicer.peers == [LOCAL_PEER]
+    assert from_rpc_error(caught.value).reason == "SERVICE_UNAVAILABLE"
 
 
 async def test_graceful_shutdown_reports_not_serving(served: Served) -> None:
