@@ -159,6 +159,7 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
 
 # --- calls to a server of this process -----------------------------------------------
 
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default limit on a message received
 LOCAL_PEER = "ipv4:127.0.0.1:0"  # what a handler sees as the peer of an in-process call
 _LOCAL: dict[str, _LocalServer] = {}  # address a client names -> server of this process
 
@@ -281,7 +282,7 @@ async def _call_locally(handler: grpc.RpcMethodHandler, request: Any,
     handler in a task of its own (its context its own, as on a server; cancelled with
     the caller, or after `deadline` seconds), and the reply as the client would read it."""
     if serialize is not None and handler.request_deserializer is not None:
-        request = handler.request_deserializer(serialize(request))
+        request = handler.request_deserializer(_within_limit(serialize(request)))
     ctx = _LocalContext(metadata)
     running = asyncio.ensure_future(handler.unary_unary(request, ctx))
     try:
@@ -296,8 +297,18 @@ async def _call_locally(handler: grpc.RpcMethodHandler, request: Any,
                                    grpc.aio.Metadata(),
                                    details=f"Unexpected {type(exc)}: {exc}") from None
     if parse is not None and handler.response_serializer is not None:
-        reply = parse(handler.response_serializer(reply))
+        reply = parse(_within_limit(handler.response_serializer(reply)))
     return reply
+
+
+def _within_limit(message: bytes) -> bytes:
+    """A message over gRPC's default receive limit is refused as gRPC refuses it."""
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+            details=f"Received message larger than max ({len(message)} vs. "
+                    f"{MAX_MESSAGE_BYTES})")
+    return message
 
 
 class _LocalFirst:

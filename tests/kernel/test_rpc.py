@@ -51,6 +51,7 @@ class PoolServicer(device_pb2_grpc.DeviceServiceServicer):
         self.peers: list[str] = []
         self.delay = 0.0
         self.cancelled = asyncio.Event()
+        self.queue_type = "pool"
 
     async def GetPoolStatus(self, request: device_pb2.GetPoolStatusRequest,
                             ctx: grpc.aio.ServicerContext) -> device_pb2.PoolStatus:
@@ -64,7 +65,8 @@ class PoolServicer(device_pb2_grpc.DeviceServiceServicer):
         if self.raise_next is not None:
             error, self.raise_next = self.raise_next, None
             raise error
-        return device_pb2.PoolStatus(available_devices=2, total_devices=3, queue_type="pool")
+        return device_pb2.PoolStatus(available_devices=2, total_devices=3,
+                                     queue_type=self.queue_type)
 
 
 @dataclass
@@ -207,6 +209,15 @@ async def test_a_call_past_its_deadline_is_cut_off_and_its_handler_cancelled(
                 device_pb2.GetPoolStatusRequest(), timeout=0.3)
         await asyncio.wait_for(served.servicer.cancelled.wait(), 3)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_a_reply_over_grpcs_message_limit_is_refused_either_way(served: Served) -> None:
+    served.servicer.queue_type = "x" * (4 * 1024 * 1024 + 1)
+    async with channel(served.addr) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await device_pb2_grpc.DeviceServiceStub(ch).GetPoolStatus(
+                device_pb2.GetPoolStatusRequest(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 async def test_a_call_of_this_process_skips_the_wire_and_one_of_another_does_not(
