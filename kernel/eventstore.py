@@ -4,6 +4,13 @@ One table per service store. `UNIQUE(stream_id, stream_version)` is the whole
 concurrency control: two writers that read the same version cannot both append.
 On PostgreSQL, appends take an EXCLUSIVE table lock so positions become visible in
 commit order and the relay, which reads by position, never skips a late commit.
+
+On SQLite the events a transaction of this process appended are kept, once it has
+committed, for the relay (`committed_after`): it publishes them without reading them
+back, and reads the table only for what it was not handed (another process's appends, a
+commit whose hand-over came late). A writer holds SQLite's write lock from its first
+statement to its commit, so a transaction's rows take consecutive positions, and
+positions follow commit order.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from kernel.tables import events_table, metadata
 from kernel.waits import waited
 
 CHUNK = 500  # streams read by one query of read_since
+HANDED_AT_MOST = 10_000  # committed events kept for a relay; past it, the relay reads
 # The relay's read, built once: building the statement cost a fifth of a read's CPU.
 _READ_ALL = (select(events_table)
              .where(events_table.c.position > bindparam("after"))
@@ -80,6 +88,11 @@ class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._appended = asyncio.Event()
+        # SQLite: what each open transaction() appended, and what has committed since the
+        # relay last took it, by position.
+        self._hands = not is_postgres(engine)
+        self._appending: dict[AsyncConnection, list[StoredEvent]] = {}
+        self._committed: dict[int, StoredEvent] = {}
 
     async def create_tables(self) -> None:
         async with self.engine.begin() as conn:
@@ -97,26 +110,49 @@ class EventStore:
             # otherwise the relay finds the events on its next poll.
             await self._insert(conn, writes)
             return
-        try:
-            async with self.engine.begin() as own:
-                await self._insert(own, writes)
-        except IntegrityError as exc:
-            raise ConcurrencyError(str(exc.orig)) from exc
-        self._appended.set()
+        async with self.transaction() as own:
+            await self._insert(own, writes)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction for events and the caller's own rows, committed together;
-        the relay is nudged once it has committed."""
+        the relay is nudged once it has committed (and on SQLite handed its events)."""
+        appended: list[StoredEvent] = []
         try:
             async with self.engine.begin() as conn:
-                yield conn
+                self._appending[conn] = appended
+                try:
+                    yield conn
+                finally:
+                    del self._appending[conn]
         except IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from exc
+        if appended:
+            self._hand_over(appended)
         self._appended.set()
 
+    def _hand_over(self, events: list[StoredEvent]) -> None:
+        if len(self._committed) + len(events) > HANDED_AT_MOST:
+            self._committed.clear()  # no relay takes them: it reads what it needs
+        for event in events:
+            self._committed[event.position] = event
+
+    def committed_after(self, position: int, limit: int) -> list[StoredEvent]:
+        """Events this process committed right after `position`, in order, without a gap,
+        up to `limit`; [] when the next one was not handed over (the relay reads)."""
+        taken: list[StoredEvent] = []
+        while len(taken) < limit and (event := self._committed.get(position + 1)):
+            taken.append(event)
+            position += 1
+        return taken
+
+    def forget_committed(self, up_to: int) -> None:
+        """Published up to `up_to`: the events kept up to there are not needed again."""
+        for position in [p for p in self._committed if p <= up_to]:
+            del self._committed[position]
+
     async def _insert(self, conn: AsyncConnection, writes: Sequence[StreamWrite]) -> None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         now = utcnow()
         meta = context.current().as_metadata()
         for write in writes:
@@ -139,6 +175,14 @@ class EventStore:
             await conn.execute(insert(events_table), rows)
         except IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from exc
+        appended = self._appending.get(conn) if self._hands else None
+        if appended is not None:
+            last = (await conn.exec_driver_sql("SELECT last_insert_rowid()")).scalar_one()
+            first = last - len(rows) + 1
+            appended.extend(
+                StoredEvent(first + n, row["event_id"], row["stream_id"], row["stream_version"],
+                            row["event_type"], row["payload"], dict(row["meta"]), now)
+                for n, row in enumerate(rows))
 
     async def read_stream(self, stream_id: str, after_version: int = 0,
                           conn: AsyncConnection | None = None) -> list[StoredEvent]:

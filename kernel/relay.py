@@ -140,7 +140,9 @@ class OutboxRelay:
             return await self._publish_from(int(position), conn)
 
     async def _publish_from(self, position: int, locked: AsyncConnection | None) -> int:
-        events = await self.store.read_all(position, limit=self.batch, conn=locked)
+        events = [] if locked is not None else self.store.committed_after(position, self.batch)
+        if not events:
+            events = await self.store.read_all(position, limit=self.batch, conn=locked)
         if not events:
             return 0
         # Sent in order on one connection, so the stream keeps position order; the
@@ -156,6 +158,7 @@ class OutboxRelay:
             await locked.execute(self._advance(events[-1].position))
         else:
             self._published_to = events[-1].position
+            self.store.forget_committed(self._published_to)
             await self._record_if_due()
         self.published += len(events)
         return len(events)

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from nats.js import JetStreamContext
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import bus, context
 from kernel.consumer import DurableConsumer
-from kernel.eventstore import EventStore, NewEvent, StreamWrite
+from kernel.db import create_engine
+from kernel.eventstore import EventStore, NewEvent, StoredEvent, StreamWrite
 from kernel.relay import OutboxRelay
 from kernel.tables import relay_offsets
 from launcher import natsserver
@@ -382,3 +384,42 @@ async def test_a_relay_records_its_position_now_and_then_and_when_it_stops(
     again = OutboxRelay(store, js, service)
     assert await drain(again) == len(await store.read_all(died_at, limit=1_000))
     await assert_stream_holds_exactly(js, service, store)
+
+
+async def test_the_relay_publishes_what_this_process_committed_without_reading_it_back(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: the events a transaction of this process committed are handed to the relay,
+    which reads the table only for what it was not handed; an append by another process
+    (here another engine on the same file) between two of this one's is still published,
+    in position order. PostgreSQL: the relay reads everything, under its row lock."""
+    reads: list[int] = []
+    read_all = store.read_all
+
+    async def counted(after_position: int = 0, limit: int = 1000,
+                      conn: AsyncConnection | None = None) -> list[StoredEvent]:
+        reads.append(after_position)
+        return await read_all(after_position, limit, conn)
+
+    relay = OutboxRelay(store, js, service)
+    await relay.publish_pending()  # its position read, nothing to publish
+    monkeypatch.setattr(store, "read_all", counted)
+    await store.append(f"mine-{unique}", 0, [NewEvent("A", b"a"), NewEvent("B", b"b")])
+    assert await drain(relay) == 2
+    handed_only = list(reads)
+
+    other_engine = create_engine(str(engine.url))
+    try:
+        await EventStore(other_engine).append(f"theirs-{unique}", 0, [NewEvent("C", b"c")])
+    finally:
+        await other_engine.dispose()
+    await store.append(f"mine-{unique}", 2, [NewEvent("D", b"d")])
+    assert await drain(relay) == 2
+    monkeypatch.undo()
+    await assert_stream_holds_exactly(js, service, store)
+    published = await stream_messages(js, service)
+    assert [e.event_type for e in published] == ["A", "B", "C", "D"]
+    if engine.dialect.name == "sqlite":
+        assert handed_only == [2]  # the drain's last pass looks once, and finds nothing
+    else:
+        assert handed_only == [0, 2]
