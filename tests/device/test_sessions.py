@@ -129,3 +129,27 @@ async def test_a_fresh_qr_is_shown_again_and_an_old_one_replaced(parts, unique):
     assert second.pairing_ref != first.pairing_ref
     assert await parts.types(f"device-{unique}") == ["DeviceRegistered", "QrIssued",
                                                      "QrIssued"]
+
+
+async def test_a_lease_pass_that_read_before_a_logout_does_not_reconnect_the_device(
+        parts, unique, monkeypatch):
+    """A pass reads which devices want a session, then acts on them: a device logged out
+    from the phone in between is taken up from the stale read, found logged out, and let
+    go, not reconnected (a reconnect that came through after a new link would let the
+    new session go)."""
+    await linked_device(parts, unique)
+    before_logout = await parts.sessions.directory.with_sessions()
+    assert unique in {view.device_id for view in before_logout}
+    await parts.sim.logout_from_phone(unique)
+    assert unique not in parts.sessions.held
+
+    async def stale() -> list:
+        return before_logout
+
+    monkeypatch.setattr(parts.sessions.directory, "with_sessions", stale)
+    await parts.sessions.reconcile()
+    assert unique not in parts.sessions.held
+    assert not parts.sessions.reconnects.active(unique)
+    assert parts.deps.live.get(unique) is None
+    device = await get_device(GetDevice(unique), parts.deps)
+    assert (device.status, device.session_linked) == (DeviceStatus.DISCONNECTED, False)

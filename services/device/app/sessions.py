@@ -90,6 +90,10 @@ class Sessions:
     # What the far side reports
 
     async def linked(self, event: Linked) -> None:
+        """A new link supersedes any reconnect still trying for the old session: one
+        that came through after it would find the device linked anew, fail to record a
+        reconnect, and let the new session go."""
+        self.reconnects.cancel(event.device_id)
         device = await change(self.deps.devices, event.device_id,
                               lambda d: d.link(event.pairing_ref, event.phone_number,
                                                self.deps.clock()))
@@ -176,6 +180,9 @@ class Sessions:
         device = await change(self.deps.devices, view.device_id,
                               lambda d: d.disconnect("session lost; reconnecting")
                               if d.is_connected else None)
+        if not device.wants_session:  # logged out (or retired) since the pass read it
+            await self._let_go(device.id)
+            return
         self._reconnect(device)
 
     async def _put_down(self, device_id: str) -> None:
