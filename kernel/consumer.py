@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # messages are there, so this is not latency: it is how often an idle consumer asks.
 FETCH_WAIT = 5.0
 # How long the pull that tops a batch up waits for the server's answer. It asks only for
-# what is already there (`waiting_now`), so this bounds a slow answer, not a wait for more.
+# what is already there (`Pulls.now`), so this bounds a slow answer, not a wait for more.
 TOP_UP_WAIT = 0.05
 ENSURE_TRIES = 3  # a JetStream API request unanswered within its 5 s, asked again
 
