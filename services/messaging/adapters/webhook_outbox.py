@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
 from kernel.clock import as_utc
+from kernel.db import reading
 from services.messaging.adapters.webhook_tables import (
     HOOK_DUE_INDEX,
     webhook_deliveries,
@@ -111,8 +112,9 @@ class Due:
 
 async def due(engine: AsyncEngine, now: datetime,
               plan: Callable[[list[Any]], dict[str, int]]) -> Due:
-    """The due rows `plan(due hooks)` makes room for (it answers {hook: how many})."""
-    async with engine.connect() as conn:
+    """The due rows `plan(due hooks)` makes room for (it answers {hook: how many}): a
+    read-only transaction, which on SQLite does not take the write lock."""
+    async with reading(engine) as conn:
         hooks = list((await conn.execute(DUE_HOOKS)).all())
         rooms = plan([h for h in hooks if h.since is not None and as_utc(h.since) <= now])
         if not rooms:
