@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kernel import progress
 from kernel.bus import Envelope, stream_name, subject
-from kernel.wire import route_raw, sb_event, unroute_raw, unrouted
+from kernel.wire import sb_event, subscribe_raw, unsubscribe_raw
 
 WAIT = 5.0  # how long one pull request may wait on the server for its messages
 AHEAD = 2  # batches received and not yet taken, at most
@@ -86,8 +86,7 @@ class Puller:
         self.sub: Subscription | None = None
 
     async def start(self) -> None:
-        self.sub = await self.nc.subscribe(self.inbox, cb=unrouted)
-        route_raw(self.nc, self.sub._id, self._received)
+        self.sub = await subscribe_raw(self.nc, self.inbox, self._received)
         await self._ask()
 
     async def take(self) -> list[Envelope] | None:
@@ -114,8 +113,7 @@ class Puller:
     async def close(self) -> None:
         self.done = True
         if self.sub is not None:
-            unroute_raw(self.nc, self.sub._id)
-            await self.sub.unsubscribe()
+            await unsubscribe_raw(self.nc, self.sub)
         # An ephemeral consumer would go after its inactive threshold; this is sooner.
         with contextlib.suppress(Exception):  # gone already, or NATS away: it expires
             await self.js.delete_consumer(self.stream, self.consumer)

@@ -4,19 +4,11 @@ and client channels that carry the correlation id along.
 With `internal_auth` on, the server admits calls through its guard (kernel/guard.py) and
 every channel attaches this process's service token unless the call brings its own.
 
-A unary call to a server of the same process (the embedded all-in-one stack: the gateway
-and the four services in one process) does not go through gRPC's HTTP/2: the channel
-hands it to the server's own handler, behind the same edge (the interceptor's trace,
-guard, error statuses and metrics), with the request and the reply serialized and parsed
-as on the wire, and the handler run in a task of its own as gRPC runs it. A refusal
-comes back as the same `AioRpcError`, status details and all. An in-process gRPC round
-trip cost about 475 µs of CPU (a trivial unary call on this machine); this costs a small
-fraction of it (docs/performance.md). Streams, and calls to a server elsewhere, go over
-gRPC as before; the server still listens for them."""
+A unary call to a server of the same process goes to that server's handler behind the
+same edge, not through HTTP/2 (kernel/inprocess.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -30,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from kernel import context, metrics
 from kernel.config import Settings
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
+from kernel.inprocess import LocalFirst, Recording, serve_locally
 from kernel.tokens import KeyRing, ServiceTokens
 
 log = logging.getLogger(__name__)
@@ -141,9 +134,9 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
                        ) -> tuple[grpc.aio.Server, int, Any]:
     """A started-ready server (call `start()`), its bound port, and its health servicer.
     Given a `guard` (kernel/guard.py), each call must pass it."""
-    server = grpc.aio.server(interceptors=[_EdgeInterceptor(guard)],
-                             options=SERVER_OPTIONS)
-    recorded = _Recording(server)
+    edge = _EdgeInterceptor(guard)
+    server = grpc.aio.server(interceptors=[edge], options=SERVER_OPTIONS)
+    recorded = Recording(server)
     for register in registrars:
         register(recorded)  # type: ignore[arg-type]
     health_servicer = health.aio.HealthServicer()
@@ -153,188 +146,8 @@ async def build_server(registrars: Sequence[Registrar], service_names: Sequence[
     port = server.add_insecure_port(bind)
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    _serve_locally(server, recorded, _EdgeInterceptor(guard), bind, port)
+    serve_locally(server, recorded.methods, edge, bind, port)
     return server, port, health_servicer
-
-
-# --- calls to a server of this process -----------------------------------------------
-
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default limit on a message received
-LOCAL_PEER = "ipv4:127.0.0.1:0"  # what a handler sees as the peer of an in-process call
-_LOCAL: dict[str, _LocalServer] = {}  # address a client names -> server of this process
-
-
-class _Recording:
-    """Passed to the registrars in place of the server: records the method handlers they
-    add, and adds them to the server."""
-
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self.server = server
-        self.methods: dict[str, grpc.RpcMethodHandler] = {}
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.server.add_generic_rpc_handlers(handlers)
-
-    def add_registered_method_handlers(self, service: str,
-                                       handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        self.server.add_registered_method_handlers(service, handlers)
-        self.methods.update({f"/{service}/{name}": h for name, h in handlers.items()})
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.server, name)
-
-
-class _Details(grpc.HandlerCallDetails):
-    def __init__(self, method: str) -> None:
-        self.method = method
-        self.invocation_metadata = ()
-
-
-class _LocalServer:
-    """A server's unary handlers, behind its edge, for calls from this process."""
-
-    def __init__(self, server: grpc.aio.Server, methods: dict[str, grpc.RpcMethodHandler],
-                 edge: _EdgeInterceptor) -> None:
-        self.server = server
-        self.methods = methods
-        self.edge = edge
-        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def handler(self, method: str) -> grpc.RpcMethodHandler | None:
-        """The method's handler as the server runs it (through its edge); None when it is
-        not a unary method of this server."""
-        found = self.handlers.get(method)
-        if found is None:
-            plain = self.methods.get(method)
-            if plain is None or plain.unary_unary is None:
-                return None
-
-            async def continuation(_details: grpc.HandlerCallDetails) -> Any:
-                return plain
-
-            found = self.handlers[method] = await self.edge.intercept_service(
-                continuation, _Details(method))
-        return found
-
-
-def _serve_locally(server: grpc.aio.Server, recorded: _Recording, edge: _EdgeInterceptor,
-                   bind: str, port: int) -> None:
-    """Calls from this process to the server's address go to it directly, until it
-    stops: from then on they go over gRPC (and find it gone, as a caller elsewhere)."""
-    local = _LocalServer(server, recorded.methods, edge)
-    host = bind.rsplit(":", 1)[0]
-    hosts = {host, "127.0.0.1", "localhost"} if host in ("0.0.0.0", "[::]", "") else {host}
-    for each in hosts:
-        _LOCAL[f"{each}:{port}"] = local
-    stop = server.stop
-
-    async def stop_serving(grace: float | None) -> None:
-        forget_local(server)
-        await stop(grace)
-
-    server.stop = stop_serving  # type: ignore[method-assign]
-
-
-def forget_local(server: grpc.aio.Server) -> None:
-    """Calls from this process to the server go over gRPC from now on."""
-    for address in [a for a, local in _LOCAL.items() if local.server is server]:
-        del _LOCAL[address]
-
-
-class _LocalContext:
-    """What a handler uses of its call's context, for a call from this process."""
-
-    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
-        self.metadata = tuple(metadata)
-        self.status: grpc.StatusCode | None = None
-        self.details = ""
-        self.trailing: tuple[tuple[str, str | bytes], ...] = ()
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self.metadata
-
-    def peer(self) -> str:
-        return LOCAL_PEER
-
-    def code(self) -> grpc.StatusCode | None:
-        return self.status
-
-    async def abort(self, code: grpc.StatusCode, details: str = "",
-                    trailing_metadata: Sequence[tuple[str, str | bytes]] = ()) -> None:
-        self.status, self.details = code, details
-        self.trailing = tuple(trailing_metadata)
-        raise grpc.aio.AbortError()
-
-    async def abort_with_status(self, status: grpc.Status) -> None:
-        await self.abort(status.code, status.details, status.trailing_metadata)
-
-    def error(self) -> grpc.aio.AioRpcError:
-        return grpc.aio.AioRpcError(self.status or grpc.StatusCode.UNKNOWN,
-                                    grpc.aio.Metadata(), grpc.aio.Metadata(*self.trailing),
-                                    details=self.details)
-
-
-async def _call_locally(handler: grpc.RpcMethodHandler, request: Any,
-                        serialize: Callable[[Any], bytes] | None,
-                        parse: Callable[[bytes], Any] | None, deadline: float | None,
-                        metadata: Sequence[tuple[str, str]]) -> Any:
-    """A unary call as the server would run it: the request as it would arrive, the
-    handler in a task of its own (its context its own, as on a server; cancelled with
-    the caller, or after `deadline` seconds), and the reply as the client would read it."""
-    if serialize is not None and handler.request_deserializer is not None:
-        request = handler.request_deserializer(_within_limit(serialize(request)))
-    ctx = _LocalContext(metadata)
-    running = asyncio.ensure_future(handler.unary_unary(request, ctx))
-    try:
-        reply = await (running if deadline is None else asyncio.wait_for(running, deadline))
-    except grpc.aio.AbortError:
-        raise ctx.error() from None
-    except TimeoutError:
-        raise grpc.aio.AioRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(),
-                                   grpc.aio.Metadata(), details="Deadline Exceeded") from None
-    except Exception as exc:
-        raise grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(),
-                                   grpc.aio.Metadata(),
-                                   details=f"Unexpected {type(exc)}: {exc}") from None
-    if parse is not None and handler.response_serializer is not None:
-        reply = parse(_within_limit(handler.response_serializer(reply)))
-    return reply
-
-
-def _within_limit(message: bytes) -> bytes:
-    """A message over gRPC's default receive limit is refused as gRPC refuses it."""
-    if len(message) > MAX_MESSAGE_BYTES:
-        raise grpc.aio.AioRpcError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
-            details=f"Received message larger than max ({len(message)} vs. "
-                    f"{MAX_MESSAGE_BYTES})")
-    return message
-
-
-class _LocalFirst:
-    """A unary multicallable: to the server of this process at the channel's address if
-    there is one, else over gRPC."""
-
-    def __init__(self, address: str, method: str, remote: Any,
-                 serialize: Callable[[Any], bytes] | None,
-                 parse: Callable[[bytes], Any] | None) -> None:
-        self.address, self.method, self.remote = address, method, remote
-        self.serialize, self.parse = serialize, parse
-
-    def __call__(self, request: Any, *, timeout: float | None = None,
-                 metadata: Sequence[tuple[str, str]] = (), **options: Any) -> Any:
-        local = _LOCAL.get(self.address)
-        if local is None:
-            return self.remote(request, timeout=timeout, metadata=metadata, **options)
-        return self._local(local, request, timeout, metadata, options)
-
-    async def _local(self, local: _LocalServer, request: Any, deadline: float | None,
-                     metadata: Sequence[tuple[str, str]], options: dict[str, Any]) -> Any:
-        handler = await local.handler(self.method)
-        if handler is None:
-            return await self.remote(request, timeout=deadline, metadata=metadata, **options)
-        return await _call_locally(handler, request, self.serialize, self.parse, deadline,
-                                   metadata)
 
 
 Amend = Callable[[list[tuple[str, str]]], None]
@@ -365,8 +178,8 @@ class AmendingChannel(grpc.aio.Channel):
                     response_deserializer: Any = None, **kwargs: Any) -> Any:
         remote = self._inner.unary_unary(method, request_serializer, response_deserializer,
                                          **kwargs)
-        return _Amending(_LocalFirst(self._address, method, remote, request_serializer,
-                                     response_deserializer), self._amend)
+        return _Amending(LocalFirst(self._address, method, remote, request_serializer,
+                                    response_deserializer), self._amend)
 
     def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
         return _Amending(self._inner.unary_stream(*args, **kwargs), self._amend)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from kernel.bus import H_EVENT, Envelope
@@ -78,14 +79,12 @@ class Pulls:
         self.failed: str | None = None  # the status line of a refused request
         self.timed_out = False
         self.wake = asyncio.Event()
-        self._sid: int | None = None
+        self._sub: Subscription | None = None
         self._watch: asyncio.Future[None] | None = None
 
     async def open(self, stop: asyncio.Event) -> None:
         """Subscribe to the requests' inbox; a wait of these pulls ends once `stop` is set."""
-        sub = await self.nc.subscribe(f"{self.inbox}.*", cb=unrouted)
-        self._sid = sub._id
-        route_raw(self.nc, sub._id, self._received)
+        self._sub = await subscribe_raw(self.nc, f"{self.inbox}.*", self._received)
 
         async def watch() -> None:
             await stop.wait()
@@ -98,12 +97,9 @@ class Pulls:
         and what was delivered and not acked comes again after the consumer's ack wait."""
         if self._watch is not None:
             self._watch.cancel()
-        if self._sid is not None:
-            sid, self._sid = self._sid, None
-            unroute_raw(self.nc, sid)
-            sub = self.nc._subs.get(sid)
-            if sub is not None:
-                await sub.unsubscribe()
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await unsubscribe_raw(self.nc, sub)
 
     async def first(self, wait: float, stop: asyncio.Event) -> list[Delivery]:
         """The next message, waiting up to `wait` on the server for one; [] when none
@@ -196,8 +192,7 @@ class Publishes:
         if not messages:
             return
         if not self._open:
-            sub = await self.nc.subscribe(f"{self.inbox}.*", cb=unrouted)
-            route_raw(self.nc, sub._id, self._received)
+            await subscribe_raw(self.nc, f"{self.inbox}.*", self._received)
             self._open = True
         self.sent += 1
         key, acks = b"%d" % self.sent, _Acks(len(messages))
@@ -295,10 +290,18 @@ def route_raw(nc: NATS, sid: int, handler: RawHandler) -> None:
     routes[sid] = handler
 
 
-def unroute_raw(nc: NATS, sid: int) -> None:
-    getattr(nc, _ROUTES, {}).pop(sid, None)
+async def subscribe_raw(nc: NATS, subject: str, handler: RawHandler) -> Subscription:
+    """A subscription whose messages go to `handler` raw (`route_raw`)."""
+    sub = await nc.subscribe(subject, cb=_unrouted)
+    route_raw(nc, sub._id, handler)
+    return sub
 
 
-async def unrouted(msg: Msg) -> None:
+async def unsubscribe_raw(nc: NATS, sub: Subscription) -> None:
+    getattr(nc, _ROUTES, {}).pop(sub._id, None)
+    await sub.unsubscribe()
+
+
+async def _unrouted(msg: Msg) -> None:
     """The subscription's own callback, for a message that came before its route."""
-    raise RuntimeError(f"a pull's message on {msg.subject} before its route was set")
+    raise RuntimeError(f"a message on {msg.subject} before its route was set")

@@ -27,7 +27,8 @@ from kernel.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from kernel.rpc import LOCAL_PEER, build_server, channel, forget_local, target
+from kernel.inprocess import LOCAL_PEER, forget_local
+from kernel.rpc import build_server, channel, target
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 
