@@ -16,7 +16,6 @@ positions follow commit order.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.clock import as_utc, utcnow
 from kernel.db import is_postgres, reading
+from kernel.ids import uuid7
 from kernel.tables import events_table, metadata
 from kernel.waits import waited
 
@@ -50,7 +50,7 @@ class ConcurrencyError(Exception):
 class NewEvent:
     event_type: str
     payload: bytes
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = field(default_factory=uuid7)
     # correlation and causation of the command that recorded it (kernel/aggregate.py);
     # None: its write's
     meta: dict[str, Any] | None = None

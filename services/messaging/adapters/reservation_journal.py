@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from kernel.clock import as_utc
 from kernel.db import reading
 from kernel.gathering import retrieved
 from kernel.groupcommit import Extra, GroupCommit
+from kernel.ids import uuid7
 from kernel.retry import report
 from kernel.tables import events_table
 from kernel.waits import waited
@@ -76,13 +76,13 @@ class ReservationJournal:
                  group: GroupCommit | None = None) -> None:
         self.engine = engine
         self.grace = timedelta(seconds=grace)
-        self.process = str(uuid.uuid4())
+        self.process = uuid7()
         self.group = group
         self._gathering: list[dict[str, Any]] | None = None  # rows not yet being written
         self._saving: asyncio.Future[None] | None = None  # the save that writes them
 
     async def note(self, charge: Charge) -> Note:
-        note = Note(str(uuid.uuid4()), charge.kind, charge.owner, list(charge.message_ids),
+        note = Note(uuid7(), charge.kind, charge.owner, list(charge.message_ids),
                     self.process, datetime.now(UTC))
         row = {"note_id": note.note_id, "kind": note.kind, "owner": note.owner,
                "message_ids": note.message_ids, "process": note.process,
