@@ -1,7 +1,7 @@
 """`python -m bench.profile`: cProfile every Python process of the stack under single sends.
 
 Starts the stack like `python -m bench`, with a sitecustomize.py on PYTHONPATH that runs
-each `python -m gateway|services.*` process under cProfile (main thread, where the asyncio
+each `python -m launcher.single|gateway|services.*` process under cProfile (main thread, where the asyncio
 loop runs) and dumps its stats at exit; drives sends for 10 s, stops the stack, and prints
 each process's top functions by own time.
 
@@ -28,7 +28,7 @@ import atexit, cProfile, os
 _argv = open("/proc/self/cmdline", "rb").read().split(b"\\0")
 if len(_argv) > 2 and _argv[1] == b"-m" and os.environ.get("BENCH_PROFILE_DIR"):
     _name = _argv[2].decode()
-    if _name == "gateway" or _name.startswith("services."):
+    if _name in ("gateway", "launcher.single") or _name.startswith("services."):
         _prof = cProfile.Profile()
         _prof.enable()
         def _dump():
