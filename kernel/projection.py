@@ -60,13 +60,15 @@ async def apply_tracked(conn: AsyncConnection, projection: Projection,
 
 async def apply_fresh(conn: AsyncConnection, projection: Projection,
                       fresh: Sequence[Envelope]) -> None:
-    """Apply events known to be new; a BatchProjection gets them all in one call."""
+    """Apply events known to be new, each under its own trace; a BatchProjection gets
+    them all in one call, under the trace of the last (as after each in turn)."""
     fold = getattr(projection, "apply_batch", None)
-    for envelope in fresh:
-        context.caused_by(envelope.event_id, envelope.correlation_id)
-        if fold is None:
+    if fold is None:
+        for envelope in fresh:
+            context.caused_by(envelope.event_id, envelope.correlation_id)
             await projection.apply(envelope, conn)
-    if fold is not None and fresh:
+    elif fresh:
+        context.caused_by(fresh[-1].event_id, fresh[-1].correlation_id)
         await fold(fresh, conn)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.clock import as_utc, from_timestamp, to_timestamp, utcnow
@@ -38,3 +39,20 @@ def test_timestamps_keep_the_moment_to_the_microsecond() -> None:
     assert from_timestamp(stamp).tzinfo is UTC
     assert to_timestamp(moment.astimezone(UTC).replace(tzinfo=None)) == stamp
     assert to_timestamp(None) is None
+
+
+def test_a_timestamp_reads_as_protobuf_reads_it_across_its_range() -> None:
+    """from_timestamp does protobuf's ToDatetime by hand: the same moment and zone from the
+    first second of year 1 to the last of 9999, nanoseconds cut toward zero."""
+    for seconds, nanos in [(-62135596800, 0), (-1, 999_999_999), (0, 0), (0, 999),
+                           (1709251198, 123456789), (253402300799, 999_999_999)]:
+        stamp = Timestamp(seconds=seconds, nanos=nanos)
+        moment = from_timestamp(stamp)
+        assert moment == stamp.ToDatetime(tzinfo=UTC)
+        assert moment.tzinfo is UTC
+
+
+def test_an_invalid_timestamp_is_refused_as_protobuf_refuses_it() -> None:
+    for seconds, nanos in [(-62135596801, 0), (253402300800, 0), (0, -1), (0, 10**9)]:
+        with pytest.raises(ValueError):
+            from_timestamp(Timestamp(seconds=seconds, nanos=nanos))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, case, insert, s
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import bus
+from kernel import bus, context
 from kernel import projection as projections
 from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent, StreamWrite
@@ -289,3 +290,35 @@ async def test_a_rebuild_beside_the_running_live_projection_equals_the_truth(
         await asyncio.wait_for(live, 10)
     assert await runner.rebuild() == 60 * 2 + 30
     assert await projection.rows(engine) == expected
+
+
+class TracedBatches:
+    """A batch projection that notes the trace each call runs under."""
+
+    name, sources, view = "traced", {"svc": ["E"]}, MetaData()
+
+    def __init__(self) -> None:
+        self.traces: list[tuple[str, str]] = []
+
+    async def apply(self, event: bus.Envelope, conn: AsyncConnection) -> None:
+        self.traces.append((context.current().correlation_id, context.current().causation_id))
+
+    async def apply_batch(self, events: Sequence[bus.Envelope], conn: AsyncConnection) -> None:
+        await self.apply(events[-1], conn)
+
+
+def traced(k: int) -> bus.Envelope:
+    return bus.Envelope("svc", f"e{k}", "E", "s", k, b"", f"c{k}", "", datetime.now(UTC), k)
+
+
+async def test_a_folded_batch_runs_under_the_trace_of_its_last_event() -> None:
+    """As if each event had been applied in turn: its correlation, caused by it."""
+    folding = TracedBatches()
+    await projections.apply_fresh(None, folding, [traced(k) for k in (1, 2, 3)])  # type: ignore[arg-type]
+    one_by_one = TracedBatches()
+    one_by_one.apply_batch = None  # type: ignore[assignment,method-assign]
+    await projections.apply_fresh(None, one_by_one, [traced(k) for k in (1, 2, 3)])  # type: ignore[arg-type]
+    assert folding.traces == [("c3", "e3")]
+    assert one_by_one.traces == [("c1", "e1"), ("c2", "e2"), ("c3", "e3")]
+    await projections.apply_fresh(None, folding, [])  # type: ignore[arg-type]
+    assert folding.traces == [("c3", "e3")]
