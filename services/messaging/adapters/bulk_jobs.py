@@ -9,28 +9,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kernel.bus import Envelope
 from kernel.db import insert_for
 from services.messaging.adapters.history_view import bulk_job_messages
 from services.messaging.domain.events import MessageQueued
-from switchboard.messaging.v1 import events_pb2
 
 Member = tuple[str, str, int]  # queue id, job id, user id
 
 
 def members_of(events: Sequence[MessageQueued]) -> list[Member]:
     return [(e.message_id, e.bulk_job_id, e.user_id) for e in events if e.bulk_job_id]
-
-
-def queued_members(envelopes: Sequence[Envelope]) -> list[Member]:
-    """The bulk messages among a batch of the history projection's events."""
-    found = []
-    for envelope in envelopes:
-        if envelope.service == "messaging" and envelope.event_type == "MessageQueued":
-            pb = events_pb2.MessageQueued.FromString(envelope.payload)
-            if pb.bulk_job_id:
-                found.append((pb.message_id, pb.bulk_job_id, pb.user_id))
-    return found
 
 
 async def add_members(conn: AsyncConnection, members: Sequence[Member]) -> None:

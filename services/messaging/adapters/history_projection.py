@@ -17,16 +17,16 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import Envelope
-from services.messaging.adapters.bulk_jobs import add_members, queued_members
-from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_view import merge_entries, merge_entry, view_metadata
-from services.messaging.domain.lifecycle import HistoryEntry, Status, queued_entry
+from kernel.clock import from_timestamp
+from services.messaging.adapters.bulk_jobs import Member, add_members
+from services.messaging.adapters.history_view import merge_entries, view_metadata
+from services.messaging.domain.lifecycle import HistoryEntry, Status
 from switchboard.device.v1 import events_pb2 as device_events
+from switchboard.messaging.v1 import events_pb2 as messaging_events
 
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
-CODEC = messaging_codec()
 
 # Device event type -> (protobuf class, status it means, field with the transport's time).
 DEVICE_EVENTS: dict[str, tuple[type[ProtoMessage], Status, str]] = {
@@ -41,16 +41,21 @@ DEVICE_EVENTS: dict[str, tuple[type[ProtoMessage], Status, str]] = {
 def _time(msg: ProtoMessage, field: str, envelope: Envelope) -> datetime:
     """When it happened: the event's own timestamp if it has one, else when recorded."""
     if field and msg.HasField(field):
-        stamp: datetime = getattr(msg, field).ToDatetime(tzinfo=UTC)
-        return stamp
+        return from_timestamp(getattr(msg, field))
     return envelope.recorded_at.astimezone(UTC)
 
 
 def queued_fact(envelope: Envelope) -> HistoryEntry:
-    event = CODEC.decode_payload(envelope.event_type, envelope.payload)
-    if event.queued_at is None:
-        event = replace(event, queued_at=envelope.recorded_at.astimezone(UTC))
-    return queued_entry(event)
+    return _queued(messaging_events.MessageQueued.FromString(envelope.payload), envelope)
+
+
+def _queued(event: Any, envelope: Envelope) -> HistoryEntry:
+    """`lifecycle.queued_entry` of the event, read off its protobuf: the message, queued at
+    `queued_at` (else when recorded)."""
+    at = _time(event, "queued_at", envelope)
+    return HistoryEntry(queue_id=event.message_id, status=Status.QUEUED, updated_at=at,
+                        user_id=event.user_id, number=event.number, message=event.body,
+                        created_at=at)
 
 
 def device_fact(envelope: Envelope) -> HistoryEntry:
@@ -93,21 +98,30 @@ class HistoryProjection:
         }
 
     async def apply(self, event: Envelope, conn: AsyncConnection) -> None:
-        fact = _fact(event)
-        if fact is not None:
-            await merge_entry(conn, fact)
-            await add_members(conn, queued_members([event]))
+        await self.apply_batch([event], conn)
 
     async def apply_batch(self, events: Sequence[Envelope], conn: AsyncConnection) -> None:
-        """The same as `apply` for each event in turn, folded into one write per message."""
-        await merge_entries(conn, [f for e in events if (f := _fact(e)) is not None])
-        await add_members(conn, queued_members(events))
+        """Every event's fact, folded into one write per message; a bulk request's
+        messages recorded in its job."""
+        facts, members = read_batch(events)
+        await merge_entries(conn, facts)
+        await add_members(conn, members)
 
 
-def _fact(event: Envelope) -> HistoryEntry | None:
-    fact = FACTS[event.service](event)
-    if not fact.queue_id:
-        log.warning("history: %s %s names no message; skipped", event.event_type,
-                    event.event_id)
-        return None
-    return fact
+def read_batch(events: Sequence[Envelope]) -> tuple[list[HistoryEntry], list[Member]]:
+    """The events' facts, and the bulk jobs their MessageQueued name (each decoded once)."""
+    facts, members = [], []
+    for envelope in events:
+        if envelope.service == "messaging":
+            queued = messaging_events.MessageQueued.FromString(envelope.payload)
+            fact = _queued(queued, envelope)
+            if queued.bulk_job_id:
+                members.append((queued.message_id, queued.bulk_job_id, queued.user_id))
+        else:
+            fact = device_fact(envelope)
+        if fact.queue_id:
+            facts.append(fact)
+        else:
+            log.warning("history: %s %s names no message; skipped", envelope.event_type,
+                        envelope.event_id)
+    return facts, members

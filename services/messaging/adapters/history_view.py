@@ -5,6 +5,7 @@ Written only by the history projection, read by status lookups and history pages
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,12 +18,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
+    and_,
+    case,
     func,
+    literal_column,
+    or_,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ColumnElement
 
 from kernel.clock import as_utc
 from kernel.db import insert_for, reading
@@ -75,91 +79,70 @@ def row_of(entry: HistoryEntry) -> dict[str, Any]:
 
 
 async def merge_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
-    """Fold one event's contribution into its message's row (row-locked on PostgreSQL)."""
-    current = await _locked(conn, fact.queue_id)
-    if current is None:
-        if await _insert_new(conn, fact):
-            return
-        current = await _locked(conn, fact.queue_id)
-        assert current is not None
-    merged = current.merge(fact)
-    if merged != current:
-        await conn.execute(update(t).where(t.c.queue_id == fact.queue_id)
-                           .values(**row_of(merged)))
+    """Fold one event's contribution into its message's row."""
+    await merge_entries(conn, [fact])
 
 
 async def add_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
-    """`merge_entry` for a message just queued, whose row is almost never there yet: the
-    insert first (one statement), the read and merge only if a row was there after all."""
-    if not await _insert_new(conn, fact):
-        await merge_entry(conn, fact)
-
-
-async def _locked(conn: AsyncConnection, queue_id: str) -> HistoryEntry | None:
-    row = (await conn.execute(
-        select(t).where(t.c.queue_id == queue_id).with_for_update())).first()
-    return entry_of(row) if row else None
-
-
-async def _insert_new(conn: AsyncConnection, fact: HistoryEntry) -> bool:
-    """Insert the row unless another writer just did; True if this one did."""
-    dialect_insert = insert_for(conn.dialect.name)
-    stmt = (dialect_insert(t).values(**row_of(fact))
-            .on_conflict_do_nothing(index_elements=["queue_id"]).returning(t.c.queue_id))
-    return (await conn.execute(stmt)).first() is not None
+    """`merge_entry` for a message just queued (the accept path): one statement, no read,
+    whether its row is there yet or not."""
+    await merge_entries(conn, [fact])
 
 
 async def merge_entries(conn: AsyncConnection, facts: Sequence[HistoryEntry]) -> None:
-    """`merge_entry` for a batch: the facts about each message folded first (merge is
-    commutative and associative), then one read, one insert and one update statement per
-    chunk of messages instead of two or three statements per event."""
+    """Fold a batch of facts into the view: the facts about each message merged first
+    (merge is commutative and associative), then one row each, inserted or merged into the
+    row there by the statement itself (`merging`), so nothing is read back. Rows
+    go in queue_id order, so two replicas' projections that share messages wait for each
+    other instead of deadlocking (PostgreSQL)."""
     folded: dict[str, HistoryEntry] = {}
     for fact in facts:
         seen = folded.get(fact.queue_id)
         folded[fact.queue_id] = fact if seen is None else seen.merge(fact)
-    # Rows are locked and inserted in queue_id order, so two replicas' projections that
-    # share messages wait for each other instead of deadlocking.
-    current = await _locked_many(conn, sorted(folded))
-    fresh = [folded[q] for q in sorted(folded) if q not in current]
-    inserted = await _insert_many(conn, fresh)
-    raced = [f.queue_id for f in fresh if f.queue_id not in inserted]
-    if raced:
-        current.update(await _locked_many(conn, sorted(raced)))
-    changed = [m for q, e in current.items() if (m := e.merge(folded[q])) != e]
-    if changed:
-        await conn.execute(_UPDATE, [_update_row(m) for m in changed])
+    if folded:
+        await conn.execute(merging(conn.dialect.name),
+                           [row_of(folded[q]) for q in sorted(folded)])
 
 
-CHUNK = 500
-# SET takes the columns each parameter set names (all but the key), as executemany.
-_UPDATE = update(t).where(t.c.queue_id == bindparam("key"))
+# The domain's merge (HistoryEntry.merge) as the SET of an upsert, the row there `t` and
+# the fact `new`: every expression reads the row as it was. Texts compare by code point,
+# as Python's max does: SQLite's own order; on PostgreSQL, COLLATE "C" (a database's
+# default collation may sort "B" after "a"). SQLite's datetimes are fixed-width UTC text.
+RANK = {s.label: s.value for s in Status}
 
 
-def _update_row(entry: HistoryEntry) -> dict[str, Any]:
-    row = row_of(entry)
-    row["key"] = row.pop("queue_id")
-    return row
+@functools.lru_cache(maxsize=4)
+def merging(dialect: str) -> Any:
+    """INSERT .. ON CONFLICT (queue_id) DO UPDATE with the merge of row and fact."""
+    stmt = insert_for(dialect)(t)
+    new = stmt.excluded
+    ahead = or_(_rank(new.status) > _rank(t.c.status),
+                and_(_rank(new.status) == _rank(t.c.status), new.updated_at > t.c.updated_at))
+    text = (lambda c: c.collate("C")) if dialect == "postgresql" else (lambda c: c)
+    merged = {"status": case((ahead, new.status), else_=t.c.status),
+              "updated_at": case((ahead, new.updated_at), else_=t.c.updated_at),
+              "user_id": case((new.user_id > t.c.user_id, new.user_id), else_=t.c.user_id),
+              "created_at": _known(new.created_at, t.c.created_at,
+                                   new.created_at < t.c.created_at)}
+    for name in ("number", "message", "error_message"):
+        merged[name] = _known(new[name], t.c[name], text(new[name]) > text(t.c[name]))
+    upsert = stmt.on_conflict_do_update(index_elements=["queue_id"], set_=merged)
+    # With RETURNING, SQLAlchemy sends asyncpg's executemany as INSERTs of up to 1,000
+    # rows each (insertmanyvalues), not one statement per row: a rebuild's batch on
+    # PostgreSQL took a third longer per row.
+    return upsert.returning(t.c.queue_id) if dialect == "postgresql" else upsert
 
 
-async def _locked_many(conn: AsyncConnection, queue_ids: list[str]) -> dict[str, HistoryEntry]:
-    found: dict[str, HistoryEntry] = {}
-    for start in range(0, len(queue_ids), CHUNK):
-        chunk = queue_ids[start:start + CHUNK]
-        rows = await conn.execute(select(t).where(t.c.queue_id.in_(chunk))
-                                  .order_by(t.c.queue_id).with_for_update())
-        found.update((r.queue_id, entry_of(r)) for r in rows)
-    return found
+def _rank(status: Any) -> ColumnElement[int]:
+    """The status's place in the lifecycle, written into the statement (not bound: the
+    parameters of an executemany are processed per row)."""
+    return case({literal_column(f"'{label}'"): literal_column(str(rank))
+                 for label, rank in RANK.items()}, value=status)
 
 
-async def _insert_many(conn: AsyncConnection, facts: list[HistoryEntry]) -> set[str]:
-    """Insert rows for these messages unless another writer just did; the ids inserted."""
-    if not facts:
-        return set()
-    dialect_insert = insert_for(conn.dialect.name)
-    stmt = (dialect_insert(t).on_conflict_do_nothing(index_elements=["queue_id"])
-            .returning(t.c.queue_id))
-    rows = await conn.execute(stmt, [row_of(f) for f in facts])
-    return set(rows.scalars())
+def _known(new: Any, old: Any, new_wins: ColumnElement[bool]) -> ColumnElement[Any]:
+    """The one that is known; if both are, `new` where it wins (lifecycle._known)."""
+    return case((old.is_(None), new), (new.is_(None), old), (new_wins, new), else_=old)
 
 
 async def insert_entries(conn: AsyncConnection, facts: list[HistoryEntry]) -> None:
