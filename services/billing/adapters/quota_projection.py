@@ -16,10 +16,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kernel import context
 from kernel.bus import Envelope
 from kernel.consumer import BatchHandler
-from kernel.projection import track_live
+from kernel.projection import apply_tracked
 from kernel.subscriptions import EventSubscription
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
 from services.billing.adapters.quota_view import (
@@ -84,11 +83,7 @@ def folded(engine: AsyncEngine, name: str, lock: asyncio.Lock) -> BatchHandler:
 async def apply_folded(conn: AsyncConnection, name: str, batch: Sequence[Envelope]) -> int:
     """Apply a batch's new events as one merge per row, recording their ids in the same
     transaction (so a redelivery changes nothing); returns the events applied."""
-    fresh = await track_live(conn, name, batch)
-    for envelope in fresh:
-        context.caused_by(envelope.event_id, envelope.correlation_id)
-    await fold(conn, fresh)
-    return len(fresh)
+    return await apply_tracked(conn, QuotaProjection(name), batch)
 
 
 async def fold(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
