@@ -8,15 +8,16 @@ billing recorded them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message as ProtoMessage
 
 from kernel.bus import Envelope
-from kernel.clock import as_utc, from_timestamp
+from kernel.clock import EPOCH, as_utc, from_timestamp
 from services.billing.adapters.codec import billing_codec
 from services.billing.adapters.quota_view import COUNTERS, STATUS_RANK
 from services.billing.domain import events as credit
@@ -26,6 +27,7 @@ from switchboard.billing.v1 import events_pb2 as billing_events
 from switchboard.messaging.v1 import events_pb2 as messaging_events
 
 INSTANCE, USER = "quota_instance_periods", "quota_user_months"
+DAY = 86400  # seconds
 CODEC = billing_codec()
 CLOSING = {sub.QuotaPeriodStarted: "completed", sub.SubscriptionAutoRenewed: "completed",
            sub.SubscriptionRenewed: "renewed"}
@@ -63,8 +65,19 @@ def _period(instance_id: str, start: datetime, **values: Any) -> Fact:
     return Fact(INSTANCE, (instance_id, period_key(start)), values)
 
 
+@functools.lru_cache(maxsize=4096)
+def day_month(day: int) -> str:
+    """`month` of every moment of a UTC day, counted from 1970-01-01 (a replay's messages
+    fall on few days: a dict look-up instead of a datetime each)."""
+    return month(EPOCH + timedelta(days=day))
+
+
 def _user(user_id: int, at: datetime, **counts: int) -> list[Fact]:
-    return [Fact(USER, (user_id, month(at)), counts)] if user_id > 0 else []
+    return _user_in(user_id, month(at), **counts)
+
+
+def _user_in(user_id: int, in_month: str, **counts: int) -> list[Fact]:
+    return [Fact(USER, (user_id, in_month), counts)] if user_id > 0 else []
 
 
 def _opened(e: sub.PeriodOpened, _: Envelope) -> list[Fact]:
@@ -122,10 +135,11 @@ BILLING_TYPES = [cls.__name__ for cls in BILLING]
 
 def _queued(envelope: Envelope) -> list[Fact]:
     event = messaging_events.MessageQueued.FromString(envelope.payload)
-    at = from_timestamp(event.queued_at) if event.HasField("queued_at") \
-        else envelope.recorded_at
+    in_month = day_month(event.queued_at.seconds // DAY) if event.HasField("queued_at") \
+        else month(envelope.recorded_at)
     instance = 1 if event.channel == "instance" else 0
-    return _user(event.user_id, at, messages_queued=1, instance_messages_queued=instance)
+    return _user_in(event.user_id, in_month, messages_queued=1,
+                    instance_messages_queued=instance)
 
 
 def _quota_reserved(e: Any, _: Envelope) -> list[Fact]:
