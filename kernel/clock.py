@@ -31,8 +31,8 @@ def as_utc(value: None) -> None: ...
 
 def as_utc(value: datetime | None) -> datetime | None:
     """The same moment as an aware UTC datetime; a naive one is taken to be UTC."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
