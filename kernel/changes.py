@@ -4,13 +4,20 @@ The one retry policy for optimistic concurrency: a save that lost the race to an
 writer (ConcurrencyError) is tried again from the stream's new state, up to TRIES times,
 with a tiny jittered pause between tries so writers that collided do not collide again.
 Every try reloads and decides afresh, so a retry never repeats a stale decision.
+
+Within one process, changes to one aggregate take turns (`change`): the second starts
+from the first's saved state instead of losing the race to it and trying again (a device's
+send and the far side's receipt for it, which arrive together, did so for every message).
+Writers in other processes still meet as ConcurrencyError.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
 
 from kernel.aggregate import Aggregate
@@ -55,9 +62,36 @@ async def retrying(attempt: Callable[[], Awaitable[T]], *,
         raise busy() from exc
 
 
+class KeyedLocks:
+    """One lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._users: Counter[Hashable] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+_changing = KeyedLocks()  # (repository, aggregate id): the changes under way here
+
+
 async def change(repo: Repo[A], aggregate_id: str, apply: Callable[[A], None], *,
                  trust_cache: bool = False) -> A:
     """Apply one command to the aggregate's latest state; saves only if something changed.
+    Changes to one aggregate through one repository in this process take turns.
 
     `trust_cache`: a try may start from the repository's cached copy without reading the
     stream; only for commands that move state forward, where a stale copy just fails to
@@ -70,4 +104,5 @@ async def change(repo: Repo[A], aggregate_id: str, apply: Callable[[A], None], *
             await repo.save(aggregate)
         return aggregate
 
-    return await retrying(attempt)
+    async with _changing.hold((id(repo), aggregate_id)):
+        return await retrying(attempt)

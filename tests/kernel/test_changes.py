@@ -95,3 +95,36 @@ async def test_also_retries_the_named_errors_and_nothing_else() -> None:
     with pytest.raises(KeyError):
         await retrying(collides_once)
     assert len(seen) == 1
+
+
+async def test_changes_to_one_aggregate_in_one_process_take_turns(store: EventStore,
+                                                                  unique: str) -> None:
+    """Eight changes at once through one repository's cached copy: each starts from the
+    one before it's saved state, so none loses a race and tries again (as a device's send
+    and the far side's receipt for it did); across repositories they still race, and
+    every change lands."""
+    repo = Repository(store, CODEC, Ledger, cache_size=64)
+    lid = ledger_id(unique)
+    await change(repo, lid, lambda ledger: ledger.grant(20))
+    saves, lost = 0, 0
+    save = repo.save
+
+    async def counted(*aggregates: Ledger, **kw: object) -> None:
+        nonlocal saves, lost
+        saves += 1
+        try:
+            await save(*aggregates, **kw)  # type: ignore[arg-type]
+        except ConcurrencyError:
+            lost += 1
+            raise
+
+    repo.save = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(change(repo, lid, lambda ledger, n=n: ledger.reserve(f"m-{n}"),
+                                  trust_cache=True) for n in range(8)))
+    assert (saves, lost) == (8, 0)
+    other = Repository(store, CODEC, Ledger, cache_size=64)
+    await asyncio.gather(*(change(r, lid, lambda ledger, n=n: ledger.reserve(f"o-{n}"),
+                                  trust_cache=True)
+                           for n, r in enumerate([repo, other] * 4)))
+    ledger = await Repository(store, CODEC, Ledger).get(lid)
+    assert ledger.available == 4 and ledger.version == 17

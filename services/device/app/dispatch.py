@@ -27,14 +27,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from kernel.changes import Repo, change, retrying
+from kernel.changes import KeyedLocks, Repo, change, retrying
 from kernel.clock import Clock
 from kernel.consumer import HandBackError
 from services.device.app.live import LiveDevice, LiveDevices
@@ -97,29 +95,6 @@ class Whereabouts(Protocol):
     async def placement(self, device_id: str) -> Placement: ...
 
     async def pool_elsewhere(self) -> bool: ...
-
-
-class KeyedLocks:
-    """One lock per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: Counter[str] = Counter()
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class Dispatcher:
