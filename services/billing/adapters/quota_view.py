@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kernel.arrays import as_arrays, unnested
 from kernel.db import insert_for, reading
 
 view_metadata = MetaData()
@@ -87,14 +88,29 @@ async def merge_many(conn: AsyncConnection, table: Table,
             row["status_rank"] = STATUS_RANK[values["status"]]
         shapes.setdefault(frozenset(values), []).append(row)
     for names, same in shapes.items():
-        await conn.execute(_merging(conn.dialect.name, table, names), same)
+        stmt = _merging(conn.dialect.name, table, names)
+        if conn.dialect.name == "postgresql":  # one statement: each column as an array
+            await conn.execute(stmt, as_arrays(same, _columns(table, names)))
+        else:
+            await conn.execute(stmt, same)
+
+
+def _columns(table: Table, names: frozenset[str]) -> list[str]:
+    """The columns a row giving `names` sets: those, every counter, the status's rank."""
+    ranked = {"status_rank"} if "status" in names else set()
+    return sorted(names | set(COUNTERS[table.name]) | ranked)
 
 
 @functools.lru_cache(maxsize=256)
 def _merging(dialect: str, table: Table, names: frozenset[str]) -> Any:
-    """INSERT .. ON CONFLICT DO UPDATE for rows giving `names` (and every counter)."""
+    """INSERT .. ON CONFLICT DO UPDATE for rows giving `names` (and every counter): on
+    PostgreSQL of the rows of arrays (kernel/arrays.py), elsewhere of one row, for an
+    executemany. A batch's rows have distinct keys (folded first)."""
     counters = COUNTERS[table.name]
     stmt = insert_for(dialect)(table)
+    if dialect == "postgresql":
+        columns = _columns(table, names)
+        stmt = stmt.from_select(columns, unnested(table, columns))
     new, keys = stmt.excluded, [c.name for c in table.primary_key.columns]
     updates: dict[str, Any] = {c: table.c[c] + new[c] for c in counters if c in names}
     for name in names - set(counters) - set(keys) - {"status"}:

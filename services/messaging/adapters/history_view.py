@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
+from kernel.arrays import as_arrays, unnested
 from kernel.clock import as_utc
 from kernel.db import insert_for, reading
 from services.messaging.app.dependencies import HistoryQuery
@@ -99,9 +100,13 @@ async def merge_entries(conn: AsyncConnection, facts: Sequence[HistoryEntry]) ->
     for fact in facts:
         seen = folded.get(fact.queue_id)
         folded[fact.queue_id] = fact if seen is None else seen.merge(fact)
-    if folded:
-        await conn.execute(merging(conn.dialect.name),
-                           [row_of(folded[q]) for q in sorted(folded)])
+    if not folded:
+        return
+    rows = [row_of(folded[q]) for q in sorted(folded)]
+    if conn.dialect.name == "postgresql":  # one statement: each column as an array
+        await conn.execute(merging("postgresql"), as_arrays(rows, COLUMNS))
+    else:
+        await conn.execute(merging(conn.dialect.name), rows)
 
 
 # The domain's merge (HistoryEntry.merge) as the SET of an upsert, the row there `t` and
@@ -111,10 +116,17 @@ async def merge_entries(conn: AsyncConnection, facts: Sequence[HistoryEntry]) ->
 RANK = {s.label: s.value for s in Status}
 
 
+COLUMNS = [c.name for c in t.columns]
+
+
 @functools.lru_cache(maxsize=4)
 def merging(dialect: str) -> Any:
-    """INSERT .. ON CONFLICT (queue_id) DO UPDATE with the merge of row and fact."""
+    """INSERT .. ON CONFLICT (queue_id) DO UPDATE with the merge of row and fact: on
+    PostgreSQL of the rows of arrays, one a column (`unnest`), in their order; elsewhere
+    of one row, for an executemany."""
     stmt = insert_for(dialect)(t)
+    if dialect == "postgresql":
+        stmt = stmt.from_select(COLUMNS, unnested(t, COLUMNS))
     new = stmt.excluded
     ahead = or_(_rank(new.status) > _rank(t.c.status),
                 and_(_rank(new.status) == _rank(t.c.status), new.updated_at > t.c.updated_at))
@@ -126,11 +138,7 @@ def merging(dialect: str) -> Any:
                                    new.created_at < t.c.created_at)}
     for name in ("number", "message", "error_message"):
         merged[name] = _known(new[name], t.c[name], text(new[name]) > text(t.c[name]))
-    upsert = stmt.on_conflict_do_update(index_elements=["queue_id"], set_=merged)
-    # With RETURNING, SQLAlchemy sends asyncpg's executemany as INSERTs of up to 1,000
-    # rows each (insertmanyvalues), not one statement per row: a rebuild's batch on
-    # PostgreSQL took a third longer per row.
-    return upsert.returning(t.c.queue_id) if dialect == "postgresql" else upsert
+    return stmt.on_conflict_do_update(index_elements=["queue_id"], set_=merged)
 
 
 def _rank(status: Any) -> ColumnElement[int]:
