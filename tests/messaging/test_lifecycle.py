@@ -71,3 +71,24 @@ def test_complete_and_error_flags() -> None:
     assert [s.label for s in Status] == ["queued", "sending", "sent", "delivered", "read",
                                          "failed"]
     assert all(Status.of(s.label) is s for s in Status)
+
+
+def test_a_merge_is_the_further_status_and_every_field_known() -> None:
+    """Field by field, for every pair of a mixed set (the merge hands back one of the two
+    when the other adds nothing to it): status and time of the further step, the self's
+    on a tie; the larger user id, texts and the earliest creation, where known."""
+    entries = [QUEUED, SENDING, SENT, DELIVERED, READ, FAILED,
+               HistoryEntry(QID, Status.SENT, at(2), user_id=9),
+               HistoryEntry(QID, Status.FAILED, at(5), user_id=0, error_message="expired"),
+               HistoryEntry(QID, Status.QUEUED, at(-1), number="2782", message="hey",
+                            created_at=at(-1))]
+    for a, b in itertools.product(entries, repeat=2):
+        top = max(a, b, key=lambda e: (e.status.value, e.updated_at))
+        expected = HistoryEntry(
+            QID, top.status, top.updated_at, max(a.user_id, b.user_id),
+            *(max(x, y) if x and y else x or y for x, y in [
+                (a.number, b.number), (a.message, b.message),
+                (a.error_message, b.error_message)]),
+            min(a.created_at, b.created_at) if a.created_at and b.created_at
+            else a.created_at or b.created_at)
+        assert a.merge(b) == expected, (a, b)

@@ -60,17 +60,18 @@ class HistoryEntry:
     created_at: datetime | None = None
 
     def merge(self, other: HistoryEntry) -> HistoryEntry:
-        top = max(self, other, key=lambda e: (e.status.value, e.updated_at))
-        return HistoryEntry(
-            queue_id=self.queue_id,
-            status=top.status,
-            updated_at=top.updated_at,
-            user_id=max(self.user_id, other.user_id),
-            number=_known(self.number, other.number, max),
-            message=_known(self.message, other.message, max),
-            error_message=_known(self.error_message, other.error_message, max),
-            created_at=_known(self.created_at, other.created_at, min),
-        )
+        # The further status (the later one of two alike); `self` when they tie.
+        top = other if (other.status.value, other.updated_at) > \
+            (self.status.value, self.updated_at) else self
+        known = (max(self.user_id, other.user_id),
+                 _known(self.number, other.number, max),
+                 _known(self.message, other.message, max),
+                 _known(self.error_message, other.error_message, max),
+                 _known(self.created_at, other.created_at, min))
+        if top.queue_id == self.queue_id and known == (
+                top.user_id, top.number, top.message, top.error_message, top.created_at):
+            return top  # the other adds nothing to it (a receipt after a receipt)
+        return HistoryEntry(self.queue_id, top.status, top.updated_at, *known)
 
 
 def queued_entry(event: MessageQueued) -> HistoryEntry:
