@@ -53,18 +53,17 @@ def _queued(event: Any, envelope: Envelope) -> HistoryEntry:
     """`lifecycle.queued_entry` of the event, read off its protobuf: the message, queued at
     `queued_at` (else when recorded)."""
     at = _time(event, "queued_at", envelope)
-    return HistoryEntry(queue_id=event.message_id, status=Status.QUEUED, updated_at=at,
-                        user_id=event.user_id, number=event.number, message=event.body,
-                        created_at=at)
+    # By position: a keyword call costs a quarter more, for each event of a replay.
+    return HistoryEntry(event.message_id, Status.QUEUED, at, event.user_id, event.number,
+                        event.body, None, at)
 
 
 def device_fact(envelope: Envelope) -> HistoryEntry:
     pb_cls, status, time_field = DEVICE_EVENTS[envelope.event_type]
     event: Any = pb_cls.FromString(envelope.payload)
     reason = event.reason if status is Status.FAILED else None
-    return HistoryEntry(queue_id=event.message_id, status=status,
-                        updated_at=_time(event, time_field, envelope),
-                        user_id=event.user_id, error_message=reason)
+    return HistoryEntry(event.message_id, status, _time(event, time_field, envelope),
+                        event.user_id, None, None, reason)
 
 
 FACTS: dict[str, Callable[[Envelope], HistoryEntry]] = {
