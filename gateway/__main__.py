@@ -7,14 +7,16 @@ import uvicorn
 from gateway.app import create_app
 from gateway.routes import metrics
 from gateway.settings import GatewaySettings
-from kernel import logs
+from kernel import collector, logs
 
 
 def main() -> None:
     settings = GatewaySettings()
     logs.configure("gateway", settings.log_level)
     metrics.serve_on_own_port(settings)
-    uvicorn.Server(server_config(settings)).run()
+    server = uvicorn.Server(server_config(settings))
+    collector.settle_after_start()
+    server.run()
 
 
 def server_config(settings: GatewaySettings, port: int | None = None) -> uvicorn.Config:

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel import bus, logs, metrics, stackid
+from kernel import bus, collector, logs, metrics, stackid
 from kernel.config import Settings
 from kernel.db import create_engine, engine_for
 from kernel.eventstore import EventStore
@@ -196,6 +196,7 @@ class ServiceHost(Generic[S]):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)
         await self.start()
+        collector.settle_after_start()
         await self.stop_event.wait()
         log.info("%s stopping", self.service)
         await self.stop()

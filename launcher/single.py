@@ -31,7 +31,7 @@ import uvicorn
 from gateway.__main__ import server_config
 from gateway.routes import metrics as gateway_metrics
 from gateway.settings import GatewaySettings
-from kernel import logs, metrics, stackid
+from kernel import collector, logs, metrics, stackid
 from kernel.config import SERVICES, Settings
 from kernel.host import ServiceHost
 from launcher.settings import OWN_ENV, PROCESS_SETTINGS
@@ -126,6 +126,7 @@ async def run(own: dict[str, dict[str, str]]) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await _start_all(hosts)
+        collector.settle_after_start()  # the gateway's app was built with its server
         gateway = asyncio.create_task(_serve_gateway(server, gateway_settings))
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([gateway, stopped], return_when=asyncio.FIRST_COMPLETED)
