@@ -79,6 +79,17 @@ class StoredEvent:
     recorded_at: datetime
 
 
+@dataclass
+class _Appends:
+    """What one transaction() appended: anything (`any`), and on SQLite the events."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    any: bool = False
+
+
+_INSERT = insert(events_table)
+
+
 def _row_to_event(row: Any) -> StoredEvent:
     return StoredEvent(row.position, row.event_id, row.stream_id, row.stream_version,
                        row.event_type, row.payload, dict(row.meta), as_utc(row.recorded_at))
@@ -88,10 +99,10 @@ class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._appended = asyncio.Event()
-        # SQLite: what each open transaction() appended, and what has committed since the
-        # relay last took it, by position.
+        # What each open transaction() appended (on SQLite the events themselves), and on
+        # SQLite what has committed since the relay last took it, by position.
         self._hands = not is_postgres(engine)
-        self._appending: dict[AsyncConnection, list[StoredEvent]] = {}
+        self._appending: dict[AsyncConnection, _Appends] = {}
         self._committed: dict[int, StoredEvent] = {}
 
     async def create_tables(self) -> None:
@@ -116,20 +127,22 @@ class EventStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction for events and the caller's own rows, committed together;
-        the relay is nudged once it has committed (and on SQLite handed its events)."""
-        appended: list[StoredEvent] = []
+        if it appended events, the relay is nudged once it has committed (and on SQLite
+        handed them). One that wrote only the caller's rows wakes no relay."""
+        appends = _Appends()
         try:
             async with self.engine.begin() as conn:
-                self._appending[conn] = appended
+                self._appending[conn] = appends
                 try:
                     yield conn
                 finally:
                     del self._appending[conn]
         except IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from exc
-        if appended:
-            self._hand_over(appended)
-        self._appended.set()
+        if appends.events:
+            self._hand_over(appends.events)
+        if appends.any:
+            self._appended.set()
 
     def _hand_over(self, events: list[StoredEvent]) -> None:
         if len(self._committed) + len(events) > HANDED_AT_MOST:
@@ -172,14 +185,19 @@ class EventStore:
         if is_postgres(self.engine):
             await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
         try:
-            await conn.execute(insert(events_table), rows)
+            inserted = await conn.execute(_INSERT, rows)
         except IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from exc
-        appended = self._appending.get(conn) if self._hands else None
-        if appended is not None:
-            last = (await conn.exec_driver_sql("SELECT last_insert_rowid()")).scalar_one()
+        appends = self._appending.get(conn)
+        if appends is None:
+            return
+        appends.any = True
+        if self._hands:
+            # One row is one execute, whose cursor knows its rowid; many are executemany.
+            last = inserted.lastrowid if len(rows) == 1 else (
+                await conn.exec_driver_sql("SELECT last_insert_rowid()")).scalar_one()
             first = last - len(rows) + 1
-            appended.extend(
+            appends.events.extend(
                 StoredEvent(first + n, row["event_id"], row["stream_id"], row["stream_version"],
                             row["event_type"], row["payload"], dict(row["meta"]), now)
                 for n, row in enumerate(rows))

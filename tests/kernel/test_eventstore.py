@@ -234,3 +234,33 @@ async def test_readers_by_position_never_see_a_hole_filled_later(
     for seen in snapshots:
         assert seen == final[:len(seen)], "a reader saw a position before an earlier one"
 
+
+
+async def test_the_relay_is_woken_by_transactions_that_append_and_no_others(
+        store: EventStore, unique: str) -> None:
+    """A transaction that wrote only its caller's rows wakes no relay; one that appended
+    does, and on SQLite hands over its events with their positions, one row or many."""
+    store.appends_seen()
+    async with store.transaction() as conn:
+        await conn.execute(text("SELECT 1"))
+    started = asyncio.get_running_loop().time()
+    await store.wait_for_append(0.3)
+    assert asyncio.get_running_loop().time() - started >= 0.25
+    before = (await store.read_all(0, limit=1_000_000))
+    after = before[-1].position if before else 0
+    for round_, count in enumerate((1, 3, 1)):
+        store.appends_seen()
+        async with store.transaction() as conn:
+            await store.append_many([StreamWrite(f"wake-{unique}-{round_}-{n}", 0,
+                                                 [NewEvent("Happened", b"x")])
+                                     for n in range(count)], conn)
+        started = asyncio.get_running_loop().time()
+        await store.wait_for_append(5.0)
+        assert asyncio.get_running_loop().time() - started < 1.0
+    stored = await store.read_all(after, limit=100)
+    assert [e.stream_id for e in stored][-5:] == [
+        f"wake-{unique}-0-0", *(f"wake-{unique}-1-{n}" for n in range(3)), f"wake-{unique}-2-0"]
+    if not is_postgres(store.engine):
+        handed = store.committed_after(stored[-6].position if len(stored) > 5 else after, 10)
+        assert [(e.position, e.event_id) for e in handed] == [
+            (e.position, e.event_id) for e in stored[-5:]]
