@@ -1,9 +1,9 @@
 """`python -m bench.profile`: cProfile every Python process of the stack under single sends.
 
 Starts the stack like `python -m bench`, with a sitecustomize.py on PYTHONPATH that runs
-each `python -m launcher.single|gateway|services.*` process under cProfile (main thread, where the asyncio
-loop runs) and dumps its stats at exit; drives sends for 10 s, stops the stack, and prints
-each process's top functions by own time.
+each `python -m launcher.single|gateway|services.*` process under cProfile (main thread,
+where the asyncio loop runs) and dumps its stats at exit; drives sends for 10 s, stops the
+stack, and prints each process's top functions by own time.
 
     python -m bench.profile                      # Messaging API single sends, c=32
     python -m bench.profile --api instance -c 8  # Instance API sends, c=8"""
