@@ -85,12 +85,6 @@ async def merge_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
     await merge_entries(conn, [fact])
 
 
-async def add_entry(conn: AsyncConnection, fact: HistoryEntry) -> None:
-    """`merge_entry` for a message just queued (the accept path): one statement, no read,
-    whether its row is there yet or not."""
-    await merge_entries(conn, [fact])
-
-
 async def merge_entries(conn: AsyncConnection, facts: Sequence[HistoryEntry]) -> None:
     """Fold a batch of facts into the view: the facts about each message merged first
     (merge is commutative and associative), then one row each, inserted or merged into the

@@ -15,7 +15,7 @@ from kernel.eventstore import EventStore
 from kernel.groupcommit import GroupCommit
 from services.messaging.adapters.bulk_jobs import add_members, members_of
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_view import add_entry, insert_entries
+from services.messaging.adapters.history_view import insert_entries, merge_entries
 from services.messaging.domain.events import MessageQueued
 from services.messaging.domain.lifecycle import queued_entry
 from services.messaging.domain.model import Message
@@ -30,8 +30,7 @@ class MessageStore:
         facts = [queued_entry(e) for e in message.pending if isinstance(e, MessageQueued)]
 
         async def view_rows(conn: AsyncConnection) -> None:
-            for fact in facts:
-                await add_entry(conn, fact)
+            await merge_entries(conn, facts)
 
         await self.repository.save(message, extra=view_rows)
 
