@@ -32,5 +32,5 @@ def time_ordered_hex(digits: int) -> str:
     """`digits` hex digits (at least 16): 12 of Unix time in milliseconds, the rest
     random."""
     assert digits >= 16
-    return f"{time.time_ns() // 1_000_000:012x}" + os.urandom((digits - 11) // 2).hex()[
-        :digits - 12]
+    rest = digits - 12
+    return f"{time.time_ns() // 1_000_000:012x}" + os.urandom((rest + 1) // 2).hex()[:rest]
