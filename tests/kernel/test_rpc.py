@@ -297,9 +297,10 @@ class Watching(messaging_pb2_grpc.MessagingServiceServicer):
 
     async def WatchMessages(self, request: messaging_pb2.WatchMessagesRequest,
                             ctx: grpc.aio.ServicerContext
-                            ) -> AsyncIterator[messaging_pb2.MessageStatusEvent]:
+                            ) -> AsyncIterator[messaging_pb2.MessageStatusEvents]:
         try:
-            yield messaging_pb2.MessageStatusEvent(event_id="e1", queue_id="q1")
+            yield messaging_pb2.MessageStatusEvents(
+                events=[messaging_pb2.MessageStatusEvent(event_id="e1", queue_id="q1")])
             raise self.error
         finally:
             self.closed.set()
@@ -317,8 +318,8 @@ async def test_a_streaming_rpc_ends_with_its_domain_errors_status() -> None:
                 messaging_pb2.WatchMessagesRequest(user_id=7))
             got = []
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                async for event in call:
-                    got.append(event.event_id)
+                async for batch in call:
+                    got.extend(event.event_id for event in batch.events)
         remote = from_rpc_error(caught.value)
         assert (got, remote.status, remote.reason, remote.message) == (
             ["e1"], grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED",

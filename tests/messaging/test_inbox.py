@@ -108,7 +108,7 @@ async def test_a_received_message_is_posted_to_the_owners_webhook_and_watch_once
     assert (body["from"], body["to"], body["message"], body["type"]) == (
         PHONE, "15550000001", "hi there", "text")
     assert headers["x-switchboard-event"] == "message.received" and signed
-    event = await asyncio.wait_for(watch.read(), 10)
+    [event] = (await asyncio.wait_for(watch.read(), 10)).events
     assert event.received.message_id == f"in_w{user}"
     assert json.loads(event.received_json) == body
     watch.cancel()

@@ -71,11 +71,11 @@ async def sse(call: Any, heartbeat: float, tenure: Tenure,
                 yield ": heartbeat\n\n"
                 continue
             try:
-                event = pending.result()
+                batch = pending.result()
             except (StopAsyncIteration, grpc.aio.AioRpcError):
                 tenure.ended = "service_ended"
                 break
-            yield frame(event)
+            yield "".join(frame(event) for event in batch.events)
             pending = asyncio.ensure_future(reader.__anext__())
         yield end_frame(tenure.ended)
     finally:

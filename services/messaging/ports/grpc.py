@@ -131,10 +131,10 @@ class MessagingServicer(TemplateRpcs, IdempotencyRpcs, WebhookRpcs, InboxRpcs,
 
     async def WatchMessages(self, request: pb.WatchMessagesRequest,
                             context: grpc.aio.ServicerContext
-                            ) -> AsyncIterator[pb.MessageStatusEvent]:
-        async with aclosing(self.watch.WatchMessages(request, context)) as events:
-            async for event in events:
-                yield event
+                            ) -> AsyncIterator[pb.MessageStatusEvents]:
+        async with aclosing(self.watch.WatchMessages(request, context)) as batches:
+            async for batch in batches:
+                yield batch
 
 
 def registrar(servicer: MessagingServicer) -> Callable[[grpc.aio.Server], None]:

@@ -6,7 +6,10 @@ history and inbox projections read (`sb.messaging.MessageQueued`, `sb.device.Mes
 any call watches. Each event is decoded once, into the same partial `HistoryEntry` the
 projection folds, and handed to the calls watching its user only, so many open streams
 cost one decode per event, not one per stream (`switchboard_status_stream_events_decoded`
-counts them). Live only: no replay.
+counts them). A queued event carries its message's number and the device's later ones do
+not, so the hub keeps the numbers of the last `NUMBERS_KEPT` messages queued and gives each
+later status its number from there; only a message queued before the hub subscribed costs
+a read of the history. Live only: no replay.
 
 kernel/rpc.py's interceptor admits this stream by service token (a user token is never
 accepted here) and turns its domain errors into statuses as for unary calls, but starts
@@ -18,7 +21,9 @@ itself. A subscriber too slow to keep up is ended with `StatusStreamBehindError`
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 
 import grpc
 from nats.aio.client import Client as NATS
@@ -43,6 +48,8 @@ RECEIVED_SUBJECT = subject("device", RECEIVED_EVENT)
 SUBJECTS = [subject("messaging", "MessageQueued"),
             *(subject("device", t) for t in DEVICE_EVENTS), RECEIVED_SUBJECT]
 BACKLOG = 1000
+REPLY_BATCH = 64  # changes per reply at most (proto: MessageStatusEvents)
+NUMBERS_KEPT = 10_000
 DECODED = Counter("switchboard_status_stream_events_decoded",
                   "Status events decoded for live status streams (once per event)")
 Fact = HistoryEntry | InboundEntry
@@ -62,6 +69,7 @@ class StatusHub:
 
     def __init__(self, nc: NATS) -> None:
         self._watchers: dict[int, set[asyncio.Queue[Item]]] = {}
+        self._numbers = KnownNumbers()
         self._held = HeldSubscription(nc, SUBJECTS, self._on_msg)
 
     async def watch(self, user_id: int) -> asyncio.Queue[Item]:
@@ -84,8 +92,39 @@ class StatusHub:
                                          else live_fact(msg))
         if item is None or (isinstance(item[1], HistoryEntry) and not item[1].queue_id):
             return
+        if isinstance(item[1], HistoryEntry):
+            item = (item[0], self._numbers.fill(item[1]))
         for queue in self._watchers.get(item[1].user_id, ()):
             _offer(queue, item)
+
+
+class KnownNumbers:
+    """The numbers of the last `size` messages seen queued, by queue id."""
+
+    def __init__(self, size: int = NUMBERS_KEPT) -> None:
+        self.size = size
+        self._numbers: OrderedDict[str, str] = OrderedDict()
+
+    def fill(self, fact: HistoryEntry) -> HistoryEntry:
+        """`fact`, with its message's number if it has none and the message was seen;
+        a fact with a number (a queued one) has it kept."""
+        if fact.number:
+            self._numbers[fact.queue_id] = fact.number
+            if len(self._numbers) > self.size:
+                self._numbers.popitem(last=False)
+            return fact
+        number = self._numbers.get(fact.queue_id)
+        return fact if number is None else replace(fact, number=number)
+
+
+async def _waiting(queue: asyncio.Queue[Item]) -> list[Item]:
+    """The next item and whatever else is waiting behind it, up to `REPLY_BATCH`: a busy
+    stream writes a reply per batch, not per change (each write and read of a gRPC stream
+    waits a turn of the event loop on both ends)."""
+    items = [await queue.get()]
+    while len(items) < REPLY_BATCH and not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
@@ -106,14 +145,21 @@ class StatusWatch:
 
     async def WatchMessages(self, request: pb.WatchMessagesRequest,
                             context: grpc.aio.ServicerContext
-                            ) -> AsyncGenerator[pb.MessageStatusEvent, None]:
+                            ) -> AsyncGenerator[pb.MessageStatusEvents, None]:
         meta = dict(context.invocation_metadata() or ())
         trace.begin(str(meta.get(CORRELATION_KEY, "")))
         queue = await self.hub.watch(request.user_id)
         try:
             await context.send_initial_metadata(())
-            while (item := await queue.get()) is not None:
-                yield await self._reply(*item)
+            while True:
+                items = await _waiting(queue)
+                behind = items[-1] is None  # the end marker is always the last item
+                facts = [item for item in items if item is not None]
+                if facts:
+                    yield pb.MessageStatusEvents(
+                        events=[await self._reply(*fact) for fact in facts])
+                if behind:
+                    break
         finally:
             await self.hub.unwatch(request.user_id, queue)
         raise StatusStreamBehindError()
