@@ -203,6 +203,8 @@ class DurableConsumer:
         if deliveries and self.batch > 1:
             if self.linger > 0:
                 await asyncio.sleep(self.linger)
+            elif pulls.drained():
+                return deliveries  # a message that came alone: no request for more
             deliveries += await pulls.now(self.batch - 1, TOP_UP_WAIT)
         return deliveries
 

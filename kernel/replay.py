@@ -9,6 +9,10 @@ generator over every header name's characters) was a quarter of a rebuild's CPU:
 subscription's messages are routed to the replay as the protocol parser hands them over,
 raw, and the one header it needs is cut out of the header block by hand (kernel/wire.py,
 which the live consumers use too).
+
+A projection with several source streams replays them side by side (`interleaved`): each
+batch holds every source's events recorded up to the same time, so the events about one
+thing (a message queued, then sent and read on another stream) usually meet in one batch.
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from bisect import bisect_right
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from itertools import accumulate
 
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from kernel import progress
 from kernel.bus import Envelope, stream_name, subject
-from kernel.wire import sb_event, subscribe_raw, unsubscribe_raw
+from kernel.wire import nothing_pending, sb_event, subscribe_raw, unsubscribe_raw
 
 WAIT = 5.0  # how long one pull request may wait on the server for its messages
 AHEAD = 2  # batches received and not yet taken, at most
@@ -45,17 +53,14 @@ async def expect_replay(js: JetStreamContext, sources: dict[str, Sequence[str]])
 
 
 async def replay(js: JetStreamContext, service: str, subjects: list[str],
-                 size: int) -> AsyncIterator[list[Envelope]]:
+                 size: int) -> AsyncGenerator[list[Envelope], None]:
     """Every message on `subjects` of the service's stream, first to last, in batches of
     up to `size`, up to the last one the stream held when the replay began."""
     stream = stream_name(service)
     info = await js.stream_info(stream)
     if info.state.messages == 0:
         return
-    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                            filter_subjects=subjects, inactive_threshold=60.0)
-    consumer = await js.add_consumer(stream, config)
-    puller = Puller(js, stream, consumer.name, size, info.state.last_seq)
+    puller = Puller(js, stream, subjects, size, info.state.last_seq)
     await puller.start()
     try:
         while (batch := await puller.take()) is not None:
@@ -66,17 +71,65 @@ async def replay(js: JetStreamContext, service: str, subjects: list[str],
         await puller.close()
 
 
+async def interleaved(js: JetStreamContext, sources: dict[str, Sequence[str]],
+                      size: int) -> AsyncIterator[dict[str, list[Envelope]]]:
+    """The replays of every source (`replay`, batches of `size`) side by side: each batch
+    holds, per source, its next events recorded up to one time, the time up to which every
+    source's batch in hand reaches. Each source's own order is kept, and a source whose
+    times go back is taken by the latest time it has reached."""
+    async with contextlib.AsyncExitStack() as stack:
+        held = []
+        for service, types in sources.items():
+            batches = replay(js, service, [subject(service, t) for t in types], size)
+            held.append(_Held(service, await stack.enter_async_context(
+                contextlib.aclosing(batches))))
+        while held := [h for h in held if await h.fill()]:
+            until = min(h.reached[-1] for h in held)
+            parts = ((h.service, h.take(until)) for h in sorted(held, key=_by_service))
+            yield {service: part for service, part in parts if part}
+
+
+class _Held:
+    """One source's batch in hand, with the latest time reached at each of its events."""
+
+    def __init__(self, service: str, batches: AsyncIterator[list[Envelope]]) -> None:
+        self.service, self.batches = service, batches
+        self.events: list[Envelope] = []
+        self.reached: list[datetime] = []
+        self.at = 0  # the first event not yet taken
+
+    async def fill(self) -> bool:
+        """Whether it has events in hand (its next batch taken if it had none)."""
+        if self.at == len(self.events):
+            self.events, self.at = await anext(self.batches, []), 0
+            self.reached = list(accumulate((e.recorded_at for e in self.events), max))
+        return bool(self.events)
+
+    def take(self, until: datetime) -> list[Envelope]:
+        first, self.at = self.at, bisect_right(self.reached, until, self.at)
+        return self.events[first:self.at]
+
+
+def _by_service(held: _Held) -> str:
+    return held.service
+
+
 class Puller:
     """The batches of one ephemeral consumer, handed over through a queue; an exception
-    met on the way (a message that cannot be read) is handed over too, and raised."""
+    met on the way (a message that cannot be read) is handed over too, and raised.
 
-    def __init__(self, js: JetStreamContext, stream: str, consumer: str, size: int,
+    A consumer without a request for longer than its inactive threshold is deleted by the
+    server (a source held back by `interleaved` while the others catch up): a new one
+    takes over from the message after the last that came."""
+
+    def __init__(self, js: JetStreamContext, stream: str, subjects: list[str], size: int,
                  last: int) -> None:
         self.js = js
         self.nc = js._nc
-        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-        self.stream, self.consumer = stream, consumer
+        self.stream, self.subjects = stream, subjects
+        self.consumer = self.next_subject = ""
         self.size, self.last = size, last
+        self.came = 0  # the stream sequence of the last message to come
         self.filling: list[Envelope] = []
         # Handed over from the connection's read loop: nothing there may wait on NATS.
         self.ready: asyncio.Queue[list[Envelope] | BaseException | None] = asyncio.Queue()
@@ -87,6 +140,18 @@ class Puller:
 
     async def start(self) -> None:
         self.sub = await subscribe_raw(self.nc, self.inbox, self._received)
+        await self._open()
+
+    async def _open(self) -> None:
+        """A consumer of the subjects from the message after the last that came; asked."""
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                                filter_subjects=self.subjects, inactive_threshold=60.0)
+        if self.came:
+            config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                             opt_start_seq=self.came + 1)
+        consumer = await self.js.add_consumer(self.stream, config)
+        self.consumer = str(consumer.name)
+        self.next_subject = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
         await self._ask()
 
     async def take(self) -> list[Envelope] | None:
@@ -102,7 +167,11 @@ class Puller:
     async def _exhausted(self) -> bool:
         """After a request that ended short: whether the consumer has nothing left (its
         stream cut short meanwhile); if it has, ask again."""
-        info = await self.js.consumer_info(self.stream, self.consumer)
+        try:
+            info = await self.js.consumer_info(self.stream, self.consumer)
+        except NotFoundError:
+            await self._open()
+            return False
         if info.num_pending == 0 and not info.num_waiting and self.ready.empty():
             self.done = True
             return True
@@ -137,7 +206,8 @@ class Puller:
             ack = reply.decode()
             envelope = Envelope.decode(msg_subject.decode(), ack, data, sb_event(headers))
             self.filling.append(envelope)
-            if envelope.stream_sequence >= self.last or _nothing_pending(ack):
+            self.came = envelope.stream_sequence
+            if envelope.stream_sequence >= self.last or nothing_pending(ack):
                 self._hand_over(final=True)
             elif len(self.filling) >= self.size:
                 self.asking = False
@@ -155,19 +225,3 @@ class Puller:
         if final:
             self.done = True
             self.ready.put_nowait(None)
-
-
-def _nothing_pending(reply: str) -> bool:
-    """Whether the consumer has no more for us: the usual reply subject's last token is
-    the count, read without splitting the subject of every message."""
-    if reply.count(".") == 8:
-        return reply.endswith(".0")
-    return _pending(reply) == 0
-
-
-def _pending(reply: str) -> int:
-    """How many more the consumer has for us, off the `$JS.ACK...` reply subject."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:
-        return int(tokens[8])
-    return Msg(_client=None, reply=reply).metadata.num_pending or 0  # type: ignore[arg-type]

@@ -57,6 +57,23 @@ class Delivery(NamedTuple):
         return Envelope.decode(self.subject, self.reply, self.data, sb_event(self.headers))
 
 
+def nothing_pending(reply: str) -> bool:
+    """Whether a delivered message's consumer had no more for anyone when it was sent:
+    the usual reply subject's last token is that count, read without splitting the
+    subject of every message."""
+    if reply.count(".") == 8:
+        return reply.endswith(".0")
+    return pending_after(reply) == 0
+
+
+def pending_after(reply: str) -> int:
+    """How many more the consumer had, off the `$JS.ACK...` reply subject."""
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    return Msg(_client=None, reply=reply).metadata.num_pending or 0  # type: ignore[arg-type]
+
+
 class PublishFailedError(Exception):
     """JetStream refused a publish (no stream for its subject, a limit): none of its
     batch is known to be stored, so the whole batch is published again."""
@@ -78,6 +95,7 @@ class Pulls:
         self.ended = False  # the request out ended short
         self.failed: str | None = None  # the status line of a refused request
         self.timed_out = False
+        self.last_reply: str | None = None  # of the last message to come
         self.wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._watch: asyncio.Future[None] | None = None
@@ -128,6 +146,12 @@ class Pulls:
         self._raise_if_refused()
         return taken
 
+    def drained(self) -> bool:
+        """Whether nothing is in hand and the last message to come said its consumer
+        had no more: a request for more now would come back empty."""
+        return not self.arrived and self.last_reply is not None and \
+            nothing_pending(self.last_reply)
+
     def _take(self, most: int) -> list[Delivery]:
         arrived = self.arrived
         return [arrived.popleft() for _ in range(min(most, len(arrived)))]
@@ -162,7 +186,8 @@ class Pulls:
     async def _received(self, msg_subject: bytes, reply: bytes, data: bytes,
                         headers: bytes) -> None:
         if reply:
-            self.arrived.append(Delivery(msg_subject.decode(), reply.decode(), data, headers))
+            self.last_reply = reply.decode()
+            self.arrived.append(Delivery(msg_subject.decode(), self.last_reply, data, headers))
         else:  # a status, for the request its subject names
             code = headers[9:12] if headers else b""
             if code == HEARTBEAT or msg_subject.rpartition(b".")[2] != b"%d" % self.asked:

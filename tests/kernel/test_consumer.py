@@ -398,6 +398,31 @@ async def test_a_top_up_takes_what_is_there_and_waits_for_nothing_more(
     assert [d.envelope().event_id for d in rest] == more[63:]
 
 
+async def test_a_message_that_came_alone_is_taken_without_asking_for_more(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """A batch's first message says how many more its durable holds: when none, the
+    consumer takes it without a second request (one request per message that came
+    alone, not two); when some, it asks for them in the same fetch."""
+    await _published(store, js, service, unique, 1)
+    consumer = DurableConsumer(js, service, f"alone-{unique}", _ignore)
+    durable = await consumer.ensure()
+    pulls, stop = Pulls(js, bus.stream_name(service), durable), asyncio.Event()
+    await pulls.open(stop)
+    try:
+        alone = await consumer._fetch(pulls, stop)
+        asked_alone = pulls.asked
+        drained_after_one = pulls.drained()
+        await _published(store, js, service, f"{unique}-three", 3)
+        three = await consumer._fetch(pulls, stop)
+        for delivery in [*alone, *three]:
+            await ack(pulls.nc, delivery)
+        await wait_until(lambda: _settled(js, service, durable), what="all acked")
+    finally:
+        await pulls.close()
+    assert len(alone) == 1 and asked_alone == 1 and drained_after_one
+    assert len(three) == 3 and pulls.asked == 3  # its first, then one for the other two
+
+
 async def test_a_late_status_of_a_request_given_up_on_ends_no_later_request(
         store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
     """Each pull request has a reply subject of its own: the expiry of a request given up

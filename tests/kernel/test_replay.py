@@ -12,7 +12,6 @@ from kernel import bus
 from kernel.eventstore import EventStore, NewEvent
 from kernel.projection import replay
 from kernel.relay import OutboxRelay
-from kernel.replay import _nothing_pending
 
 
 async def test_a_replay_held_past_its_fetch_wait_still_reads_every_message(
@@ -27,15 +26,3 @@ async def test_a_replay_held_past_its_fetch_wait_still_reads_every_message(
             await asyncio.sleep(0)
         time.sleep(1.5)  # noqa: ASYNC251 - ... while the loop is held past its 1 s wait
     assert seen == list(range(1, 31))
-
-
-def test_the_last_message_is_known_by_its_reply_subject_in_either_form() -> None:
-    """The pending count ends the usual ack subject; a JetStream domain's form has a
-    token after it, and is read by nats-py."""
-    usual = "$JS.ACK.S.C.1.5.5.1700000000000000000"
-    assert _nothing_pending(f"{usual}.0")
-    assert not _nothing_pending(f"{usual}.10")
-    assert not _nothing_pending(f"{usual}.3")
-    domain = "$JS.ACK.dom.hash.S.C.1.5.5.1700000000000000000"
-    assert _nothing_pending(f"{domain}.0.rnd")
-    assert not _nothing_pending(f"{domain}.10.0")

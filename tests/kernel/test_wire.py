@@ -7,7 +7,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import DiscardPolicy, StreamConfig
 
-from kernel.wire import Publishes, PublishFailedError
+from kernel.wire import Publishes, PublishFailedError, nothing_pending
 
 
 def _messages(prefix: str, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -47,3 +47,15 @@ async def test_a_publish_the_stream_refuses_fails_its_batch(nc: NATS, unique: st
     finally:
         await js.delete_stream(f"F{unique}")
     assert kept == 2
+
+
+def test_the_last_message_is_known_by_its_reply_subject_in_either_form() -> None:
+    """The pending count ends the usual ack subject; a JetStream domain's form has a
+    token after it, and is read by nats-py."""
+    usual = "$JS.ACK.S.C.1.5.5.1700000000000000000"
+    assert nothing_pending(f"{usual}.0")
+    assert not nothing_pending(f"{usual}.10")
+    assert not nothing_pending(f"{usual}.3")
+    domain = "$JS.ACK.dom.hash.S.C.1.5.5.1700000000000000000"
+    assert nothing_pending(f"{domain}.0.rnd")
+    assert not nothing_pending(f"{domain}.10.0")
