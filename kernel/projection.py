@@ -23,9 +23,9 @@ from sqlalchemy import MetaData, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
-from kernel.bus import Envelope, subject
+from kernel.bus import Envelope
 from kernel.consumer import track_new
-from kernel.replay import expect_replay, replay
+from kernel.replay import expect_replay, interleaved, replay  # noqa: F401 - kernel.projection.replay, as before
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from kernel.tables import processed_events, projection_positions
 
@@ -150,13 +150,15 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
         await conn.run_sync(projection.view.create_all)
     await expect_replay(js, projection.sources)
     applied = 0
-    for service, types in projection.sources.items():
-        seen: set[str] = set()
-        async for batch in replay(js, service, [subject(service, t) for t in types], FETCH):
-            async with engine.begin() as conn:
-                fresh = await track_replayed(conn, projection.name, service, batch, seen)
-                await apply_fresh(conn, projection, fresh)
-            applied += len(fresh)
+    seen: dict[str, set[str]] = {service: set() for service in projection.sources}
+    async for parts in interleaved(js, projection.sources, FETCH):
+        async with engine.begin() as conn:
+            fresh = []
+            for service, batch in parts.items():  # in the order of their names, as locked
+                fresh += await track_replayed(conn, projection.name, service, batch,
+                                              seen[service])
+            await apply_fresh(conn, projection, fresh)
+        applied += len(fresh)
     return applied
 
 

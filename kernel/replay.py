@@ -120,7 +120,8 @@ class Puller:
 
     A consumer without a request for longer than its inactive threshold is deleted by the
     server (a source held back by `interleaved` while the others catch up): a new one
-    takes over from the message after the last that came."""
+    takes over from the message after the last that came. A request sent as its consumer
+    went gets no answer at all; the wait for it ends after `WAIT` and a second."""
 
     def __init__(self, js: JetStreamContext, stream: str, subjects: list[str], size: int,
                  last: int) -> None:
@@ -155,7 +156,7 @@ class Puller:
         await self._ask()
 
     async def take(self) -> list[Envelope] | None:
-        while (item := await self.ready.get()) is ENDED:
+        while (item := await self._next()) is ENDED:
             if await self._exhausted():
                 return None
         if isinstance(item, BaseException):
@@ -163,6 +164,15 @@ class Puller:
         if item is not None and not self.done and not self.asking:
             await self._ask()  # the reader had fallen AHEAD batches behind
         return item
+
+    async def _next(self) -> list[Envelope] | BaseException | None:
+        """What the read loop handed over next; ENDED if nothing came for longer than a
+        request waits on the server: its request was lost (sent as its consumer went)."""
+        try:
+            return await asyncio.wait_for(self.ready.get(), WAIT + 1.0)
+        except TimeoutError:
+            self.asking = False
+            return ENDED
 
     async def _exhausted(self) -> bool:
         """After a request that ended short: whether the consumer has nothing left (its
