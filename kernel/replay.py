@@ -6,9 +6,9 @@ batch's size at a time and the next asked for as soon as it is filled (so it arr
 the caller applies the one before), at most `AHEAD` batches in hand. nats-py's `fetch`
 costs a task, a timer and a uuid per message (`next_msg`), and its header parse (a
 generator over every header name's characters) was a quarter of a rebuild's CPU: so the
-subscription's messages are routed to the replay as the protocol parser hands them over,
-raw, and the one header it needs is cut out of the header block by hand (kernel/wire.py,
-which the live consumers use too).
+subscription's messages are cut off the connection's read buffer a run at a time and
+handed to the replay raw (kernel/wire_many.py), and the one header it needs is cut out of
+the header block by hand (kernel/wire.py, which the live consumers use too).
 
 A projection with several source streams replays them side by side (`interleaved`): each
 batch holds every source's events recorded up to the same time, so the events about one
@@ -33,7 +33,8 @@ from nats.js.errors import NotFoundError
 
 from kernel import progress
 from kernel.bus import Envelope, stream_name, subject
-from kernel.wire import nothing_pending, sb_event, subscribe_raw, unsubscribe_raw
+from kernel.wire import nothing_pending, sb_event
+from kernel.wire_many import RawMessage, subscribe_many, unsubscribe_many
 
 WAIT = 5.0  # how long one pull request may wait on the server for its messages
 AHEAD = 2  # batches received and not yet taken, at most
@@ -140,7 +141,7 @@ class Puller:
         self.sub: Subscription | None = None
 
     async def start(self) -> None:
-        self.sub = await subscribe_raw(self.nc, self.inbox, self._received)
+        self.sub = await subscribe_many(self.nc, self.inbox, self._received)
         await self._open()
 
     async def _open(self) -> None:
@@ -192,7 +193,7 @@ class Puller:
     async def close(self) -> None:
         self.done = True
         if self.sub is not None:
-            await unsubscribe_raw(self.nc, self.sub)
+            await unsubscribe_many(self.nc, self.sub)
         # An ephemeral consumer would go after its inactive threshold; this is sooner.
         with contextlib.suppress(Exception):  # gone already, or NATS away: it expires
             await self.js.delete_consumer(self.stream, self.consumer)
@@ -203,27 +204,27 @@ class Puller:
         await self.nc.publish(self.next_subject, json.dumps(request).encode(),
                               reply=self.inbox)
 
-    async def _received(self, msg_subject: bytes, reply: bytes, data: bytes,
-                        headers: bytes) -> None:
-        if self.done:
-            return
+    async def _received(self, messages: list[RawMessage]) -> None:
         try:
-            if not reply:  # a status: this request ended (expired, or nothing left)
-                self.asking = False
-                self._hand_over()
-                self.ready.put_nowait(ENDED)
-                return
-            ack = reply.decode()
-            envelope = Envelope.decode(msg_subject.decode(), ack, data, sb_event(headers))
-            self.filling.append(envelope)
-            self.came = envelope.stream_sequence
-            if envelope.stream_sequence >= self.last or nothing_pending(ack):
-                self._hand_over(final=True)
-            elif len(self.filling) >= self.size:
-                self.asking = False
-                self._hand_over()
-                if self.ready.qsize() < AHEAD:
-                    await self._ask()
+            for msg_subject, reply, data, headers in messages:
+                if self.done:
+                    return
+                if not reply:  # a status: this request ended (expired, or nothing left)
+                    self.asking = False
+                    self._hand_over()
+                    self.ready.put_nowait(ENDED)
+                    continue
+                ack = reply.decode()
+                envelope = Envelope.decode(msg_subject.decode(), ack, data, sb_event(headers))
+                self.filling.append(envelope)
+                self.came = envelope.stream_sequence
+                if envelope.stream_sequence >= self.last or nothing_pending(ack):
+                    self._hand_over(final=True)
+                elif len(self.filling) >= self.size:
+                    self.asking = False
+                    self._hand_over()
+                    if self.ready.qsize() < AHEAD:
+                        await self._ask()
         except Exception as exc:  # noqa: BLE001 - raised to the reader
             self.done = True
             self.ready.put_nowait(exc)
