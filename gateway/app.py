@@ -14,7 +14,7 @@ from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
 from gateway.media import media_body_limits
-from gateway.routes import ROUTERS, metrics
+from gateway.routes import ROUTING_ORDER, metrics
 from gateway.settings import GatewaySettings
 from gateway.text import plain_parameters
 from kernel.media_store import media_store
@@ -36,7 +36,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
     app.state.settings = settings
     app.state.media = media_store(settings)  # send-media's uploads (gateway/media.py)
     errors.install(app)
-    for router in ROUTERS:  # each on the app itself: every level of nesting is walked
+    for router in ROUTING_ORDER:  # each on the app itself: every level of nesting is walked
         app.include_router(router, dependencies=[Depends(plain_parameters)])  # per request
     if metrics.on_public_port(settings):
         app.include_router(metrics.metrics_router)

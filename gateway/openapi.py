@@ -9,7 +9,8 @@ for every route (those added later too):
   HTTP bearer JWT, `instance_caller` the key pair (headers or query, each pair complete);
   a route that only reads an optional `Authorization` (the simulator) takes the bearer
   optionally. The parameters those dependencies read are left out: the schemes say it.
-- **Tags** in the order of TAGS, each described.
+- **Tags** in the order of TAGS, each described; paths in the order gateway/routes lists
+  its routers (`ROUTERS`), whatever order requests try them in.
 - **Error examples**: every refusal shows an example per API code it may answer
   (gateway/shapes.py `refusals`); one a route declared without any gets its status's
   usual code, in its API's envelope.
@@ -31,8 +32,10 @@ from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from gateway.deps import current_user, instance_caller
+from gateway.routes import ROUTERS
 from gateway.shapes import ErrorBody, default_code
 from gateway.v1 import PREFIX as V1_PREFIX
 from gateway.v1 import V1Error
@@ -93,10 +96,19 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is None:
             app.openapi_schema = finished(app, get_openapi(
                 title=app.title, version=app.version, description=app.description,
-                routes=app.routes))
+                routes=documented(app)))
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
+
+
+def documented(app: FastAPI) -> list[BaseRoute]:
+    """The app's routes, its routers in the order of `ROUTERS` (the rest after them)."""
+    def place(route: BaseRoute) -> int:
+        router = getattr(route, "original_router", None)
+        return ROUTERS.index(router) if router in ROUTERS else len(ROUTERS)
+
+    return sorted(app.routes, key=place)
 
 
 def finished(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
