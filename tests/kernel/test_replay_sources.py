@@ -1,16 +1,21 @@
-"""Replaying several source streams side by side (kernel.replay.interleaved), and a replay
-whose consumer the server deleted while it was held back."""
+"""Replaying several source streams side by side (kernel.replay.interleaved), as a
+projection's rebuild does, and a replay whose consumer the server deleted while it was
+held back."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from nats.js import JetStreamContext
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import bus
+from kernel import projection as projections
 from kernel import replay as replays
-from kernel.eventstore import StoredEvent
+from kernel.eventstore import EventStore, StoredEvent
 from kernel.replay import interleaved, replay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,3 +74,35 @@ async def test_a_replay_goes_on_when_its_consumer_is_deleted(
             for consumer in await js.consumers_info(stream):
                 await js.delete_consumer(stream, consumer.name)
     assert seen == list(range(1, 31))
+
+
+class Batches:
+    """A batch projection that keeps the stream ids of each batch it is given."""
+
+    def __init__(self, name: str, sources: dict[str, Sequence[str]]) -> None:
+        self.name, self.sources, self.view = name, sources, MetaData()
+        self.batches: list[set[str]] = []
+
+    async def apply(self, event: bus.Envelope, conn: AsyncConnection) -> None:
+        await self.apply_batch([event], conn)
+
+    async def apply_batch(self, events: Sequence[bus.Envelope], conn: AsyncConnection) -> None:
+        self.batches.append({e.stream_id for e in events})
+
+
+async def test_a_rebuild_is_given_a_things_events_on_two_streams_in_one_batch(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    second = f"{service}b"
+    await bus.ensure_stream(js, second)
+    try:
+        for k in range(40):
+            await publish(js, service, f"thing-{k}", T0 + timedelta(seconds=k))
+            await publish(js, second, f"thing-{k}", T0 + timedelta(seconds=k))
+        monkeypatch.setattr(projections, "FETCH", 10)
+        projection = Batches(f"batches_{unique}", {service: ["Happened"], second: ["Happened"]})
+        assert await projections.rebuild(js, engine, projection) == 80
+        assert len(projection.batches) == 4  # one stream after the other: 8
+        assert sum(len(b) for b in projection.batches) == 40  # each thing in one batch
+    finally:
+        await js.delete_stream(bus.stream_name(second))
