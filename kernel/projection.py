@@ -52,8 +52,16 @@ class BatchProjection(Projection, Protocol):
 async def apply_tracked(conn: AsyncConnection, projection: Projection,
                         batch: Sequence[Envelope]) -> int:
     """Apply the batch's events this projection has not seen (live), recording their ids in
-    the same transaction. Returns the applied."""
-    fresh = await track_live(conn, projection.name, batch)
+    the same transaction. Returns the applied.
+
+    A projection whose view is the join of its events (`idempotent = True`: an event
+    applied again, or after a later one, leaves the view as it was) records nothing and
+    skips nothing: a redelivery, or an event a rebuild has applied too, changes nothing
+    there, so it needs no memory of what it applied."""
+    if getattr(projection, "idempotent", False):
+        fresh = list({e.event_id: e for e in batch}.values())  # a copy's twice: once
+    else:
+        fresh = await track_live(conn, projection.name, batch)
     await apply_fresh(conn, projection, fresh)
     return len(fresh)
 

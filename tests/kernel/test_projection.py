@@ -20,6 +20,7 @@ from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent, StreamWrite
 from kernel.projection import Projection, ProjectionRunner, track_live, track_replayed
 from kernel.relay import OutboxRelay
+from kernel.tables import processed_events
 from tests.kernel.conftest import stream_messages, wait_until
 
 
@@ -290,6 +291,51 @@ async def test_a_rebuild_beside_the_running_live_projection_equals_the_truth(
         await asyncio.wait_for(live, 10)
     assert await runner.rebuild() == 60 * 2 + 30
     assert await projection.rows(engine) == expected
+
+
+class HighestVersion:
+    """Per stream, the highest version seen: a join (max), so an event applied again, or
+    after a later one, leaves the view as it was."""
+
+    idempotent = True
+
+    def __init__(self, name: str, sources: dict[str, Sequence[str]]) -> None:
+        self.name, self.sources, self.view = name, sources, MetaData()
+        self.table = Table(f"view_{name}", self.view,
+                           Column("stream_id", String(200), primary_key=True),
+                           Column("version", Integer, nullable=False))
+        self.applied = 0
+
+    async def apply(self, event: bus.Envelope, conn: AsyncConnection) -> None:
+        self.applied += 1
+        t = self.table
+        if (await conn.execute(update(t).where(t.c.stream_id == event.stream_id).values(
+                version=case((t.c.version > event.stream_version, t.c.version),
+                             else_=event.stream_version)))).rowcount == 0:
+            await conn.execute(insert(t).values(stream_id=event.stream_id,
+                                                version=event.stream_version))
+
+
+async def test_an_idempotent_projection_applies_what_comes_and_records_nothing(
+        store: EventStore, engine: AsyncEngine, js: JetStreamContext, service: str,
+        unique: str) -> None:
+    """Its live batches are applied whole, redeliveries too, and no processed_events
+    row is written for it; the view still comes out as the events say."""
+    source = Source(store, js, service)
+    projection = HighestVersion(f"highest_{unique}", {service: ["Placed"]})
+    runner = ProjectionRunner(js, engine, projection)
+    for n in range(12):
+        await source.emit(f"order-{n % 3}", "Placed")
+    await source.publish()
+    await runner.create_view()
+    await redeliver_everything(runner, js)
+    await redeliver_everything(runner, js)  # as after a lost ack: applied again
+    async with engine.connect() as conn:
+        view = sorted(tuple(r) for r in await conn.execute(select(projection.table)))
+        recorded = (await conn.execute(select(processed_events).where(
+            processed_events.c.consumer == projection.name))).all()
+    assert view == [("order-0", 4), ("order-1", 4), ("order-2", 4)]
+    assert projection.applied == 24 and recorded == []
 
 
 class TracedBatches:

@@ -88,6 +88,11 @@ class HistoryProjection:
     """`name` is also the durable consumer prefix; tests pass their own to stay apart."""
 
     view: MetaData = view_metadata
+    # A row is the join of its message's facts (HistoryEntry.merge, written as the
+    # upsert's CASEs) and a job's members are inserted once: an event applied again, or
+    # late, changes nothing, so the live consumers keep no record of what they applied
+    # (kernel/projection.py).
+    idempotent = True
 
     def __init__(self, name: str = HISTORY) -> None:
         self.name = name
@@ -108,8 +113,11 @@ class HistoryProjection:
 
 
 def read_batch(events: Sequence[Envelope]) -> tuple[list[HistoryEntry], list[Member]]:
-    """The events' facts, and the bulk jobs their MessageQueued name (each decoded once)."""
-    facts, members = [], []
+    """The events' facts, and the bulk jobs their MessageQueued name (each decoded once).
+    The device's facts come first: folded (merge is commutative), a receipt after a
+    receipt of one message is merged without a new entry, and the message's queued fact
+    is then merged once, not into each."""
+    facts, queued_facts, members = [], [], []
     for envelope in events:
         if envelope.service == "messaging":
             queued = messaging_events.MessageQueued.FromString(envelope.payload)
@@ -118,9 +126,11 @@ def read_batch(events: Sequence[Envelope]) -> tuple[list[HistoryEntry], list[Mem
                 members.append((queued.message_id, queued.bulk_job_id, queued.user_id))
         else:
             fact = device_fact(envelope)
-        if fact.queue_id:
-            facts.append(fact)
-        else:
+        if not fact.queue_id:
             log.warning("history: %s %s names no message; skipped", envelope.event_type,
                         envelope.event_id)
-    return facts, members
+        elif fact.status is Status.QUEUED:
+            queued_facts.append(fact)
+        else:
+            facts.append(fact)
+    return facts + queued_facts, members
