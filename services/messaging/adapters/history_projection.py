@@ -113,11 +113,8 @@ class HistoryProjection:
 
 
 def read_batch(events: Sequence[Envelope]) -> tuple[list[HistoryEntry], list[Member]]:
-    """The events' facts, and the bulk jobs their MessageQueued name (each decoded once).
-    The device's facts come first: folded (merge is commutative), a receipt after a
-    receipt of one message is merged without a new entry, and the message's queued fact
-    is then merged once, not into each."""
-    facts, queued_facts, members = [], [], []
+    """The events' facts, and the bulk jobs their MessageQueued name (each decoded once)."""
+    facts, members = [], []
     for envelope in events:
         if envelope.service == "messaging":
             queued = messaging_events.MessageQueued.FromString(envelope.payload)
@@ -126,11 +123,9 @@ def read_batch(events: Sequence[Envelope]) -> tuple[list[HistoryEntry], list[Mem
                 members.append((queued.message_id, queued.bulk_job_id, queued.user_id))
         else:
             fact = device_fact(envelope)
-        if not fact.queue_id:
+        if fact.queue_id:
+            facts.append(fact)
+        else:
             log.warning("history: %s %s names no message; skipped", envelope.event_type,
                         envelope.event_id)
-        elif fact.status is Status.QUEUED:
-            queued_facts.append(fact)
-        else:
-            facts.append(fact)
-    return facts + queued_facts, members
+    return facts, members
