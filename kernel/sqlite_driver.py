@@ -7,7 +7,9 @@ and under load those hand-offs cost more CPU than SQLite's own work. Here:
 
 - what may wait for another connection's lock goes to the connection's thread in one
   trip: a write transaction's BEGIN IMMEDIATE with its first statement (cursor, execute,
-  rows and close in one function), and its commit (which may also write a checkpoint);
+  rows and close in one function), unless that statement writes many rows (then the
+  BEGIN goes alone, and the rows are written in the event loop's thread, see `_send`),
+  and its commit (which may also write a checkpoint);
 - what cannot wait runs in the event loop's thread at once: the rest of a transaction
   that holds the write lock, and reads (in WAL mode a reader never waits for a writer),
   with their BEGIN and their end;
@@ -122,6 +124,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 # Awaited (it completes at once) because SQLAlchemy's async execute
                 # insists that every statement awaits something.
                 outcome = await_(_at_once(conn, begin, operation, parameters, many))
+            elif many and begin == IMMEDIATE:
+                # Many rows: only the lock is taken in the connection's thread, and the
+                # rows are written here. In that thread sqlite3 lets go of the GIL for
+                # each row's step and must take it back after, each time waiting for a
+                # busy event loop's thread to let go of it (up to the switch interval):
+                # the history's first statement of 1,000 rows held the write lock that
+                # long while every other writer of the store waited.
+                await_(self._connection._execute(conn.execute, begin))
+                adapt.writing = True
+                outcome = await_(_at_once(conn, None, operation, parameters, many))
             else:
                 outcome = await_(self._connection._execute(
                     _run, conn, begin, operation, parameters, many))

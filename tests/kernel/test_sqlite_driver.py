@@ -47,6 +47,19 @@ async def test_a_write_transaction_takes_the_lock_in_the_connections_thread_then
     assert read_in == here  # WAL: a reader never waits for a writer
 
 
+async def test_a_transactions_first_statement_of_many_rows_writes_them_here(
+        engine: AsyncEngine) -> None:
+    """Only the lock is taken in the connection's thread: there, sqlite3 would let go of
+    the GIL at each row and wait for a busy loop to get it back, the write lock held."""
+    here = threading.get_ident()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (:n, tid())"), [{"n": n} for n in range(5)])
+        await conn.execute(text("INSERT INTO t VALUES (:n, tid())"), {"n": 5})
+    async with reading(engine) as conn:
+        rows = (await conn.execute(text("SELECT tid FROM t ORDER BY n"))).scalars().all()
+    assert rows == [here] * 6
+
+
 async def test_a_writer_waiting_for_another_ones_lock_blocks_no_one(
         engine: AsyncEngine) -> None:
     holding, ticks = asyncio.Event(), 0
