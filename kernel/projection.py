@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope
 from kernel.consumer import track_new
-from kernel.replay import expect_replay, interleaved, replay  # noqa: F401 - kernel.projection.replay, as before
+from kernel.replay import expect_replay, interleaved
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from kernel.tables import processed_events, projection_positions
 

@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 
 from kernel import bus
-from kernel.projection import replay
+from kernel.replay import replay
 from launcher.natsauth import default_setting
 from switchboard.auth.v1 import events_pb2 as auth_events
 from switchboard.messaging.v1 import events_pb2 as messaging_events

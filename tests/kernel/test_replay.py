@@ -10,8 +10,8 @@ from nats.js import JetStreamContext
 
 from kernel import bus
 from kernel.eventstore import EventStore, NewEvent
-from kernel.projection import replay
 from kernel.relay import OutboxRelay
+from kernel.replay import replay
 
 
 async def test_a_replay_held_past_its_fetch_wait_still_reads_every_message(
