@@ -85,6 +85,14 @@ async def apply_new(conn: AsyncConnection, consumer: str, batch: Sequence[Envelo
     return len(fresh)
 
 
+def each_once(batch: Sequence[Envelope]) -> dict[str, Envelope]:
+    """The batch's events by id, in order, each once (the first copy of one given twice)."""
+    once: dict[str, Envelope] = {}
+    for envelope in batch:
+        once.setdefault(envelope.event_id, envelope)
+    return once
+
+
 async def track_new(conn: AsyncConnection, consumer: str,
                     batch: Sequence[Envelope]) -> list[Envelope]:
     """The batch's events this consumer has not processed yet, each once, now recorded as
@@ -92,9 +100,7 @@ async def track_new(conn: AsyncConnection, consumer: str,
     on the table's primary key. (Reading the batch's ids first with `IN (<4,000 bound
     parameters>)` ran into PostgreSQL's 30 s statement timeout once a rebuild had recorded
     some 100,000 events.)"""
-    fresh: dict[str, Envelope] = {}
-    for envelope in batch:
-        fresh.setdefault(envelope.event_id, envelope)
+    fresh = each_once(batch)
     if not fresh:
         return []
     dialect_insert = insert_for(conn.dialect.name)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope
-from kernel.consumer import track_new
+from kernel.consumer import each_once, track_new
 from kernel.replay import expect_replay, interleaved
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from kernel.tables import processed_events, projection_positions
@@ -59,7 +59,7 @@ async def apply_tracked(conn: AsyncConnection, projection: Projection,
     skips nothing: a redelivery, or an event a rebuild has applied too, changes nothing
     there, so it needs no memory of what it applied."""
     if getattr(projection, "idempotent", False):
-        fresh = list({e.event_id: e for e in batch}.values())  # a copy's twice: once
+        fresh = list(each_once(batch).values())
     else:
         fresh = await track_live(conn, projection.name, batch)
     await apply_fresh(conn, projection, fresh)
