@@ -63,10 +63,10 @@ def nothing_pending(reply: str) -> bool:
     subject of every message."""
     if reply.count(".") == 8:
         return reply.endswith(".0")
-    return pending_after(reply) == 0
+    return _pending_after(reply) == 0
 
 
-def pending_after(reply: str) -> int:
+def _pending_after(reply: str) -> int:
     """How many more the consumer had, off the `$JS.ACK...` reply subject."""
     tokens = reply.split(".")
     if len(tokens) == 9:
