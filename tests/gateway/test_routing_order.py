@@ -20,13 +20,11 @@ def overlap(one: str, other: str) -> bool:
     """Whether some path matches both path templates (a `{name}` is any one segment, a
     `{name:path}` any rest)."""
     a, b = one.strip("/").split("/"), other.strip("/").split("/")
-    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+    for x, y in zip(a, b, strict=False):
         if x.endswith(":path}") or y.endswith(":path}"):
             return True
         if x != y and not PARAMETER.match(x) and not PARAMETER.match(y):
             return False
-        if index == min(len(a), len(b)) - 1:
-            return len(a) == len(b)
     return len(a) == len(b)
 
 
