@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.bus import Envelope, stream_name
-from kernel.db import insert_for
+from kernel.db import insert_for, writing
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
 from kernel.waits import waited
@@ -69,7 +69,7 @@ def tracked(engine: AsyncEngine, consumer: str, handler: TrackedHandler) -> Batc
     """Apply a batch in one transaction, skipping events this consumer already processed."""
 
     async def handle(batch: Sequence[Envelope]) -> None:
-        async with engine.begin() as conn:
+        async with writing(engine) as conn:
             await apply_new(conn, consumer, batch, handler)
 
     return handle

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from kernel.config import Settings
 
@@ -86,11 +87,49 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 
 @asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that commits when the block ends and rolls back when it raises:
+    `engine.begin()`, with the connection closed at once after the commit (`_closed`)."""
+    conn = await engine.connect()
+    try:
+        async with conn.begin():
+            yield conn
+    except BaseException as exc:
+        await conn.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    await _closed(conn)
+
+
+@asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A read-only transaction: on SQLite it does not take the write lock."""
-    async with engine.connect() as conn:
+    """A read-only transaction: on SQLite it does not take the write lock. It ends by a
+    rollback, then its connection is closed at once (`_closed`)."""
+    conn = await engine.connect()
+    try:
         await conn.execution_options(readonly=True)
         yield conn
+        await conn.rollback()
+    except BaseException as exc:
+        await conn.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    await _closed(conn)
+
+
+async def _closed(conn: AsyncConnection) -> None:
+    """Close a connection whose transaction has ended, in the caller's task.
+
+    SQLAlchemy's own exit from `async with` closes a connection in a task of its own
+    behind a shield, so that a cancellation cannot cut short a close that waits for the
+    database (a rollback on the way back to the pool). That costs a task and three
+    turns of the event loop for every transaction. Here the transaction has already
+    ended (committed or rolled back, in the caller's task, as `engine.begin()` ends it
+    too), so the close has nothing to wait for on either store: SQLite's pool resets
+    nothing on return, and PostgreSQL's reset has no transaction to roll back. On the
+    way out of a block that raised, the connection still goes through SQLAlchemy's own
+    shielded exit."""
+    sync = conn.sync_connection
+    assert sync is not None  # set once the connection has started
+    await greenlet_spawn(sync.close)
 
 
 async def ensure_schema(engine: AsyncEngine, schema: str) -> None:

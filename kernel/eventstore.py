@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
 from kernel.clock import as_utc, utcnow
-from kernel.db import is_postgres, reading
+from kernel.db import is_postgres, reading, writing
 from kernel.ids import uuid7
 from kernel.tables import events_table, metadata
 from kernel.waits import waited
@@ -106,7 +106,7 @@ class EventStore:
         self._committed: dict[int, StoredEvent] = {}
 
     async def create_tables(self) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
 
     async def append(self, stream_id: str, expected_version: int,
@@ -131,7 +131,7 @@ class EventStore:
         handed them). One that wrote only the caller's rows wakes no relay."""
         appends = _Appends()
         try:
-            async with self.engine.begin() as conn:
+            async with writing(self.engine) as conn:
                 self._appending[conn] = appends
                 try:
                     yield conn

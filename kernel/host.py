@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import bus, collector, logs, metrics, stackid
 from kernel.config import Settings
-from kernel.db import create_engine, engine_for
+from kernel.db import create_engine, engine_for, writing
 from kernel.eventstore import EventStore
 from kernel.guard import edge_guard
 from kernel.relay import OutboxRelay, PublicPayload
@@ -124,7 +124,7 @@ class ServiceHost(Generic[S]):
             infra = self.infra = await open_infra(self.service, self.settings)
             parts = self._parts = await self.build(infra)
             for meta in parts.tables:
-                async with infra.engine.begin() as conn:
+                async with writing(infra.engine) as conn:
                     await conn.run_sync(meta.create_all)
             self.relay = OutboxRelay(infra.store, infra.js, self.service,
                                      self.settings.relay_batch,

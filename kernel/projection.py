@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope
 from kernel.consumer import each_once, track_new
+from kernel.db import writing
 from kernel.replay import expect_replay, interleaved
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from kernel.tables import processed_events, projection_positions
@@ -119,13 +120,13 @@ class ProjectionRunner:
         self.batch = batch
 
     async def create_view(self) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.run_sync(self.projection.view.create_all)
 
     def subscriptions(self) -> list[EventSubscription]:
         """One per source stream, durable `<projection>-<source>`."""
         async def handler(batch: Sequence[Envelope]) -> None:
-            async with self.engine.begin() as conn:
+            async with writing(self.engine) as conn:
                 await apply_tracked(conn, self.projection, batch)
 
         return [EventSubscription(service, tuple(types), f"{self.projection.name}-{service}",
@@ -147,7 +148,7 @@ FETCH = 4000
 async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Projection) -> int:
     """Drop the view, forget what was applied, and replay every source stream into the
     view from its first message; returns the events applied."""
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         await conn.run_sync(projection.view.drop_all)
         for table in (processed_events, positions):
             await conn.execute(delete(table).where(table.c.consumer == projection.name))
@@ -160,7 +161,7 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
     applied = 0
     seen: dict[str, set[str]] = {service: set() for service in projection.sources}
     async for parts in interleaved(js, projection.sources, FETCH):
-        async with engine.begin() as conn:
+        async with writing(engine) as conn:
             fresh = []
             for service, batch in parts.items():  # in the order of their names, as locked
                 fresh += await track_replayed(conn, projection.name, service, batch,

@@ -27,7 +27,7 @@ from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.bus import headers_for, subject
-from kernel.db import insert_for, is_postgres, reading
+from kernel.db import insert_for, is_postgres, reading, writing
 from kernel.eventstore import EventStore, StoredEvent
 from kernel.retry import Backoff, report
 from kernel.tables import relay_offsets
@@ -128,12 +128,12 @@ class OutboxRelay:
                 self._published_to = self._recorded_to = await self.recorded()
             return await self._publish_from(self._published_to, None)
         if not self._row_ready:
-            async with engine.begin() as conn:
+            async with writing(engine) as conn:
                 await conn.execute(insert_for("postgresql")(relay_offsets)
                                    .values(name=self.name, position=0)
                                    .on_conflict_do_nothing(index_elements=["name"]))
             self._row_ready = True
-        async with engine.begin() as conn:
+        async with writing(engine) as conn:
             position = (await conn.execute(
                 select(relay_offsets.c.position).where(relay_offsets.c.name == self.name)
                 .with_for_update())).scalar_one()
@@ -189,7 +189,7 @@ class OutboxRelay:
                 .values(position=position))
 
     async def _record(self, position: int) -> None:
-        async with self.store.engine.begin() as conn:
+        async with writing(self.store.engine) as conn:
             stmt = insert_for(conn.dialect.name)(relay_offsets).values(name=self.name, position=0)
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
             await conn.execute(self._advance(position))

@@ -7,7 +7,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.codec import EventCodec
-from kernel.db import is_postgres
+from kernel.db import is_postgres, writing
 from kernel.tables import events_table
 from services.billing.adapters.index import (
     due_table,
@@ -33,9 +33,9 @@ INDEXED = [
 async def ensure_indexes(engine: AsyncEngine, codec: EventCodec) -> int:
     """Create the index tables; build them from the events if this store never has.
     Returns the events read (0 when the indexes were already there)."""
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         await conn.run_sync(index_metadata.create_all)
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         if is_postgres(engine):
             await conn.execute(text("LOCK TABLE billing_index_marks IN EXCLUSIVE MODE"))
         marked = (await conn.execute(select(marks_table.c.name)

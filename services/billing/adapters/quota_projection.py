@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import Envelope
 from kernel.consumer import BatchHandler
+from kernel.db import writing
 from kernel.projection import apply_tracked
 from kernel.subscriptions import EventSubscription
 from services.billing.adapters.quota_facts import BILLING_TYPES, INSTANCE, Fact, facts_of
@@ -74,7 +75,7 @@ def folded(engine: AsyncEngine, name: str, lock: asyncio.Lock) -> BatchHandler:
     """The live consumers' handler: a batch in one transaction, under the write lock."""
 
     async def handle(batch: Sequence[Envelope]) -> None:
-        async with lock, engine.begin() as conn:
+        async with lock, writing(engine) as conn:
             await apply_folded(conn, name, batch)
 
     return handle

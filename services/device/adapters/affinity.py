@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.db import insert_for, reading
+from kernel.db import insert_for, reading, writing
 from kernel.waits import waited
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Affinity:
             raise
 
     async def _write(self, noted: dict[Key, tuple[int, float]]) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(self._upsert, [
                 {"device_id": d, "number": n, "user_id": u, "last_sent_at": t}
                 for (d, n), (u, t) in noted.items()])

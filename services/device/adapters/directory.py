@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.aggregate import Repository
 from kernel.clock import as_utc, utcnow
 from kernel.codec import EventCodec
-from kernel.db import reading
+from kernel.db import reading, writing
 from kernel.eventstore import EventStore
 from services.device.app.views import DeviceView, PoolCounts
 from services.device.domain.model import Device, DeviceStatus
@@ -151,7 +151,7 @@ class DeviceStore:
                     history.setdefault(device_id, []).append(self.repo.codec.decode(stored))
         rebuilt = [Device.rebuild(i, events) for i, events in history.items()]
         rows = [_row(device) for device in rebuilt if device.exists]
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(delete(devices_table))
             if rows:
                 await conn.execute(insert(devices_table), rows)

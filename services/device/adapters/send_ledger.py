@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.config import Settings
-from kernel.db import engine_for, reading
+from kernel.db import engine_for, reading, writing
 from services.device.app.transport import Sent, TransportError
 
 ledger_metadata = MetaData()
@@ -82,7 +82,7 @@ class SendLedger:
         async with self._ready:
             if self._engine is None:
                 engine = await self._factory()
-                async with engine.begin() as conn:
+                async with writing(engine) as conn:
                     await conn.run_sync(ledger_metadata.create_all)
                 self._engine = engine
         return self._engine
@@ -92,7 +92,7 @@ class SendLedger:
         """Record the intent to send; the earlier entry when there already was one."""
         engine = await self.engine()
         try:
-            async with engine.begin() as conn:
+            async with writing(engine) as conn:
                 await conn.execute(sends.insert().values(
                     transport_message_id=transport_message_id, transport=transport,
                     device_id=device_id))
@@ -110,14 +110,14 @@ class SendLedger:
         return LedgerEntry(row.transport_message_id, row.device_id, row.remote_id, at)
 
     async def settle(self, transport_message_id: str, remote_id: str, at: datetime) -> None:
-        async with (await self.engine()).begin() as conn:
+        async with writing(await self.engine()) as conn:
             await conn.execute(update(sends).where(
                 sends.c.transport_message_id == transport_message_id).values(
                 remote_id=remote_id, sent_at=at.timestamp()))
 
     async def release(self, transport_message_id: str) -> None:
         """The far side never got it: a later attempt may send it."""
-        async with (await self.engine()).begin() as conn:
+        async with writing(await self.engine()) as conn:
             await conn.execute(delete(sends).where(
                 sends.c.transport_message_id == transport_message_id,
                 sends.c.remote_id.is_(None)))
@@ -132,7 +132,7 @@ class SendLedger:
             return {r.remote_id: r.transport_message_id for r in rows}
 
     async def remember_jid(self, device_id: str, jid: str) -> None:
-        async with (await self.engine()).begin() as conn:
+        async with writing(await self.engine()) as conn:
             await conn.execute(delete(device_jids).where(device_jids.c.device_id == device_id))
             await conn.execute(device_jids.insert().values(device_id=device_id, jid=jid))
 
@@ -142,7 +142,7 @@ class SendLedger:
                 device_jids.c.device_id == device_id))).scalar()
 
     async def forget_jid(self, device_id: str) -> None:
-        async with (await self.engine()).begin() as conn:
+        async with writing(await self.engine()) as conn:
             await conn.execute(delete(device_jids).where(device_jids.c.device_id == device_id))
 
     async def close(self) -> None:

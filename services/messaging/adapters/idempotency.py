@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.clock import as_utc
-from kernel.db import insert_for
+from kernel.db import insert_for, writing
 from services.messaging.domain.idempotency import DONE, PENDING, KeyRecord, Outcome, decide
 
 idempotency_metadata = MetaData()
@@ -53,7 +53,7 @@ class IdempotencyKeys:
 
     async def claim(self, scope: str, key: str, fingerprint: str,
                     now: datetime) -> tuple[Outcome, KeyRecord | None]:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             if await self._insert(conn, scope, key, fingerprint, now):
                 return Outcome.NEW, None
             row = (await conn.execute(select(keys).where(_match(scope, key))
@@ -78,14 +78,14 @@ class IdempotencyKeys:
 
     async def save(self, scope: str, key: str, fingerprint: str, status_code: int,
                    body: bytes) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(update(keys).where(
                 _match(scope, key), keys.c.fingerprint == fingerprint,
                 keys.c.state == PENDING).values(state=DONE, status_code=status_code,
                                                 body=body))
 
     async def release(self, scope: str, key: str, fingerprint: str) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(delete(keys).where(
                 _match(scope, key), keys.c.fingerprint == fingerprint,
                 keys.c.state == PENDING))

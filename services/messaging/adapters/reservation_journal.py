@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.aggregate import stream_id_of
 from kernel.clock import as_utc
-from kernel.db import reading
+from kernel.db import reading, writing
 from kernel.gathering import retrieved
 from kernel.groupcommit import Extra, GroupCommit
 from kernel.ids import uuid7
@@ -88,7 +88,7 @@ class ReservationJournal:
                "message_ids": note.message_ids, "process": note.process,
                "noted_at": note.noted_at}
         if self.group is None:
-            async with self.engine.begin() as conn:
+            async with writing(self.engine) as conn:
                 await conn.execute(insert(reservation_notes), [row])
         else:
             await self._gathered(self.group, row)
@@ -134,7 +134,7 @@ class ReservationJournal:
         return found
 
     async def forget(self, note_ids: list[str]) -> None:
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(delete(reservation_notes)
                                .where(reservation_notes.c.note_id.in_(note_ids)))
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import Envelope
 from kernel.consumer import apply_new
-from kernel.db import reading
+from kernel.db import reading, writing
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
 from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import message_history
@@ -103,7 +103,7 @@ async def fan_out_batch(engine: AsyncEngine, consumer: str, batch: Sequence[Enve
     async def one(envelope: Envelope, conn: AsyncConnection) -> None:
         await write(envelope, hooks[owners[envelope.event_id]], conn)
 
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         await apply_new(conn, consumer, hooked, one)
     return True
 

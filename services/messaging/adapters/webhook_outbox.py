@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
 from kernel.clock import as_utc
-from kernel.db import reading
+from kernel.db import reading, writing
 from services.messaging.adapters.webhook_tables import (
     HOOK_DUE_INDEX,
     webhook_deliveries,
@@ -39,7 +39,7 @@ PENDING = d.c.state == "pending"
 
 async def ensure_index(engine: AsyncEngine) -> None:
     """The index the due look needs, also on a table made before it existed."""
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         await conn.execute(text(f"CREATE INDEX IF NOT EXISTS {HOOK_DUE_INDEX} ON "
                                 "webhook_deliveries (state, webhook_id, next_attempt_at)"))
 
@@ -128,7 +128,7 @@ async def due(engine: AsyncEngine, now: datetime,
 async def claim(engine: AsyncEngine, ids: Iterable[int], now: datetime,
                 lease_until: datetime) -> set[int]:
     """The rows of `ids` this caller got: those still pending and due at `now`."""
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         result = await conn.execute(
             update(d).where(_free(d.c.id.in_(list(ids)), PENDING, d.c.next_attempt_at <= now))
             .values(next_attempt_at=lease_until).returning(d.c.id))
@@ -140,7 +140,7 @@ async def record(engine: AsyncEngine, row: Any, values: dict[str, Any],
     """One attempt's outcome; a row settled meanwhile (cancelled, or recorded by a
     replica whose claim had lapsed) keeps its state. A settled row releases the next
     status of its message."""
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         done = await conn.execute(update(d).where(d.c.id == row.id, PENDING).values(**values))
         if done.rowcount and values.get("state") in ("delivered", "failed"):
             await _release_next(conn, row.webhook_id, row.queue_id, now)
@@ -160,7 +160,7 @@ async def back_off(engine: AsyncEngine, webhook_id: str, until: datetime, now: d
     the others wait until `until` (rows in flight are recorded by their own attempt)."""
     mine = and_(d.c.webhook_id == webhook_id, PENDING)
     waiting = (d.c.next_attempt_at <= now) | d.c.next_attempt_at.is_(None)
-    async with engine.begin() as conn:
+    async with writing(engine) as conn:
         await conn.execute(update(d).where(_free(
             mine, waiting, d.c.created_at <= now - give_up_after))
             .values(state="failed", next_attempt_at=None,
