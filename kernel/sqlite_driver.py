@@ -3,31 +3,38 @@
 SQLAlchemy's aiosqlite adapter makes a cursor, executes, fetches and closes the cursor
 as four separate trips to the connection's thread, and a transaction's BEGIN as three
 more: each trip is a queue hand-off, a thread switch and a wake-up of the event loop,
-and under load those hand-offs cost more CPU than SQLite's own work. Here:
+and under load those hand-offs cost more CPU than SQLite's own work, and each costs its
+caller two turns of a busy event loop. Here everything runs in the event loop's thread
+at once, except a wait for another connection's write lock:
 
-- what may wait for another connection's lock goes to the connection's thread in one
-  trip: a write transaction's BEGIN IMMEDIATE with its first statement (cursor, execute,
-  rows and close in one function), unless that statement writes many rows (then the
-  BEGIN goes alone, and the rows are written in the event loop's thread, see `_send`),
-  and its commit (which may also write a checkpoint);
-- what cannot wait runs in the event loop's thread at once: the rest of a transaction
-  that holds the write lock, and reads (in WAL mode a reader never waits for a writer),
-  with their BEGIN and their end;
-- a transaction that ran no statement began nothing, so it ends without a trip.
+- a write transaction's BEGIN IMMEDIATE is first tried here without waiting (a busy
+  timeout of 0 for that one statement). When the lock is free, as it is whenever no
+  other writer holds it, the transaction runs here from BEGIN to COMMIT. When another
+  connection holds it, the BEGIN and the first statement go to the connection's thread
+  in one trip (cursor, execute, rows and close in one function), and the caller waits
+  there, not here: the event loop goes on, and with it the writer of this process that
+  holds the lock. A first statement of many rows is the exception: only the BEGIN
+  waits in the thread, and the rows are written here (see `_send`);
+- reads run here (in WAL mode a reader never waits for a writer), with their BEGIN and
+  their end;
+- a commit runs here too. A commit may also copy the write-ahead log back into the
+  database (a checkpoint, with its fsyncs): those are taken off commits
+  (`wal_autocheckpoint=0`) and done by `Checkpoints`, in a thread of their own, every
+  `CHECKPOINT_EVERY` commits of a store;
+- a transaction that ran no statement began nothing, so it ends without a statement.
 
-So a write transaction costs two trips however many statements it runs, and a read
-none. A writer waiting for the lock waits in its connection's thread, as before: the
-event loop goes on, and with it the writer of this process that holds the lock. The
-connection is one `sqlite3` connection, used by one task at a time, in either thread
-(`check_same_thread` off; Python's sqlite3 is built serialized).
+The connection is one `sqlite3` connection, used by one task at a time, in either
+thread (`check_same_thread` off; Python's sqlite3 is built serialized).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import sqlite3
-from collections.abc import Callable
+import threading
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -39,6 +46,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 IMMEDIATE = "BEGIN IMMEDIATE"  # takes the write lock: may wait for another writer
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock (kernel/db.py's pragma)
+CHECKPOINT_EVERY = 64  # commits of one store between two checkpoints of its log
+log = logging.getLogger(__name__)
 _Outcome = tuple[Any, list[Any], int, Any]  # description, rows, rowcount, lastrowid
 
 
@@ -65,6 +75,21 @@ def _run(conn: sqlite3.Connection, begin: str | None, operation: str, parameters
 async def _at_once(conn: sqlite3.Connection, begin: str | None, operation: str,
                    parameters: Any, many: bool) -> _Outcome:
     return _run(conn, begin, operation, parameters, many)
+
+
+def _lock_taken_here(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE without waiting: True when this connection now holds the write
+    lock, False when another connection holds it."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute(IMMEDIATE)
+        return True
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -120,13 +145,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         conn = self._connection._conn
         begin, adapt.pending_begin = adapt.pending_begin, None
         try:
+            if begin == IMMEDIATE and _lock_taken_here(conn):
+                begin, adapt.writing = None, True
             if adapt.may_run_here(begin, operation):
                 # Awaited (it completes at once) because SQLAlchemy's async execute
                 # insists that every statement awaits something.
                 outcome = await_(_at_once(conn, begin, operation, parameters, many))
             elif many and begin == IMMEDIATE:
-                # Many rows: only the lock is taken in the connection's thread, and the
-                # rows are written here. In that thread sqlite3 lets go of the GIL for
+                # Many rows, and the lock is another connection's: only the wait for it
+                # is in the connection's thread, and the rows are written here. In that
+                # thread sqlite3 lets go of the GIL for
                 # each row's step and must take it back after, each time waiting for a
                 # busy event loop's thread to let go of it (up to the switch interval):
                 # the history's first statement of 1,000 rows held the write lock that
@@ -151,18 +179,79 @@ def _reads(operation: str) -> bool:
     return operation.lstrip()[:6].upper() == "SELECT"
 
 
+class Checkpoints:
+    """Checkpoints of the stores this process writes, in a thread of its own.
+
+    A store's connections here never checkpoint on commit (`wal_autocheckpoint=0`): a
+    commit in the event loop's thread must not stop it for a checkpoint's fsyncs. Every
+    `CHECKPOINT_EVERY` commits of a store ask for one instead, and this thread runs it
+    (PASSIVE: it copies what no reader still needs and never waits for a lock, readers
+    and writers go on meanwhile) on a connection of its own, opened for it. The thread
+    starts with the first request and sleeps while there is none."""
+
+    def __init__(self) -> None:
+        self._commits: collections.Counter[str] = collections.Counter()
+        self._due: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.done = 0  # checkpoints run, for tests
+
+    def committed(self, database: str) -> None:
+        """Count a commit of the store at `database` (a path); every CHECKPOINT_EVERY
+        commits ask for a checkpoint."""
+        self._commits[database] += 1
+        if self._commits[database] % CHECKPOINT_EVERY == 0:
+            self.ask(database)
+
+    def ask(self, database: str) -> None:
+        with self._lock:
+            self._due.add(database)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints",
+                                                daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                self._wake.clear()
+                due, self._due = self._due, set()
+            for database in due:
+                self._checkpoint(database)
+
+    def _checkpoint(self, database: str) -> None:
+        try:  # mode=rw: a store removed meanwhile is not created again
+            conn = sqlite3.connect(f"file:{quote(database)}?mode=rw", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as error:  # the next request tries again
+            log.warning("checkpoint of %s: %s", database, error)
+            return
+        self.done += 1
+
+
+CHECKPOINTS = Checkpoints()
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """aiosqlite's connection as SQLAlchemy adapts it, with `OneTripCursor`s, a BEGIN
     that waits for the transaction's first statement (`begin_with_next_statement`), and
     the statements that cannot wait for a lock run in the caller's thread."""
 
-    __slots__ = ("pending_begin", "writing")
+    __slots__ = ("pending_begin", "writing", "database")
     _cursor_cls = OneTripCursor
 
-    def __init__(self, dbapi: Any, connection: Any) -> None:
+    def __init__(self, dbapi: Any, connection: Any, database: str) -> None:
         super().__init__(dbapi, connection)
         self.pending_begin: str | None = None
         self.writing = False  # in a transaction that holds the write lock
+        self.database = database  # its file's path; "" when it has none (in memory)
 
     def begin_with_next_statement(self, begin: str) -> None:
         self.pending_begin = begin
@@ -178,26 +267,24 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return begin != IMMEDIATE and _reads(operation)
 
     def commit(self) -> None:
-        self._end(super().commit, "commit")
+        self._end("commit")
 
     def rollback(self) -> None:
-        self._end(super().rollback, "rollback")
+        self._end("rollback")
 
-    def _end(self, in_thread: Callable[[], None], name: str) -> None:
-        """A transaction that ran no statement began nothing; one that read only ends
-        here; one that wrote commits in the connection's thread (a commit may write a
-        checkpoint to disk)."""
+    def _end(self, name: str) -> None:
+        """A transaction that ran no statement began nothing; any other ends here (a
+        commit writes no checkpoint: `Checkpoints`)."""
         if self.pending_begin is not None:
             self.pending_begin = None
             return
         writing, self.writing = self.writing, False
-        if writing:
-            in_thread()
-            return
         try:
             getattr(self._connection._conn, name)()
         except Exception as error:
             self._handle_exception(error)
+        if writing and name == "commit" and self.database:
+            CHECKPOINTS.committed(self.database)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -208,4 +295,8 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
-        return OneTripConnection(self, adapted._connection)
+        raw = adapted._connection._conn
+        raw.execute("PRAGMA wal_autocheckpoint=0")  # Checkpoints does them
+        database = next((file for _, name, file in raw.execute("PRAGMA database_list")
+                         if name == "main"), "")
+        return OneTripConnection(self, adapted._connection, database)
