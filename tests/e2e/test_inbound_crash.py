@@ -59,9 +59,14 @@ async def send_until_taken(api: httpx.AsyncClient, i: int) -> int:
         await asyncio.sleep(0.2)
 
 
-def kill_and_wait(stack: Stack, name: str) -> None:
+def kill(stack: Stack, name: str) -> int:
+    """SIGKILL the part `name` at once; its pid."""
     old = stack.pid(name)
     os.kill(old, signal.SIGKILL)
+    return old
+
+
+def wait_restarted(stack: Stack, name: str, old: int) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -87,12 +92,13 @@ async def test_kill_9_of_device_and_messaging_loses_and_doubles_no_inbound_messa
         for i in todo:
             failed += await send_until_taken(api, i)
             taken += 1
-            if taken in KILLS:  # the others go on sending while it is down
+            if taken in KILLS:  # killed now, in this phone's turn; every phone goes on
+                name = KILLS[taken]  # sending while it is down
                 kills.append(asyncio.create_task(
-                    asyncio.to_thread(kill_and_wait, stack, KILLS[taken])))
-                await kills[-1]
+                    asyncio.to_thread(wait_restarted, stack, name, kill(stack, name))))
 
     await asyncio.gather(*(phone() for _ in range(4)))
+    await asyncio.gather(*kills)
     assert len(kills) == len(KILLS) and failed > 0  # the phone met the outages
 
     async def texts() -> Counter[str]:
