@@ -60,18 +60,11 @@ class Delivery(NamedTuple):
 def nothing_pending(reply: str) -> bool:
     """Whether a delivered message's consumer had no more for anyone when it was sent:
     the usual reply subject's last token is that count, read without splitting the
-    subject of every message."""
+    subject of every message; nats-py reads the other forms (with a domain)."""
     if reply.count(".") == 8:
         return reply.endswith(".0")
-    return _pending_after(reply) == 0
-
-
-def _pending_after(reply: str) -> int:
-    """How many more the consumer had, off the `$JS.ACK...` reply subject."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:
-        return int(tokens[8])
-    return Msg(_client=None, reply=reply).metadata.num_pending or 0  # type: ignore[arg-type]
+    metadata = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
+    return not metadata.num_pending
 
 
 class PublishFailedError(Exception):
