@@ -81,7 +81,7 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
     begin_later = getattr(conn.connection.dbapi_connection, "begin_with_next_statement", None)
     if begin_later is not None:
-        begin_later(begin)  # kernel.sqlite_driver: one trip with the first statement
+        begin_later(begin)  # kernel.sqlite_driver: sent with the first statement
     else:
         conn.exec_driver_sql(begin)
 
@@ -90,25 +90,27 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that commits when the block ends and rolls back when it raises:
     `engine.begin()`, with the connection closed at once after the commit (`_closed`)."""
-    conn = await engine.connect()
-    try:
-        async with conn.begin():
-            yield conn
-    except BaseException as exc:
-        await conn.__aexit__(type(exc), exc, exc.__traceback__)
-        raise
-    await _closed(conn)
+    async with _connected(engine) as conn, conn.begin():
+        yield conn
 
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read-only transaction: on SQLite it does not take the write lock. It ends by a
     rollback, then its connection is closed at once (`_closed`)."""
-    conn = await engine.connect()
-    try:
+    async with _connected(engine) as conn:
         await conn.execution_options(readonly=True)
         yield conn
         await conn.rollback()
+
+
+@asynccontextmanager
+async def _connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for a block that ends its transaction: closed at once when the block
+    ends (`_closed`), through SQLAlchemy's own exit when it raises."""
+    conn = await engine.connect()
+    try:
+        yield conn
     except BaseException as exc:
         await conn.__aexit__(type(exc), exc, exc.__traceback__)
         raise
