@@ -43,13 +43,15 @@ def create_engine(url: str, schema: str = "", connect_timeout: float = 5.0,
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        # a PostgreSQL store never loads the SQLite driver
+        from kernel.sqlite_driver import BUSY_TIMEOUT_MS, OneTripDBAPI
         # Every transaction here is ended explicitly (commit, or rollback when its
         # connection closes), so the pool's own rollback on check-in is a wasted round
-        # trip through aiosqlite's thread.
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        # trip through aiosqlite's thread. sqlite3 sets the busy timeout from `timeout`.
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000,
+                                  "check_same_thread": False}
         kwargs["pool_reset_on_return"] = None
         if url.startswith("sqlite+aiosqlite:"):
-            from kernel.sqlite_driver import OneTripDBAPI  # a PostgreSQL store never loads it
             kwargs["module"] = OneTripDBAPI()
     else:
         connect: dict[str, Any] = {"timeout": connect_timeout,
@@ -72,7 +74,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 IMMEDIATE = "BEGIN IMMEDIATE"  # takes the write lock: may wait for another writer
-BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock (kernel/db.py's pragma)
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock (kernel/db.py connects so)
 CHECKPOINT_EVERY = 64  # commits of one store between two checkpoints of its log
 log = logging.getLogger(__name__)
 _Outcome = tuple[Any, list[Any], int, Any]  # description, rows, rowcount, lastrowid
@@ -154,11 +154,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             elif many and begin == IMMEDIATE:
                 # Many rows, and the lock is another connection's: only the wait for it
                 # is in the connection's thread, and the rows are written here. In that
-                # thread sqlite3 lets go of the GIL for
-                # each row's step and must take it back after, each time waiting for a
-                # busy event loop's thread to let go of it (up to the switch interval):
-                # the history's first statement of 1,000 rows held the write lock that
-                # long while every other writer of the store waited.
+                # thread sqlite3 lets go of the GIL for each row's step and must take it
+                # back after, each time waiting for a busy event loop's thread to let go
+                # of it (up to the switch interval): the history's first statement of
+                # 1,000 rows held the write lock that long while every other writer of
+                # the store waited.
                 await_(self._connection._execute(conn.execute, begin))
                 adapt.writing = True
                 outcome = await_(_at_once(conn, None, operation, parameters, many))
