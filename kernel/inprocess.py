@@ -1,7 +1,7 @@
-"""Unary calls to a gRPC server of the same process, without HTTP/2.
+"""Unary and server-streaming calls to a gRPC server of the same process, without HTTP/2.
 
 In the embedded all-in-one process (the gateway and the four services in one process) a
-unary call from one part to another does not go through gRPC's HTTP/2: a channel whose
+call from one part to another does not go through gRPC's HTTP/2: a channel whose
 address is a server of this process (kernel/rpc.py `AmendingChannel`) hands the call to
 that server's own handler, behind the same edge (the interceptor's trace, guard, error
 statuses and metrics), with the request and the reply serialized and parsed as on the
@@ -9,14 +9,19 @@ wire (and refused over gRPC's receive limit), and the handler run in a task of i
 as gRPC runs it. A refusal comes back as the same `AioRpcError`, status details and all.
 An in-process gRPC round trip cost about 475 µs of CPU (a trivial unary call on this
 machine); this costs a small fraction of it (docs/performance.md, "Seventh wave").
-Streams, calls to a server elsewhere and calls to a stopped server go over gRPC; the
+A server-streaming call (the gateway's WatchMessages) is read as grpc.aio's call is: its
+edge admits it by the call's metadata, each reply waits for the reader as flow control
+makes it wait, and cancelling the call or its deadline cancels the handler. Over gRPC in
+one process each reply of a stream crossed gRPC's poller thread twice; a busy loop made
+that the status stream's lag (docs/performance.md, "Eleventh wave"). Client-streaming
+calls, calls to a server elsewhere and calls to a stopped server go over gRPC; the
 server still listens for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -44,9 +49,9 @@ class Recording:
 
 
 class _Details(grpc.HandlerCallDetails):
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, metadata: Sequence[tuple[str, str]] = ()) -> None:
         self.method = method
-        self.invocation_metadata = ()
+        self.invocation_metadata = tuple(metadata)
 
 
 class _LocalServer:
@@ -74,6 +79,22 @@ class _LocalServer:
             found = self.handlers[method] = await self.edge.intercept_service(
                 continuation, _Details(method))
         return found
+
+    async def stream_handler(self, method: str, metadata: Sequence[tuple[str, str]]
+                             ) -> grpc.RpcMethodHandler | None:
+        """A server-streaming method's handler for one call, through the edge, which
+        admits a stream by the call's metadata when the call starts; None when it is not
+        a server-streaming method of this server."""
+        plain = self.methods.get(method)
+        if plain is None or plain.unary_stream is None:
+            return None
+
+        async def continuation(_details: grpc.HandlerCallDetails) -> Any:
+            return plain
+
+        handler: grpc.RpcMethodHandler = await self.edge.intercept_service(
+            continuation, _Details(method, metadata))
+        return handler
 
 
 def serve_locally(server: grpc.aio.Server, methods: dict[str, grpc.RpcMethodHandler],
@@ -109,6 +130,7 @@ class _LocalContext:
         self.status: grpc.StatusCode | None = None
         self.details = ""
         self.trailing: tuple[tuple[str, str | bytes], ...] = ()
+        self.sent_initial = asyncio.Event()
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self.metadata
@@ -118,6 +140,9 @@ class _LocalContext:
 
     def code(self) -> grpc.StatusCode | None:
         return self.status
+
+    async def send_initial_metadata(self, _metadata: Sequence[tuple[str, str]]) -> None:
+        self.sent_initial.set()
 
     async def abort(self, code: grpc.StatusCode, details: str = "",
                     trailing_metadata: Sequence[tuple[str, str | bytes]] = ()) -> None:
@@ -195,3 +220,120 @@ class LocalFirst:
             return await self.remote(request, timeout=deadline, metadata=metadata, **options)
         return await _call_locally(handler, request, self.serialize, self.parse, deadline,
                                    metadata)
+
+
+class _LocalStream:
+    """A server-streaming call to a server of this process, read as a grpc.aio
+    UnaryStreamCall is (iterated, `read`, `initial_metadata`, `code`, `cancel`). The
+    server's edge admits it by its metadata and its handler runs in a task of its own, as
+    on a server; the request and each reply are serialized and parsed as on the wire. The
+    handler waits while a reply is unread, as gRPC's flow control makes a server wait for
+    a slow reader. Cancelling the call cancels the handler; a deadline cuts it off with
+    DEADLINE_EXCEEDED."""
+
+    _END = object()
+
+    def __init__(self, local: _LocalServer, method: str, request: Any,
+                 serialize: Callable[[Any], bytes] | None,
+                 parse: Callable[[bytes], Any] | None, deadline: float | None,
+                 metadata: Sequence[tuple[str, str]]) -> None:
+        self._ctx = _LocalContext(metadata)
+        self._replies: asyncio.Queue[Any] = asyncio.Queue(1)
+        self._outcome: grpc.aio.AioRpcError | None = None
+        self._expired = False
+        self._pump = asyncio.ensure_future(
+            self._run(local, method, request, serialize, parse, metadata))
+        self._timer = (None if deadline is None else
+                       asyncio.get_running_loop().call_later(deadline, self._expire))
+
+    async def _run(self, local: _LocalServer, method: str, request: Any,
+                   serialize: Callable[[Any], bytes] | None,
+                   parse: Callable[[bytes], Any] | None,
+                   metadata: Sequence[tuple[str, str]]) -> None:
+        try:
+            handler = await local.stream_handler(method, metadata)
+            assert handler is not None  # LocalFirstStream looked
+            if serialize is not None and handler.request_deserializer is not None:
+                request = handler.request_deserializer(_within_limit(serialize(request)))
+            async for reply in handler.unary_stream(request, self._ctx):
+                if parse is not None and handler.response_serializer is not None:
+                    reply = parse(_within_limit(handler.response_serializer(reply)))
+                await self._replies.put(reply)
+        except grpc.aio.AbortError:
+            self._outcome = self._ctx.error()
+        except grpc.aio.AioRpcError as refused:  # a message over gRPC's limit
+            self._outcome = refused
+        except asyncio.CancelledError:
+            self._outcome = (_refused(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+                             if self._expired else
+                             _refused(grpc.StatusCode.CANCELLED, "Locally cancelled"))
+        except Exception as exc:
+            self._outcome = _refused(grpc.StatusCode.UNKNOWN,
+                                     f"Unexpected {type(exc)}: {exc}")
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._ctx.sent_initial.set()  # a call that ended sent none: it has none
+            if self._replies.empty():  # wakes a reader waiting; a full queue wakes none
+                self._replies.put_nowait(self._END)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._pump.cancel()
+
+    async def read(self) -> Any:
+        """The next reply; grpc.aio.EOF after the last; the call's error if it failed."""
+        while not (self._pump.done() and self._replies.empty()):
+            reply = await self._replies.get()
+            if reply is not self._END:
+                return reply
+        if self._outcome is not None:
+            raise self._outcome
+        return grpc.aio.EOF
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while (reply := await self.read()) is not grpc.aio.EOF:
+            yield reply
+
+    async def initial_metadata(self) -> grpc.aio.Metadata:
+        await self._ctx.sent_initial.wait()
+        return grpc.aio.Metadata()
+
+    async def trailing_metadata(self) -> grpc.aio.Metadata:
+        await asyncio.wait({self._pump})
+        return grpc.aio.Metadata(*self._ctx.trailing)
+
+    async def code(self) -> grpc.StatusCode:
+        await asyncio.wait({self._pump})
+        return grpc.StatusCode.OK if self._outcome is None else self._outcome.code()
+
+    async def details(self) -> str:
+        await asyncio.wait({self._pump})
+        return "" if self._outcome is None else (self._outcome.details() or "")
+
+    def done(self) -> bool:
+        return self._pump.done()
+
+    def cancelled(self) -> bool:
+        return self._outcome is not None and \
+            self._outcome.code() == grpc.StatusCode.CANCELLED
+
+    def cancel(self) -> bool:
+        if self._pump.done():
+            return False
+        self._pump.cancel()
+        return True
+
+
+class LocalFirstStream(LocalFirst):
+    """A server-streaming multicallable: to the server of this process at the channel's
+    address if there is one (`_LocalStream`), else over gRPC."""
+
+    def __call__(self, request: Any, *, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] = (), **options: Any) -> Any:
+        local = _LOCAL.get(self.address)
+        plain = None if local is None else local.methods.get(self.method)
+        if local is None or plain is None or plain.unary_stream is None:
+            return self.remote(request, timeout=timeout, metadata=metadata, **options)
+        return _LocalStream(local, self.method, request, self.serialize, self.parse,
+                            timeout, metadata)

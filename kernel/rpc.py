@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from kernel import context, metrics
 from kernel.config import Settings
 from kernel.errors import DomainError, UnavailableError, internal_status, to_status
-from kernel.inprocess import LocalFirst, Recording, serve_locally
+from kernel.inprocess import LocalFirst, LocalFirstStream, Recording, serve_locally
 from kernel.tokens import KeyRing, ServiceTokens
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,8 @@ class AmendingChannel(grpc.aio.Channel):
     """A channel whose calls carry this process's metadata (correlation id, service
     token). Each call gets it as plain call metadata: grpc.aio's client interceptors
     would do the same at the price of an extra task and call wrapper per call. Its unary
-    calls go to a server of this process at `address`, when there is one."""
+    and server-streaming calls go to a server of this process at `address`, when there
+    is one."""
 
     def __init__(self, inner: grpc.aio.Channel, amend: Amend, address: str = "") -> None:
         self._inner, self._amend, self._address = inner, amend, address
@@ -181,8 +182,12 @@ class AmendingChannel(grpc.aio.Channel):
         return _Amending(LocalFirst(self._address, method, remote, request_serializer,
                                     response_deserializer), self._amend)
 
-    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
-        return _Amending(self._inner.unary_stream(*args, **kwargs), self._amend)
+    def unary_stream(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, **kwargs: Any) -> Any:
+        remote = self._inner.unary_stream(method, request_serializer, response_deserializer,
+                                          **kwargs)
+        return _Amending(LocalFirstStream(self._address, method, remote, request_serializer,
+                                          response_deserializer), self._amend)
 
     def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
         return _Amending(self._inner.stream_unary(*args, **kwargs), self._amend)

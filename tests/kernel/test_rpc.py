@@ -6,7 +6,8 @@ not tell them apart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -288,42 +289,166 @@ async def test_a_list_of_addresses_spreads_calls_and_skips_a_stopped_replica() -
     await servers[1].stop(0)
 
 
-class Watching(messaging_pb2_grpc.MessagingServiceServicer):
-    """Streams one event, then ends with the error the test names."""
+MESSAGING_SERVICE = "switchboard.messaging.v1.MessagingService"
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+
+class Watching(messaging_pb2_grpc.MessagingServiceServicer):
+    """Streams `batches` one-event replies (its initial metadata first), then ends with
+    `error` if given, or waits for ever after them if `then_wait`; notes the peer, the
+    correlation id and how many replies it has handed on."""
+
+    def __init__(self, error: Exception | None = None, batches: int = 1,
+                 then_wait: bool = False) -> None:
+        self.error, self.batches, self.then_wait = error, batches, then_wait
         self.closed = asyncio.Event()
+        self.peers: list[str] = []
+        self.correlations: list[str] = []
+        self.handed = 0
 
     async def WatchMessages(self, request: messaging_pb2.WatchMessagesRequest,
                             ctx: grpc.aio.ServicerContext
                             ) -> AsyncIterator[messaging_pb2.MessageStatusEvents]:
+        self.peers.append(ctx.peer())
+        self.correlations.append(dict(ctx.invocation_metadata() or ()).get(
+            "x-correlation-id", ""))
         try:
-            yield messaging_pb2.MessageStatusEvents(
-                events=[messaging_pb2.MessageStatusEvent(event_id="e1", queue_id="q1")])
-            raise self.error
+            await ctx.send_initial_metadata(())
+            for n in range(self.batches):
+                yield messaging_pb2.MessageStatusEvents(events=[
+                    messaging_pb2.MessageStatusEvent(event_id=f"e{n + 1}", queue_id="q1")])
+                self.handed += 1
+            if self.error is not None:
+                raise self.error
+            if self.then_wait:
+                await asyncio.Event().wait()
         finally:
             self.closed.set()
 
 
-async def test_a_streaming_rpc_ends_with_its_domain_errors_status() -> None:
-    servicer = Watching(LoginThrottledError("status stream fell behind; reconnect"))
+class TokenOnly:
+    """A guard that admits a call only with a bearer token."""
+
+    async def admit(self, method: str, metadata: Mapping[str, object], request: object,
+                    peer: str = "") -> None:
+        if not str(metadata.get("authorization", "")).startswith("Bearer "):
+            raise UnauthorizedError("Missing bearer token")
+
+    def is_public(self, method: str) -> bool:
+        return False
+
+
+@asynccontextmanager
+async def watching(servicer: Watching, route: str,
+                   guard: TokenOnly | None = None) -> AsyncIterator[str]:
+    """A messaging server of `servicer`, at the address it yields, called from this
+    process directly or (its local route forgotten) over gRPC."""
     server, port, _ = await build_server(
         [lambda s: messaging_pb2_grpc.add_MessagingServiceServicer_to_server(servicer, s)],
-        ["switchboard.messaging.v1.MessagingService"])
+        [MESSAGING_SERVICE], guard=guard)
     await server.start()
+    if route == "over grpc":
+        forget_local(server)
     try:
-        async with channel(f"127.0.0.1:{port}") as ch:
-            call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
-                messaging_pb2.WatchMessagesRequest(user_id=7))
-            got = []
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                async for batch in call:
-                    got.extend(event.event_id for event in batch.events)
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
+
+
+ROUTES = ["in process", "over grpc"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_streaming_rpc_ends_with_its_domain_errors_status(route: str) -> None:
+    servicer = Watching(LoginThrottledError("status stream fell behind; reconnect"))
+    async with watching(servicer, route) as addr, channel(addr) as ch:
+        call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7))
+        got = []
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for batch in call:
+                got.extend(event.event_id for event in batch.events)
         remote = from_rpc_error(caught.value)
         assert (got, remote.status, remote.reason, remote.message) == (
             ["e1"], grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED",
             "status stream fell behind; reconnect")
+        assert await call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert call.done()
         assert servicer.closed.is_set()
-    finally:
-        await server.stop(0)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_stream_of_this_process_skips_the_wire_and_reads_as_over_grpc(
+        route: str) -> None:
+    """Initial metadata, every reply in order, the end, the OK status and the caller's
+    correlation id, the same either way; only the handler's peer tells them apart."""
+    servicer = Watching(batches=3)
+    async with watching(servicer, route) as addr, channel(addr) as ch:
+        context.begin("corr-stream")
+        call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7))
+        await call.initial_metadata()
+        got = []
+        while (batch := await call.read()) is not grpc.aio.EOF:
+            got.extend(event.event_id for event in batch.events)
+        assert got == ["e1", "e2", "e3"]
+        assert await call.code() == grpc.StatusCode.OK
+    assert servicer.correlations == ["corr-stream"]
+    assert (servicer.peers == [LOCAL_PEER]) is (route == "in process")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_cancelled_stream_closes_its_handler(route: str) -> None:
+    servicer = Watching(then_wait=True)
+    async with watching(servicer, route) as addr, channel(addr) as ch:
+        call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7))
+        assert len((await call.read()).events) == 1
+        assert not call.done()
+        assert call.cancel()
+        await asyncio.wait_for(servicer.closed.wait(), 3)
+        assert call.cancelled()
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_stream_past_its_deadline_is_cut_off_and_its_handler_closed(
+        route: str) -> None:
+    servicer = Watching(then_wait=True)
+    async with watching(servicer, route) as addr, channel(addr) as ch:
+        call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7), timeout=0.3)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _batch in call:
+                pass
+        await asyncio.wait_for(servicer.closed.wait(), 3)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_stream_the_edge_refuses_ends_with_its_status(route: str) -> None:
+    servicer = Watching()
+    async with watching(servicer, route, TokenOnly()) as addr, \
+            grpc.aio.insecure_channel(addr) as plain:
+        call = messaging_pb2_grpc.MessagingServiceStub(plain).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.read()
+    assert from_rpc_error(caught.value).reason == "UNAUTHORIZED"
+    assert servicer.peers == []
+
+
+async def test_a_local_stream_waits_while_a_reply_is_unread() -> None:
+    """As gRPC's flow control holds back a server whose reader is slow, so a slow reader
+    is seen by the server (the status hub ends a subscriber that falls behind)."""
+    servicer = Watching(batches=50)
+    async with watching(servicer, "in process") as addr, channel(addr) as ch:
+        call = messaging_pb2_grpc.MessagingServiceStub(ch).WatchMessages(
+            messaging_pb2.WatchMessagesRequest(user_id=7))
+        await call.read()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert servicer.handed <= 2
+        read = 1
+        while await call.read() is not grpc.aio.EOF:
+            read += 1
+        assert read == 50
+    assert servicer.handed == 50
