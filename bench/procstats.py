@@ -39,7 +39,8 @@ def tree_rss_mb(root: int) -> tuple[float, int]:
 
 
 def tree_cpu(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each process under `root`, named by its command."""
+    """CPU seconds (user + system) of the processes under `root`, by command (the
+    processes of one command summed)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
@@ -62,7 +63,7 @@ def tree_cpu(root: int) -> dict[str, float]:
                 argv = [b"?"]
             name = argv[2].decode() if len(argv) > 2 and argv[1] == b"-m" else \
                 Path(argv[0].decode()).name
-            out[name] = (int(stats[pid][11]) + int(stats[pid][12])) / tick
+            out[name] = out.get(name, 0.0) + (int(stats[pid][11]) + int(stats[pid][12])) / tick
         todo.extend(children.get(pid, []))
     return out
 
