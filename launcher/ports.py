@@ -2,9 +2,11 @@
 the stack's host, none given twice, or the setting that moves it.
 
 Metrics: the embedded stack serves no service /metrics unless SWITCHBOARD_METRICS_PORT
-is set (9151-9154 by default would collide between two stacks on one machine). Then the
-all-in-one process serves its one registry there; split, it is auth's port and billing,
-messaging and device take the three after it.
+is set (9151-9154 by default would collide between two stacks on one machine). Then each
+process that runs services serves its one registry on a port of its own, from that port
+up: the all-in-one process first (its services share one), then each service of its own
+process, in SERVICES order (split: auth's, then billing's, messaging's and device's; the
+default pair: the all-in-one process's, then the device's).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kernel.config import SERVICES
+from launcher.settings import ALONE
 
 
 class StackPorts(Protocol):
@@ -26,7 +29,7 @@ class StackPorts(Protocol):
     gateway_metrics_port: int | None
 
     @property
-    def processes(self) -> str: ...  # single | split
+    def processes(self) -> str: ...  # pair | single | split (launcher/settings.py ALONE)
 
     def service_port(self, service: str) -> int: ...
 
@@ -40,10 +43,17 @@ class Port:
 
 def metrics_ports(settings: StackPorts) -> dict[str, int]:
     """Each service's metrics port under `up`: 0 (off) unless SWITCHBOARD_METRICS_PORT
-    is set, then that port for all of them in one process, or split, that port and the
-    next three, in SERVICES order."""
-    base, step = settings.metrics_port, int(settings.processes == "split")
-    return {service: base + i * step if base else 0 for i, service in enumerate(SERVICES)}
+    is set, then one port per process from it (the module's docstring)."""
+    base = settings.metrics_port
+    if not base:
+        return dict.fromkeys(SERVICES, 0)
+    alone = ALONE[settings.processes]
+    together = [service for service in SERVICES if service not in alone]
+    ports = dict.fromkeys(together, base)
+    following = base + int(bool(together))
+    for service in (s for s in SERVICES if s in alone):
+        ports[service], following = following, following + 1
+    return ports
 
 
 def needed(settings: StackPorts) -> list[Port]:

@@ -1,5 +1,7 @@
-"""The all-in-one process (`SWITCHBOARD_PROCESSES=single`): the four services and the
-gateway in one Python process, on one event loop, each as it runs on its own.
+"""The all-in-one process: the gateway and the services named on its command line (all
+four when none is), in one Python process, on one event loop, each as it runs on its own.
+`switchboard up` runs it with auth, billing and messaging beside the device service's own
+process (`SWITCHBOARD_PROCESSES=pair`, the default), or with all four (`single`).
 
 Each service keeps its own composition root, settings, store, NATS connection (as its own
 NATS user), relay, consumers and gRPC server on its own port; the gateway serves HTTP on
@@ -23,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,9 +117,10 @@ async def _serve_gateway(server: uvicorn.Server, settings: GatewaySettings) -> N
         raise SystemExit(1)
 
 
-async def run(own: dict[str, dict[str, str]]) -> None:
-    """Start every part; run until SIGTERM or SIGINT, or until the gateway stops."""
-    hosts = [ServiceHost(name, part_settings(name, own), _build(name)) for name in SERVICES]
+async def run(own: dict[str, dict[str, str]], services: list[str]) -> None:
+    """Start `services` and the gateway; run until SIGTERM or SIGINT, or until the
+    gateway stops."""
+    hosts = [ServiceHost(name, part_settings(name, own), _build(name)) for name in services]
     gateway_settings = part_settings(GATEWAY, own)
     assert isinstance(gateway_settings, GatewaySettings)
     server = QuietServer(server_config(gateway_settings))
@@ -143,12 +147,15 @@ def _build(service: str) -> Any:
 
 
 def main() -> None:
+    services = sys.argv[1:] or list(SERVICES)
+    if unknown := sorted(set(services) - set(SERVICES)):
+        raise SystemExit(f"not services: {', '.join(unknown)} (they are {', '.join(SERVICES)})")
     own: dict[str, dict[str, str]] = json.loads(os.environ.pop(OWN_ENV, "{}"))
     base = Settings()
     logs.configure("switchboard", base.log_level)
     logging.getLogger().handlers[0].setFormatter(PartFormatter("switchboard"))
     try:
-        asyncio.run(run(own))
+        asyncio.run(run(own, services))
     except stackid.ForeignStack as exc:  # `switchboard up` stops the stack on this code
         log.error("refusing to start: %s", exc.explain(base.nats_url, base.var_dir))
         raise SystemExit(stackid.EXIT_CODE) from None

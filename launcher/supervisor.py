@@ -1,8 +1,10 @@
 """Runs nats-server, the four services and the gateway as processes, and keeps them up.
 
-The services and the gateway run in one process (`SWITCHBOARD_PROCESSES=single`, the
-default: launcher/single.py) or in a process each (`split`); each part gets the same
-environment of its own either way (its NATS user, metrics port; auth its admin password).
+By default the device service runs in a process of its own and the gateway and the other
+three services in one (`SWITCHBOARD_PROCESSES=pair`, launcher/single.py); `single` runs
+all five in one process, `split` each in its own (launcher/settings.py `ALONE`). Each
+part gets the same environment of its own in any shape (its NATS user, metrics port; auth
+its admin password).
 A child that exits while the stack is running is logged and restarted with backoff;
 stopping sends SIGTERM to every child (gateway first, nats-server last) and waits.
 Children die with the launcher: each asks the kernel for SIGTERM when its parent dies
@@ -28,7 +30,7 @@ from kernel import stackid
 from kernel.config import SERVICES
 from kernel.keys import private_dir
 from launcher import natsauth, natsserver, ports
-from launcher.settings import OWN_ENV, StackSettings
+from launcher.settings import ALONE, OWN_ENV, StackSettings
 
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
@@ -106,11 +108,12 @@ class Supervisor:
         self.own_env = {name: self._nats_login(name) for name in PARTS}
         for name in SERVICES:
             self.own_env[name]["SWITCHBOARD_METRICS_PORT"] = str(metrics[name])
-        if self.settings.processes == "single":
-            self.children.append(Child(SINGLE, [py, "-m", "launcher.single"],
+        alone = ALONE[self.settings.processes]
+        if natsauth.GATEWAY not in alone:  # the all-in-one process, with these services
+            together = [name for name in SERVICES if name not in alone]
+            self.children.append(Child(SINGLE, [py, "-m", "launcher.single", *together],
                                        self.logs / f"{SINGLE}.log"))
-            return
-        for name in PARTS:
+        for name in (part for part in PARTS if part in alone):
             module = "gateway" if name == natsauth.GATEWAY else f"services.{name}"
             self.children.append(Child(name, [py, "-m", module], self.logs / f"{name}.log",
                                        own_env=self.own_env[name]))
@@ -138,7 +141,7 @@ class Supervisor:
     def start(self) -> None:
         env = self.env()
         (self.var_dir / "nats").mkdir(parents=True, exist_ok=True)
-        if self.settings.processes == "single":  # every part's own, handed over in one
+        if any(child.name == SINGLE for child in self.children):  # the parts' own, in one
             self.child(SINGLE).own_env = {OWN_ENV: json.dumps(self.own_env)}
         nats = self.children[0]
         nats.start(env)

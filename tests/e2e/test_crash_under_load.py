@@ -91,9 +91,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from crash_stack(tmp_path_factory.mktemp("crash"), "split")
 
 
-@pytest.fixture(scope="module")
-def single_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from crash_stack(tmp_path_factory.mktemp("crash-single"), "single")
+ALL_IN_ONE = ["pair", "single"]  # the default (device apart), and all five together
+
+
+@pytest.fixture(scope="module", params=ALL_IN_ONE)
+def single_stack(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from crash_stack(tmp_path_factory.mktemp(f"crash-{request.param}"), request.param)
 
 
 class Victim:
@@ -196,7 +200,8 @@ async def test_a_killed_child_loses_duplicates_and_leaks_nothing(stack: Stack, n
 async def test_the_killed_all_in_one_process_loses_duplicates_and_leaks_nothing(
         single_stack: Stack, unique: str, tmp_path: Path) -> None:
     # its own digit for the recipients' numbers (tests/support/load.py, `recipients`)
-    await killed_under_load(single_stack, "switchboard", str(len(VICTIMS)), unique, tmp_path)
+    run = str(len(VICTIMS) + ALL_IN_ONE.index(single_stack.env["SWITCHBOARD_PROCESSES"]))
+    await killed_under_load(single_stack, "switchboard", run, unique, tmp_path)
 
 
 async def killed_under_load(stack: Stack, name: str, run: str, unique: str,

@@ -19,7 +19,8 @@ from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
 
-CHILDREN = {"single": ("nats", "switchboard"), "split": ("nats", *SERVICES, "gateway")}
+CHILDREN = {"pair": ("nats", "switchboard", "device"), "single": ("nats", "switchboard"),
+            "split": ("nats", *SERVICES, "gateway")}
 
 
 def alive(pid: int) -> bool:

@@ -66,13 +66,24 @@ def test_service_metrics_ports_follow_the_metrics_setting(held: int, tmp_path: P
 
 def test_the_all_in_one_process_serves_its_metrics_on_the_one_port(held: int,
                                                                    tmp_path: Path) -> None:
-    """Its services share one registry, served once: one port, not four."""
+    """Its services share one registry, served once: one port, not four (by default
+    three, with the device's own process on the port after it)."""
     done = up(tmp_path, metrics_port=str(held))
     assert done.returncode == 1
     assert f"port {held} for the services (metrics) is taken" in done.stdout, done.stdout
     single = StackSettings(var_dir=tmp_path, metrics_port=held, processes="single")
     assert [p.number for p in ports.needed(single) if "metrics" in p.user] == [held]
     assert set(ports.metrics_ports(single).values()) == {held}
+    pair = StackSettings(var_dir=tmp_path, metrics_port=held, processes="pair")
+    assert ports.metrics_ports(pair) == {"auth": held, "billing": held, "messaging": held,
+                                         "device": held + 1}
+
+
+def test_the_device_process_of_the_default_stack_names_its_metrics_port(
+        held: int, tmp_path: Path) -> None:
+    done = up(tmp_path, metrics_port=str(held - 1))
+    assert done.returncode == 1
+    assert f"port {held} for device (metrics) is taken" in done.stdout, done.stdout
 
 
 def test_a_port_given_twice_is_named(tmp_path: Path) -> None:

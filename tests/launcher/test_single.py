@@ -1,9 +1,10 @@
-"""`switchboard up`'s default: the four services and the gateway in one process beside
-nats-server (`SWITCHBOARD_PROCESSES=single`, launcher/single.py). It listens where the
-processes of `split` listen, each part logs under its own name, a message goes from send
-to Read through it, and killed with SIGKILL it is started again and serves again. (Under
-load: tests/e2e/test_crash_under_load.py; the banner and `switchboard status` of the
-default stack: tests/launcher/test_up.py.)"""
+"""`switchboard up`'s default: the gateway, auth, billing and messaging in one process and
+the device service in its own, beside nats-server (`SWITCHBOARD_PROCESSES=pair`,
+launcher/single.py). They listen where the processes of `split` listen, each part logs
+under its own name, a message goes from send to Read through them, and the all-in-one
+process killed with SIGKILL is started again and serves again. (Under load:
+tests/e2e/test_crash_under_load.py; the banner and `switchboard status` of the default
+stack: tests/launcher/test_up.py.)"""
 
 from __future__ import annotations
 
@@ -30,22 +31,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-def test_the_default_stack_is_one_process_beside_nats_listening_for_every_part(
+def grpc_port(stack: Stack, service: str) -> int:
+    return int(stack.env[f"SWITCHBOARD_{service.upper()}_ADDR"].rsplit(":", 1)[1])
+
+
+def test_the_default_stack_is_two_processes_beside_nats_listening_for_every_part(
         stack: Stack) -> None:
-    assert sorted(stack.pids()) == ["nats", "switchboard"]
-    grpc = {int(stack.env[f"SWITCHBOARD_{s.upper()}_ADDR"].rsplit(":", 1)[1])
-            for s in SERVICES}
+    assert sorted(stack.pids()) == ["device", "nats", "switchboard"]
     assert listening_ports([stack.pid("switchboard")]) == {
-        int(stack.env["SWITCHBOARD_GATEWAY_PORT"]), *grpc}
+        int(stack.env["SWITCHBOARD_GATEWAY_PORT"]),
+        *(grpc_port(stack, s) for s in SERVICES if s != "device")}
+    assert listening_ports([stack.pid("device")]) == {grpc_port(stack, "device")}
 
 
 def test_each_part_logs_under_its_own_name(stack: Stack) -> None:
+    together = [s for s in SERVICES if s != "device"]
     lines = (stack.var_dir / "logs" / "switchboard.log").read_text().splitlines()
     named = {json.loads(line)["service"] for line in lines if line.startswith("{")}
-    assert {*SERVICES, "gateway"} <= named
+    assert named == {*together, "gateway"}
     listening = [json.loads(line) for line in lines if " listening on " in line]
     assert {(entry["service"], entry["msg"].split()[0]) for entry in listening} == {
-        (s, s) for s in SERVICES}
+        (s, s) for s in together}
+    device = (stack.var_dir / "logs" / "device.log").read_text().splitlines()
+    assert {json.loads(line)["service"] for line in device if line.startswith("{")} == {
+        "device"}
 
 
 # the thin path's walk (register, top up, send, Sent, Read), on this module's stack

@@ -29,9 +29,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def metrics_port() -> int:
-    """The all-in-one process's (picked here, so the stack's other ports are picked
-    after it)."""
-    return free_port()
+    """The all-in-one process's; the device service's own process serves the port after
+    it (both picked here, so the stack's other ports are picked after them)."""
+    first, second = free_port(), free_port()
+    while second != first + 1:  # a port between them was taken: pick on
+        first, second = second, free_port()
+    return first
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +70,15 @@ def test_the_stack_listens_on_the_ports_it_was_given_and_no_other(
     env = stack.env
     given = {int(env["SWITCHBOARD_GATEWAY_PORT"]), int(env["SWITCHBOARD_NATS_PORT"]),
              *(int(env[f"SWITCHBOARD_{s.upper()}_ADDR"].rsplit(":", 1)[1]) for s in SERVICES),
-             metrics_port}  # the all-in-one process (the default) serves one registry
-    pids = list(stack.pids().values())  # nats-server's and that process's
+             metrics_port, metrics_port + 1}  # the all-in-one process's, the device's
+    pids = list(stack.pids().values())  # nats-server's and the two processes'
     assert listening_ports(pids) == given
-    page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
-    assert page.status_code == 200 and "switchboard_grpc_server_requests_total" in page.text
-    for service in SERVICES:  # each service's relay, once
+    pages = {port: httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+             for port in (metrics_port, metrics_port + 1)}
+    assert all(page.status_code == 200 and "switchboard_grpc_server_requests_total" in
+               page.text for page in pages.values())
+    for service in SERVICES:  # each service's relay, once, in its own process's registry
+        page = pages[metrics_port + (service == "device")]
         assert page.text.count(f'switchboard_relay_lag_events{{service="{service}"}}') == 1
 
 
