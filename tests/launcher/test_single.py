@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,14 @@ def test_the_killed_process_is_started_again_and_serves(stack: Stack, unique: st
     stack.wait_healthy(60)
     assert stack.proc.poll() is None
     thin_path.test_register_login_topup_send_and_track(stack, f"{unique}again")
+
+
+def test_the_all_in_one_process_runs_services_only_and_says_which(tmp_path: Path) -> None:
+    """The gateway always runs in it; a name that is not a service is refused before
+    anything starts."""
+    done = subprocess.run([sys.executable, "-m", "launcher.single", "auth", "gateway"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SWITCHBOARD_VAR_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    assert "not services: gateway (they are auth, billing, messaging, device)" in done.stderr
+    assert list(tmp_path.iterdir()) == []
