@@ -71,10 +71,12 @@ def receiver(secret: str, fail_first: int = 0, host: str = "127.0.0.1") -> Itera
 @dataclass
 class BlackHole:
     """A server that reads each request and never answers; `open` counts connections the
-    client has not given up on yet."""
+    client has not given up on yet, `given_up_at` is when it last gave one up
+    (time.monotonic)."""
 
     url: str = ""
     open: int = 0
+    given_up_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hold(self, conn: socket.socket) -> None:
@@ -85,6 +87,7 @@ class BlackHole:
                 pass
         with self.lock:
             self.open -= 1
+            self.given_up_at = time.monotonic()
         conn.close()
 
 
