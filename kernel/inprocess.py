@@ -11,9 +11,9 @@ An in-process gRPC round trip cost about 475 µs of CPU (a trivial unary call on
 machine); this costs a small fraction of it (docs/performance.md, "Seventh wave").
 A server-streaming call (the gateway's WatchMessages) is read as grpc.aio's call is: its
 edge admits it by the call's metadata, each reply waits for the reader as flow control
-makes it wait, and cancelling the call or its deadline cancels the handler. Over gRPC in
-one process each reply of a stream crossed gRPC's poller thread twice; a busy loop made
-that the status stream's lag (docs/performance.md, "Eleventh wave"). Client-streaming
+makes it wait, and cancelling the call or its deadline cancels the handler. Over gRPC
+inside one process the status stream's replies fell up to a second behind a busy loop
+(docs/performance.md, "Eleventh wave"). Client-streaming
 calls, calls to a server elsewhere and calls to a stopped server go over gRPC; the
 server still listens for them.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -240,9 +241,10 @@ class _LocalStream:
         self._ctx = _LocalContext(metadata)
         self._replies: asyncio.Queue[Any] = asyncio.Queue(1)
         self._outcome: grpc.aio.AioRpcError | None = None
-        self._expired = False
+        self._expired = self._cancelled = False
         self._pump = asyncio.ensure_future(
             self._run(local, method, request, serialize, parse, metadata))
+        self._pump.add_done_callback(self._ended)
         self._timer = (None if deadline is None else
                        asyncio.get_running_loop().call_later(deadline, self._expire))
 
@@ -255,38 +257,44 @@ class _LocalStream:
             assert handler is not None  # LocalFirstStream looked
             if serialize is not None and handler.request_deserializer is not None:
                 request = handler.request_deserializer(_within_limit(serialize(request)))
-            async for reply in handler.unary_stream(request, self._ctx):
-                if parse is not None and handler.response_serializer is not None:
-                    reply = parse(_within_limit(handler.response_serializer(reply)))
-                await self._replies.put(reply)
+            async with aclosing(handler.unary_stream(request, self._ctx)) as replies:
+                async for reply in replies:
+                    if parse is not None and handler.response_serializer is not None:
+                        reply = parse(_within_limit(handler.response_serializer(reply)))
+                    await self._replies.put(reply)
         except grpc.aio.AbortError:
             self._outcome = self._ctx.error()
         except grpc.aio.AioRpcError as refused:  # a message over gRPC's limit
             self._outcome = refused
-        except asyncio.CancelledError:
-            self._outcome = (_refused(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-                             if self._expired else
-                             _refused(grpc.StatusCode.CANCELLED, "Locally cancelled"))
         except Exception as exc:
             self._outcome = _refused(grpc.StatusCode.UNKNOWN,
                                      f"Unexpected {type(exc)}: {exc}")
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._ctx.sent_initial.set()  # a call that ended sent none: it has none
-            if self._replies.empty():  # wakes a reader waiting; a full queue wakes none
-                self._replies.put_nowait(self._END)
+
+    def _ended(self, pump: asyncio.Future[None]) -> None:
+        """However the handler's task ended (cancelled before it ran, too)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if pump.cancelled():
+            self._outcome = (_refused(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+                             if self._expired else
+                             _refused(grpc.StatusCode.CANCELLED, "Locally cancelled"))
+        self._ctx.sent_initial.set()  # a call that ended sent none: it has none
+        if self._replies.empty():  # wakes a reader waiting; a full queue wakes none
+            self._replies.put_nowait(self._END)
 
     def _expire(self) -> None:
         self._expired = True
         self._pump.cancel()
 
     async def read(self) -> Any:
-        """The next reply; grpc.aio.EOF after the last; the call's error if it failed."""
+        """The next reply; grpc.aio.EOF after the last; the call's error if it failed;
+        CancelledError once it was cancelled here, as grpc.aio raises."""
         while not (self._pump.done() and self._replies.empty()):
             reply = await self._replies.get()
             if reply is not self._END:
                 return reply
+        if self._cancelled:
+            raise asyncio.CancelledError()
         if self._outcome is not None:
             raise self._outcome
         return grpc.aio.EOF
@@ -315,12 +323,12 @@ class _LocalStream:
         return self._pump.done()
 
     def cancelled(self) -> bool:
-        return self._outcome is not None and \
-            self._outcome.code() == grpc.StatusCode.CANCELLED
+        return self._cancelled
 
     def cancel(self) -> bool:
         if self._pump.done():
             return False
+        self._cancelled = True
         self._pump.cancel()
         return True
 
