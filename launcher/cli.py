@@ -171,13 +171,15 @@ def _wait_pool(settings: StackSettings, supervisor: Supervisor) -> None:
 
 
 def _wait_until(ready: Callable[[], bool], supervisor: Supervisor, timeout: float) -> bool:
-    """Poll `ready` until it holds; False after `timeout` or once the stack stops."""
+    """Poll `ready` until it holds; False after `timeout` or once the stack stops. A
+    child that exits meanwhile is restarted as it would be once the stack is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
         if supervisor.refusal():
             return False
         if ready():
             return True
+        supervisor.tend()
         time.sleep(0.1)
     return False
 
@@ -217,12 +219,23 @@ def _banner(settings: StackSettings, url: str, supervisor: Supervisor, took: flo
 def _status_report(supervisor: Supervisor) -> dict[str, Any] | None:
     """`switchboard status --json` of the stack just started, in a process of its own
     (its gRPC client stays out of the supervising one); None when it says nothing."""
+    asking = subprocess.Popen([sys.executable, "-m", "launcher", "status", "--json"],
+                              env=supervisor.env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            out, _ = asking.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                asking.kill()
+                asking.communicate()
+                return None
+            supervisor.tend()  # a child that exits meanwhile is restarted
     try:
-        done = subprocess.run([sys.executable, "-m", "launcher", "status", "--json"],
-                              env=supervisor.env(), capture_output=True, text=True,
-                              timeout=30)
-        return dict(json.loads(done.stdout))
-    except (subprocess.SubprocessError, ValueError):
+        return dict(json.loads(out))
+    except ValueError:
         return None
 
 

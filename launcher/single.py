@@ -6,7 +6,7 @@ process (`SWITCHBOARD_PROCESSES=pair`, the default), or with all four (`single`)
 Each service keeps its own composition root, settings, store, NATS connection (as its own
 NATS user), relay, consumers and gRPC server on its own port; the gateway serves HTTP on
 its port and reaches the services over gRPC as before. What they share is the interpreter
-(its ~70 MB of libraries, loaded once instead of five times), the event loop and the
+(its ~70 MB of libraries, loaded once for all the parts it runs), the event loop and the
 root logger. One loop, not a thread each: the tests' in-process stacks
 (tests/support/services.py) run the same parts on one loop, and gRPC's asyncio API and
 the module-level state of the libraries assume one loop per process.

@@ -109,14 +109,15 @@ class Supervisor:
         for name in SERVICES:
             self.own_env[name]["SWITCHBOARD_METRICS_PORT"] = str(metrics[name])
         alone = ALONE[self.settings.processes]
-        if natsauth.GATEWAY not in alone:  # the all-in-one process, with these services
-            together = [name for name in SERVICES if name not in alone]
-            self.children.append(Child(SINGLE, [py, "-m", "launcher.single", *together],
-                                       self.logs / f"{SINGLE}.log"))
         for name in (part for part in PARTS if part in alone):
             module = "gateway" if name == natsauth.GATEWAY else f"services.{name}"
             self.children.append(Child(name, [py, "-m", module], self.logs / f"{name}.log",
                                        own_env=self.own_env[name]))
+        if natsauth.GATEWAY not in alone:  # the all-in-one process, with these services,
+            # last: it holds the gateway, which starts last and stops first
+            together = [name for name in SERVICES if name not in alone]
+            self.children.append(Child(SINGLE, [py, "-m", "launcher.single", *together],
+                                       self.logs / f"{SINGLE}.log"))
 
     def _nats_login(self, user: str) -> dict[str, str]:
         """Each process connects to the stack's nats-server as its own NATS user (with
@@ -151,11 +152,16 @@ class Supervisor:
 
     def watch(self) -> None:
         """Restart children that exit, until stop() is called."""
-        env = self.env()
         while not self.stopping.wait(0.2):
-            now = time.monotonic()
-            for child in self.children:
-                self._tend(child, env, now)
+            self.tend()
+
+    def tend(self) -> None:
+        """Restart the children that exited, each once its backoff is over. `up` calls it
+        while it waits for the stack at start too: children are started, and so restarted,
+        from the launcher's main thread only (`die_with_parent`)."""
+        env, now = self.env(), time.monotonic()
+        for child in self.children:
+            self._tend(child, env, now)
 
     def _tend(self, child: Child, env: dict[str, str], now: float) -> None:
         if child.proc is None or child.proc.poll() is None:

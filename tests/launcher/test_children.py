@@ -14,6 +14,8 @@ import pytest
 
 from kernel.config import SERVICES
 from launcher import ports
+from launcher.settings import StackSettings
+from launcher.supervisor import Supervisor
 from tests.launcher.listening import listening_ports
 from tests.support.stack import Stack, start_stack
 
@@ -21,6 +23,21 @@ pytestmark = pytest.mark.e2e
 
 CHILDREN = {"pair": ("nats", "switchboard", "device"), "single": ("nats", "switchboard"),
             "split": ("nats", *SERVICES, "gateway")}
+
+
+@pytest.mark.parametrize(("processes", "order"), [
+    ("pair", ["nats", "device", "switchboard"]),
+    ("single", ["nats", "switchboard"]),
+    ("split", ["nats", *SERVICES, "gateway"])])
+def test_the_part_with_the_gateway_starts_last_and_stops_first(
+        tmp_path: Path, processes: str, order: list[str]) -> None:
+    """Children start in this order and stop in the reverse: nats-server first and last,
+    the gateway's process last and first, so no request comes in to parts stopping."""
+    children = Supervisor(StackSettings(var_dir=tmp_path, processes=processes)).children
+    assert [child.name for child in children] == order
+    together = [c.argv[3:] for c in children if c.argv[1:3] == ["-m", "launcher.single"]]
+    assert together == {"pair": [["auth", "billing", "messaging"]],
+                        "single": [list(SERVICES)], "split": []}[processes]
 
 
 def alive(pid: int) -> bool:
