@@ -21,8 +21,9 @@ server still listens for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 
 import grpc
@@ -73,28 +74,23 @@ class _LocalServer:
             plain = self.methods.get(method)
             if plain is None or plain.unary_unary is None:
                 return None
-
-            async def continuation(_details: grpc.HandlerCallDetails) -> Any:
-                return plain
-
-            found = self.handlers[method] = await self.edge.intercept_service(
-                continuation, _Details(method))
+            found = self.handlers[method] = await self.through_edge(plain, _Details(method))
         return found
 
-    async def stream_handler(self, method: str, metadata: Sequence[tuple[str, str]]
-                             ) -> grpc.RpcMethodHandler | None:
-        """A server-streaming method's handler for one call, through the edge, which
-        admits a stream by the call's metadata when the call starts; None when it is not
-        a server-streaming method of this server."""
+    def streams(self, method: str) -> grpc.RpcMethodHandler | None:
+        """The method's own handler if it is a server-streaming method of this server."""
         plain = self.methods.get(method)
-        if plain is None or plain.unary_stream is None:
-            return None
+        return plain if plain is not None and plain.unary_stream is not None else None
 
+    async def through_edge(self, plain: grpc.RpcMethodHandler,
+                           details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        """`plain` as the server runs it for a call of `details`: behind its edge (which
+        admits a stream by its call's metadata, when the call starts)."""
         async def continuation(_details: grpc.HandlerCallDetails) -> Any:
             return plain
 
-        handler: grpc.RpcMethodHandler = await self.edge.intercept_service(
-            continuation, _Details(method, metadata))
+        handler: grpc.RpcMethodHandler = await self.edge.intercept_service(continuation,
+                                                                           details)
         return handler
 
 
@@ -234,8 +230,8 @@ class _LocalStream:
 
     _END = object()
 
-    def __init__(self, local: _LocalServer, method: str, request: Any,
-                 serialize: Callable[[Any], bytes] | None,
+    def __init__(self, local: _LocalServer, plain: grpc.RpcMethodHandler, method: str,
+                 request: Any, serialize: Callable[[Any], bytes] | None,
                  parse: Callable[[bytes], Any] | None, deadline: float | None,
                  metadata: Sequence[tuple[str, str]]) -> None:
         self._ctx = _LocalContext(metadata)
@@ -243,18 +239,17 @@ class _LocalStream:
         self._outcome: grpc.aio.AioRpcError | None = None
         self._expired = self._cancelled = False
         self._pump = asyncio.ensure_future(
-            self._run(local, method, request, serialize, parse, metadata))
+            self._run(partial(local.through_edge, plain, _Details(method, metadata)),
+                      request, serialize, parse))
         self._pump.add_done_callback(self._ended)
         self._timer = (None if deadline is None else
                        asyncio.get_running_loop().call_later(deadline, self._expire))
 
-    async def _run(self, local: _LocalServer, method: str, request: Any,
-                   serialize: Callable[[Any], bytes] | None,
-                   parse: Callable[[bytes], Any] | None,
-                   metadata: Sequence[tuple[str, str]]) -> None:
+    async def _run(self, admit: Callable[[], Awaitable[grpc.RpcMethodHandler]],
+                   request: Any, serialize: Callable[[Any], bytes] | None,
+                   parse: Callable[[bytes], Any] | None) -> None:
         try:
-            handler = await local.stream_handler(method, metadata)
-            assert handler is not None  # LocalFirstStream looked
+            handler = await admit()
             if serialize is not None and handler.request_deserializer is not None:
                 request = handler.request_deserializer(_within_limit(serialize(request)))
             async with aclosing(handler.unary_stream(request, self._ctx)) as replies:
@@ -340,8 +335,8 @@ class LocalFirstStream(LocalFirst):
     def __call__(self, request: Any, *, timeout: float | None = None,
                  metadata: Sequence[tuple[str, str]] = (), **options: Any) -> Any:
         local = _LOCAL.get(self.address)
-        plain = None if local is None else local.methods.get(self.method)
-        if local is None or plain is None or plain.unary_stream is None:
+        plain = None if local is None else local.streams(self.method)
+        if local is None or plain is None:
             return self.remote(request, timeout=timeout, metadata=metadata, **options)
-        return _LocalStream(local, self.method, request, self.serialize, self.parse,
+        return _LocalStream(local, plain, self.method, request, self.serialize, self.parse,
                             timeout, metadata)
