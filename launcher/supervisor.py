@@ -159,11 +159,11 @@ class Supervisor:
         """Restart the children that exited, each once its backoff is over. `up` calls it
         while it waits for the stack at start too: children are started, and so restarted,
         from the launcher's main thread only (`die_with_parent`)."""
-        env, now = self.env(), time.monotonic()
+        now = time.monotonic()
         for child in self.children:
-            self._tend(child, env, now)
+            self._tend(child, now)
 
-    def _tend(self, child: Child, env: dict[str, str], now: float) -> None:
+    def _tend(self, child: Child, now: float) -> None:
         if child.proc is None or child.proc.poll() is None:
             if child.proc is not None and now - child.started_at > STABLE_AFTER:
                 child.backoff = 1.0
@@ -180,7 +180,7 @@ class Supervisor:
         elif now >= child.next_start:
             child.next_start = 0.0
             child.restarts += 1
-            child.start(env)
+            child.start(self.env())  # the environment as it is now, for this start only
 
     def refusal(self) -> str | None:
         """Why the stack cannot run: a child stopped because the NATS it reached holds
