@@ -99,8 +99,8 @@ ALL_IN_ONE = ["pair", "single"]  # the default (device apart), and all five toge
 
 
 @pytest.fixture(scope="module", params=ALL_IN_ONE)
-def single_stack(request: pytest.FixtureRequest,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def all_in_one_stack(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from crash_stack(tmp_path_factory.mktemp(f"crash-{request.param}"), request.param)
 
 
@@ -202,10 +202,10 @@ async def test_a_killed_child_loses_duplicates_and_leaks_nothing(stack: Stack, n
 
 
 async def test_the_killed_all_in_one_process_loses_duplicates_and_leaks_nothing(
-        single_stack: Stack, unique: str, tmp_path: Path) -> None:
+        all_in_one_stack: Stack, unique: str, tmp_path: Path) -> None:
     # its own digit for the recipients' numbers (tests/support/load.py, `recipients`)
-    run = str(len(VICTIMS) + ALL_IN_ONE.index(single_stack.env["SWITCHBOARD_PROCESSES"]))
-    await killed_under_load(single_stack, "switchboard", run, unique, tmp_path)
+    run = str(len(VICTIMS) + ALL_IN_ONE.index(all_in_one_stack.env["SWITCHBOARD_PROCESSES"]))
+    await killed_under_load(all_in_one_stack, "switchboard", run, unique, tmp_path)
 
 
 async def killed_under_load(stack: Stack, name: str, run: str, unique: str,
