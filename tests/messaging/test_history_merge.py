@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from kernel.db import create_engine
 from services.messaging.adapters.history_view import (
     entry_of,
-    insert_entries,
     merge_entries,
     merge_entry,
     message_history,
@@ -50,7 +49,7 @@ async def view_after(url: str, apply, already: list[HistoryEntry]) -> list[tuple
     async with engine.begin() as conn:
         await conn.run_sync(view_metadata.drop_all)
         await conn.run_sync(view_metadata.create_all)
-        await insert_entries(conn, already)
+        await merge_entries(conn, already)
     await apply(engine)
     async with engine.connect() as conn:
         rows = (await conn.execute(select(message_history)

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernel.db import create_engine
-from services.messaging.adapters.history_view import HistoryView, insert_entries, view_metadata
+from services.messaging.adapters.history_view import HistoryView, merge_entries, view_metadata
 from services.messaging.app.handlers import (
     DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
@@ -61,7 +61,7 @@ async def _fill(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(view_metadata.create_all)
-        await insert_entries(conn, _entries())
+        await merge_entries(conn, _entries())
     await engine.dispose()
 
 

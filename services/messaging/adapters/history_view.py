@@ -167,16 +167,6 @@ def _known(new: Any, old: Any, new_wins: ColumnElement[bool]) -> ColumnElement[A
     return case((old.is_(None), new), (new.is_(None), old), (new_wins, new), else_=old)
 
 
-async def insert_entries(conn: AsyncConnection, facts: list[HistoryEntry]) -> None:
-    """Rows for brand-new messages, in one statement (a row already there is kept: the
-    projection merges into it later)."""
-    if not facts:
-        return
-    dialect_insert = insert_for(conn.dialect.name)
-    await conn.execute(dialect_insert(t).values([row_of(f) for f in facts])
-                       .on_conflict_do_nothing(index_elements=["queue_id"]))
-
-
 class HistoryView:
     """Reads the view for the handlers (the `HistoryReader` port)."""
 

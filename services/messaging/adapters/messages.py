@@ -15,7 +15,7 @@ from kernel.eventstore import EventStore
 from kernel.groupcommit import GroupCommit
 from services.messaging.adapters.bulk_jobs import add_members, members_of
 from services.messaging.adapters.codec import messaging_codec
-from services.messaging.adapters.history_view import insert_entries, merge_entries
+from services.messaging.adapters.history_view import merge_entries
 from services.messaging.domain.events import MessageQueued
 from services.messaging.domain.lifecycle import queued_entry
 from services.messaging.domain.model import Message
@@ -38,10 +38,10 @@ class MessageStore:
         return (await self.repository.get(message_id)).version > 0
 
     async def add_many(self, messages: list[Message]) -> None:
-        """New messages in one transaction: one append for all, one insert into the view
+        """New messages in one transaction: one append for all, one merge into the view
         (and, for a bulk request's, into the bulk jobs view)."""
         queued = [e for m in messages for e in m.pending if isinstance(e, MessageQueued)]
         async with self.store.transaction() as conn:
             await self.repository.save(*messages, conn=conn)
-            await insert_entries(conn, [queued_entry(e) for e in queued])
+            await merge_entries(conn, [queued_entry(e) for e in queued])
             await add_members(conn, members_of(queued))
