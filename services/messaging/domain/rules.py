@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from kernel.media import MAX_CAPTION_CHARS
@@ -17,8 +19,11 @@ MAX_E164_DIGITS = 15
 MAX_BULK_NUMBERS = 200
 
 
+@functools.lru_cache(maxsize=4096)
 def recipient_number(raw: str) -> str:
-    """A valid number in international format, as E.164 digits without the '+'."""
+    """A valid number in international format, as E.164 digits without the '+'. Kept for
+    the last numbers seen: a bulk request's numbers are checked as the request's and again
+    as each message's, and a parse is most of a bulk message's own cost."""
     text = raw.strip()
     digits = text[1:] if text.startswith("+") else text
     if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_E164_DIGITS):
