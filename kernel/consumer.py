@@ -28,7 +28,7 @@ from kernel.db import insert_for, writing
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
 from kernel.waits import waited
-from kernel.wire import Delivery, Pulls, ack, nak
+from kernel.wire import Delivery, Pulls, ack, ack_all, nak
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,7 @@ class DurableConsumer:
             for d in deliveries:
                 await nak(nc, d, self.retry.delay)
             return False
-        for d in deliveries:
-            await ack(nc, d)
+        await ack_all(nc, deliveries)
         return True
 
     async def _settle(self, nc: NATS, own: OnItsOwn, delivery: Delivery) -> bool:

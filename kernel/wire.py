@@ -14,6 +14,10 @@ each (an inbox token, a future, a `wait_for`, a JSON parse into a dataclass). He
 batch's publishes share one reply subject and one future, set once every ack has come
 (`Publishes`).
 
+A batch's messages, a relay's events or a consumer's acks, go out as one write of their
+PUB commands (`publish_many`): nats-py's `publish` validates, builds and queues each
+command on its own, and signals its flusher for each.
+
 Each pull request has a reply subject of its own (`<inbox>.<n>`): JetStream delivers the
 request's messages, and the status that ends it early, to that subject. So a status that
 comes late, for a request given up on (its wait ran out while NATS reconnected), cannot end
@@ -29,6 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
+from nats import errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -217,8 +222,8 @@ class Publishes:
         self.waiting[key] = acks
         reply = f"{self.inbox}.{self.sent}"
         try:
-            for msg_subject, payload, headers in messages:
-                await self.nc.publish(msg_subject, payload, reply=reply, headers=headers)
+            await publish_many(self.nc, [(msg_subject, reply, payload, headers)
+                                         for msg_subject, payload, headers in messages])
             await asyncio.wait_for(acks.done, ACK_WAIT)
         finally:
             del self.waiting[key]
@@ -257,6 +262,49 @@ def _refusal(data: bytes, headers: bytes) -> str:
 
 async def ack(nc: NATS, delivery: Delivery) -> None:
     await nc.publish(delivery.reply, ACK)
+
+
+async def ack_all(nc: NATS, deliveries: Sequence[Delivery]) -> None:
+    """Each of the messages acked, in one write."""
+    await publish_many(nc, [(d.reply, "", ACK, None) for d in deliveries])
+
+
+Outgoing = tuple[str, str, bytes, dict[str, str] | None]  # subject, reply, payload, headers
+_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
+
+
+async def publish_many(nc: NATS, messages: Sequence[Outgoing]) -> None:
+    """The messages published in order, their commands queued for the connection's
+    flusher at once, as nats-py's `publish` queues each: the same bytes on the wire. While
+    the connection is away (buffering and its limit) or closed, each goes through
+    nats-py's `publish`, for its own handling of those."""
+    if not nc.is_connected or nc.is_draining_pubs:
+        for msg_subject, reply, payload, headers in messages:
+            await nc.publish(msg_subject, payload, reply=reply, headers=headers)
+        return
+    commands = []
+    size = 0
+    for msg_subject, reply, payload, headers in messages:
+        if len(payload) > nc._max_payload:
+            raise errors.MaxPayloadError
+        size += len(payload)
+        if headers is None:
+            commands.append(b"PUB %s %s %d\r\n%s\r\n" % (
+                msg_subject.encode(), reply.encode(), len(payload), payload))
+        else:
+            block = ("NATS/1.0\r\n" + "".join(
+                f"{k}: {v.strip().translate(_NEWLINES)}\r\n" for k, v in headers.items())
+                + "\r\n").encode()
+            commands.append(b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+                msg_subject.encode(), reply.encode(), len(block), len(block) + len(payload),
+                block, payload))
+    if not commands:
+        return
+    nc.stats["out_msgs"] += len(commands)
+    nc.stats["out_bytes"] += size
+    await nc._send_command(b"".join(commands))
+    if nc._flush_queue is not None and nc._flush_queue.empty():
+        await nc._flush_pending()
 
 
 async def nak(nc: NATS, delivery: Delivery, delay: float) -> None:

@@ -1,13 +1,18 @@
 """Publishes whose acks are awaited together (kernel/wire.py `Publishes`), against a real
-nats-server: stored in order, duplicates dropped by the broker, refusals raised."""
+nats-server: stored in order, duplicates dropped by the broker, refusals raised; and
+many messages published in one write, as nats-py publishes each."""
 
 from __future__ import annotations
 
+import asyncio
+
+import nats
 import pytest
+from nats import errors
 from nats.aio.client import Client as NATS
 from nats.js.api import DiscardPolicy, StreamConfig
 
-from kernel.wire import Publishes, PublishFailedError, nothing_pending
+from kernel.wire import Publishes, PublishFailedError, nothing_pending, publish_many
 
 
 def _messages(prefix: str, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -59,3 +64,66 @@ def test_the_last_message_is_known_by_its_reply_subject_in_either_form() -> None
     domain = "$JS.ACK.dom.hash.S.C.1.5.5.1700000000000000000"
     assert nothing_pending(f"{domain}.0.rnd")
     assert not nothing_pending(f"{domain}.10.0")
+
+
+async def _received(nc: NATS, subject: str, count: int, publish) -> list[tuple]:
+    """What a subscriber of `subject` gets of `count` messages that `publish` sends."""
+    got: list[tuple] = []
+    done = asyncio.get_running_loop().create_future()
+
+    async def take(msg) -> None:
+        got.append((msg.subject, msg.reply, msg.data, msg.headers))
+        if len(got) == count:
+            done.set_result(None)
+
+    sub = await nc.subscribe(subject, cb=take)
+    await nc.flush()
+    await publish()
+    await asyncio.wait_for(done, 5)
+    await sub.unsubscribe()
+    return got
+
+
+async def test_messages_published_at_once_arrive_as_nats_py_publishes_them(
+        nc: NATS, unique: str) -> None:
+    """Subjects, replies, payloads and headers (a value's line break made a space, as
+    nats-py makes it), in order, with and without headers."""
+    out = [(f"p{unique}.a", "", b"plain", None),
+           (f"p{unique}.b", f"r{unique}.1", b"", {"Nats-Msg-Id": "x1", "Sb-Event": " a b\nc "}),
+           (f"p{unique}.c", f"r{unique}.2", b"\x00\r\n" * 100, {"Nats-Msg-Id": "x2"})]
+
+    async def theirs() -> None:
+        for msg_subject, reply, payload, headers in out:
+            await nc.publish(msg_subject, payload, reply=reply, headers=headers)
+
+    async def ours() -> None:
+        await publish_many(nc, out)
+
+    assert (await _received(nc, f"p{unique}.*", 3, ours)
+            == await _received(nc, f"p{unique}.*", 3, theirs))
+    assert [m[0] for m in await _received(nc, f"p{unique}.*", 3, ours)] == [
+        f"p{unique}.a", f"p{unique}.b", f"p{unique}.c"]
+
+
+async def test_a_payload_over_the_servers_limit_is_refused_and_nothing_is_sent(
+        nc: NATS, unique: str) -> None:
+    got: list[bytes] = []
+
+    async def take(msg) -> None:
+        got.append(msg.data)
+
+    sub = await nc.subscribe(f"big{unique}", cb=take)
+    with pytest.raises(errors.MaxPayloadError):
+        await publish_many(nc, [(f"big{unique}", "", b"ok", None),
+                                (f"big{unique}", "", b"x" * (nc.max_payload + 1), None)])
+    await nc.flush()
+    await sub.unsubscribe()
+    assert got == []
+
+
+async def test_publishes_while_the_connection_is_closed_fail_as_nats_py_fails_them(
+        nats_url: str) -> None:
+    closed = await nats.connect(nats_url)
+    await closed.close()
+    with pytest.raises(errors.ConnectionClosedError):
+        await publish_many(closed, [("any", "", b"x", None)])
