@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
+from gateway.httpparser import EnvelopedHttpTools
 from gateway.routes import metrics
 from gateway.settings import GatewaySettings
 from kernel import collector, logs
@@ -24,8 +25,8 @@ def server_config(settings: GatewaySettings, port: int | None = None) -> uvicorn
     (`client_address`, from `trusted_proxies` only), never by uvicorn, which would
     believe any X-Forwarded-For sent from 127.0.0.1. Requests are parsed by httptools
     (C) rather than h11 (Python): h11 cost the all-in-one process 0.25 ms of its 1.75 a
-    single send (docs/performance.md, "Twelfth wave")."""
-    return uvicorn.Config(create_app(settings), http="httptools", host=settings.host,
+    single send (docs/performance.md, "Twelfth wave"); gateway/httpparser.py."""
+    return uvicorn.Config(create_app(settings), http=EnvelopedHttpTools, host=settings.host,
                           port=settings.gateway_port if port is None else port,
                           log_config=None, access_log=False, server_header=False,
                           proxy_headers=False)

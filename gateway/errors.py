@@ -54,12 +54,15 @@ class ApiError(Exception):
 def envelope(request: Request, code: str, message: str,
              headers: dict[str, str] | None = None) -> JSONResponse:
     status = HTTP_STATUS.get(code, 500)
-    if request.url.path.startswith(V1_PREFIX):
-        body: dict[str, object] = {"success": False, "message": message, "error": code,
-                                   "data": None}
-    else:
-        body = {"error": code, "message": message, "code": status}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(envelope_body(request.url.path, code, message), status_code=status,
+                        headers=headers)
+
+
+def envelope_body(path: str, code: str, message: str) -> dict[str, object]:
+    """The envelope of the API that `path` belongs to."""
+    if path.startswith(V1_PREFIX):
+        return {"success": False, "message": message, "error": code, "data": None}
+    return {"error": code, "message": message, "code": HTTP_STATUS.get(code, 500)}
 
 
 def _validation_message(exc: RequestValidationError) -> str:
