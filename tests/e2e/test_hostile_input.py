@@ -159,6 +159,22 @@ async def test_a_header_with_control_characters_is_refused_in_the_apis_envelope(
     assert headers[b"content-type"] == b"application/json"
 
 
+async def test_a_request_head_over_16_kb_is_refused_in_the_apis_envelope(stack: Stack) -> None:
+    """The HTTP parser would keep a header of any length until the head ended; one over
+    the bound is refused once that much has come, as h11 refused it before."""
+    login = b'{"username": "nobody", "password": "wrong-password-1"}'
+    json_type = (b"Content-Type", b"application/json")
+    status, _, _ = await raw_request(stack.url, "POST", "/api/auth/login",
+                                     [json_type, (b"X-Padding", b"p" * 15_000)], login)
+    assert status == 401
+    for path in ("/api/auth/login", "/api/v1/whatsapp/send"):
+        status, _, body = await raw_request(stack.url, "POST", path,
+                                            [json_type, (b"X-Padding", b"p" * 200_000)], login)
+        answer = json.loads(body)
+        assert (status, answer["error"]) == (400, "INVALID_REQUEST")
+        assert "Request head too large: at most 16384 bytes" in answer["message"]
+
+
 def test_events_carry_only_a_fit_correlation_id(stack: Stack, unique: str) -> None:
     api = httpx.Client(base_url=stack.url, timeout=30)
     api.headers.update(signed_in(api, unique, credits=3))
