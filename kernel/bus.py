@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
@@ -22,6 +25,8 @@ if TYPE_CHECKING:  # the gateway and the launcher use the bus without a store
     from kernel.eventstore import StoredEvent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+ASK_TRIES = 3  # a JetStream API request unanswered within its 5 s, asked again
 
 # An event on the bus carries two headers: the broker's de-duplication id and the rest of
 # its envelope in one value (see `headers_for`); its type is the subject's last token.
@@ -45,11 +50,33 @@ async def connect_as(settings: Settings, name: str) -> NATS:
     return await connect(settings.nats_url, name, settings.nats_user, settings.nats_password)
 
 
+async def asked_until_answered(ask: Callable[[], Awaitable[T]], what: str) -> T:
+    """An idempotent JetStream API request (create a stream or a durable), asked again
+    after a pause (0.5 s, then 1 s) when a busy server leaves it unanswered within its
+    time limit, up to ASK_TRIES times; the last try's error is raised."""
+    pause = 0.5
+    for _ in range(ASK_TRIES - 1):
+        try:
+            return await ask()
+        except (NatsTimeoutError, TimeoutError):
+            log.warning("%s: no answer yet; asking again", what)
+            await asyncio.sleep(pause)
+            pause *= 2
+    return await ask()
+
+
 async def ensure_stream(js: JetStreamContext, service: str, replicas: int = 1,
                         stack_id: str = "") -> None:
     """Create the service's event stream (idempotent). Events are kept for good. With a
     `stack_id`, the stream carries it, and one of another stack is refused (ForeignStack,
-    kernel/stackid.py)."""
+    kernel/stackid.py). A busy server's unanswered request is asked again, as a durable's
+    creation is (`asked_until_answered`)."""
+    await asked_until_answered(lambda: _ensure_stream(js, service, replicas, stack_id),
+                               f"creating stream {stream_name(service)}")
+
+
+async def _ensure_stream(js: JetStreamContext, service: str, replicas: int,
+                         stack_id: str) -> None:
     name = stream_name(service)
     try:
         kept = (await js.stream_info(name)).config.metadata

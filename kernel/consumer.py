@@ -16,14 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
-from kernel.bus import Envelope, stream_name
+from kernel.bus import Envelope, asked_until_answered, stream_name
 from kernel.db import insert_for, writing
 from kernel.retry import Backoff, report
 from kernel.tables import processed_events
@@ -38,7 +37,6 @@ FETCH_WAIT = 5.0
 # How long the pull that tops a batch up waits for the server's answer. It asks only for
 # what is already there (`Pulls.now`), so this bounds a slow answer, not a wait for more.
 TOP_UP_WAIT = 0.05
-ENSURE_TRIES = 3  # a JetStream API request unanswered within its 5 s, asked again
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 MessageHandler = Callable[[Envelope], Awaitable[None]]
@@ -223,14 +221,7 @@ class DurableConsumer:
         """Create the durable now if the source stream exists (so a consumer of new
         messages only counts from here); False when it does not exist yet: the workers
         create the durable once it does."""
-        backoff = Backoff()
-        for _ in range(ENSURE_TRIES - 1):
-            try:
-                return await self._ensured()
-            except (NatsTimeoutError, TimeoutError):  # a busy server; the call is idempotent
-                log.warning("creating durable %s: no answer yet; asking again", self.durable)
-                await backoff.pause()
-        return await self._ensured()
+        return await asked_until_answered(self._ensured, f"creating durable {self.durable}")
 
     async def _ensured(self) -> bool:
         try:

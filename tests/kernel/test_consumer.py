@@ -488,3 +488,36 @@ async def test_a_durable_unanswered_at_start_is_asked_for_again(
     assert await consumer.prepare() is True
     assert asked == ["add_consumer", "add_consumer"]
     assert (await js.consumer_info(bus.stream_name(service), durable)).name == durable
+
+
+async def test_a_stream_unanswered_at_start_is_asked_for_again(js: JetStreamContext,
+                                                                unique: str) -> None:
+    """The same for the service's own stream (`bus.ensure_stream`, in every service's
+    start): a first request answered too late is asked again; one never answered fails
+    the start after ASK_TRIES tries, not before."""
+    asked: list[str] = []
+
+    class LateFirstAnswers:
+        def __init__(self, late: int) -> None:
+            self.late = late
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(js, name)
+
+        async def stream_info(self, *args: object, **kwargs: object) -> object:
+            asked.append("stream_info")
+            if len(asked) <= self.late:
+                raise NatsTimeoutError
+            return await js.stream_info(*args, **kwargs)  # type: ignore[arg-type]
+
+    name = f"late{unique}"
+    await bus.ensure_stream(LateFirstAnswers(1), name)  # type: ignore[arg-type]
+    try:
+        assert asked == ["stream_info", "stream_info"]
+        assert (await js.stream_info(bus.stream_name(name))).config.name == bus.stream_name(name)
+    finally:
+        await js.delete_stream(bus.stream_name(name))
+    asked.clear()
+    with pytest.raises(NatsTimeoutError):
+        await bus.ensure_stream(LateFirstAnswers(bus.ASK_TRIES), f"never{unique}")  # type: ignore[arg-type]
+    assert asked == ["stream_info"] * bus.ASK_TRIES
