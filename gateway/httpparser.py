@@ -48,8 +48,8 @@ class EnvelopedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
+        super().data_received(data)  # may refuse the request (send_400_response)
+        if self._in_head and not self._refused and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(f"Request head too large: at most {MAX_HEAD_BYTES} bytes of "

@@ -173,6 +173,13 @@ async def test_a_request_head_over_16_kb_is_refused_in_the_apis_envelope(stack: 
         answer = json.loads(body)
         assert (status, answer["error"]) == (400, "INVALID_REQUEST")
         assert "Request head too large: at most 16384 bytes" in answer["message"]
+    # refused by the parser and too large at once: one answer, the parser's
+    status, _, body = await raw_request(
+        stack.url, "POST", "/api/auth/login",
+        [json_type, (b"X-Bad", b"a\x01b"), (b"X-Padding", b"p" * 200_000)], login)
+    answer = json.loads(body)
+    assert (status, answer["error"]) == (400, "INVALID_REQUEST")
+    assert "breaks HTTP/1.1's syntax" in answer["message"]
 
 
 def test_events_carry_only_a_fit_correlation_id(stack: Stack, unique: str) -> None:
