@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from kernel import stackid
 from kernel.config import Settings
 from kernel.subjects import inbox_prefix, stream_name, subject
+from kernel.waits import Backoff
 
 if TYPE_CHECKING:  # the gateway and the launcher use the bus without a store
     from kernel.eventstore import StoredEvent
@@ -52,16 +52,15 @@ async def connect_as(settings: Settings, name: str) -> NATS:
 
 async def asked_until_answered(ask: Callable[[], Awaitable[T]], what: str) -> T:
     """An idempotent JetStream API request (create a stream or a durable), asked again
-    after a pause (0.5 s, then 1 s) when a busy server leaves it unanswered within its
-    time limit, up to ASK_TRIES times; the last try's error is raised."""
-    pause = 0.5
+    after a pause (`Backoff`'s) when a busy server leaves it unanswered within its time
+    limit, up to ASK_TRIES times; the last try's error is raised."""
+    backoff = Backoff()
     for _ in range(ASK_TRIES - 1):
         try:
             return await ask()
         except (NatsTimeoutError, TimeoutError):
             log.warning("%s: no answer yet; asking again", what)
-            await asyncio.sleep(pause)
-            pause *= 2
+            await backoff.pause()
     return await ask()
 
 

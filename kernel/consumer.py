@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope, asked_until_answered, stream_name
 from kernel.db import insert_for, writing
-from kernel.retry import Backoff, report
+from kernel.retry import report
 from kernel.tables import processed_events
-from kernel.waits import waited
+from kernel.waits import Backoff, waited
 from kernel.wire import Delivery, Pulls, ack, ack_all, nak
 
 log = logging.getLogger(__name__)

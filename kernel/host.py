@@ -28,11 +28,12 @@ from kernel.db import create_engine, engine_for, writing
 from kernel.eventstore import EventStore
 from kernel.guard import edge_guard
 from kernel.relay import OutboxRelay, PublicPayload
-from kernel.retry import Backoff, report
+from kernel.retry import report
 from kernel.rpc import Registrar, build_server
 from kernel.standing import StandingSource
 from kernel.subscriptions import EventSubscription
 from kernel.tokens import Access
+from kernel.waits import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kernel.bus import headers_for, subject
 from kernel.db import insert_for, is_postgres, reading, writing
 from kernel.eventstore import EventStore, StoredEvent
-from kernel.retry import Backoff, report
+from kernel.retry import report
 from kernel.tables import relay_offsets
+from kernel.waits import Backoff
 from kernel.wire import Publishes
 
 log = logging.getLogger(__name__)

@@ -10,34 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kernel.db import is_outage
-from kernel.waits import waited
+from kernel.waits import Backoff
 
 T = TypeVar("T")
-
-
-class Backoff:
-    """Waits between tries: `first` seconds, doubling up to `most`; a success resets it."""
-
-    def __init__(self, first: float = 0.5, most: float = 10.0) -> None:
-        self.first = first
-        self.most = most
-        self.delay = first
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-    def next_delay(self) -> float:
-        """The wait before the next try; the one after will be twice as long (capped)."""
-        delay, self.delay = self.delay, min(self.delay * 2, self.most)
-        return delay
-
-    async def pause(self, stop: asyncio.Event | None = None) -> None:
-        """Sleep the next delay, or less if `stop` is set meanwhile."""
-        delay = self.next_delay()
-        if stop is None:
-            await asyncio.sleep(delay)
-            return
-        await waited(stop, seconds=delay)
 
 
 def report(log: logging.Logger, what: str, error: BaseException) -> None:

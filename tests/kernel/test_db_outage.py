@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.db import create_engine, is_outage
-from kernel.retry import Backoff
+from kernel.waits import Backoff
 from tests.support.postgres import LocalServer, restartable_server
 
 

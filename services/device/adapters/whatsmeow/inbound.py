@@ -35,7 +35,7 @@ from typing import Any
 from neonize.proto.Neonize_pb2 import JID
 
 from kernel.media import DEFAULT_MIME
-from kernel.retry import Backoff
+from kernel.waits import Backoff
 from services.device.adapters.inbound import Content, Origin, inbound_of
 from services.device.adapters.whatsmeow.events import at_time, jid_text
 from services.device.app.transport import Inbound, InboundMedia, InboundType
