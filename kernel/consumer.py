@@ -27,7 +27,7 @@ from kernel.db import insert_for, writing
 from kernel.retry import report
 from kernel.tables import processed_events
 from kernel.waits import Backoff, waited
-from kernel.wire import Delivery, Pulls, ack, ack_all, nak
+from kernel.wire import Delivery, Pulls, ack, nak
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +255,9 @@ class DurableConsumer:
             raise
         except Exception as exc:
             report(log, f"consumer {self.durable}: handler (batch will be redelivered)", exc)
-            for d in deliveries:
-                await nak(nc, d, self.retry.delay)
+            await nak(nc, deliveries, self.retry.delay)
             return False
-        await ack_all(nc, deliveries)
+        await ack(nc, deliveries)
         return True
 
     async def _settle(self, nc: NATS, own: OnItsOwn, delivery: Delivery) -> bool:
@@ -270,13 +269,13 @@ class DurableConsumer:
             await own.handler(envelope)
         except HandBackError as back:
             log.debug("consumer %s: handed back: %s", self.durable, back)
-            await nak(nc, delivery, back.delay or own.handback_delay)
+            await nak(nc, [delivery], back.delay or own.handback_delay)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             report(log, f"consumer {self.durable}: handler (will redeliver)", exc)
-            await nak(nc, delivery, max(own.retry_delay, self.retry.delay))
+            await nak(nc, [delivery], max(own.retry_delay, self.retry.delay))
             return False
         else:
-            await ack(nc, delivery)
+            await ack(nc, [delivery])
         return True

@@ -260,13 +260,18 @@ def _refusal(data: bytes, headers: bytes) -> str:
     return (headers or b"").split(b"\r\n", 1)[0].decode(errors="replace") or "no answer"
 
 
-async def ack(nc: NATS, delivery: Delivery) -> None:
-    await nc.publish(delivery.reply, ACK)
-
-
-async def ack_all(nc: NATS, deliveries: Sequence[Delivery]) -> None:
+async def ack(nc: NATS, deliveries: Sequence[Delivery]) -> None:
     """Each of the messages acked, in one write."""
     await publish_many(nc, [(d.reply, "", ACK, None) for d in deliveries])
+
+
+async def nak(nc: NATS, deliveries: Sequence[Delivery], delay: float) -> None:
+    """Each of the messages put back, to come again after `delay` seconds (at once when
+    0), in one write."""
+    payload = NAK
+    if delay:
+        payload += b" " + json.dumps({"delay": int(delay * 1e9)}).encode()
+    await publish_many(nc, [(d.reply, "", payload, None) for d in deliveries])
 
 
 Outgoing = tuple[str, str, bytes, dict[str, str] | None]  # subject, reply, payload, headers
@@ -305,14 +310,6 @@ async def publish_many(nc: NATS, messages: Sequence[Outgoing]) -> None:
     await nc._send_command(b"".join(commands))
     if nc._flush_queue is not None and nc._flush_queue.empty():
         await nc._flush_pending()
-
-
-async def nak(nc: NATS, delivery: Delivery, delay: float) -> None:
-    """Put the message back, to come again after `delay` seconds (at once when 0)."""
-    payload = NAK
-    if delay:
-        payload += b" " + json.dumps({"delay": int(delay * 1e9)}).encode()
-    await nc.publish(delivery.reply, payload)
 
 
 _EVENT_LINE = b"\r\n" + H_EVENT.encode() + b":"

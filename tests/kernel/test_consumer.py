@@ -388,7 +388,7 @@ async def test_a_top_up_takes_what_is_there_and_waits_for_nothing_more(
         taken = await pulls.now(63, answer_within=5.0)
         rest = await pulls.now(63, answer_within=5.0)
         for delivery in [*first, *taken, *rest]:
-            await ack(pulls.nc, delivery)
+            await ack(pulls.nc, [delivery])
         await wait_until(lambda: _settled(js, service, durable), what="all acked")
     finally:
         await pulls.close()
@@ -415,7 +415,7 @@ async def test_a_message_that_came_alone_is_taken_without_asking_for_more(
         await _published(store, js, service, f"{unique}-three", 3)
         three = await consumer._fetch(pulls, stop)
         for delivery in [*alone, *three]:
-            await ack(pulls.nc, delivery)
+            await ack(pulls.nc, [delivery])
         await wait_until(lambda: _settled(js, service, durable), what="all acked")
     finally:
         await pulls.close()
@@ -441,7 +441,7 @@ async def test_a_late_status_of_a_request_given_up_on_ends_no_later_request(
         got = await later
         waited_for = time.monotonic() - started
         for delivery in got:
-            await ack(pulls.nc, delivery)
+            await ack(pulls.nc, [delivery])
     finally:
         await pulls.close()
     assert len(got) == 1 and waited_for >= 1.5
