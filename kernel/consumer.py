@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope, asked_until_answered, stream_name
 from kernel.db import insert_for, writing
+from kernel.foreground import FOREGROUND, Foreground
 from kernel.retry import report
 from kernel.tables import processed_events
 from kernel.waits import Backoff, waited
@@ -119,7 +120,8 @@ class DurableConsumer:
     def __init__(self, js: JetStreamContext, service: str, durable: str,
                  handler: BatchHandler | OnItsOwn, filter_subjects: Sequence[str] = (),
                  batch: int = 64, ack_wait: float = 30.0, workers: int = 1,
-                 only_new: bool = False, linger: float = 0.0) -> None:
+                 only_new: bool = False, linger: float = 0.0,
+                 foreground: Foreground = FOREGROUND) -> None:
         self.js = js
         self.service = service
         self.durable = durable
@@ -130,6 +132,8 @@ class DurableConsumer:
         self.workers = workers
         self.only_new = only_new  # start at messages published from now on
         self.linger = linger  # how long a batch's first message waits for more
+        # while a bulk send is accepted, a lingering consumer waits for it too
+        self.foreground = foreground
         self.retry = Backoff()  # grows while the handler keeps failing
 
     def config(self) -> ConsumerConfig:
@@ -202,11 +206,14 @@ class DurableConsumer:
         One message with the long wait, then whatever else is there: a pull of a whole
         batch can hold its first message until the batch fills or the wait ends when
         several pulls share the durable (docs/performance.md, "Fourth wave"). With a
-        `linger`, what else is there is taken that much later."""
+        `linger`, what else is there is taken that much later, and once no bulk send is
+        being accepted in this process (kernel/foreground.py) or the gap's bound has
+        passed."""
         deliveries = await pulls.first(FETCH_WAIT, stop)
         if deliveries and self.batch > 1:
             if self.linger > 0:
                 await asyncio.sleep(self.linger)
+                await self.foreground.gap()
             elif pulls.drained():
                 return deliveries  # a message that came alone: no request for more
             deliveries += await pulls.now(self.batch - 1, TOP_UP_WAIT)

@@ -28,6 +28,7 @@ from kernel.consumer import (
     tracked,
 )
 from kernel.eventstore import EventStore, NewEvent
+from kernel.foreground import Foreground
 from kernel.relay import OutboxRelay
 from kernel.tables import processed_events
 from kernel.wire import Pulls, ack
@@ -521,3 +522,46 @@ async def test_a_stream_unanswered_at_start_is_asked_for_again(js: JetStreamCont
     with pytest.raises(NatsTimeoutError):
         await bus.ensure_stream(LateFirstAnswers(bus.ASK_TRIES), f"never{unique}")  # type: ignore[arg-type]
     assert asked == ["stream_info"] * bus.ASK_TRIES
+
+
+async def test_a_lingering_consumer_waits_for_the_bulk_send_being_answered(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """While a bulk send is being accepted in the process, a lingering consumer holds its
+    batch after its linger (a bound of 30 s here, so only the request's end releases it);
+    a consumer that does not linger goes on at once. Once the request ends, the batch is
+    handled."""
+    batches: dict[str, list[list[str]]] = {"lingering": [], "eager": []}
+
+    def noting(name: str) -> BatchHandler:
+        async def note(batch: Sequence[bus.Envelope]) -> None:
+            batches[name].append([e.event_id for e in batch])
+        return note
+
+    foreground = Foreground(bound=30.0)
+    eager = DurableConsumer(js, service, f"eager-{unique}", noting("eager"),
+                            foreground=foreground)
+    lingering = DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
+                                linger=0.05, foreground=foreground)
+    running = []
+    try:
+        with foreground.answering():
+            ids = await _published(store, js, service, unique, 3)
+            running = [await _run(eager), await _run(lingering)]
+            await wait_until(lambda: _settled(js, service, eager.durable),
+                             what="the eager consumer done, a bulk send or not")
+            await wait_until(lambda: _holding(js, service, lingering.durable, 1),
+                             what="the lingering consumer holding the first")
+            await asyncio.sleep(1.0)  # twenty lingers
+            held_during_the_request = not [b for b in batches["lingering"] if b]
+            ended = time.monotonic()
+        await wait_until(lambda: _settled(js, service, lingering.durable), timeout=15,
+                         what="the lingering consumer done once the request ended")
+        handled_after = time.monotonic() - ended
+    finally:
+        for stop, task in running:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+    assert held_during_the_request
+    assert handled_after < 10  # the request's end, not the 30 s bound
+    assert sum(batches["eager"], []) == ids
+    assert sum(batches["lingering"], []) == ids

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from kernel.errors import DomainError
+from kernel.foreground import FOREGROUND
 from kernel.rpc import build_server
 from services.billing.ports.gathered import each_answered
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
@@ -43,6 +44,7 @@ class Release:
 @dataclass
 class StandInBilling(billing_pb2_grpc.BillingServiceServicer):
     balances: dict[int, int] = field(default_factory=dict)
+    foreground_at_reserve: list[int] = field(default_factory=list)
     reservations: dict[str, int] = field(default_factory=dict)
     releases: list[Release] = field(default_factory=list)
     quotas: dict[str, int] = field(default_factory=dict)
@@ -78,6 +80,8 @@ class StandInBilling(billing_pb2_grpc.BillingServiceServicer):
         return self._quota(request.instance_id)
 
     async def ReserveCredits(self, request, context):
+        # how many requests the process was answering (kernel/foreground.py) as it asked
+        self.foreground_at_reserve.append(FOREGROUND.serving)
         new = [i for i in request.message_ids if i not in self.reservations]
         available = self.balances.get(request.user_id, 0)
         if len(new) > available:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
+from kernel.foreground import FOREGROUND
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.domain.events import MessageQueued
 from switchboard.messaging.v1 import messaging_pb2 as pb
@@ -45,3 +46,21 @@ async def test_a_failed_append_queues_none_and_releases_all(
     assert release.message_ids == [fresh, taken]
     assert neighbours.billing.balances[user] == 4 and not neighbours.billing.reservations
     assert await service.host.infra.store.read_stream(f"message-{fresh}") == []
+
+
+async def test_a_bulk_send_is_foreground_while_it_is_accepted_and_a_single_one_is_not(
+        user: int, messaging: Messaging, neighbours: Neighbours) -> None:
+    """While a bulk send reserves and queues, the process counts it as a request being
+    answered (the lingering consumers wait for it, kernel/foreground.py); once answered,
+    or refused, it counts no more. A single send is never counted."""
+    neighbours.billing.balances[user] = 3
+    await messaging.stub.SendBulkMessage(pb.SendBulkMessageRequest(
+        user_id=user, numbers=[NUMBER, OTHER], message="hi"))
+    after_the_bulk = FOREGROUND.serving
+    await messaging.stub.SendMessage(pb.SendMessageRequest(
+        user_id=user, number=NUMBER, message="alone"))
+    with pytest.raises(grpc.aio.AioRpcError):  # one credit left for two numbers
+        await messaging.stub.SendBulkMessage(pb.SendBulkMessageRequest(
+            user_id=user, numbers=[NUMBER, OTHER], message="again"))
+    assert neighbours.billing.foreground_at_reserve == [1, 0, 1]
+    assert after_the_bulk == 0 and FOREGROUND.serving == 0

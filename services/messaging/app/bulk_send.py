@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from kernel.foreground import FOREGROUND
 from services.messaging.app.charging import charge_and_queue, usable_pool
 from services.messaging.app.dependencies import CREDIT, Charge, MessagingDeps
 from services.messaging.app.templates import message_text
@@ -37,7 +38,13 @@ class BulkAccepted:
 async def send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAccepted:
     """Validate every number and the body first; then reserve, queue, or release all.
     A seeded batch already queued (all of it: the batch is one append) was queued by an
-    earlier run of this same request."""
+    earlier run of this same request. While it runs, the process's lingering consumers
+    wait for it (kernel/foreground.py)."""
+    with FOREGROUND.answering():
+        return await _send_bulk_message(cmd, deps)
+
+
+async def _send_bulk_message(cmd: SendBulkMessage, deps: MessagingDeps) -> BulkAccepted:
     body = rules.media_body(await message_text(
         cmd.user_id, cmd.message, cmd.template_id, cmd.variables, deps.templates,
         deps.variable_limits), cmd.media)
