@@ -1,4 +1,4 @@
-"""`python -m bench.profile`: cProfile every Python process of the stack under single sends.
+"""`python -m bench.profile`: cProfile every Python process of the stack under sends.
 
 Starts the stack like `python -m bench`, with a sitecustomize.py on PYTHONPATH that runs
 each `python -m launcher.single|gateway|services.*` process under cProfile (main thread,
@@ -6,7 +6,8 @@ where the asyncio loop runs) and dumps its stats at exit; drives sends for 10 s,
 stack, and prints each process's top functions by own time.
 
     python -m bench.profile                      # Messaging API single sends, c=32
-    python -m bench.profile --api instance -c 8  # Instance API sends, c=8"""
+    python -m bench.profile --api instance -c 8  # Instance API sends, c=8
+    python -m bench.profile --api bulk -c 4      # bulk sends of 200 numbers, c=4"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load import closed_loop, instance_body, single_body
+from bench.load import bulk_body, closed_loop, instance_body, single_body
 from bench.setup import STACK_SETTINGS, setup_instance, setup_user
 from tests.support.stack import start_stack
 
@@ -40,7 +41,7 @@ if len(_argv) > 2 and _argv[1] == b"-m" and os.environ.get("BENCH_PROFILE_DIR"):
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("--api", choices=("messaging", "instance"), default="messaging")
+    parser.add_argument("--api", choices=("messaging", "instance", "bulk"), default="messaging")
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     args = parser.parse_args()
@@ -59,7 +60,8 @@ def main() -> int:
         if args.api == "instance":
             path, body, headers = setup_instance(stack), instance_body, {}
         else:
-            path, body = "/api/messages/send-message", single_body
+            path, body = {"bulk": ("/api/messages/send-bulk-message", bulk_body)}.get(
+                args.api, ("/api/messages/send-message", single_body))
             headers, _ = setup_user(stack.url)
         r = asyncio.run(closed_loop(stack.url, path, body, headers, args.concurrency,
                                     args.duration))

@@ -13,6 +13,7 @@ from gateway import apidocs, errors, openapi
 from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.correlation import Correlation
+from gateway.foreground import BulkForeground
 from gateway.media import media_body_limits
 from gateway.routes import ROUTING_ORDER, metrics
 from gateway.settings import GatewaySettings
@@ -48,6 +49,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        max_depth=settings.max_json_depth,
                        larger=media_body_limits(settings.media_max_bytes))
+    app.add_middleware(BulkForeground)
     app.add_middleware(Correlation)
     app.add_middleware(metrics.HttpMetrics)
     return app

@@ -2,7 +2,9 @@
 
 A bulk send is accepted while its caller waits for every queue id; what earlier messages
 bring back meanwhile (statuses into the history view, webhook fan-outs, settlements, the
-quota view) is work nobody waits on at once. So while a bulk request is being accepted,
+quota view) is work nobody waits on at once. So while a bulk request is being accepted
+(counted by the gateway from its arrival to its answer, gateway/foreground.py, and by
+messaging while it reserves and queues, for callers over gRPC),
 a consumer that lingers (kernel/consumer.py) takes its next batch only once no such
 request is in flight, or `GAP_BOUND` seconds later at the most: the campaign is
 accepted first and its statuses follow, a fraction of a second later, in fewer and
