@@ -4,14 +4,13 @@ A bulk send is accepted while its caller waits for every queue id; what earlier 
 bring back meanwhile (statuses into the history view, webhook fan-outs, settlements, the
 quota view) is work nobody waits on at once. So while a bulk request is being accepted
 (counted by the gateway from its arrival to its answer, gateway/foreground.py, and by
-messaging while it reserves and queues, for callers over gRPC),
-a consumer that lingers (kernel/consumer.py) takes its next batch only once no such
-request is in flight, or `GAP_BOUND` seconds later at the most: the campaign is
-accepted first and its statuses follow, a fraction of a second later, in fewer and
-larger batches. Single sends do not count: sixty-four of them in flight would hold every
-view back in turn and release it in bursts, and their p99 rose by a quarter
-(docs/performance.md, "Thirteenth wave"). In a process that accepts no bulk request
-(the device's, a service of its own) nothing ever waits.
+messaging while it reserves and queues, for callers over gRPC), a consumer that lingers
+(kernel/consumer.py) takes its next batch only once no such request is in flight, or
+`GAP_BOUND` seconds later at the most: the campaign is accepted first and its statuses
+follow, a fraction of a second later, in fewer and larger batches. Single sends do not
+count: sixty-four of them in flight would hold every view back in turn and let it go in
+bursts, and their p99 rose by a quarter (docs/performance.md, "Thirteenth wave"). In a
+process that accepts no bulk request (the device's, a service of its own) nothing waits.
 """
 
 from __future__ import annotations
