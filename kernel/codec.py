@@ -23,41 +23,60 @@ class UnknownEventError(Exception):
     pass
 
 
+# Values a protobuf field takes as they are (bool and int enums are ints, str enums strs):
+# tested first, since most fields hold one.
+SCALARS = (str, int, float, bytes)
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def field_names(cls: type[Any]) -> tuple[str, ...]:
+    """A dataclass's field names, in order, read once per class: `dataclasses.fields`
+    builds its tuple anew on every call, and each event encoded asked for it."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def to_proto(event: Any, pb_cls: type[Message]) -> Message:
     msg = pb_cls()
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
+    for name in field_names(type(event)):
+        value = getattr(event, name)
         if value is None:
             continue
-        if isinstance(value, datetime):
-            getattr(msg, f.name).FromDatetime(as_utc(value))
+        if isinstance(value, SCALARS):
+            setattr(msg, name, value)
+        elif isinstance(value, datetime):
+            getattr(msg, name).FromDatetime(as_utc(value))
         elif isinstance(value, list | tuple):
-            getattr(msg, f.name).extend(value)
+            getattr(msg, name).extend(value)
         elif isinstance(value, dict):
-            getattr(msg, f.name).update(value)
+            getattr(msg, name).update(value)
         elif dataclasses.is_dataclass(value):  # a nested message
-            nested = getattr(msg, f.name)
+            nested = getattr(msg, name)
             nested.CopyFrom(to_proto(value, type(nested)))
         else:
-            setattr(msg, f.name, value)
+            setattr(msg, name, value)
     return msg
 
 
 def from_proto(msg: Message, event_cls: type[Any]) -> Any:
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(event_cls):
-        value = getattr(msg, f.name)
-        if isinstance(value, Timestamp):
-            values[f.name] = from_timestamp(value) if msg.HasField(f.name) else None
+    for name in field_names(event_cls):
+        value = getattr(msg, name)
+        if isinstance(value, SCALARS):
+            values[name] = value
+        elif isinstance(value, Timestamp):
+            values[name] = from_timestamp(value) if msg.HasField(name) else None
         elif hasattr(value, "items"):
-            values[f.name] = dict(value)
+            values[name] = dict(value)
         elif hasattr(value, "extend"):
-            values[f.name] = tuple(value)
+            values[name] = tuple(value)
         elif isinstance(value, Message):  # a nested message: None when unset
-            values[f.name] = (from_proto(value, _nested_class(event_cls, f.name))
-                              if msg.HasField(f.name) else None)
+            values[name] = (from_proto(value, _nested_class(event_cls, name))
+                            if msg.HasField(name) else None)
         else:
-            values[f.name] = value
+            values[name] = value
     return event_cls(**values)
 
 
