@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from kernel.foreground import FOREGROUND, Foreground
 from kernel.retry import report
 from kernel.tables import processed_events
 from kernel.waits import Backoff, waited
-from kernel.wire import Delivery, Pulls, ack, nak
+from kernel.wire import Delivery, Pulls, ack, nak, stored_at
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ FETCH_WAIT = 5.0
 # How long the pull that tops a batch up waits for the server's answer. It asks only for
 # what is already there (`Pulls.now`), so this bounds a slow answer, not a wait for more.
 TOP_UP_WAIT = 0.05
+# A lingering consumer whose next message was stored this long ago (seconds) takes its
+# batch without lingering: waiting for more, or for a bulk send to be answered, would only
+# let it fall further behind. So under a long run of bulk sends a view is at most about
+# this much behind its source.
+BEHIND = 5.0
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 MessageHandler = Callable[[Envelope], Awaitable[None]]
@@ -121,7 +127,7 @@ class DurableConsumer:
                  handler: BatchHandler | OnItsOwn, filter_subjects: Sequence[str] = (),
                  batch: int = 64, ack_wait: float = 30.0, workers: int = 1,
                  only_new: bool = False, linger: float = 0.0,
-                 foreground: Foreground = FOREGROUND) -> None:
+                 foreground: Foreground = FOREGROUND, behind: float = BEHIND) -> None:
         self.js = js
         self.service = service
         self.durable = durable
@@ -132,8 +138,10 @@ class DurableConsumer:
         self.workers = workers
         self.only_new = only_new  # start at messages published from now on
         self.linger = linger  # how long a batch's first message waits for more
-        # while a bulk send is accepted, a lingering consumer waits for it too
+        # while a bulk send is accepted, a lingering consumer waits for it too, unless it
+        # is `behind` seconds behind its source
         self.foreground = foreground
+        self.behind = behind
         self.retry = Backoff()  # grows while the handler keeps failing
 
     def config(self) -> ConsumerConfig:
@@ -208,16 +216,19 @@ class DurableConsumer:
         several pulls share the durable (docs/performance.md, "Fourth wave"). With a
         `linger`, what else is there is taken that much later, and once no bulk send is
         being accepted in this process (kernel/foreground.py) or the gap's bound has
-        passed."""
+        passed; at once when the first was stored `behind` seconds ago or more."""
         deliveries = await pulls.first(FETCH_WAIT, stop)
         if deliveries and self.batch > 1:
-            if self.linger > 0:
+            if self.linger > 0 and not self._behind(deliveries[0]):
                 await asyncio.sleep(self.linger)
                 await self.foreground.gap()
             elif pulls.drained():
                 return deliveries  # a message that came alone: no request for more
             deliveries += await pulls.now(self.batch - 1, TOP_UP_WAIT)
         return deliveries
+
+    def _behind(self, delivery: Delivery) -> bool:
+        return time.time() - stored_at(delivery.reply) >= self.behind
 
     async def ensure(self) -> str:
         """Create (or update) the durable consumer on the source stream."""

@@ -72,6 +72,15 @@ def nothing_pending(reply: str) -> bool:
     return not metadata.num_pending
 
 
+def stored_at(reply: str) -> float:
+    """When a delivered message was stored in its stream (Unix seconds): the usual reply
+    subject's eighth token, in nanoseconds; nats-py reads the other forms."""
+    if reply.count(".") == 8:
+        return int(reply.split(".")[7]) / 1e9
+    metadata = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
+    return metadata.timestamp.timestamp()
+
+
 class PublishFailedError(Exception):
     """JetStream refused a publish (no stream for its subject, a limit): none of its
     batch is known to be stored, so the whole batch is published again."""

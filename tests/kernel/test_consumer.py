@@ -565,3 +565,45 @@ async def test_a_lingering_consumer_waits_for_the_bulk_send_being_answered(
     assert handled_after < 10  # the request's end, not the 30 s bound
     assert sum(batches["eager"], []) == ids
     assert sum(batches["lingering"], []) == ids
+
+
+async def test_a_lingering_consumer_behind_its_source_waits_for_nothing(
+        store: EventStore, js: JetStreamContext, service: str, unique: str) -> None:
+    """A consumer whose next message was stored `behind` seconds ago or more (1 s here)
+    takes its batches at once, bulk send or linger (30 s of gap here): five events a
+    second and a half old all come while the request is answered; two fresh ones then
+    wait for its end."""
+    batches: list[list[str]] = []
+
+    async def note(batch: Sequence[bus.Envelope]) -> None:
+        batches.append([e.event_id for e in batch])
+
+    foreground = Foreground(bound=30.0)
+    late = DurableConsumer(js, service, f"late-{unique}", note, batch=4, linger=0.5,
+                           foreground=foreground, behind=1.0)
+    old = await _published(store, js, service, unique, 5)
+    await asyncio.sleep(1.5)
+    running = []
+    try:
+        with foreground.answering():
+            running = [await _run(late)]
+            await wait_until(lambda: _settled(js, service, late.durable),
+                             what="the old five while the request is answered")
+            await store.append(f"c-{unique}-fresh", 0,
+                               [NewEvent("Happened", b"fresh %d" % n) for n in range(2)])
+            relay = OutboxRelay(store, js, service)
+            while await relay.publish_pending():
+                pass
+            await wait_until(lambda: _holding(js, service, late.durable, 1),
+                             what="the first fresh one held")
+            await asyncio.sleep(1.5)  # three lingers
+            while_answered = sum([b for b in batches if b], [])
+        await wait_until(lambda: _settled(js, service, late.durable), timeout=15,
+                         what="the fresh two, once the request ended")
+    finally:
+        for stop, task in running:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+    ids = [e.event_id for e in await store.read_all(limit=100)]
+    assert while_answered == old
+    assert sum([b for b in batches if b], []) == ids and len(ids) == 7

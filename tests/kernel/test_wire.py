@@ -5,6 +5,7 @@ many messages published in one write, as nats-py publishes each."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import nats
 import pytest
@@ -12,7 +13,8 @@ from nats import errors
 from nats.aio.client import Client as NATS
 from nats.js.api import DiscardPolicy, StreamConfig
 
-from kernel.wire import Publishes, PublishFailedError, nothing_pending, publish_many
+from kernel import bus
+from kernel.wire import Publishes, PublishFailedError, nothing_pending, publish_many, stored_at
 
 
 def _messages(prefix: str, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -127,3 +129,24 @@ async def test_publishes_while_the_connection_is_closed_fail_as_nats_py_fails_th
     await closed.close()
     with pytest.raises(errors.ConnectionClosedError):
         await publish_many(closed, [("any", "", b"x", None)])
+
+
+async def test_a_delivery_says_when_its_message_was_stored(nats_url: str, unique: str) -> None:
+    """`stored_at` reads the stream's own time of the message off its reply subject."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    service = f"stamp{unique}"
+    await bus.ensure_stream(js, service)
+    try:
+        before = time.time()
+        await js.publish(bus.subject(service, "Happened"), b"x")
+        after = time.time()
+        sub = await js.pull_subscribe(bus.subject(service, "Happened"), f"stamp-{unique}",
+                                      stream=bus.stream_name(service))
+        [msg] = await sub.fetch(1, timeout=5)
+        await msg.ack()
+    finally:
+        await js.delete_stream(bus.stream_name(service))
+        await nc.close()
+    assert before - 1.0 <= stored_at(msg.reply) <= after + 1.0
+    assert stored_at(msg.reply) == pytest.approx(msg.metadata.timestamp.timestamp(), abs=1e-5)
