@@ -7,10 +7,12 @@ quota view) is work nobody waits on at once. So while a bulk request is being ac
 messaging while it reserves and queues, for callers over gRPC), a consumer that lingers
 (kernel/consumer.py) takes its next batch only once no such request is in flight, or
 `GAP_BOUND` seconds later at the most: the campaign is accepted first and its statuses
-follow, a fraction of a second later, in fewer and larger batches. Single sends do not
-count: sixty-four of them in flight would hold every view back in turn and let it go in
-bursts, and their p99 rose by a quarter (docs/performance.md, "Thirteenth wave"). In a
-process that accepts no bulk request (the device's, a service of its own) nothing waits.
+follow, a fraction of a second later, in fewer and larger batches. A consumer already
+`BEHIND` (kernel/consumer.py) waits for nothing, so a long run of bulk sends cannot leave
+a view further behind than that. Single sends do not count: sixty-four of them in
+flight would hold every view back in turn and let it go in bursts, and their p99 rose by a
+quarter (docs/performance.md, "Thirteenth wave"). In a process that accepts no bulk
+request (the device's, a service of its own) nothing waits.
 """
 
 from __future__ import annotations
