@@ -59,9 +59,11 @@ def main() -> int:
         stack.wait_healthy()
         if args.api == "instance":
             path, body, headers = setup_instance(stack), instance_body, {}
+        elif args.api == "bulk":
+            path, body = "/api/messages/send-bulk-message", bulk_body
+            headers, _ = setup_user(stack.url)
         else:
-            path, body = {"bulk": ("/api/messages/send-bulk-message", bulk_body)}.get(
-                args.api, ("/api/messages/send-message", single_body))
+            path, body = "/api/messages/send-message", single_body
             headers, _ = setup_user(stack.url)
         r = asyncio.run(closed_loop(stack.url, path, body, headers, args.concurrency,
                                     args.duration))

@@ -333,13 +333,8 @@ async def test_a_lingering_consumer_takes_what_comes_after_its_first_message_in_
     starts when it takes the first, and a slow start of the other must not end it first."""
     batches: dict[str, list[list[str]]] = {"lingering": [], "eager": []}
 
-    def noting(name: str) -> BatchHandler:
-        async def note(batch: Sequence[bus.Envelope]) -> None:
-            batches[name].append([e.event_id for e in batch])
-        return note
-
-    eager = DurableConsumer(js, service, f"eager-{unique}", noting("eager"))
-    lingering = DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
+    eager = DurableConsumer(js, service, f"eager-{unique}", noting(batches["eager"]))
+    lingering = DurableConsumer(js, service, f"linger-{unique}", noting(batches["lingering"]),
                                 linger=4.0)
     await _published(store, js, service, unique, 1)
     running = [await _run(eager)]
@@ -449,6 +444,13 @@ async def test_a_late_status_of_a_request_given_up_on_ends_no_later_request(
     assert got[0].envelope().stream_id == f"c-{unique}-later"
 
 
+def noting(batches: list[list[str]]) -> BatchHandler:
+    """A handler that notes each batch's event ids in `batches`."""
+    async def note(batch: Sequence[bus.Envelope]) -> None:
+        batches.append([e.event_id for e in batch])
+    return note
+
+
 async def _ignore(batch: Sequence[bus.Envelope]) -> None:
     """A handler for durables these tests pull from by hand."""
 
@@ -532,15 +534,10 @@ async def test_a_lingering_consumer_waits_for_the_bulk_send_being_answered(
     handled."""
     batches: dict[str, list[list[str]]] = {"lingering": [], "eager": []}
 
-    def noting(name: str) -> BatchHandler:
-        async def note(batch: Sequence[bus.Envelope]) -> None:
-            batches[name].append([e.event_id for e in batch])
-        return note
-
     foreground = Foreground(bound=30.0)
-    eager = DurableConsumer(js, service, f"eager-{unique}", noting("eager"),
+    eager = DurableConsumer(js, service, f"eager-{unique}", noting(batches["eager"]),
                             foreground=foreground)
-    lingering = DurableConsumer(js, service, f"linger-{unique}", noting("lingering"),
+    lingering = DurableConsumer(js, service, f"linger-{unique}", noting(batches["lingering"]),
                                 linger=0.05, foreground=foreground)
     running = []
     try:
@@ -574,12 +571,8 @@ async def test_a_lingering_consumer_behind_its_source_waits_for_nothing(
     second and a half old all come while the request is answered; two fresh ones then
     wait for its end."""
     batches: list[list[str]] = []
-
-    async def note(batch: Sequence[bus.Envelope]) -> None:
-        batches.append([e.event_id for e in batch])
-
     foreground = Foreground(bound=30.0)
-    late = DurableConsumer(js, service, f"late-{unique}", note, batch=4, linger=0.5,
+    late = DurableConsumer(js, service, f"late-{unique}", noting(batches), batch=4, linger=0.5,
                            foreground=foreground, behind=1.0)
     old = await _published(store, js, service, unique, 5)
     await asyncio.sleep(1.5)
@@ -589,11 +582,7 @@ async def test_a_lingering_consumer_behind_its_source_waits_for_nothing(
             running = [await _run(late)]
             await wait_until(lambda: _settled(js, service, late.durable),
                              what="the old five while the request is answered")
-            await store.append(f"c-{unique}-fresh", 0,
-                               [NewEvent("Happened", b"fresh %d" % n) for n in range(2)])
-            relay = OutboxRelay(store, js, service)
-            while await relay.publish_pending():
-                pass
+            await _published(store, js, service, f"{unique}-fresh", 2)
             await wait_until(lambda: _holding(js, service, late.durable, 1),
                              what="the first fresh one held")
             await asyncio.sleep(1.5)  # three lingers
