@@ -8,6 +8,10 @@ as with a transaction of its own. Two saves to the same stream never share a bat
 second waits for the next). If a batch conflicts (another writer moved a stream on, or a
 caller's own rows collide), its saves are written again one by one, so only the
 conflicting one fails; any other failure fails the whole batch.
+
+A save's own rows (`extra`) go in the same transaction. An extra made as `Joined(write,
+items)` is written together with the other saves' of the batch that have the same
+`write`: one call with all their items (one statement for the batch, not one a save).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +29,18 @@ from kernel.eventstore import ConcurrencyError, EventStore, StreamWrite
 from kernel.gathering import settle
 
 Extra = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """An extra that writes `items` with `write(conn, items)`; in a batch, one call with
+    the items of every save whose extra has the same `write`."""
+
+    write: Callable[[AsyncConnection, list[Any]], Awaitable[None]]
+    items: list[Any]
+
+    async def __call__(self, conn: AsyncConnection) -> None:
+        await self.write(conn, self.items)
 
 
 @dataclass
@@ -110,7 +127,12 @@ class GroupCommit:
     async def _commit(self, batch: list[_Save]) -> None:
         async with self.store.transaction() as conn:
             await self.store.append_many([w for save in batch for w in save.writes], conn)
+            joined: dict[Callable[..., Awaitable[None]], list[Any]] = {}
             for save in batch:
-                if save.extra is not None:
+                if isinstance(save.extra, Joined):
+                    joined.setdefault(save.extra.write, []).extend(save.extra.items)
+                elif save.extra is not None:
                     await save.extra(conn)
+            for write, items in joined.items():
+                await write(conn, items)
         self.transactions += 1

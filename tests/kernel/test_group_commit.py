@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import context
 from kernel.eventstore import ConcurrencyError, EventStore, NewEvent, StreamWrite
-from kernel.groupcommit import GroupCommit
+from kernel.groupcommit import GroupCommit, Joined
 
 rows = Table("group_commit_rows", MetaData(), Column("key", String(64), primary_key=True))
 
@@ -112,3 +112,39 @@ async def test_a_caller_that_goes_away_does_not_take_its_save_along(store, group
         await asyncio.sleep(0.02)
     assert [e.event_type for e in await store.read_stream(stream)] == ["Made"]
     assert await keys(store) == {stream}
+
+
+async def test_joined_extras_of_a_batch_are_written_by_one_call(store, group, unique):
+    calls: list[list[str]] = []
+
+    async def insert_keys(conn: AsyncConnection, items: list[str]) -> None:
+        calls.append(list(items))
+        await conn.execute(insert(rows), [{"key": k} for k in items])
+
+    streams = [f"s-{unique}-{i}" for i in range(12)]
+    await asyncio.gather(*(group.save([write(s)], Joined(insert_keys, [s, f"{s}-b"]))
+                           for s in streams), group.save([write(f"s-{unique}-own")]))
+    assert group.transactions == 1
+    assert len(calls) == 1
+    assert sorted(calls[0]) == sorted([k for s in streams for k in (s, f"{s}-b")])
+    assert await keys(store) == set(calls[0])
+
+
+async def test_a_conflicting_save_takes_only_its_own_joined_items_out(store, group, unique):
+    calls: list[list[str]] = []
+
+    async def insert_keys(conn: AsyncConnection, items: list[str]) -> None:
+        calls.append(list(items))
+        await conn.execute(insert(rows), [{"key": k} for k in items])
+
+    taken = f"s-{unique}-taken"
+    await store.append(taken, 0, [NewEvent("Earlier", b"")])
+    others = [f"s-{unique}-{i}" for i in range(4)]
+    results = await asyncio.gather(
+        group.save([write(taken)], Joined(insert_keys, [taken])),
+        *(group.save([write(s)], Joined(insert_keys, [s])) for s in others),
+        return_exceptions=True)
+    assert isinstance(results[0], ConcurrencyError)
+    assert results[1:] == [None] * 4
+    assert sorted(k for call in calls for k in call) == sorted(others)  # written again alone
+    assert await keys(store) == set(others)

@@ -3,16 +3,14 @@
 The queued row is merged into the view in the append's own transaction: the very fact the
 history projection derives from MessageQueued later (a no-op merge then), so the view and a
 rebuild are unchanged, and a client can look up the queue_id it was just given. Single
-sends arriving together share one transaction (group commit).
+sends arriving together share one transaction (group commit) and one merge into the view.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from kernel.aggregate import Repository
 from kernel.eventstore import EventStore
-from kernel.groupcommit import GroupCommit
+from kernel.groupcommit import GroupCommit, Joined
 from services.messaging.adapters.bulk_jobs import add_members, members_of
 from services.messaging.adapters.codec import messaging_codec
 from services.messaging.adapters.history_view import merge_entries
@@ -28,11 +26,7 @@ class MessageStore:
 
     async def add(self, message: Message) -> None:
         facts = [queued_entry(e) for e in message.pending if isinstance(e, MessageQueued)]
-
-        async def view_rows(conn: AsyncConnection) -> None:
-            await merge_entries(conn, facts)
-
-        await self.repository.save(message, extra=view_rows)
+        await self.repository.save(message, extra=Joined(merge_entries, facts))
 
     async def queued(self, message_id: str) -> bool:
         return (await self.repository.get(message_id)).version > 0
