@@ -2,8 +2,9 @@
 
 A unit is what one change works on: an aggregate, or an aggregate together with rows
 it is loaded with (billing's account: a ledger and the holds of the message ids a change
-names). Callers queue a change for a unit and await its outcome; while one group is
-being written the next one gathers. A group loads every unit it touches once (the
+names). Callers queue a change for a unit and await its outcome; the first group waits
+a few loop turns for the callers a burst has under way (kernel/gathering.py
+`let_callers_join`), and while one group is being written the next one gathers. A group loads every unit it touches once (the
 store's `load` takes each key with the related ids of all its changes), applies the
 changes in arrival order and saves them in one transaction: on SQLite one writer and
 one commit instead of many contending for the lock; on PostgreSQL one table lock
@@ -31,7 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from kernel.changes import retrying
 from kernel.errors import DomainError
 from kernel.eventstore import ConcurrencyError
-from kernel.gathering import settle
+from kernel.gathering import let_callers_join, settle
 
 K = TypeVar("K", bound=Hashable)
 U = TypeVar("U")
@@ -77,6 +78,7 @@ class GroupChange(Generic[K, U]):
 
     async def _drain(self) -> None:
         try:
+            await let_callers_join()
             while self._queue:
                 jobs = [self._queue.popleft()
                         for _ in range(min(len(self._queue), MAX_GROUP_JOBS))]

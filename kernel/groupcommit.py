@@ -2,8 +2,9 @@
 
 A write transaction costs about the same whatever it holds (the write lock, the commit,
 on SQLite a thread hop per statement), so under load the store spends its time on
-transactions, not on events. Saves that arrive while one batch is being written wait and
-go together in the next; each caller's save is committed when its call returns, exactly
+transactions, not on events. The first batch waits a few loop turns for the saves a
+burst has under way (kernel/gathering.py `let_callers_join`); saves that arrive while one
+batch is being written wait and go together in the next; each caller's save is committed when its call returns, exactly
 as with a transaction of its own. Two saves to the same stream never share a batch (the
 second waits for the next). If a batch conflicts (another writer moved a stream on, or a
 caller's own rows collide), its saves are written again one by one, so only the
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import context
 from kernel.eventstore import ConcurrencyError, EventStore, StreamWrite
-from kernel.gathering import settle
+from kernel.gathering import let_callers_join, settle
 
 Extra = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -82,6 +83,7 @@ class GroupCommit:
 
     async def _write_all(self) -> None:
         try:
+            await let_callers_join()
             while self._waiting:
                 await self._write(self._next_batch())
         except BaseException as exc:  # cancelled with saves still waiting: fail them

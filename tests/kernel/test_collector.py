@@ -1,6 +1,6 @@
 """The collector's settings once a process has started (kernel/collector.py), in a
 process of its own: what it holds is frozen out of every collection, and the youngest
-generation waits for 10,000 allocations."""
+generation waits for 50,000 allocations."""
 
 from __future__ import annotations
 
@@ -25,4 +25,4 @@ def test_a_started_process_freezes_what_it_holds_and_collects_the_young_less_oft
     seen = json.loads(out)
     assert seen["before"] == 0 and seen["frozen"] >= 50_000
     assert seen["tracked"] < 1_000  # a full collection walks none of the frozen
-    assert seen["threshold"][0] == 10_000
+    assert seen["threshold"][0] == 50_000

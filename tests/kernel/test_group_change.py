@@ -88,6 +88,23 @@ async def test_a_group_loads_once_saves_once_and_applies_in_arrival_order(
     assert (stored.available, stored.reserved) == (0, ["m-0", "m-1", "m-2"])
 
 
+
+async def test_callers_a_few_loop_turns_behind_join_the_first_group(
+        store: EventStore, unique: str) -> None:
+    lid = ledger_id(unique)
+    await granted(store, [lid], 6)
+    units = Ledgers(Repository(store, CODEC, Ledger, cache_size=10))
+    group = GroupChange(units, Busy)
+
+    async def after(turns: int, message_id: str) -> int:
+        for _ in range(turns):  # a request a step or two behind the first of its burst
+            await asyncio.sleep(0)
+        return await group.change(lid, [message_id], reserve(message_id))
+
+    await asyncio.gather(*(after(n % 3, f"m-{n}") for n in range(6)))
+    assert units.saves == 1
+    assert sorted(units.loads[0][lid]) == [f"m-{n}" for n in range(6)]
+
 async def test_a_group_that_met_another_writer_is_written_unit_by_unit(
         store: EventStore, unique: str) -> None:
     ids = ids_from(unique, 2)

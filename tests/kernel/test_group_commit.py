@@ -47,6 +47,18 @@ async def test_concurrent_saves_share_one_transaction(store, group, unique):
     assert await keys(store) == set(streams)
 
 
+
+async def test_callers_a_few_loop_turns_behind_join_the_first_batch(store, group, unique):
+    async def after(turns: int, stream: str) -> None:
+        for _ in range(turns):  # a request a step or two behind the first of its burst
+            await asyncio.sleep(0)
+        await group.save([write(stream)], row(stream))
+
+    streams = [f"s-{unique}-{i}" for i in range(6)]
+    await asyncio.gather(*(after(i % 3, s) for i, s in enumerate(streams)))
+    assert group.transactions == 1
+    assert await keys(store) == set(streams)
+
 async def test_a_conflicting_save_fails_alone(store, group, unique):
     taken = f"s-{unique}-taken"
     await store.append(taken, 0, [NewEvent("Earlier", b"")])
