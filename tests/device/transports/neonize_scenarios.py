@@ -262,8 +262,8 @@ async def starved() -> dict[str, Any]:
                for n in range(min(32, (os.cpu_count() or 1) + 4))]
     # One at a time, a moment apart: goneonize writes its maps of clients without a lock
     # as each client starts and ends, and two at once can abort the process (`concurrent
-    # map writes`; services/device/README.md, "Known hazard"). That is not what this
-    # scenario shows; each client holds its thread for good either way.
+    # map writes`); the transport's calls take turns (go_maps.py), neonize's own do not.
+    # That is not what this scenario shows; each client holds its thread for good either way.
     for client in clients:
         await client.connect()
         await asyncio.sleep(0.1)
@@ -279,9 +279,41 @@ async def starved() -> dict[str, Any]:
     return {"starved": waited}
 
 
+CROWD, ROUNDS = 32, 60
+
+
+async def crowd() -> dict[str, Any]:
+    """Many devices at once, round after round: each round starts a pairing of every one
+    together (no network: each dial fails at once and its session is stopped) while
+    sends look up each device's client of the round before. goneonize adds and removes
+    clients in its maps without a lock (go_maps.py): out of turn, Go aborts the process."""
+    made = transport(NeonizeThreads(max_sessions=CROWD, call_workers=8))
+    clients: list[NewAClient] = []
+
+    def make_client(**args: Any) -> NewAClient:
+        clients.append(NewAClient(**args))
+        return clients[-1]
+
+    made.make_client = make_client
+    rounds: list[int] = []
+    sends: set[str] = set()
+    started = time.monotonic()
+    for _ in range(ROUNDS):
+        before = clients[-CROWD:]
+        done = await asyncio.gather(*(made.start_pairing(f"dev-{n}") for n in range(CROWD)),
+                                    *(send_error(client) for client in before),
+                                    return_exceptions=True)
+        rounds.append(sum("WhatsApp unreachable: failed to dial" in str(outcome)
+                          for outcome in done[:CROWD]))
+        sends.update(str(said) for said in done[CROWD:])
+    result = {"rounds": rounds, "sends": sorted(sends), "seconds": time.monotonic() - started,
+              "live_after": made.threads.live}
+    await made.close()
+    return result
+
 SCENARIOS = {"starved": starved, "hazard": hazard, "reopen": reopen, "offline": offline,
              "lost_store": lost_store, "threads": threads, "postgres_hazard": postgres_hazard,
-             "postgres_lost_store": postgres_lost_store}
+             "postgres_lost_store": postgres_lost_store, "crowd": crowd}
 
 if __name__ == "__main__":
     (WORK / "whatsmeow").mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ default executor waits behind them. Here each client's calls go to two executors
   back when the call returns: the session stopped, or its connect failed.
 - calls: `call_workers` threads for the short calls (send, pair phone, stop, logout),
   which no number of live sessions or abandoned pairings can starve.
+
+On neonize's own library the calls also take turns at its maps of clients (go_maps.py):
+a stand-in's library has no such maps.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 from neonize._binder import gocode
 from neonize.aioze.client import GoCode
+
+from services.device.adapters.whatsmeow.go_maps import in_turn
 
 SESSION_CALLS = frozenset({"Neonize"})  # block for as long as the session lives
 CLIENT_ATTRIBUTE = "_NewAClient__client"  # where NewAClient keeps its async Go wrapper
@@ -61,8 +66,10 @@ class NeonizeThreads:
         current: Any = getattr(client, CLIENT_ATTRIBUTE, None)
         # neonize's own wrapper answers any attribute, so it is recognised by its class;
         # another (a stand-in's) names the synchronous library behind it
-        library = gocode if isinstance(current, GoCode) else current.library
-        setattr(client, CLIENT_ATTRIBUTE, BoundGoCode(library, self))
+        if isinstance(current, GoCode):
+            setattr(client, CLIENT_ATTRIBUTE, BoundGoCode(gocode, self, turns=True))
+        else:
+            setattr(client, CLIENT_ATTRIBUTE, BoundGoCode(current.library, self))
 
     def shutdown(self) -> None:
         for pool in (self.sessions, self.calls):
@@ -72,12 +79,15 @@ class NeonizeThreads:
 class BoundGoCode:
     """neonize's `GoCode` (each Go function as an awaitable), on our executors."""
 
-    def __init__(self, library: Any, threads: NeonizeThreads) -> None:
+    def __init__(self, library: Any, threads: NeonizeThreads, turns: bool = False) -> None:
         self.library = library
         self.threads = threads
+        self.turns = turns  # taken at goneonize's maps (go_maps.py)
+        self.kept: list[Any] = []  # what Go calls back while the client lives
 
     def __getattr__(self, name: str) -> Callable[..., asyncio.Future[Any]]:
-        function = getattr(self.library, name)
+        function = in_turn(self.library, name, self.kept) if self.turns \
+            else getattr(self.library, name)
         pool = self.threads.sessions if name in SESSION_CALLS else self.threads.calls
 
         def call(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:

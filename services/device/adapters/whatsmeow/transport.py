@@ -26,7 +26,8 @@ whatsmeow's own verdicts (logged out, banned, stream replaced, client outdated) 
 device. `resume` first checks that the session store still holds the device's session:
 when it does not (a lost or reset store), the device needs a new link and is reported
 logged out, instead of handing whatsmeow a session that is not there. neonize's calls
-run on a bounded executor of their own (threads.py).
+run on a bounded executor of their own (threads.py), taking turns at the maps of clients
+its Go library keeps without a lock (go_maps.py).
 """
 
 from __future__ import annotations
