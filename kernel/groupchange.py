@@ -1,14 +1,14 @@
 """Changes to units written in groups: one transaction for many callers.
 
-A unit is what one change works on: an aggregate, or an aggregate together with rows
-it is loaded with (billing's account: a ledger and the holds of the message ids a change
-names). Callers queue a change for a unit and await its outcome; the first group waits
-a few loop turns for the callers a burst has under way (kernel/gathering.py
-`let_callers_join`), and while one group is being written the next one gathers. A group loads every unit it touches once (the
-store's `load` takes each key with the related ids of all its changes), applies the
-changes in arrival order and saves them in one transaction: on SQLite one writer and
-one commit instead of many contending for the lock; on PostgreSQL one table lock
-instead of one per caller.
+A unit is what one change works on: an aggregate, or an aggregate together with rows it
+is loaded with (billing's account: a ledger and the holds of the message ids a change
+names). Callers queue a change for a unit and await its outcome; the first group waits a
+few loop turns for the callers a burst has under way (kernel/gathering.py
+`let_callers_join`), and while one group is being written the next one gathers. A group
+loads every unit it touches once (the store's `load` takes each key with the related ids
+of all its changes), applies the changes in arrival order and saves them in one
+transaction: on SQLite one writer and one commit instead of many contending for the lock;
+on PostgreSQL one table lock instead of one per caller.
 
 If another process wrote one of the same streams first, the save fails with
 ConcurrencyError; the group is then written unit by unit, each reloaded and applied

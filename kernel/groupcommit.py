@@ -2,13 +2,13 @@
 
 A write transaction costs about the same whatever it holds (the write lock, the commit,
 on SQLite a thread hop per statement), so under load the store spends its time on
-transactions, not on events. The first batch waits a few loop turns for the saves a
-burst has under way (kernel/gathering.py `let_callers_join`); saves that arrive while one
-batch is being written wait and go together in the next; each caller's save is committed when its call returns, exactly
-as with a transaction of its own. Two saves to the same stream never share a batch (the
-second waits for the next). If a batch conflicts (another writer moved a stream on, or a
-caller's own rows collide), its saves are written again one by one, so only the
-conflicting one fails; any other failure fails the whole batch.
+transactions, not on events. The first batch waits a few loop turns for the saves a burst
+has under way (kernel/gathering.py `let_callers_join`); saves that arrive while one batch
+is being written wait and go together in the next; each caller's save is committed when
+its call returns, exactly as with a transaction of its own. Two saves to the same stream
+never share a batch (the second waits for the next). If a batch conflicts (another writer
+moved a stream on, or a caller's own rows collide), its saves are written again one by
+one, so only the conflicting one fails; any other failure fails the whole batch.
 
 A save's own rows (`extra`) go in the same transaction. An extra made as `Joined(write,
 items)` is written together with the other saves' of the batch that have the same

@@ -71,12 +71,18 @@ def reserve(message_id: str) -> Callable[[Ledger], int]:
     return apply
 
 
+async def one_ledger(store: EventStore, unique: str, credits: int
+                     ) -> tuple[str, Ledgers, GroupChange[str, Ledger]]:
+    """A ledger granted `credits`, its counted units and a group over them."""
+    lid = ledger_id(unique)
+    await granted(store, [lid], credits)
+    units = Ledgers(Repository(store, CODEC, Ledger, cache_size=10))
+    return lid, units, GroupChange(units, Busy)
+
+
 async def test_a_group_loads_once_saves_once_and_applies_in_arrival_order(
         store: EventStore, unique: str) -> None:
-    lid = ledger_id(unique)
-    await granted(store, [lid], 3)
-    units = Ledgers(Repository(store, CODEC, Ledger, cache_size=10))
-    group = GroupChange(units, Busy)
+    lid, units, group = await one_ledger(store, unique, 3)
     results = await asyncio.gather(
         *(group.change(lid, [f"m-{n}"], reserve(f"m-{n}")) for n in range(5)),
         return_exceptions=True)
@@ -88,13 +94,9 @@ async def test_a_group_loads_once_saves_once_and_applies_in_arrival_order(
     assert (stored.available, stored.reserved) == (0, ["m-0", "m-1", "m-2"])
 
 
-
 async def test_callers_a_few_loop_turns_behind_join_the_first_group(
         store: EventStore, unique: str) -> None:
-    lid = ledger_id(unique)
-    await granted(store, [lid], 6)
-    units = Ledgers(Repository(store, CODEC, Ledger, cache_size=10))
-    group = GroupChange(units, Busy)
+    lid, units, group = await one_ledger(store, unique, 6)
 
     async def after(turns: int, message_id: str) -> int:
         for _ in range(turns):  # a request a step or two behind the first of its burst
