@@ -2,8 +2,8 @@
 
 A write transaction costs about the same whatever it holds (the write lock, the commit,
 on SQLite a thread hop per statement), so under load the store spends its time on
-transactions, not on events. The first batch waits a few loop turns for the saves a burst
-has under way (kernel/gathering.py `let_callers_join`); saves that arrive while one batch
+transactions, not on events. The first batch waits `gather_turns` loop turns for the saves
+a burst has under way (kernel/gathering.py `let_callers_join`); saves that arrive while one batch
 is being written wait and go together in the next; each caller's save is committed when
 its call returns, exactly as with a transaction of its own. Two saves to the same stream
 never share a batch (the second waits for the next). If a batch conflicts (another writer
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import context
 from kernel.eventstore import ConcurrencyError, EventStore, StreamWrite
-from kernel.gathering import let_callers_join, settle
+from kernel.gathering import GATHER_TURNS, let_callers_join, settle
 
 Extra = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -59,9 +59,11 @@ class _Save:
 
 
 class GroupCommit:
-    def __init__(self, store: EventStore, max_batch: int = 256) -> None:
+    def __init__(self, store: EventStore, max_batch: int = 256,
+                 gather_turns: int = GATHER_TURNS) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.gather_turns = gather_turns
         self.transactions = 0  # committed, for tests and operators
         self._waiting: list[_Save] = []
         self._writer: asyncio.Task[None] | None = None
@@ -83,7 +85,7 @@ class GroupCommit:
 
     async def _write_all(self) -> None:
         try:
-            await let_callers_join()
+            await let_callers_join(self.gather_turns)
             while self._waiting:
                 await self._write(self._next_batch())
         except BaseException as exc:  # cancelled with saves still waiting: fail them

@@ -85,9 +85,12 @@ async def build(infra: Infra[DeviceSettings], *, dispatch_durable: str = DISPATC
     settings = infra.settings
     codec = device_codec()
     devices = DeviceStore(infra.store, codec)
-    # Claims, sends and receipts of concurrent messages share transactions.
+    # Claims, sends and receipts of concurrent messages share transactions. Dispatch
+    # settles a fetched batch message by message before it fetches again, so a save that
+    # waited for more callers would hold its place: under bulk sends, waiting three loop
+    # turns took the rate to Read from ~1,900 to ~1,350 messages a second.
     dispatches = Repository(infra.store, codec, Dispatch, cache_size=DISPATCH_CACHE,
-                            group=GroupCommit(infra.store))
+                            group=GroupCommit(infra.store, gather_turns=0))
     media = media_store(settings)  # received files, their retention and media sends' files
     transport = transport or transport_from(settings, media)
     auth_channel = channel(settings.service_addr("auth"), settings, "device")
