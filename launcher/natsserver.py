@@ -50,6 +50,15 @@ PICKED_PORTS = (20_000, 32_767)
 _next_pick = itertools.count(random.randint(*PICKED_PORTS))
 
 
+def pick_ports_from(low: int, high: int) -> None:
+    """`free_port` picks from `low`..`high` only, from a random start. Processes that
+    pick at once (parallel test workers) each given a part of their own never pick the
+    same port: a port one has picked and not yet bound is free to the other's check."""
+    global PICKED_PORTS, _next_pick
+    PICKED_PORTS = (low, high)
+    _next_pick = itertools.count(random.randint(low, high))
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range."""
     low, high = PICKED_PORTS

@@ -17,6 +17,19 @@ from tests.support import postgres
 BACKENDS = ["sqlite", "postgres"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker picks its ports from a part of the range of its own: two workers
+    walking one range could pick the same port, the second finding it bound by the time
+    its server starts (a nats-server exited "address already in use" once in 2,158)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    if worker:
+        count = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+        low, high = natsserver.PICKED_PORTS
+        size = (high - low + 1) // count
+        start = low + int(worker.removeprefix("gw")) * size
+        natsserver.pick_ports_from(start, start + size - 1)
+
+
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = natsserver.free_port()

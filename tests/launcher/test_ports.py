@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kernel.config import SERVICES
-from launcher import ports
+from launcher import natsserver, ports
 from launcher.health import gateway_health, is_ours
 from launcher.natsserver import free_port
 from launcher.settings import StackSettings
@@ -124,3 +124,19 @@ def test_only_the_gateway_of_this_stack_counts_as_up() -> None:
         server.shutdown()
         server.server_close()
     assert gateway_health("127.0.0.1", port) is None
+
+
+def test_ports_are_picked_from_the_part_given_and_each_worker_has_its_own() -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # tests/conftest.py gave this worker its part of the range
+        count = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+        low, high = natsserver.PICKED_PORTS
+        assert high - low + 1 == (32_767 - 20_000 + 1) // count
+        assert low == 20_000 + int(worker.removeprefix("gw")) * (high - low + 1)
+    saved = natsserver.PICKED_PORTS
+    try:
+        natsserver.pick_ports_from(25_000, 25_009)
+        picked = {free_port() for _ in range(30)}
+        assert picked <= set(range(25_000, 25_010)) and len(picked) > 1
+    finally:
+        natsserver.pick_ports_from(*saved)
