@@ -146,15 +146,21 @@ class Envelope(NamedTuple):
                    *_sequence_and_deliveries(reply))
 
 
+def usual_ack_tokens(reply: str) -> list[str] | None:
+    """The tokens of a delivered message's reply subject in its usual form, `$JS.ACK.
+    <stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<stored, ns>.<pending>`,
+    read straight off it: building nats-py's whole metadata (timestamps and all) for
+    every message cost a replay several per cent. None for the other forms (with a
+    JetStream domain), which are left to nats-py's `Msg.metadata`."""
+    tokens = reply.split(".")
+    return tokens if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK" else None
+
+
 def _sequence_and_deliveries(reply: str) -> tuple[int, int]:
-    """The stream sequence and `num_delivered` (0, 0 off JetStream), read straight off the
-    usual `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...` reply subject;
-    building nats-py's whole metadata (timestamps and all) for every message cost a
-    replay several per cent. Other forms (JetStream domains) are left to nats-py."""
+    """The stream sequence and `num_delivered` (0, 0 off JetStream)."""
     if not reply:
         return 0, 0
-    tokens = reply.split(".")
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+    if (tokens := usual_ack_tokens(reply)) is not None:
         return int(tokens[5]), int(tokens[4])
     meta = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
     return meta.sequence.stream, meta.num_delivered

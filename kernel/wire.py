@@ -39,7 +39,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
-from kernel.bus import H_EVENT, Envelope
+from kernel.bus import H_EVENT, Envelope, usual_ack_tokens
 
 ACK = b"+ACK"
 NAK = b"-NAK"
@@ -63,20 +63,19 @@ class Delivery(NamedTuple):
 
 
 def nothing_pending(reply: str) -> bool:
-    """Whether a delivered message's consumer had no more for anyone when it was sent:
-    the usual reply subject's last token is that count, read without splitting the
-    subject of every message; nats-py reads the other forms (with a domain)."""
-    if reply.count(".") == 8:
-        return reply.endswith(".0")
+    """Whether a delivered message's consumer had no more for anyone when it was sent
+    (the reply subject's last token, `kernel.bus.usual_ack_tokens`)."""
+    if (tokens := usual_ack_tokens(reply)) is not None:
+        return tokens[8] == "0"
     metadata = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
     return not metadata.num_pending
 
 
 def stored_at(reply: str) -> float:
-    """When a delivered message was stored in its stream (Unix seconds): the usual reply
-    subject's eighth token, in nanoseconds; nats-py reads the other forms."""
-    if reply.count(".") == 8:
-        return int(reply.split(".")[7]) / 1e9
+    """When a delivered message was stored in its stream (Unix seconds; the reply
+    subject's eighth token is nanoseconds, `kernel.bus.usual_ack_tokens`)."""
+    if (tokens := usual_ack_tokens(reply)) is not None:
+        return int(tokens[7]) / 1e9
     metadata = Msg(_client=None, reply=reply).metadata  # type: ignore[arg-type]
     return metadata.timestamp.timestamp()
 
