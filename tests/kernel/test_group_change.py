@@ -107,6 +107,7 @@ async def test_callers_a_few_loop_turns_behind_join_the_first_group(
     assert units.saves == 1
     assert sorted(units.loads[0][lid]) == [f"m-{n}" for n in range(6)]
 
+
 async def test_a_group_that_met_another_writer_is_written_unit_by_unit(
         store: EventStore, unique: str) -> None:
     ids = ids_from(unique, 2)

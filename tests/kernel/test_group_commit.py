@@ -27,6 +27,17 @@ def row(key: str):
     return extra
 
 
+class KeyWrites:
+    """A joined extra's `write`: inserts its keys, noting the keys of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    async def __call__(self, conn: AsyncConnection, items: list[str]) -> None:
+        self.calls.append(list(items))
+        await conn.execute(insert(rows), [{"key": k} for k in items])
+
+
 @pytest.fixture
 async def group(store: EventStore) -> GroupCommit:
     async with store.engine.begin() as conn:
@@ -48,7 +59,6 @@ async def test_concurrent_saves_share_one_transaction(store, group, unique):
     assert await keys(store) == set(streams)
 
 
-
 @pytest.mark.parametrize("gather_turns", [GATHER_TURNS, 0])
 async def test_callers_a_few_loop_turns_behind_join_the_first_batch(store, group, unique,
                                                                     gather_turns):
@@ -63,6 +73,7 @@ async def test_callers_a_few_loop_turns_behind_join_the_first_batch(store, group
     await asyncio.gather(*(after(i % 3, s) for i, s in enumerate(streams)))
     assert (group.transactions == 1) == (gather_turns > 0)  # else the first went alone
     assert await keys(store) == set(streams)
+
 
 async def test_a_conflicting_save_fails_alone(store, group, unique):
     taken = f"s-{unique}-taken"
@@ -132,28 +143,18 @@ async def test_a_caller_that_goes_away_does_not_take_its_save_along(store, group
 
 
 async def test_joined_extras_of_a_batch_are_written_by_one_call(store, group, unique):
-    calls: list[list[str]] = []
-
-    async def insert_keys(conn: AsyncConnection, items: list[str]) -> None:
-        calls.append(list(items))
-        await conn.execute(insert(rows), [{"key": k} for k in items])
-
+    insert_keys = KeyWrites()
     streams = [f"s-{unique}-{i}" for i in range(12)]
     await asyncio.gather(*(group.save([write(s)], Joined(insert_keys, [s, f"{s}-b"]))
                            for s in streams), group.save([write(f"s-{unique}-own")]))
     assert group.transactions == 1
-    assert len(calls) == 1
-    assert sorted(calls[0]) == sorted([k for s in streams for k in (s, f"{s}-b")])
-    assert await keys(store) == set(calls[0])
+    assert len(insert_keys.calls) == 1
+    assert sorted(insert_keys.calls[0]) == sorted([k for s in streams for k in (s, f"{s}-b")])
+    assert await keys(store) == set(insert_keys.calls[0])
 
 
 async def test_a_conflicting_save_takes_only_its_own_joined_items_out(store, group, unique):
-    calls: list[list[str]] = []
-
-    async def insert_keys(conn: AsyncConnection, items: list[str]) -> None:
-        calls.append(list(items))
-        await conn.execute(insert(rows), [{"key": k} for k in items])
-
+    insert_keys = KeyWrites()
     taken = f"s-{unique}-taken"
     await store.append(taken, 0, [NewEvent("Earlier", b"")])
     others = [f"s-{unique}-{i}" for i in range(4)]
@@ -163,5 +164,6 @@ async def test_a_conflicting_save_takes_only_its_own_joined_items_out(store, gro
         return_exceptions=True)
     assert isinstance(results[0], ConcurrencyError)
     assert results[1:] == [None] * 4
-    assert sorted(k for call in calls for k in call) == sorted(others)  # written again alone
+    # the others are written again, each alone; the conflicting save's item never
+    assert sorted(k for call in insert_keys.calls for k in call) == sorted(others)
     assert await keys(store) == set(others)
