@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from gateway import apidocs, errors, openapi
 from gateway.bodylimit import BodyLimit
@@ -17,7 +17,6 @@ from gateway.foreground import BulkForeground
 from gateway.media import media_body_limits
 from gateway.routes import ROUTING_ORDER, metrics
 from gateway.settings import GatewaySettings
-from gateway.text import plain_parameters
 from kernel.media_store import media_store
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def create_app(settings: GatewaySettings, clients: Clients | None = None) -> Fas
     app.state.media = media_store(settings)  # send-media's uploads (gateway/media.py)
     errors.install(app)
     for router in ROUTING_ORDER:  # each on the app itself: every level of nesting is walked
-        app.include_router(router, dependencies=[Depends(plain_parameters)])  # per request
+        app.include_router(router)
     if metrics.on_public_port(settings):
         app.include_router(metrics.metrics_router)
     openapi.install(app)

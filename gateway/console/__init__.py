@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 
 STATIC = Path(__file__).parent / "static"
 FILES = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -23,7 +23,7 @@ HEADERS = {"Content-Security-Policy": POLICY, "X-Content-Type-Options": "nosniff
            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "Cache-Control": "no-cache"}
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = api_router(prefix="/console", include_in_schema=False)
 
 
 def _file(name: str, media_type: str) -> Response:

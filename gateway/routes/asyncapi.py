@@ -7,12 +7,13 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from gateway import asyncapi
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 
-router = APIRouter(tags=["events"])
+router = api_router(tags=["events"])
 
 
 @lru_cache(maxsize=4)

@@ -23,16 +23,17 @@ import logging
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway.deps import ServiceClients
+from gateway.leanroute import api_router
 from gateway.settings import GatewaySettings
 from kernel.loosejson import as_int, as_object, as_objects
 from switchboard.device.v1 import cloud_pb2, cloud_pb2_grpc
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks/whatsapp-cloud", tags=["whatsapp cloud"])
+router = api_router(prefix="/webhooks/whatsapp-cloud", tags=["whatsapp cloud"])
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.deps import ServiceClients
+from gateway.leanroute import api_router
 from kernel import stackid
 from switchboard.device.v1 import device_pb2, device_pb2_grpc
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 
 @router.get("/health")

@@ -3,8 +3,7 @@ every gateway app opens the limiter's NATS KV bucket at start-up and drains it a
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from gateway import ratelimit
+from gateway.leanroute import api_router
 
-router = APIRouter(lifespan=ratelimit.lifespan)
+router = api_router(lifespan=ratelimit.lifespan)

@@ -14,12 +14,13 @@ import base64
 import binascii
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import Depends, Header, Path, Request, Response
 from pydantic import ConfigDict, Field
 
 from gateway.deps import ServiceClients, admin_user, current_user
 from gateway.device_words import status_word
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 from gateway.shapes import PhoneNumber
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
@@ -37,7 +38,7 @@ async def simulator_only(request: Request, response: Response, clients: ServiceC
     await admin_user(await current_user(request, response, clients, authorization))
 
 
-router = APIRouter(prefix="/simulator", tags=["simulator"],
+router = api_router(prefix="/simulator", tags=["simulator"],
                    dependencies=[Depends(simulator_only)])
 
 

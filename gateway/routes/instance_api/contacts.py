@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import InstanceCaller, ServiceClients
+from gateway.leanroute import api_router
 from gateway.routes.messaging_api.contacts import ANSWERS
 from gateway.shapes import PhoneNumber
 from gateway.text import RequestBody
 from gateway.v1 import PREFIX, Ok, ok, v1_refusals
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals())
+router = api_router(prefix=PREFIX, tags=["instance api"], responses=v1_refusals())
 
 
 class CheckBody(RequestBody):

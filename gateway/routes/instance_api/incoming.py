@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from gateway.deps import InstanceCaller, ServiceClients
 from gateway.inbox import (
@@ -17,10 +17,11 @@ from gateway.inbox import (
     media_response,
     pagination,
 )
+from gateway.leanroute import api_router
 from gateway.v1 import PREFIX, Ok, ok, v1_refusals
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals())
+router = api_router(prefix=PREFIX, tags=["instance api"], responses=v1_refusals())
 
 MessageId = Annotated[str, Path(alias="messageId", min_length=1, max_length=40,
                                 pattern=r"^[A-Za-z0-9_-]+$")]

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from gateway.billing_views import subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
 from gateway.device_words import status_word
+from gateway.leanroute import api_router
 from gateway.shapes import PhoneNumber
 from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
@@ -20,7 +20,7 @@ from gateway.v1 import PREFIX, InstanceInfo, Ok, PairingCode, QrCode, ok, v1_ref
 from switchboard.billing.v1 import billing_pb2
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
+router = api_router(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
     "FORBIDDEN", 404, "ALREADY_CONNECTED"))
 
 def _whatsapp_number(device: device_pb2.Device) -> str | None:

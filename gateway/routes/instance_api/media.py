@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import ConfigDict, Field
 
 from gateway.clients import Clients
 from gateway.deps import InstanceCaller, InstancePrincipal, ServiceClients
 from gateway.idempotency import IdempotencyKey, once
+from gateway.leanroute import api_router
 from gateway.media import (
     MediaRequest,
     attachment,
@@ -24,7 +25,7 @@ from gateway.text import RequestBody
 from gateway.v1 import PREFIX, MessageSent, Ok, v1_refusals
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"],
+router = api_router(prefix=PREFIX, tags=["instance api"],
                    responses=v1_refusals(
                        "QUOTA_EXCEEDED", "MEDIA_URL_REFUSED", "MEDIA_FETCH_FAILED",
                        "UNSUPPORTED_BY_TRANSPORT", "MEDIA_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",

@@ -8,16 +8,16 @@ checked here (whole numbers, a number, a boolean); ranges by billing.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from gateway.billing_views import quota_block, subscription_block
 from gateway.deps import InstanceCaller, ServiceClients
+from gateway.leanroute import api_router
 from gateway.text import RequestBody
 from gateway.v1 import PREFIX, Ok, Quota, Subscription, ok, v1_refusals
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 404))
+router = api_router(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(403, 404))
 
 INT64 = 2**63 - 1
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import ConfigDict, Field
 
 from gateway.clients import Clients
 from gateway.deps import InstanceCaller, InstancePrincipal, ServiceClients
 from gateway.idempotency import IdempotencyKey, once
+from gateway.leanroute import api_router
 from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
 from gateway.v1 import PREFIX, MessageSent, Ok, ok, v1_refusals
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
+router = api_router(prefix=PREFIX, tags=["instance api"], responses=v1_refusals(
     "QUOTA_EXCEEDED", "INSTANCE_NOT_CONNECTED", "CONFLICT"))
 
 

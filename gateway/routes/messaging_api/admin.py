@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import Field
 
 from gateway.deps import AdminUser, ServiceClients
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 from gateway.routes.messaging_api.instances import instance_doc, pagination
 from gateway.shapes import AnyInstancePage, CreditsGranted, UserDoc, UserPage, refusals
 from gateway.text import RequestBody
@@ -20,7 +21,7 @@ from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], responses=refusals(401, 403, 404))
+router = api_router(prefix="/api/admin", tags=["admin"], responses=refusals(401, 403, 404))
 Page = Annotated[int, Query(ge=1, le=100_000)]
 PerPage = Annotated[int, Query(ge=1, le=100)]
 UserId = Annotated[int, Path(ge=1, le=2**62)]

@@ -7,16 +7,17 @@ retry time, whether or not the name exists); both limits answer 429 with `Retry-
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 
 from gateway.deps import AddressLimit, ServiceClients, client_address
+from gateway.leanroute import api_router
 from gateway.shapes import Registered, SignedIn, refusals
 from gateway.text import RequestBody
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[AddressLimit],
+router = api_router(prefix="/api/auth", tags=["auth"], dependencies=[AddressLimit],
                    responses=refusals())
 
 

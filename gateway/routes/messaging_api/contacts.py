@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.leanroute import api_router
 from gateway.shapes import NumbersChecked, PhoneNumber, refusals
 from gateway.text import RequestBody
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix="/api/contacts", tags=["contacts"], responses=refusals(401))
+router = api_router(prefix="/api/contacts", tags=["contacts"], responses=refusals(401))
 
 ANSWERS = {device_pb2.ON_WHATSAPP_YES: True, device_pb2.ON_WHATSAPP_NO: False}
 

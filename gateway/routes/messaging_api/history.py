@@ -11,17 +11,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import MessagePage, refusals
 from gateway.timefmt import iso_z
 from kernel.clock import to_timestamp
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"], responses=refusals(401))
+router = api_router(prefix="/api/messages", tags=["messages"], responses=refusals(401))
 
 MAX_PER_PAGE = 100
 STATUS_BY_WORD: dict[str, messaging_pb2.Status] = {

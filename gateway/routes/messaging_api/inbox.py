@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from gateway.deps import CurrentUser, ServiceClients
 from gateway.inbox import (
@@ -17,12 +17,13 @@ from gateway.inbox import (
     messaging_item,
     pagination,
 )
+from gateway.leanroute import api_router
 from gateway.routes.messaging_api.history import _moment
 from gateway.shapes import refusals
 from kernel.clock import to_timestamp
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"], responses=refusals(401))
+router = api_router(prefix="/api/messages", tags=["messages"], responses=refusals(401))
 
 MessageId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.device_words import status_word
+from gateway.leanroute import api_router
 from gateway.shapes import InstanceControlled, PairingCodeIssued, PhoneNumber, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.auth.v1 import auth_pb2
 from switchboard.device.v1 import device_pb2
 
-router = APIRouter(prefix="/api/instances", tags=["instances"],
+router = api_router(prefix="/api/instances", tags=["instances"],
                    responses=refusals(401, 403, 404, "INSTANCE_NOT_CONNECTED",
                                       "ALREADY_CONNECTED", "CONFLICT"))
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from gateway.deps import CurrentUser, InstancePrincipal, Principal, ServiceClients
+from gateway.leanroute import api_router
 from gateway.routes.instance_api import instance
 from gateway.shapes import refusals
 from gateway.v1 import InstanceInfo, QrCode
 from switchboard.auth.v1 import auth_pb2
 
-router = APIRouter(prefix="/api/instances", tags=["instances"],
+router = api_router(prefix="/api/instances", tags=["instances"],
                    responses=refusals(401, 403, 404, "ALREADY_CONNECTED"))
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=100)]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.leanroute import api_router
 from gateway.shapes import (
     InstanceCredentials,
     InstanceDeleted,
@@ -23,7 +24,7 @@ from gateway.text import RequestBody
 from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 
-router = APIRouter(prefix="/api/instances", tags=["instances"],
+router = api_router(prefix="/api/instances", tags=["instances"],
                    responses=refusals(401, 404))
 InstanceId = Annotated[str, Path(max_length=64)]
 

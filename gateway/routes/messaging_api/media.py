@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import Field
 
 from gateway.clients import Clients
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.idempotency import IdempotencyKey, once
+from gateway.leanroute import api_router
 from gateway.media import (
     MediaRequest,
     attachment,
@@ -24,7 +25,7 @@ from gateway.shapes import MessageQueued, refusals
 from gateway.text import RequestBody
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"],
+router = api_router(prefix="/api/messages", tags=["messages"],
                    responses=refusals(
                        401, "INSUFFICIENT_CREDITS", 404, "MEDIA_URL_REFUSED", "MEDIA_FETCH_FAILED",
                        "UNSUPPORTED_BY_TRANSPORT", "MEDIA_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",

@@ -7,20 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import Field
 
 from gateway.clients import Clients
 from gateway.deps import CurrentUser, Principal, ServiceClients
 from gateway.errors import ApiError
 from gateway.idempotency import IdempotencyKey, once
+from gateway.leanroute import api_router
 from gateway.shapes import BulkJob, BulkQueued, MessageQueued, MessageStatus, refusals
 from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from gateway.whatsapp_templates import WhatsAppTemplate, template_json
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/messages", tags=["messages"],
+router = api_router(prefix="/api/messages", tags=["messages"],
                    responses=refusals(401, 404))
 # what a send may refuse beyond bad input: credits, a template (404), an Idempotency-Key
 # (409 CONFLICT), no linked pool number

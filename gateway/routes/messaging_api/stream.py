@@ -20,18 +20,19 @@ from functools import partial
 from typing import Any
 
 import grpc
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from gateway.deps import CurrentUser, ServiceClients, bearer_claims
 from gateway.errors import ApiError
+from gateway.leanroute import api_router
 from gateway.routes.messaging_api.messages import STATUS_WORDS
 from gateway.shapes import json_refusals
 from gateway.streamguard import Tenure, close_tenure, open_tenure
 from kernel.clock import from_timestamp
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-router = APIRouter(prefix="/api/messages", tags=["messages"],
+router = api_router(prefix="/api/messages", tags=["messages"],
                    responses=json_refusals(401, 429))
 
 

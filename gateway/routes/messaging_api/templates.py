@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.leanroute import api_router
 from gateway.shapes import (
     TemplateDeleted,
     TemplateDoc,
@@ -21,7 +22,7 @@ from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2
 
-router = APIRouter(prefix="/api/templates", tags=["templates"],
+router = api_router(prefix="/api/templates", tags=["templates"],
                    responses=refusals(401, 404))
 
 TemplateId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.leanroute import api_router
 from gateway.shapes import Credits, Profile, refusals
 from gateway.timefmt import iso_naive
 from switchboard.auth.v1 import auth_pb2
 from switchboard.billing.v1 import billing_pb2
 
-router = APIRouter(prefix="/api/users/user", tags=["users"], responses=refusals(401))
+router = api_router(prefix="/api/users/user", tags=["users"], responses=refusals(401))
 
 
 @router.get("/credits", response_model=Credits, name="get_credits")

@@ -3,10 +3,11 @@ delivery log. Validation of the URL is the messaging service's (INVALID_REQUEST)
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from gateway.deps import CurrentUser, ServiceClients
+from gateway.leanroute import api_router
 from gateway.shapes import (
     DeliveryList,
     WebhookCreated,
@@ -18,7 +19,7 @@ from gateway.text import RequestBody
 from gateway.timefmt import iso_z
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"],
+router = api_router(prefix="/api/webhooks", tags=["webhooks"],
                    responses=refusals(401, 404))
 
 
