@@ -97,6 +97,18 @@ async def _ensure_stream(js: JetStreamContext, service: str, replicas: int,
         await js.update_stream(config)
 
 
+async def remove_consumer(js: JetStreamContext, service: str, durable: str) -> bool:
+    """Delete a durable consumer of the service's stream; False when there was none (nor,
+    perhaps, a stream). A busy server's unanswered request is asked again."""
+    async def delete() -> bool:
+        try:
+            return bool(await js.delete_consumer(stream_name(service), durable))
+        except NotFoundError:
+            return False
+
+    return await asked_until_answered(delete, f"removing consumer {durable}")
+
+
 def headers_for(service: str, event: StoredEvent) -> dict[str, str]:
     """`Nats-Msg-Id` = event id, and `Sb-Event`: event id, stream version, recording time,
     correlation and causation ids and stream id, one space apart. Ids never hold a space

@@ -66,6 +66,8 @@ class Parts:
     standing: StandingSource | None = None  # users' standing at the gRPC edge (auth's own)
     # which methods user tokens may call (ports/access.py); none unless declared
     access: Access = field(default_factory=dict)
+    # (source service, durable) of consumers no longer run, removed at start if present
+    retired: Sequence[tuple[str, str]] = ()
 
 
 async def open_infra(service: str, settings: S) -> Infra[S]:
@@ -139,6 +141,8 @@ class ServiceHost(Generic[S]):
             consumers = [s.consumer(infra.js) for s in parts.subscriptions]
             for consumer in consumers:  # a consumer of new messages counts from here
                 await consumer.prepare()
+            for source, durable in parts.retired:
+                await bus.remove_consumer(infra.js, source, durable)
             for ready in parts.on_ready:
                 await ready()
         workers = [self.relay.run, *parts.workers, *(c.run for c in consumers)]

@@ -39,6 +39,9 @@ class Projection(Protocol):
     # Source service -> the event types it reads from that service's stream.
     sources: dict[str, Sequence[str]]
     view: MetaData
+    # Optionally, `folded_by_writer`: sources whose writer folds each event into the view
+    # in the transaction that appends it. A rebuild replays them; nothing consumes them
+    # live, since a live merge could only find the view as the append left it.
 
     async def apply(self, event: Envelope, conn: AsyncConnection) -> None: ...
 
@@ -124,14 +127,27 @@ class ProjectionRunner:
             await conn.run_sync(self.projection.view.create_all)
 
     def subscriptions(self) -> list[EventSubscription]:
-        """One per source stream, durable `<projection>-<source>`."""
+        """One per source stream consumed live, durable `<projection>-<source>`."""
         async def handler(batch: Sequence[Envelope]) -> None:
             async with writing(self.engine) as conn:
                 await apply_tracked(conn, self.projection, batch)
 
-        return [EventSubscription(service, tuple(types), f"{self.projection.name}-{service}",
-                                  handler, batch=self.batch, linger=VIEW_LINGER)
-                for service, types in self.projection.sources.items()]
+        return [EventSubscription(service, tuple(types), self._durable(service), handler,
+                                  batch=self.batch, linger=VIEW_LINGER)
+                for service, types in self.projection.sources.items()
+                if service not in self._folded()]
+
+    def retired(self) -> list[tuple[str, str]]:
+        """(source, durable) of the live consumers the sources folded by their writer
+        would have had: a store upgraded from a version that consumed them has one each,
+        for the host to remove (ServiceHost, `Parts.retired`)."""
+        return [(service, self._durable(service)) for service in self._folded()]
+
+    def _durable(self, service: str) -> str:
+        return f"{self.projection.name}-{service}"
+
+    def _folded(self) -> Sequence[str]:
+        return tuple(getattr(self.projection, "folded_by_writer", ()))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.create_view()

@@ -8,6 +8,7 @@ import asyncio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy
 
 from kernel import bus
 from kernel.config import Settings
@@ -78,3 +79,28 @@ async def test_host_serves_relays_runs_workers_and_stops(
 
 async def _note(calls: list[str], what: str) -> None:
     calls.append(what)
+
+
+async def test_the_host_removes_the_durables_its_service_retired(
+        database_url: str, nats_url: str, js: JetStreamContext, unique: str) -> None:
+    """A consumer a service no longer runs (`Parts.retired`) is removed at its start; one
+    never made, or of a stream that does not exist, is no error."""
+    service = f"host{unique}"
+    await bus.ensure_stream(js, service)
+    await js.add_consumer(bus.stream_name(service), durable_name="old-view",
+                          ack_policy=AckPolicy.EXPLICIT)
+    await js.add_consumer(bus.stream_name(service), durable_name="kept",
+                          ack_policy=AckPolicy.EXPLICIT)
+
+    async def build(infra: Infra) -> Parts:
+        return Parts([], [], retired=[(service, "old-view"), (service, "never-made"),
+                                      (f"nostream{unique}", "old-view")])
+
+    host = ServiceHost(service, Settings(database_url=database_url, nats_url=nats_url), build)
+    await host.start("127.0.0.1:0")
+    try:
+        names = {c.name for c in await js.consumers_info(bus.stream_name(service))}
+        assert names == {"kept"}
+    finally:
+        await host.stop(grace=0.5)
+        await js.delete_stream(bus.stream_name(service))

@@ -191,6 +191,37 @@ async def test_rebuild_of_an_empty_stream_gives_an_empty_view(
     assert await projection.rows(engine) == []
 
 
+async def test_a_source_its_writer_folds_in_is_replayed_not_consumed_live(
+        engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
+        unique: str, tmp_path: Path) -> None:
+    """`folded_by_writer`: no live consumer reads that source (its durable is named as
+    retired instead), and a rebuild replays it with the others."""
+    other = f"{service}o"
+    await bus.ensure_stream(js, other)
+    other_store = EventStore(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"))
+    await other_store.create_tables()
+    projection = EventsPerStream(f"folded_{unique}", {service: ["Placed"], other: ["Paid"]})
+    projection.folded_by_writer = (service,)  # type: ignore[attr-defined]
+    runner = ProjectionRunner(js, engine, projection)
+    try:
+        assert [s.source for s in runner.subscriptions()] == [other]
+        assert runner.retired() == [(service, f"folded_{unique}-{service}")]
+        placed, paid = Source(store, js, service), Source(other_store, js, other)
+        for n in range(6):
+            await placed.emit(f"order-{n % 2}", "Placed")
+            await paid.emit(f"order-{n % 3}", "Paid")
+        await placed.publish()
+        await paid.publish()
+        await runner.create_view()
+        assert await runner.rebuild() == 12
+        assert await projection.rows(engine) == expected_rows(
+            [*await store.read_all(limit=100), *await other_store.read_all(limit=100)],
+            {"Placed", "Paid"})
+    finally:
+        await other_store.engine.dispose()
+        await js.delete_stream(bus.stream_name(other))
+
+
 async def test_rebuild_replays_streams_longer_than_one_fetch(
         engine: AsyncEngine, store: EventStore, js: JetStreamContext, service: str,
         unique: str) -> None:

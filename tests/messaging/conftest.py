@@ -27,6 +27,7 @@ from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
 from kernel.relay import OutboxRelay
 from kernel.rpc import channel
+from services.messaging.adapters.history_projection import HistoryProjection
 from services.messaging.adapters.reservation_journal import journal_metadata
 from services.messaging.adapters.streams import missing_streams
 from services.messaging.app.dependencies import MessagingDeps
@@ -97,12 +98,13 @@ class Messaging:
         return await eventually(reached)
 
     async def settle(self) -> None:
-        """Until the relay has published every event and the history consumers of the
-        existing streams have acked all they were given."""
+        """Until the relay has published every event and the history's live consumers of
+        the existing streams have acked all they were given."""
         infra, relay = self.host.infra, self.host.relay
         assert infra is not None and relay is not None
-        services = [s for s in ("messaging", "device")
-                    if s not in await missing_streams(infra.js, [s])]
+        history = HistoryProjection(self.history_name)
+        live = [s for s in history.sources if s not in history.folded_by_writer]
+        services = [s for s in live if s not in await missing_streams(infra.js, [s])]
 
         async def idle() -> bool:
             if await relay.lag():

@@ -93,6 +93,10 @@ class HistoryProjection:
     # late, changes nothing, so the live consumers keep no record of what they applied
     # (kernel/projection.py).
     idempotent = True
+    # MessageQueued's fact is merged into the view (and a bulk request's members into its
+    # job) by the append that records it (adapters/messages.py): a rebuild replays it,
+    # nothing consumes it live.
+    folded_by_writer = ("messaging",)
 
     def __init__(self, name: str = HISTORY) -> None:
         self.name = name

@@ -1,8 +1,10 @@
 """Messages in the event store, and in the history view from the moment they are queued.
 
 The queued row is merged into the view in the append's own transaction: the very fact the
-history projection derives from MessageQueued later (a no-op merge then), so the view and a
-rebuild are unchanged, and a client can look up the queue_id it was just given. Single
+history projection derives from MessageQueued in a rebuild, so the view and a rebuild are
+the same, and a client can look up the queue_id it was just given. No live consumer
+merges MessageQueued again (the projection's `folded_by_writer`): it could only find the
+row as the append left it. Every message is queued here, by `add` or `add_many`. Single
 sends arriving together share one transaction (group commit) and one merge into the view.
 """
 
