@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.bus import Envelope
 from kernel.db import create_engine
 from kernel.tables import processed_events
+from services.messaging.adapters.history_projection import DEVICE_EVENTS, FACTS
 from services.messaging.adapters.history_view import view_metadata
-from services.messaging.adapters.webhook_fanout import fanout_subscriptions
+from services.messaging.adapters.webhook_fanout import fanout_subscriptions, owner
 from services.messaging.adapters.webhook_received import received_subscription
 from services.messaging.adapters.webhook_tables import (
     webhook_deliveries,
@@ -23,6 +24,7 @@ from services.messaging.adapters.webhook_tables import (
     webhooks,
 )
 from switchboard.device.v1 import events_pb2 as device_pb
+from switchboard.messaging.v1 import events_pb2 as messaging_pb
 
 NOW = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
 
@@ -110,3 +112,18 @@ async def test_received_messages_without_webhooks_write_nothing(engine: AsyncEng
     await register(engine, "whk_7", 7)
     await handler([received("r1", 7), received("r2", 0)])  # type: ignore[operator]
     assert await recorded(engine) == (["r1"], [("whk_7", "r1")])
+
+
+def test_an_events_owner_is_its_facts_user() -> None:
+    """`owner` reads the user off the payload alone: the same user as the event's fact,
+    for MessageQueued and each device event the fan-out reads."""
+    queued = messaging_pb.MessageQueued(message_id="msg_1", user_id=7, number="27821234567",
+                                        body="hi")
+    events = [Envelope("messaging", "e0", "MessageQueued", "message-msg_1", 1,
+                       queued.SerializeToString(), "", "", NOW, 1)]
+    for n, (event_type, (pb_class, _, _)) in enumerate(DEVICE_EVENTS.items(), start=1):
+        payload = pb_class(message_id="msg_1", user_id=7 + n).SerializeToString()
+        events.append(Envelope("device", f"e{n}", event_type, "dispatch-msg_1", 1, payload,
+                               "", "", NOW, 1))
+    assert [owner(e) for e in events] == [FACTS[e.service](e).user_id for e in events]
+    assert [owner(e) for e in events] == list(range(7, 7 + len(events)))
