@@ -16,8 +16,9 @@ by the response model. Errors raise what FastAPI raises (`RequestValidationError
 
 A route that uses anything beyond that keeps FastAPI's own handler: dependencies with
 `yield`, plain `def` functions (run in a thread), security scopes, background tasks,
-websockets, form bodies, streamed answers, a response class other than JSON, or
-dependency overrides (the gateway sets none). So does every route if FastAPI's helpers
+websockets, form bodies, streamed answers, a response class other than JSON, or an
+inclusion that adds dependencies of its own. Dependency overrides are not looked at (the
+gateway sets none). So does every route if FastAPI's helpers
 do not have the shape this module was written for (`FITS`); tests/gateway/
 test_lean_routes.py checks that the installed FastAPI fits and that each route answers
 as FastAPI's handler does.
@@ -31,7 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, params
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, params, routing
 from fastapi._compat import ModelField, field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies import utils as deps
@@ -228,9 +229,22 @@ class LeanRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         plan = Plan.of(self.dependant) if FITS else None
-        if plan is None or not self._plain_json():
+        if plan is None or not self._plain_json() or self._included_with_more():
             return super().get_route_handler()
         return self._lean_handler(plan)
+
+    def _included_with_more(self) -> bool:
+        """Whether this route is being included with dependencies or a response class
+        of the inclusion's own (FastAPI then builds its handler for that inclusion), which
+        the plan, made from the route alone, would not hold: FastAPI's handler serves it.
+        The gateway includes its routers bare (gateway/app.py)."""
+        including = getattr(routing, "_effective_route_context_var", None)
+        context = including.get() if including is not None else None
+        if context is None or getattr(context, "original_route", None) is not self:
+            return False
+        return (list(getattr(context, "dependencies", [])) != list(self.dependencies)
+                or _value(getattr(context, "response_class", self.response_class))
+                is not _value(self.response_class))
 
     def _plain_json(self) -> bool:
         """A JSON answer (FastAPI's default response class) from a coroutine that is not

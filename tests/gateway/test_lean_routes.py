@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.routing import APIRoute
 
 from gateway import leanroute
 from gateway.app import create_app
-from gateway.leanroute import LeanRoute, json_content_type
+from gateway.leanroute import LeanRoute, api_router, json_content_type
 from gateway.routes import HOT, ROUTERS
 from tests.gateway.test_billing_credits import top_up
 from tests.gateway.test_v1_instance import user_with_instance
@@ -149,3 +150,24 @@ async def test_each_request_is_answered_as_fastapis_handler_answers_it(
                 statuses.add(a.status_code)
             # refusals of every kind were among them, and answers
             assert statuses >= {200, 400, 401, 404, 405}, statuses
+
+
+async def test_a_router_included_with_more_dependencies_runs_them() -> None:
+    """A plan is made from the route alone; included with dependencies of the
+    inclusion's own, the route gets FastAPI's handler, which runs them."""
+    router = api_router()
+
+    @router.get("/thing")
+    async def thing() -> dict[str, str]:
+        return {"thing": "here"}
+
+    async def refuse() -> None:
+        raise HTTPException(418, "refused by the inclusion")
+
+    bare, guarded = FastAPI(), FastAPI()
+    bare.include_router(router)
+    guarded.include_router(router, dependencies=[Depends(refuse)])
+    for app, status in ((bare, 200), (guarded, 418)):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://app") as client:
+            assert (await client.get("/thing")).status_code == status
