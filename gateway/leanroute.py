@@ -17,11 +17,10 @@ by the response model. Errors raise what FastAPI raises (`RequestValidationError
 A route that uses anything beyond that keeps FastAPI's own handler: dependencies with
 `yield`, plain `def` functions (run in a thread), security scopes, background tasks,
 websockets, form bodies, streamed answers, a response class other than JSON, or an
-inclusion that adds dependencies of its own. Dependency overrides are not looked at (the
-gateway sets none). So does every route if FastAPI's helpers
-do not have the shape this module was written for (`FITS`); tests/gateway/
-test_lean_routes.py checks that the installed FastAPI fits and that each route answers
-as FastAPI's handler does.
+inclusion that adds dependencies of its own. So does every route if FastAPI's helpers do
+not have the shape this module was written for (`FITS`). Dependency overrides are not
+looked at (the gateway sets none). tests/gateway/test_lean_routes.py checks that the
+installed FastAPI fits and that each route answers as FastAPI's handler does.
 """
 
 from __future__ import annotations
@@ -54,11 +53,11 @@ NO_BODY = object()  # FastAPI's `Undefined`: no body was sent
 def _fits() -> bool:
     """Whether FastAPI's parameter and body helpers take what this module passes them."""
     try:
-        params = inspect.signature(deps.request_params_to_args).parameters
+        taken = inspect.signature(deps.request_params_to_args).parameters
         body = inspect.signature(deps.request_body_to_args).parameters
     except (AttributeError, ValueError):
         return False
-    return (list(params) == ["fields", "received_params"]
+    return (list(taken) == ["fields", "received_params"]
             and list(body) == ["body_fields", "received_body", "embed_body_fields"]
             and inspect.iscoroutinefunction(deps.request_body_to_args)
             and deps.Undefined is PydanticUndefined
@@ -79,8 +78,7 @@ class Plan:
     name: str | None
     use_cache: bool
     needs: tuple[Plan, ...]  # its dependencies, in FastAPI's order
-    # (fields, which part of the request they come from), only the lists that hold any
-    params: tuple[Params, ...]  # only the parts of the request it reads
+    params: tuple[Params, ...]  # only the parts of the request it reads parameters from
     request_name: str | None
     response_name: str | None
 
