@@ -148,6 +148,14 @@ class Envelope(NamedTuple):
         return cls.decode(msg.subject, msg.reply, msg.data, (msg.headers or {})[H_EVENT])
 
     @classmethod
+    def stored(cls, service: str, event: StoredEvent) -> Envelope:
+        """A stored event of the service as its stream would deliver it (the stored
+        payload; no stream sequence)."""
+        return cls(service, event.event_id, event.event_type, event.stream_id,
+                   event.stream_version, event.payload, event.meta.get("correlation_id", ""),
+                   event.meta.get("causation_id", ""), event.recorded_at, 0)
+
+    @classmethod
     def decode(cls, msg_subject: str, reply: str, data: bytes, sb_event: str) -> Envelope:
         """`from_msg` from a message's parts, `sb_event` its Sb-Event header's value (a
         replay reads it off the raw message without nats-py's parse, kernel/replay.py)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, text
+from sqlalchemy import bindparam, case, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -237,6 +237,22 @@ class EventStore:
             return [_row_to_event(r) for r in (await conn.execute(_READ_ALL, params)).all()]
         async with reading(self.engine) as own:
             return [_row_to_event(r) for r in (await own.execute(_READ_ALL, params)).all()]
+
+    async def read_between(self, after_position: int, up_to: int,
+                           types: Sequence[str]) -> list[StoredEvent]:
+        """The events of these types after one position and up to another, in order."""
+        query = (select(events_table)
+                 .where(events_table.c.position > after_position,
+                        events_table.c.position <= up_to,
+                        events_table.c.event_type.in_(list(types)))
+                 .order_by(events_table.c.position))
+        async with reading(self.engine) as conn:
+            return [_row_to_event(r) for r in (await conn.execute(query)).all()]
+
+    async def last_position(self, conn: AsyncConnection) -> int:
+        """The position of the last event appended (0 for none), as `conn` sees it."""
+        return int((await conn.execute(
+            select(func.max(events_table.c.position)))).scalar() or 0)
 
     def appends_seen(self) -> None:
         """What was appended so far is about to be read: only later appends end the next

@@ -25,10 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope
 from kernel.consumer import each_once, track_new
-from kernel.db import writing
+from kernel.db import reading, writing
+from kernel.eventstore import EventStore
 from kernel.replay import expect_replay, interleaved
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
-from kernel.tables import processed_events, projection_positions
+from kernel.tables import (
+    processed_events,
+    projection_positions,
+    relay_offset_name,
+    relay_offsets,
+)
 
 log = logging.getLogger(__name__)
 positions = projection_positions
@@ -163,7 +169,17 @@ FETCH = 4000
 
 async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Projection) -> int:
     """Drop the view, forget what was applied, and replay every source stream into the
-    view from its first message; returns the events applied."""
+    view from its first message; returns the events applied.
+
+    A source folded by its writer has no live consumer to take what the replay misses:
+    the events its writer committed before the drop (their rows went with the old view)
+    but its relay had not yet published. So the rebuild applies those from the writer's
+    store too (the view's own store): every event after the relay's recorded position,
+    up to the last one the drop saw, but for those the replay had. The relay records its
+    position only after publishing, so the rest are in the stream before the replay
+    looks. The projection must be idempotent (checked): a live merge by the writer and
+    the rebuild's may meet the same row in either order."""
+    folded = _folded_by_writer(projection)
     async with writing(engine) as conn:
         await conn.run_sync(projection.view.drop_all)
         for table in (processed_events, positions):
@@ -173,6 +189,9 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
                 {"consumer": projection.name, "source": s, "position": 0, "live_from": None}
                 for s in projection.sources])
         await conn.run_sync(projection.view.create_all)
+        last = await EventStore(engine).last_position(conn) if folded else 0
+    unpublished = {service: await _unpublished(engine, projection, service, last)
+                   for service in folded}
     await expect_replay(js, projection.sources)
     applied = 0
     seen: dict[str, set[str]] = {service: set() for service in projection.sources}
@@ -184,7 +203,32 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
                                               seen[service])
             await apply_fresh(conn, projection, fresh)
         applied += len(fresh)
+    for service, events in unpublished.items():
+        missed = [e for e in events if e.event_id not in seen[service]]
+        if missed:
+            async with writing(engine) as conn:
+                await apply_fresh(conn, projection, missed)
+            applied += len(missed)
     return applied
+
+
+def _folded_by_writer(projection: Projection) -> list[str]:
+    folded = [s for s in getattr(projection, "folded_by_writer", ()) if s in projection.sources]
+    if folded and not getattr(projection, "idempotent", False):
+        raise ValueError(f"projection {projection.name}: a source folded by its writer needs "
+                         f"an idempotent view (`idempotent = True`)")
+    return folded
+
+
+async def _unpublished(engine: AsyncEngine, projection: Projection, service: str,
+                       last: int) -> list[Envelope]:
+    """The source's events of the projection's types in the writer's store after its
+    relay's recorded position and up to `last`."""
+    async with reading(engine) as conn:
+        recorded = (await conn.execute(select(relay_offsets.c.position).where(
+            relay_offsets.c.name == relay_offset_name(service)))).scalar() or 0
+    events = await EventStore(engine).read_between(recorded, last, projection.sources[service])
+    return [Envelope.stored(service, event) for event in events]
 
 
 async def track_replayed(conn: AsyncConnection, name: str, source: str,

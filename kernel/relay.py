@@ -30,7 +30,7 @@ from kernel.bus import headers_for, subject
 from kernel.db import insert_for, is_postgres, reading, writing
 from kernel.eventstore import EventStore, StoredEvent
 from kernel.retry import report
-from kernel.tables import relay_offsets
+from kernel.tables import relay_offset_name, relay_offsets
 from kernel.waits import Backoff
 from kernel.wire import Publishes
 
@@ -62,7 +62,7 @@ class OutboxRelay:
         self.batch = batch
         self.idle_wait = idle_wait
         self.record_every = record_every
-        self.name = f"relay-{service}"
+        self.name = relay_offset_name(service)
         self._after_publish = after_publish
         self._public = public_payload or _as_stored
         self.published = 0
