@@ -25,16 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kernel import context
 from kernel.bus import Envelope
 from kernel.consumer import each_once, track_new
-from kernel.db import reading, writing
+from kernel.db import writing
 from kernel.eventstore import EventStore
+from kernel.relay import recorded_position
 from kernel.replay import expect_replay, interleaved
 from kernel.subscriptions import VIEW_BATCH, VIEW_LINGER, EventSubscription
-from kernel.tables import (
-    processed_events,
-    projection_positions,
-    relay_offset_name,
-    relay_offsets,
-)
+from kernel.tables import processed_events, projection_positions
 
 log = logging.getLogger(__name__)
 positions = projection_positions
@@ -141,19 +137,17 @@ class ProjectionRunner:
         return [EventSubscription(service, tuple(types), self._durable(service), handler,
                                   batch=self.batch, linger=VIEW_LINGER)
                 for service, types in self.projection.sources.items()
-                if service not in self._folded()]
+                if service not in _folded_by_writer(self.projection)]
 
     def retired(self) -> list[tuple[str, str]]:
         """(source, durable) of the live consumers the sources folded by their writer
         would have had: a store upgraded from a version that consumed them has one each,
         for the host to remove (ServiceHost, `Parts.retired`)."""
-        return [(service, self._durable(service)) for service in self._folded()]
+        return [(service, self._durable(service))
+                for service in _folded_by_writer(self.projection)]
 
     def _durable(self, service: str) -> str:
         return f"{self.projection.name}-{service}"
-
-    def _folded(self) -> Sequence[str]:
-        return tuple(getattr(self.projection, "folded_by_writer", ()))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.create_view()
@@ -213,6 +207,8 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
 
 
 def _folded_by_writer(projection: Projection) -> list[str]:
+    """The projection's sources folded by their writer; only an idempotent view may have
+    any (ValueError)."""
     folded = [s for s in getattr(projection, "folded_by_writer", ()) if s in projection.sources]
     if folded and not getattr(projection, "idempotent", False):
         raise ValueError(f"projection {projection.name}: a source folded by its writer needs "
@@ -224,9 +220,7 @@ async def _unpublished(engine: AsyncEngine, projection: Projection, service: str
                        last: int) -> list[Envelope]:
     """The source's events of the projection's types in the writer's store after its
     relay's recorded position and up to `last`."""
-    async with reading(engine) as conn:
-        recorded = (await conn.execute(select(relay_offsets.c.position).where(
-            relay_offsets.c.name == relay_offset_name(service)))).scalar() or 0
+    recorded = await recorded_position(engine, service)
     events = await EventStore(engine).read_between(recorded, last, projection.sources[service])
     return [Envelope.stored(service, event) for event in events]
 

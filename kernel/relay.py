@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext
 from sqlalchemy import Update, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.bus import headers_for, subject
 from kernel.db import insert_for, is_postgres, reading, writing
@@ -48,6 +48,15 @@ RECORD_EVERY = 1.0
 
 def _as_stored(event_type: str, payload: bytes) -> bytes:
     return payload
+
+
+async def recorded_position(engine: AsyncEngine, service: str) -> int:
+    """The position a service's relay has recorded in its store (0 before any): every
+    event up to it is published; a restarted relay continues from it."""
+    async with reading(engine) as conn:
+        row = (await conn.execute(select(relay_offsets.c.position).where(
+            relay_offsets.c.name == relay_offset_name(service)))).first()
+    return int(row.position) if row else 0
 
 
 class OutboxRelay:
@@ -82,11 +91,7 @@ class OutboxRelay:
 
     async def recorded(self) -> int:
         """The position recorded in the store: what a restarted relay continues from."""
-        async with reading(self.store.engine) as conn:
-            row = (await conn.execute(
-                select(relay_offsets.c.position).where(relay_offsets.c.name == self.name)
-            )).first()
-        return int(row.position) if row else 0
+        return await recorded_position(self.store.engine, self.service)
 
     async def lag(self) -> int:
         """Events committed but not yet published."""
