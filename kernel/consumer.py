@@ -257,6 +257,40 @@ class DurableConsumer:
             return 0
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
+    async def exists(self) -> bool:
+        try:
+            await self.js.consumer_info(stream_name(self.service), self.durable)
+        except NotFoundError:
+            return False
+        return True
+
+    async def retire(self, stop: asyncio.Event) -> None:
+        """Drain the durable, if it exists, then delete it: run until it has taken
+        everything its stream held when this began (its ack floor there, or nothing left
+        to take), for a durable whose work another consumer runs now from its own
+        position, which may be ahead. Stopped first, it is left for the next start."""
+        if not await self.exists():
+            return
+        stream = stream_name(self.service)
+        upto = (await self.js.stream_info(stream)).state.last_seq
+        finished = asyncio.Event()
+        running = asyncio.ensure_future(self.run(finished))
+        try:
+            while not stop.is_set() and not await self._taken_up_to(stream, upto):
+                await waited(stop, seconds=0.5)
+        finally:
+            finished.set()
+            await running
+        if not stop.is_set():
+            await self.js.delete_consumer(stream, self.durable)
+            log.info("consumer %s: drained and removed (its work runs under another)",
+                     self.durable)
+
+    async def _taken_up_to(self, stream: str, upto: int) -> bool:
+        info = await self.js.consumer_info(stream, self.durable)
+        return (info.ack_floor.stream_seq or 0) >= upto or \
+            not (info.num_pending or 0) + (info.num_ack_pending or 0)
+
     async def _process(self, nc: NATS, deliveries: list[Delivery]) -> bool:
         if isinstance(self.handler, OnItsOwn):
             return all(await asyncio.gather(

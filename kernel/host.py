@@ -31,7 +31,7 @@ from kernel.relay import OutboxRelay, PublicPayload
 from kernel.retry import report
 from kernel.rpc import Registrar, build_server
 from kernel.standing import StandingSource
-from kernel.subscriptions import EventSubscription
+from kernel.subscriptions import EventSubscription, shared
 from kernel.tokens import Access
 from kernel.waits import Backoff
 
@@ -138,14 +138,16 @@ class ServiceHost(Generic[S]):
             self._server, self.port, self._health = await build_server(
                 parts.registrars, parts.service_names, bind, guard)
             await self._server.start()
-            consumers = [s.consumer(infra.js) for s in parts.subscriptions]
+            subscriptions, taken_over = shared(parts.subscriptions)
+            consumers = [s.consumer(infra.js) for s in subscriptions]
             for consumer in consumers:  # a consumer of new messages counts from here
                 await consumer.prepare()
             for source, durable in parts.retired:
                 await bus.remove_consumer(infra.js, source, durable)
             for ready in parts.on_ready:
                 await ready()
-        workers = [self.relay.run, *parts.workers, *(c.run for c in consumers)]
+        workers = [self.relay.run, *parts.workers, *(c.run for c in consumers),
+                   *(_once(s.consumer(infra.js).retire) for s in taken_over)]
         # operations: /metrics over HTTP and the sampler behind it, when a port is set
         self.metrics = metrics.HostMetrics.start(infra, self.relay)
         if self.metrics is not None:
@@ -220,3 +222,13 @@ def main(service: str, settings_class: type[S],
 
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def _once(work: Worker) -> Worker:
+    """A worker done once it returns (the host runs workers again when they end)."""
+    async def once(stop: asyncio.Event) -> None:
+        await work(stop)
+        await stop.wait()
+
+    once.__qualname__ = getattr(work, "__qualname__", "once")
+    return once

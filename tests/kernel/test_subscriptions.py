@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from nats.js import JetStreamContext
 
 from kernel import bus
 from kernel.config import Settings
+from kernel.consumer import OnItsOwn
 from kernel.eventstore import EventStore, NewEvent
 from kernel.host import Infra, Parts, ServiceHost
 from kernel.relay import OutboxRelay
-from kernel.subscriptions import EventSubscription, topology
+from kernel.subscriptions import EventSubscription, shared, topology
 from tests.kernel.conftest import wait_until
 from tests.support.topology import table
 
@@ -86,6 +87,135 @@ async def _durables(js: JetStreamContext, service: str) -> list[str] | None:
     except Exception:
         return None
     return sorted(c.name for c in consumers)
+
+
+async def _publish(store: EventStore, js: JetStreamContext, service: str,
+                   types: Sequence[str], stream: str) -> None:
+    await store.append(stream, 0, [NewEvent(t, b"x") for t in types])
+    relay = OutboxRelay(store, js, service)
+    while await relay.publish_pending():
+        pass
+
+
+async def test_alike_subscriptions_share_one_durable_and_each_handler_takes_every_event(
+        database_url: str, nats_url: str, store: EventStore, js: JetStreamContext,
+        unique: str) -> None:
+    """The same events of the same source, taken alike: one durable, whose batches go to
+    both handlers; a batch one of them fails comes again to both, and is acked only once
+    both took it."""
+    source = f"src{unique}"
+    first: list[str] = []
+    second: list[str] = []
+    failures = [1]
+
+    async def one(batch: Sequence[bus.Envelope]) -> None:
+        first.extend(e.event_id for e in batch)
+
+    async def other(batch: Sequence[bus.Envelope]) -> None:
+        if failures:
+            failures.pop()
+            raise RuntimeError("its store is away")
+        second.extend(e.event_id for e in batch)
+
+    await bus.ensure_stream(js, source)
+    host = _host(database_url, nats_url, unique, [
+        EventSubscription(source, ("A", "B"), f"one-{unique}", one),
+        EventSubscription(source, ("B", "A"), f"other-{unique}", other)])
+    await host.start("127.0.0.1:0")
+    try:
+        await _publish(store, js, source, ["A", "B", "C", "A"], f"s-{unique}")
+
+        async def both_took_all() -> bool:
+            return len(set(second)) == 3
+
+        await wait_until(both_took_all, what="the second handler to take every event")
+        assert set(first) == set(second)
+        assert len(first) > len(set(first))  # the failed batch came to it again
+        assert await _durables(js, source) == [f"one-{unique}"]
+        info = await js.consumer_info(bus.stream_name(source), f"one-{unique}")
+        assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    finally:
+        await host.stop(grace=0.5)
+        await js.delete_stream(bus.stream_name(source))
+        await js.delete_stream(bus.stream_name(f"host{unique}"))
+
+
+async def test_a_durable_whose_work_another_now_runs_is_drained_by_its_own_handler_then_removed(
+        database_url: str, nats_url: str, store: EventStore, js: JetStreamContext,
+        unique: str) -> None:
+    """A store of an earlier version: the second subscription's durable held events its
+    handler had not taken, while the first's had taken them all. They are not skipped."""
+    source = f"old{unique}"
+    taken: dict[str, list[str]] = {"one": [], "other": []}
+
+    def noting(name: str) -> Callable[[Sequence[bus.Envelope]], Awaitable[None]]:
+        async def note(batch: Sequence[bus.Envelope]) -> None:
+            taken[name].extend(e.event_id for e in batch)
+        return note
+
+    subs = [EventSubscription(source, ("A",), f"one-{unique}", noting("one")),
+            EventSubscription(source, ("A",), f"other-{unique}", noting("other"))]
+    await bus.ensure_stream(js, source)
+    behind = subs[1].consumer(js)
+    await behind.prepare()  # made by the earlier version, then left behind
+    ahead = subs[0].consumer(js)
+    await ahead.prepare()
+    await _publish(store, js, source, ["A", "A", "A"], f"s-{unique}")
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(ahead.run(stop))
+
+    async def first_took_them() -> bool:
+        return await ahead.pending() == 0 and len(taken["one"]) == 3
+
+    await wait_until(first_took_them, what="the first durable to take every event")
+    stop.set()
+    await running
+    assert await behind.pending() == 3
+    taken["one"].clear()
+
+    host = _host(database_url, nats_url, unique, subs)
+    await host.start("127.0.0.1:0")
+    try:
+        async def drained() -> bool:
+            return await _durables(js, source) == [f"one-{unique}"]
+
+        await wait_until(drained, what="the left-behind durable to be drained and removed")
+        assert len(set(taken["other"])) == 3  # its handler took what it held
+        assert taken["one"] == []  # the shared one had taken them already
+        await _publish(store, js, source, ["A"], f"t-{unique}")
+
+        async def both_took_the_new_one() -> bool:
+            return len(taken["one"]) == 1 and len(set(taken["other"])) == 4
+
+        await wait_until(both_took_the_new_one, what="a new event to reach both handlers")
+    finally:
+        await host.stop(grace=0.5)
+        await js.delete_stream(bus.stream_name(source))
+        await js.delete_stream(bus.stream_name(f"host{unique}"))
+
+
+def test_only_subscriptions_alike_but_for_durable_and_handler_share_a_consumer() -> None:
+    async def handle(batch: Sequence[bus.Envelope]) -> None:
+        return None
+
+    async def own(envelope: bus.Envelope) -> None:
+        return None
+
+    a = EventSubscription("x", ("One", "Two"), "a", handle)
+    run, taken_over = shared([
+        a, EventSubscription("x", ("Two", "One"), "b", handle),
+        EventSubscription("x", ("One", "Two"), "c", handle, linger=0.05),
+        EventSubscription("x", ("One",), "d", handle),
+        EventSubscription("y", ("One", "Two"), "e", handle),
+        EventSubscription("x", ("One", "Two"), "f", OnItsOwn(own)),
+        EventSubscription("x", ("One", "Two"), "g", handle)])
+    assert [(s.durable, s.sharing) for s in run] == [
+        ("a", ("b", "g")), ("c", ()), ("d", ()), ("e", ()), ("f", ())]
+    assert [s.durable for s in taken_over] == ["b", "g"]
+    assert run[0].handler is not handle
+    assert shared([a]) == ([a], [])
+    assert "| x | `SB_X` | s | `a` and `b` and `g` | One, Two |" in \
+        topology({"s": [a, taken_over[0], taken_over[1]]}).splitlines()
 
 
 def test_topology_is_one_row_per_durable_by_publisher_then_subscriber() -> None:
