@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kernel.clock import as_utc, from_timestamp
+from kernel.clock import from_timestamp, set_timestamp
 from kernel.eventstore import NewEvent, StoredEvent
 
 
@@ -47,7 +47,7 @@ def to_proto(event: Any, pb_cls: type[Message]) -> Message:
         if isinstance(value, SCALARS):
             setattr(msg, name, value)
         elif isinstance(value, datetime):
-            getattr(msg, name).FromDatetime(as_utc(value))
+            set_timestamp(getattr(msg, name), value)
         elif isinstance(value, list | tuple):
             getattr(msg, name).extend(value)
         elif isinstance(value, dict):

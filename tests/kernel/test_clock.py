@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kernel.clock import as_utc, from_timestamp, to_timestamp, utcnow
+from kernel.clock import as_utc, from_timestamp, set_timestamp, to_timestamp, utcnow
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -50,6 +50,21 @@ def test_a_timestamp_reads_as_protobuf_reads_it_across_its_range() -> None:
         moment = from_timestamp(stamp)
         assert moment == stamp.ToDatetime(tzinfo=UTC)
         assert moment.tzinfo is UTC
+
+
+def test_a_moment_goes_into_a_timestamp_as_protobuf_puts_it_across_its_range() -> None:
+    """set_timestamp does protobuf's FromDatetime by hand: the same seconds and nanos from
+    the first microsecond of year 1 to the last of 9999, before 1970 too, in any zone."""
+    for moment in [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999999),
+                   datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, 0, 0, 0, 1),
+                   datetime(2024, 3, 1, 1, 59, 58, 123456, tzinfo=PLUS_TWO),
+                   datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                   datetime(1, 1, 1, 2, 0, tzinfo=PLUS_TWO)]:
+        ours, theirs = Timestamp(), Timestamp()
+        set_timestamp(ours, moment)
+        theirs.FromDatetime(as_utc(moment))
+        assert (ours.seconds, ours.nanos) == (theirs.seconds, theirs.nanos), moment
+        assert from_timestamp(ours) == as_utc(moment)
 
 
 def test_an_invalid_timestamp_is_refused_as_protobuf_refuses_it() -> None:
