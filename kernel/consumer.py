@@ -143,6 +143,7 @@ class DurableConsumer:
         self.foreground = foreground
         self.behind = behind
         self.retry = Backoff()  # grows while the handler keeps failing
+        self.creates = True  # ensure() makes the durable when it is missing (not retiring)
 
     def config(self) -> ConsumerConfig:
         cfg = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
@@ -231,8 +232,12 @@ class DurableConsumer:
         return time.time() - stored_at(delivery.reply) >= self.behind
 
     async def ensure(self) -> str:
-        """Create (or update) the durable consumer on the source stream."""
-        await self.js.add_consumer(stream_name(self.service), self.config())
+        """Create (or update) the durable consumer on the source stream; only find it
+        (NotFoundError when it is gone) once it no longer `creates`."""
+        if not self.creates:
+            await self.js.consumer_info(stream_name(self.service), self.durable)
+        else:
+            await self.js.add_consumer(stream_name(self.service), self.config())
         return self.durable
 
     async def prepare(self) -> bool:
@@ -268,9 +273,12 @@ class DurableConsumer:
         """Drain the durable, if it exists, then delete it: run until it has taken
         everything its stream held when this began (its ack floor there, or nothing left
         to take), for a durable whose work another consumer runs now from its own
-        position, which may be ahead. Stopped first, it is left for the next start."""
+        position, which may be ahead. It is never made again meanwhile: once another
+        replica retiring it too has deleted it, this one ends. Stopped first, it is left
+        for the next start."""
         if not await self.exists():
             return
+        self.creates = False
         stream = stream_name(self.service)
         upto = (await self.js.stream_info(stream)).state.last_seq
         finished = asyncio.Event()
@@ -282,12 +290,16 @@ class DurableConsumer:
             finished.set()
             await running
         if not stop.is_set():
-            await self.js.delete_consumer(stream, self.durable)
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(stream, self.durable)
             log.info("consumer %s: drained and removed (its work runs under another)",
                      self.durable)
 
     async def _taken_up_to(self, stream: str, upto: int) -> bool:
-        info = await self.js.consumer_info(stream, self.durable)
+        try:
+            info = await self.js.consumer_info(stream, self.durable)
+        except NotFoundError:
+            return True  # another replica drained and removed it
         return (info.ack_floor.stream_seq or 0) >= upto or \
             not (info.num_pending or 0) + (info.num_ack_pending or 0)
 

@@ -9,7 +9,9 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import pytest
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from kernel import bus
 from kernel.config import Settings
@@ -192,6 +194,44 @@ async def test_a_durable_whose_work_another_now_runs_is_drained_by_its_own_handl
         await host.stop(grace=0.5)
         await js.delete_stream(bus.stream_name(source))
         await js.delete_stream(bus.stream_name(f"host{unique}"))
+
+
+async def test_a_durable_retired_by_two_replicas_at_once_is_not_made_again(
+        store: EventStore, js: JetStreamContext, unique: str) -> None:
+    """Two replicas start together and both drain the left-behind durable: once one has
+    removed it, the other's drain ends without making it again (made anew, it would
+    deliver its whole stream once more)."""
+    source = f"twice{unique}"
+    started = asyncio.Event()
+    release = asyncio.Event()
+    taken: list[str] = []
+
+    async def slow(batch: Sequence[bus.Envelope]) -> None:
+        taken.extend(e.event_id for e in batch)
+        started.set()
+        await release.wait()
+
+    sub = EventSubscription(source, ("A",), f"old-{unique}", slow)
+    await bus.ensure_stream(js, source)
+    await sub.consumer(js).prepare()
+    await _publish(store, js, source, ["A", "A"], f"s-{unique}")
+    stop = asyncio.Event()
+    consumer = sub.consumer(js)
+    retiring = asyncio.ensure_future(consumer.retire(stop))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        await js.delete_consumer(bus.stream_name(source), f"old-{unique}")  # the other one
+        release.set()
+        await asyncio.wait_for(retiring, 10)
+        with pytest.raises(NotFoundError):  # what its workers would ask: found, not made
+            await consumer.ensure()
+        assert await _durables(js, source) == []
+        assert len(taken) == 2  # the first batch only: nothing delivered anew
+    finally:
+        stop.set()
+        release.set()
+        await asyncio.gather(retiring, return_exceptions=True)
+        await js.delete_stream(bus.stream_name(source))
 
 
 def test_only_subscriptions_alike_but_for_durable_and_handler_share_a_consumer() -> None:
