@@ -54,6 +54,8 @@ def set_timestamp(stamp: Timestamp, value: datetime) -> None:
     since = as_utc(value) - EPOCH
     stamp.seconds = since.days * 86_400 + since.seconds
     stamp.nanos = since.microseconds * 1000
+
+
 FIRST, LAST = -62135596800, 253402300799  # the seconds a Timestamp may hold: years 1-9999
 
 

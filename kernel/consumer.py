@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel import context
-from kernel.bus import Envelope, asked_until_answered, stream_name
+from kernel.bus import Envelope, asked_until_answered, remove_consumer, stream_name
 from kernel.db import insert_for, writing
 from kernel.foreground import FOREGROUND, Foreground
 from kernel.retry import report
@@ -256,18 +256,18 @@ class DurableConsumer:
     async def pending(self) -> int:
         """Messages not yet settled: undelivered plus delivered-but-unacked (0 while the
         consumer does not exist yet)."""
-        try:
-            info = await self.js.consumer_info(stream_name(self.service), self.durable)
-        except NotFoundError:
-            return 0
-        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+        info = await self._info()
+        return 0 if info is None else _unsettled(info)
 
     async def exists(self) -> bool:
+        return await self._info() is not None
+
+    async def _info(self) -> ConsumerInfo | None:
+        """The durable as the server holds it; None when it does not exist."""
         try:
-            await self.js.consumer_info(stream_name(self.service), self.durable)
+            return await self.js.consumer_info(stream_name(self.service), self.durable)
         except NotFoundError:
-            return False
-        return True
+            return None
 
     async def retire(self, stop: asyncio.Event) -> None:
         """Drain the durable, if it exists, then delete it: run until it has taken
@@ -279,29 +279,26 @@ class DurableConsumer:
         if not await self.exists():
             return
         self.creates = False
-        stream = stream_name(self.service)
-        upto = (await self.js.stream_info(stream)).state.last_seq
+        upto = (await self.js.stream_info(stream_name(self.service))).state.last_seq
         finished = asyncio.Event()
         running = asyncio.ensure_future(self.run(finished))
         try:
-            while not stop.is_set() and not await self._taken_up_to(stream, upto):
+            while not stop.is_set() and not await self._taken_up_to(upto):
                 await waited(stop, seconds=0.5)
         finally:
             finished.set()
             await running
         if not stop.is_set():
-            with contextlib.suppress(NotFoundError):
-                await self.js.delete_consumer(stream, self.durable)
+            await remove_consumer(self.js, self.service, self.durable)
             log.info("consumer %s: drained and removed (its work runs under another)",
                      self.durable)
 
-    async def _taken_up_to(self, stream: str, upto: int) -> bool:
-        try:
-            info = await self.js.consumer_info(stream, self.durable)
-        except NotFoundError:
+    async def _taken_up_to(self, upto: int) -> bool:
+        info = await self._info()
+        if info is None:
             return True  # another replica drained and removed it
-        return (info.ack_floor.stream_seq or 0) >= upto or \
-            not (info.num_pending or 0) + (info.num_ack_pending or 0)
+        floor = (info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+        return floor >= upto or not _unsettled(info)
 
     async def _process(self, nc: NATS, deliveries: list[Delivery]) -> bool:
         if isinstance(self.handler, OnItsOwn):
@@ -343,3 +340,8 @@ class DurableConsumer:
         else:
             await ack(nc, [delivery])
         return True
+
+
+def _unsettled(info: ConsumerInfo) -> int:
+    """Messages not yet delivered to the durable, or delivered and not yet acked."""
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)

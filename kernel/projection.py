@@ -134,10 +134,10 @@ class ProjectionRunner:
             async with writing(self.engine) as conn:
                 await apply_tracked(conn, self.projection, batch)
 
+        folded = _folded_by_writer(self.projection)
         return [EventSubscription(service, tuple(types), self._durable(service), handler,
                                   batch=self.batch, linger=VIEW_LINGER)
-                for service, types in self.projection.sources.items()
-                if service not in _folded_by_writer(self.projection)]
+                for service, types in self.projection.sources.items() if service not in folded]
 
     def retired(self) -> list[tuple[str, str]]:
         """(source, durable) of the live consumers the sources folded by their writer

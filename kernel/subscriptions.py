@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from nats.js import JetStreamContext
 
@@ -86,7 +87,8 @@ def shared(declared: Sequence[EventSubscription]
 
 
 def _one_for(group: list[EventSubscription]) -> EventSubscription:
-    handlers = [sub.handler for sub in group if not isinstance(sub.handler, OnItsOwn)]
+    # batch handlers all: `alike` groups none that settles a message at a time
+    handlers = cast(list[BatchHandler], [sub.handler for sub in group])
 
     async def each(batch: Sequence[Envelope]) -> None:
         for handler in handlers:

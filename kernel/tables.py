@@ -38,6 +38,7 @@ events_table = Table(
     UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
 )
 
+
 def relay_offset_name(service: str) -> str:
     """The `relay_offsets` row of a service's relay."""
     return f"relay-{service}"
