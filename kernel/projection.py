@@ -134,10 +134,9 @@ class ProjectionRunner:
             async with writing(self.engine) as conn:
                 await apply_tracked(conn, self.projection, batch)
 
-        folded = _folded_by_writer(self.projection)
         return [EventSubscription(service, tuple(types), self._durable(service), handler,
                                   batch=self.batch, linger=VIEW_LINGER)
-                for service, types in self.projection.sources.items() if service not in folded]
+                for service, types in live_sources(self.projection).items()]
 
     def retired(self) -> list[tuple[str, str]]:
         """(source, durable) of the live consumers the sources folded by their writer
@@ -204,6 +203,12 @@ async def rebuild(js: JetStreamContext, engine: AsyncEngine, projection: Project
                 await apply_fresh(conn, projection, missed)
             applied += len(missed)
     return applied
+
+
+def live_sources(projection: Projection) -> dict[str, Sequence[str]]:
+    """The projection's sources consumed live: all but those folded by their writer."""
+    folded = _folded_by_writer(projection)
+    return {s: types for s, types in projection.sources.items() if s not in folded}
 
 
 def _folded_by_writer(projection: Projection) -> list[str]:

@@ -51,11 +51,7 @@ async def test_a_subscription_starts_once_its_source_stream_exists(
         await asyncio.sleep(1.2)
         assert await _durables(js, late) is None  # no stream yet: nothing made of it
         await bus.ensure_stream(js, late)
-        await store.append(f"late-{unique}", 0, [NewEvent(t, b"x") for t in
-                                                  ("Wanted", "Unwanted", "Wanted")])
-        relay = OutboxRelay(store, js, late)
-        while await relay.publish_pending():
-            pass
+        await _publish(store, js, late, ["Wanted", "Unwanted", "Wanted"], f"late-{unique}")
 
         async def both() -> bool:
             return seen == ["Wanted", "Wanted"]

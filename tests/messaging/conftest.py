@@ -25,6 +25,7 @@ from kernel.bus import stream_name
 from kernel.db import create_engine
 from kernel.eventstore import EventStore, NewEvent
 from kernel.host import ServiceHost
+from kernel.projection import live_sources
 from kernel.relay import OutboxRelay
 from kernel.rpc import channel
 from services.messaging.adapters.history_projection import HistoryProjection
@@ -102,8 +103,7 @@ class Messaging:
         the existing streams have acked all they were given."""
         infra, relay = self.host.infra, self.host.relay
         assert infra is not None and relay is not None
-        history = HistoryProjection(self.history_name)
-        live = [s for s in history.sources if s not in history.folded_by_writer]
+        live = live_sources(HistoryProjection(self.history_name))
         services = [s for s in live if s not in await missing_streams(infra.js, [s])]
 
         async def idle() -> bool:
