@@ -146,7 +146,7 @@ async def current_user(request: Request, response: Response, clients: ServiceCli
     if scheme.lower() != "bearer" or not token:
         raise ApiError("UNAUTHORIZED", "Missing or invalid authentication token")
     user_id = _signed_user(request, token)
-    route = route_class(request.method, request.url.path)
+    route = route_class(request.method, request.scope["path"])
     found, limited = await asyncio.gather(_verified(request, clients, token),
                                           limit(request, response, route, f"u{user_id}"),
                                           return_exceptions=True)
@@ -201,7 +201,7 @@ async def instance_caller(
                           grpc.StatusCode.PERMISSION_DENIED):
             raise ApiError("INVALID_CREDENTIALS", "Invalid or revoked API credentials") from exc
         raise
-    await limit(request, response, route_class(request.method, request.url.path),
+    await limit(request, response, route_class(request.method, request.scope["path"]),
                 f"i{found.instance_id}")
     return InstancePrincipal(found.instance_id, found.id, found.user_id, found.instance_name)
 
