@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel import bus, collector, logs, metrics, stackid
+from kernel import bus, collector, eventloop, logs, metrics, stackid
 from kernel.config import Settings
 from kernel.db import create_engine, engine_for, writing
 from kernel.eventstore import EventStore
@@ -215,7 +215,7 @@ def main(service: str, settings_class: type[S],
     settings = metrics.with_default_port(service, settings_class())  # operations
     logs.configure(service, settings.log_level)
     try:
-        asyncio.run(ServiceHost(service, settings, build).serve_forever())
+        eventloop.run(ServiceHost(service, settings, build).serve_forever())
     except stackid.ForeignStack as exc:  # `switchboard up` stops the stack on this code
         log.error("refusing to start: %s", exc.explain(settings.nats_url, settings.var_dir))
         raise SystemExit(stackid.EXIT_CODE) from None

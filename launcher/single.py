@@ -34,7 +34,7 @@ import uvicorn
 from gateway.__main__ import server_config
 from gateway.routes import metrics as gateway_metrics
 from gateway.settings import GatewaySettings
-from kernel import collector, logs, metrics, stackid
+from kernel import collector, eventloop, logs, metrics, stackid
 from kernel.config import SERVICES, Settings
 from kernel.host import ServiceHost
 from launcher.settings import OWN_ENV, PROCESS_SETTINGS
@@ -155,7 +155,7 @@ def main() -> None:
     logs.configure("switchboard", base.log_level)
     logging.getLogger().handlers[0].setFormatter(PartFormatter("switchboard"))
     try:
-        asyncio.run(run(own, services))
+        eventloop.run(run(own, services))
     except stackid.ForeignStack as exc:  # `switchboard up` stops the stack on this code
         log.error("refusing to start: %s", exc.explain(base.nats_url, base.var_dir))
         raise SystemExit(stackid.EXIT_CODE) from None
