@@ -8,8 +8,9 @@ visible share of a message: under single sends at c=64 the process spent 0.80 ms
 message on it against 0.84 on asyncio's loop, and p99 fell from 92–113 ms to 86–94
 (docs/performance.md, "Seventeenth wave"). The gateway in a process of its own gets the
 same loop from uvicorn (`loop="auto"` takes uvloop when it is installed), as does the
-bench's bare baseline server. Short commands (`switchboard status` and the like) keep
-`asyncio.run`: they do too little for the loop to matter."""
+bench's bare baseline server. The operator's commands (`switchboard status`,
+`switchboard projections rebuild`, ...) keep `asyncio.run`: a rebuild, the only long
+one, measured the same on either loop (its reader parses NATS's messages itself)."""
 
 from __future__ import annotations
 
